@@ -1,0 +1,64 @@
+/**
+ * Config helpers: every process reads its settings from the environment once, at
+ * start-up, into a frozen typed object, and fails fast naming the variable.
+ * Each service's src/config.ts declares its keys with these readers; that file is
+ * where each key is documented, once.
+ */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+function raw(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function missing(name: string): never {
+  throw new ConfigError(`environment variable "${name}" not set`);
+}
+
+/** readString returns the variable, its fallback, or throws naming it. */
+export function readString(env: Env, name: string, fallback?: string): string {
+  return raw(env, name) ?? fallback ?? missing(name);
+}
+
+/** readInt parses a base-10 integer within [min, max]. */
+export function readInt(env: Env, name: string, fallback?: number, range: { min?: number; max?: number } = {}): number {
+  const text = raw(env, name);
+  if (text === undefined) return fallback ?? missing(name);
+  const value = Number(text);
+  const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = range;
+  if (!/^-?\d+$/.test(text) || value < min || value > max) {
+    throw new ConfigError(`environment variable "${name}" must be an integer between ${min} and ${max}, got "${text}"`);
+  }
+  return value;
+}
+
+/** readList splits a comma-separated variable, dropping blanks. */
+export function readList(env: Env, name: string, fallback?: readonly string[]): string[] {
+  const text = raw(env, name);
+  if (text === undefined) return [...(fallback ?? missing(name))];
+  const items = text.split(",").map((item) => item.trim()).filter(Boolean);
+  if (items.length === 0) throw new ConfigError(`environment variable "${name}" must list at least one value`);
+  return items;
+}
+
+/** readBool accepts true/false/1/0/yes/no. */
+export function readBool(env: Env, name: string, fallback?: boolean): boolean {
+  const text = raw(env, name)?.toLowerCase();
+  if (text === undefined) return fallback ?? missing(name);
+  if (["true", "1", "yes"].includes(text)) return true;
+  if (["false", "0", "no"].includes(text)) return false;
+  throw new ConfigError(`environment variable "${name}" must be true or false, got "${text}"`);
+}
+
+/** deepFreeze makes a loaded config immutable, so no module can change it later. */
+export function deepFreeze<T>(value: T): Readonly<T> {
+  if (value && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

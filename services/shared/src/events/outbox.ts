@@ -1,0 +1,252 @@
+import type { Logger } from "../logger.js";
+import type { SqliteDatabase } from "../store/database.js";
+import type { EventBus, OutgoingEvent } from "./event-bus.js";
+
+/** OutboxState is the life of one outbox row, visible in the table for operators. */
+export type OutboxState = "NOT_PUBLISHED" | "IN_PROGRESS" | "PUBLISHED" | "FAILED";
+
+/** outboxSchema is the outbox table; services add it to their own database's schema. */
+export const outboxSchema = [
+  `CREATE TABLE IF NOT EXISTS outbox (
+     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+     event_id     TEXT NOT NULL UNIQUE,
+     topic        TEXT NOT NULL,
+     event_type   TEXT NOT NULL,
+     source       TEXT NOT NULL,
+     subject      TEXT NOT NULL,
+     event_time   TEXT NOT NULL,
+     traceparent  TEXT,
+     payload      BLOB NOT NULL,
+     state        TEXT NOT NULL DEFAULT 'NOT_PUBLISHED'
+                  CHECK (state IN ('NOT_PUBLISHED','IN_PROGRESS','PUBLISHED','FAILED')),
+     times_sent   INTEGER NOT NULL DEFAULT 0,
+     last_error   TEXT,
+     created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+     published_at TEXT
+   )`,
+  `CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (state, seq) WHERE state != 'PUBLISHED'`,
+];
+
+/** OutboxEvent is an event bound for a topic, as the business transaction records it. */
+export interface OutboxEvent extends OutgoingEvent {
+  topic: string;
+}
+
+interface OutboxRow {
+  seq: number;
+  event_id: string;
+  topic: string;
+  event_type: string;
+  source: string;
+  subject: string;
+  event_time: string;
+  traceparent: string | null;
+  payload: Buffer;
+}
+
+/**
+ * OutboxStore writes events in the caller's transaction and hands committed ones
+ * to the relay. `add` must be called inside the same `db.transaction` as the
+ * business change: that is the whole point of the pattern.
+ */
+export class OutboxStore {
+  private readonly insert;
+  private readonly selectPending;
+  private readonly markInProgress;
+  private readonly markPublished;
+  private readonly markFailed;
+  private readonly countPending;
+
+  constructor(private readonly db: SqliteDatabase) {
+    this.insert = db.prepare(
+      `INSERT INTO outbox (event_id, topic, event_type, source, subject, event_time, traceparent, payload)
+       VALUES (@id, @topic, @type, @source, @subject, @time, @traceparent, @payload)`,
+    );
+    // Oldest first, so events about one aggregate leave in the order they were written.
+    this.selectPending = db.prepare<[number], OutboxRow>(
+      `SELECT seq, event_id, topic, event_type, source, subject, event_time, traceparent, payload
+         FROM outbox WHERE state IN ('NOT_PUBLISHED','FAILED') ORDER BY seq LIMIT ?`,
+    );
+    this.markInProgress = db.prepare(`UPDATE outbox SET state = 'IN_PROGRESS', times_sent = times_sent + 1 WHERE seq = ?`);
+    this.markPublished = db.prepare(
+      `UPDATE outbox SET state = 'PUBLISHED', last_error = NULL,
+              published_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE seq = ?`,
+    );
+    this.markFailed = db.prepare(`UPDATE outbox SET state = 'FAILED', last_error = ? WHERE seq = ?`);
+    this.countPending = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM outbox WHERE state != 'PUBLISHED'`);
+    // A relay that died mid-publish left rows IN_PROGRESS; they may or may not have
+    // reached Kafka. Sending them again is safe because consumers dedupe by event id.
+    db.prepare(`UPDATE outbox SET state = 'NOT_PUBLISHED' WHERE state = 'IN_PROGRESS'`).run();
+  }
+
+  /** add records an event; call it inside the business transaction. */
+  add(event: OutboxEvent): void {
+    this.insert.run({
+      id: event.id,
+      topic: event.topic,
+      type: event.type,
+      source: event.source,
+      subject: event.subject,
+      time: event.time.toISOString(),
+      traceparent: event.traceparent ?? null,
+      payload: Buffer.from(event.data),
+    });
+  }
+
+  /** claim marks up to `limit` unpublished rows IN_PROGRESS and returns them, oldest first. */
+  claim(limit: number): { seq: number; event: OutboxEvent }[] {
+    return this.db.transaction(() =>
+      this.selectPending.all(limit).map((row) => {
+        this.markInProgress.run(row.seq);
+        return { seq: row.seq, event: toEvent(row) };
+      }),
+    )();
+  }
+
+  published(seqs: readonly number[]): void {
+    this.db.transaction(() => seqs.forEach((seq) => this.markPublished.run(seq)))();
+  }
+
+  failed(seqs: readonly number[], error: string): void {
+    this.db.transaction(() => seqs.forEach((seq) => this.markFailed.run(error, seq)))();
+  }
+
+  /** backlog is the number of rows not yet published, for health and the UI. */
+  backlog(): number {
+    return this.countPending.get()?.n ?? 0;
+  }
+}
+
+function toEvent(row: OutboxRow): OutboxEvent {
+  return {
+    id: row.event_id,
+    topic: row.topic,
+    type: row.event_type,
+    source: row.source,
+    subject: row.subject,
+    time: new Date(row.event_time),
+    data: new Uint8Array(row.payload),
+    ...(row.traceparent ? { traceparent: row.traceparent } : {}),
+  };
+}
+
+export interface OutboxRelayOptions {
+  batchSize?: number;
+  pollIntervalMs?: number;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  logger?: Logger;
+}
+
+/**
+ * OutboxRelay publishes committed outbox rows to Kafka, in batches, oldest first.
+ * While the broker is down it marks the batch FAILED and backs off exponentially,
+ * then retries the same rows: a row leaves the outbox only as PUBLISHED. Delivery
+ * is at-least-once (a crash after publish and before marking resends), which the
+ * idempotent consumers absorb.
+ */
+export class OutboxRelay {
+  private readonly batchSize: number;
+  private readonly pollIntervalMs: number;
+  private readonly initialBackoffMs: number;
+  private readonly maxBackoffMs: number;
+  private backoffMs = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = true;
+
+  constructor(
+    private readonly store: OutboxStore,
+    private readonly bus: Pick<EventBus, "publish">,
+    private readonly options: OutboxRelayOptions = {},
+  ) {
+    this.batchSize = options.batchSize ?? 200;
+    this.pollIntervalMs = options.pollIntervalMs ?? 250;
+    this.initialBackoffMs = options.initialBackoffMs ?? 200;
+    this.maxBackoffMs = options.maxBackoffMs ?? 10_000;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** notify asks for a publish pass now, e.g. right after a commit, instead of at the next poll. */
+  notify(): void {
+    if (!this.stopped && this.backoffMs === 0 && this.running === undefined) this.schedule(0);
+  }
+
+  /** stop ends polling after one last flush attempt, bounded by `timeoutMs`. */
+  async stop(timeoutMs = 5_000): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+    if (this.store.backlog() > 0) {
+      await Promise.race([this.drainOnce(), new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
+    }
+  }
+
+  /** flush publishes until the outbox is empty or a publish fails; returns the rows published. */
+  async flush(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const sent = await this.drainOnce();
+      if (sent <= 0) return total;
+      total += sent;
+    }
+  }
+
+  private schedule(delayMs: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.running = this.pass().finally(() => {
+        this.running = undefined;
+      });
+    }, delayMs);
+  }
+
+  private async pass(): Promise<void> {
+    const sent = await this.drainOnce();
+    if (this.stopped) return;
+    if (sent < 0) {
+      this.backoffMs = Math.min(this.maxBackoffMs, this.backoffMs === 0 ? this.initialBackoffMs : this.backoffMs * 2);
+      this.schedule(this.backoffMs);
+    } else {
+      this.backoffMs = 0;
+      // A full batch means more may be waiting: go again at once.
+      this.schedule(sent === this.batchSize ? 0 : this.pollIntervalMs);
+    }
+  }
+
+  /** drainOnce publishes one batch: the count sent, 0 when idle, -1 when the publish failed. */
+  private async drainOnce(): Promise<number> {
+    const batch = this.store.claim(this.batchSize);
+    if (batch.length === 0) return 0;
+    const seqs = batch.map((row) => row.seq);
+    try {
+      for (const [topic, events] of groupByTopic(batch.map((row) => row.event))) {
+        await this.bus.publish(topic, events);
+      }
+      this.store.published(seqs);
+      return batch.length;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.store.failed(seqs, message);
+      this.options.logger?.warn(
+        { err: message, events: batch.length, firstEventId: batch[0]?.event.id },
+        "outbox publish failed; backing off and retrying",
+      );
+      return -1;
+    }
+  }
+}
+
+function groupByTopic(events: OutboxEvent[]): Map<string, OutgoingEvent[]> {
+  const byTopic = new Map<string, OutgoingEvent[]>();
+  for (const { topic, ...event } of events) {
+    const list = byTopic.get(topic) ?? [];
+    list.push(event);
+    byTopic.set(topic, list);
+  }
+  return byTopic;
+}
