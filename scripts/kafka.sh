@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# kafka.sh runs a single-node Apache Kafka broker (KRaft, combined broker + controller) for development, tests and CI.
+#
+#   bash scripts/kafka.sh start    reuse a broker already answering on 127.0.0.1:$KAFKA_PORT, or download (once) and
+#                                  start one in the background; then create the project's topics (idempotent)
+#   bash scripts/kafka.sh stop     stop the broker this script started (SIGTERM, then SIGKILL after a timeout)
+#   bash scripts/kafka.sh status   exit 0 when a broker answers on the port, 3 when none does
+#
+# Needs only Java 17+ and Maven: the broker's jars come from Maven Central (scripts/kafka/pom.xml) into the ignored
+# .cache/kafka/<version>/libs. Why this Kafka version, the topics and their retention: docs/kafka.md.
+#
+# Environment: KAFKA_PORT (9092; the controller listens on KAFKA_PORT+1), KAFKA_VERSION (see below),
+# KAFKA_HEAP_OPTS (-Xms256m -Xmx512m), KAFKA_START_TIMEOUT seconds (90), KAFKA_STOP_TIMEOUT seconds (30).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+CONTROLLER_PORT="$((KAFKA_PORT + 1))"
+HOST=127.0.0.1
+CACHE="$ROOT/.cache/kafka"
+LIBS="$CACHE/$KAFKA_VERSION/libs"
+if [[ "$KAFKA_PORT" == 9092 ]]; then RUN="$CACHE/run"; else RUN="$CACHE/run-$KAFKA_PORT"; fi
+DATA="$RUN/data"
+PID_FILE="$RUN/kafka.pid"
+LOG_FILE="$RUN/kafka.log"
+START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
+STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
+
+log() { printf '[kafka] %s\n' "$*" >&2; }
+die() { printf '[kafka] error: %s\n' "$*" >&2; exit 1; }
+
+# probe sends a Kafka ApiVersions v0 request (api_key 18, correlation id 1, client id "probe") and succeeds only when
+# the answer carries correlation id 1 and error code 0: a real broker, not just any open port.
+probe() {
+  local reply
+  reply="$(timeout 3 bash -c '
+    exec 3<>"/dev/tcp/$0/$1" || exit 1
+    printf "\x00\x00\x00\x0f\x00\x12\x00\x00\x00\x00\x00\x01\x00\x05probe" >&3
+    head -c 10 <&3 | od -An -tx1' "$HOST" "$KAFKA_PORT" 2>/dev/null | tr -d ' \n')" || return 1
+  [[ "${reply:8:12}" == "000000010000" ]]
+}
+
+port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$KAFKA_PORT" 2>/dev/null; }
+
+# our_pid prints the pid from the pid file when that process is still our broker (guards against pid reuse).
+our_pid() {
+  [[ -f "$PID_FILE" ]] || return 1
+  local pid
+  pid="$(cat "$PID_FILE")"
+  [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "kafka.Kafka $RUN/server.properties" || return 1
+  echo "$pid"
+}
+
+download() {
+  [[ -f "$LIBS/.complete" ]] && return 0
+  command -v mvn >/dev/null || die "mvn not found: install Maven 3.8+ (e.g. apt-get install maven)"
+  log "downloading Apache Kafka $KAFKA_VERSION from Maven Central into ${LIBS#"$ROOT"/}"
+  local tmp="$LIBS.tmp.$$"
+  rm -rf "$tmp"
+  local mvn_log="$CACHE/maven-$KAFKA_VERSION.log"
+  mvn -B -Dstyle.color=never -f "$ROOT/scripts/kafka/pom.xml" dependency:copy-dependencies \
+    -Dkafka.version="$KAFKA_VERSION" -DincludeScope=runtime -DoutputDirectory="$tmp" >"$mvn_log" 2>&1 || {
+    rm -rf "$tmp"
+    grep -E "ERROR|BUILD" "$mvn_log" | head -n 20 >&2
+    die "maven could not fetch org.apache.kafka:kafka_2.13:$KAFKA_VERSION (log: $mvn_log)"
+  }
+  rm -f "$mvn_log"
+  rm -rf "$LIBS"
+  mv "$tmp" "$LIBS"
+  touch "$LIBS/.complete"
+}
+
+write_config() {
+  mkdir -p "$RUN"
+  cat >"$RUN/server.properties" <<EOF
+# Written by scripts/kafka.sh on every start; edit the script, not this file.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@$HOST:$CONTROLLER_PORT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$DATA
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=3
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+# Topics are created up front by scripts/create-topics.ts with explicit partitions and retention (docs/kafka.md).
+auto.create.topics.enable=false
+EOF
+  cat >"$RUN/log4j2.properties" <<'EOF'
+# Broker logs go to stdout, which kafka.sh sends to kafka.log beside this file.
+appender.out.type=Console
+appender.out.name=STDOUT
+appender.out.layout.type=PatternLayout
+appender.out.layout.pattern=[%d] %p %m (%c)%n
+rootLogger.level=INFO
+rootLogger.appenderRef.out.ref=STDOUT
+logger.state.name=state.change.logger
+logger.state.level=WARN
+logger.clients.name=org.apache.kafka.clients
+logger.clients.level=WARN
+EOF
+}
+
+format_storage() {
+  # A data dir formatted by another Kafka version may not start (no downgrades): it is only a dev cache, start afresh.
+  if [[ -f "$DATA/meta.properties" && "$(cat "$RUN/version" 2>/dev/null)" != "$KAFKA_VERSION" ]]; then
+    log "data dir was formatted by Kafka $(cat "$RUN/version" 2>/dev/null || echo '?'); wiping it for $KAFKA_VERSION"
+    rm -rf "$DATA"
+  fi
+  [[ -f "$DATA/meta.properties" ]] && return 0
+  rm -rf "$DATA" # no meta.properties: never formatted, or half deleted; either way nothing worth keeping
+  local cluster_id
+  cluster_id="$(java -cp "$LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
+  [[ -n "$cluster_id" ]] || die "kafka.tools.StorageTool random-uuid printed nothing"
+  java -cp "$LIBS/*" -Dlog4j2.configurationFile="$RUN/log4j2.properties" kafka.tools.StorageTool format \
+    -t "$cluster_id" -c "$RUN/server.properties" >>"$RUN/format.log" 2>&1 \
+    || { tail -n 20 "$RUN/format.log" >&2; die "formatting $DATA failed (log: $RUN/format.log)"; }
+  echo "$KAFKA_VERSION" >"$RUN/version"
+}
+
+wait_until_ready() {
+  local pid="$1" deadline=$((SECONDS + START_TIMEOUT))
+  until probe; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail -n 30 "$LOG_FILE" >&2 || true
+      rm -f "$PID_FILE"
+      die "the broker exited during start-up (log: $LOG_FILE)"
+    fi
+    ((SECONDS < deadline)) || die "no answer on $HOST:$KAFKA_PORT after ${START_TIMEOUT}s (log: $LOG_FILE)"
+    sleep 0.5
+  done
+}
+
+create_topics() {
+  local tsx="$ROOT/node_modules/.bin/tsx"
+  [[ -x "$tsx" ]] || tsx="npx --no-install tsx"
+  KAFKA_BROKERS="$HOST:$KAFKA_PORT" $tsx "$ROOT/scripts/create-topics.ts"
+}
+
+start() {
+  mkdir -p "$CACHE"
+  # One start at a time: two test runs (or `npm start` and a test run) must not launch two brokers on one data dir.
+  exec 9>"$CACHE/kafka-$KAFKA_PORT.lock"
+  flock -w "$((START_TIMEOUT + 120))" 9 || die "another kafka.sh start holds $CACHE/kafka-$KAFKA_PORT.lock"
+
+  local pid
+  if probe; then
+    log "reusing the broker already answering on $HOST:$KAFKA_PORT"
+  elif pid="$(our_pid)"; then
+    log "broker (pid $pid) is starting; waiting for it"
+    wait_until_ready "$pid"
+  else
+    port_open && die "$HOST:$KAFKA_PORT is taken by something that does not answer like a Kafka broker"
+    command -v java >/dev/null || die "java not found: install a JDK 17+ (e.g. apt-get install openjdk-17-jre-headless)"
+    download
+    write_config
+    format_storage
+    log "starting Apache Kafka $KAFKA_VERSION on $HOST:$KAFKA_PORT (log: ${LOG_FILE#"$ROOT"/})"
+    # setsid: the broker must outlive the shell (and the test runner) that started it; stop uses the pid file.
+    KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+    # shellcheck disable=SC2086 # KAFKA_HEAP_OPTS holds several JVM flags
+    nohup setsid java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+      -Dlog4j2.configurationFile="$RUN/log4j2.properties" \
+      -cp "$LIBS/*" kafka.Kafka "$RUN/server.properties" </dev/null >"$LOG_FILE" 2>&1 9>&- &
+    pid=$!
+    echo "$pid" >"$PID_FILE"
+    wait_until_ready "$pid"
+    log "broker ready (pid $pid)"
+  fi
+  create_topics
+}
+
+stop() {
+  local pid
+  if ! pid="$(our_pid)"; then
+    rm -f "$PID_FILE"
+    if probe; then log "a broker answers on $HOST:$KAFKA_PORT but this script did not start it; leaving it alone"
+    else log "no broker started by this script is running"; fi
+    return 0
+  fi
+  log "stopping broker (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + STOP_TIMEOUT))
+  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.3; done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "still running after ${STOP_TIMEOUT}s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  fi
+  rm -f "$PID_FILE"
+  log "stopped"
+}
+
+status() {
+  local pid
+  if probe; then
+    if pid="$(our_pid)"; then echo "running: $HOST:$KAFKA_PORT (pid $pid, started by kafka.sh)"
+    else echo "running: $HOST:$KAFKA_PORT (not started by kafka.sh)"; fi
+    return 0
+  fi
+  echo "not running: nothing answers on $HOST:$KAFKA_PORT"
+  return 3
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,152 @@
+/**
+ * The suite's global setup finds a real Kafka broker, makes sure the project's topics exist and hands the broker
+ * address to the tests (`process.env.KAFKA_BROKERS` and `inject("kafkaBrokers")`). Where the broker comes from, in
+ * this order:
+ *   1. KAFKA_BROKERS is set: use it as is;
+ *   2. a Docker engine answers: an apache/kafka container (testcontainers), removed after the run;
+ *   3. scripts/kafka.sh start: a local broker from Maven Central (Java 17 + Maven), reused if one already answers;
+ *   4. none of these: fail with what to install. A test that needs Kafka never skips.
+ * Teardown stops only what this setup started (KAFKA_KEEP_RUNNING=1 keeps a locally started broker running).
+ */
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { GenericContainer, getContainerRuntimeClient, Wait, type StartedTestContainer } from "testcontainers";
+import type { TestProject } from "vitest/node";
+import { ensureTopics } from "../scripts/create-topics.js";
+import { parseBrokers } from "../services/shared/src/events/kafka-client.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const KAFKA_SCRIPT = path.join(ROOT, "scripts", "kafka.sh");
+/** KAFKA_IMAGE: the same Kafka version as scripts/kafka.sh (docs/kafka.md). */
+const KAFKA_IMAGE = `apache/kafka:${process.env["KAFKA_VERSION"] ?? "4.4.0"}`;
+
+interface Broker {
+  readonly brokers: string;
+  readonly origin: string;
+  stop(): Promise<void>;
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const broker = await findBroker();
+  console.log(`[global-setup] Kafka at ${broker.brokers} (${broker.origin})`);
+  try {
+    await ensureTopics(parseBrokers(broker.brokers));
+  } catch (error) {
+    await broker.stop();
+    throw error;
+  }
+  process.env["KAFKA_BROKERS"] = broker.brokers;
+  project.provide("kafkaBrokers", broker.brokers);
+  return () => broker.stop();
+}
+
+async function findBroker(): Promise<Broker> {
+  const configured = process.env["KAFKA_BROKERS"]?.trim();
+  if (configured) return { brokers: configured, origin: "KAFKA_BROKERS", stop: async () => {} };
+
+  const host = await dockerHost();
+  if (host !== undefined) return startContainer(host);
+
+  const failures: string[] = ["no Docker engine reachable"];
+  try {
+    return await startLocalBroker();
+  } catch (error) {
+    failures.push(error instanceof Error ? error.message : String(error));
+  }
+  throw new Error(
+    `No Kafka broker for the tests (${failures.join("; ")}). Get one in any of these ways:\n` +
+      "  - install Java 17+ and Maven 3.8+ (e.g. apt-get install openjdk-17-jre-headless maven); the tests then run\n" +
+      "    `bash scripts/kafka.sh start` themselves (or run `npm run kafka:start` once to keep a broker running);\n" +
+      "  - or start a Docker engine: the tests then run an apache/kafka container;\n" +
+      "  - or point KAFKA_BROKERS at a running broker, e.g. KAFKA_BROKERS=127.0.0.1:9092 npm test.",
+  );
+}
+
+/** dockerHost returns the container runtime's host when a Docker engine answers within a few seconds. */
+async function dockerHost(): Promise<string | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), 5_000);
+  });
+  try {
+    const client = await Promise.race([getContainerRuntimeClient(), timeout]);
+    return client?.info.containerRuntime.host;
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * startContainer runs apache/kafka (KRaft, combined broker + controller). @testcontainers/kafka's KafkaContainer
+ * drives Confluent's image only, so this uses GenericContainer; the advertised listener must name the host port,
+ * so the port is chosen before start and bound as is.
+ */
+async function startContainer(host: string): Promise<Broker> {
+  const port = await freePort();
+  const container: StartedTestContainer = await new GenericContainer(KAFKA_IMAGE)
+    .withExposedPorts({ container: 9092, host: port })
+    .withEnvironment({
+      KAFKA_NODE_ID: "1",
+      KAFKA_PROCESS_ROLES: "broker,controller",
+      KAFKA_LISTENERS: "PLAINTEXT://:9092,CONTROLLER://:9093",
+      KAFKA_ADVERTISED_LISTENERS: `PLAINTEXT://${host}:${port}`,
+      KAFKA_CONTROLLER_LISTENER_NAMES: "CONTROLLER",
+      KAFKA_LISTENER_SECURITY_PROTOCOL_MAP: "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+      KAFKA_CONTROLLER_QUORUM_VOTERS: "1@localhost:9093",
+      KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR: "1",
+      KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR: "1",
+      KAFKA_TRANSACTION_STATE_LOG_MIN_ISR: "1",
+      KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR: "1",
+      KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR: "1",
+      KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS: "0",
+      KAFKA_AUTO_CREATE_TOPICS_ENABLE: "false",
+    })
+    .withWaitStrategy(Wait.forLogMessage(/Kafka Server started/))
+    .withStartupTimeout(120_000)
+    .start();
+  return {
+    brokers: `${host}:${port}`,
+    origin: `container ${KAFKA_IMAGE}`,
+    stop: async () => {
+      await container.stop();
+    },
+  };
+}
+
+/** startLocalBroker runs scripts/kafka.sh start and, unless the broker was already up, stops it at teardown. */
+async function startLocalBroker(): Promise<Broker> {
+  const wasRunning = (await runKafkaScript("status", "ignore")) === 0;
+  const code = await runKafkaScript("start", "inherit");
+  if (code !== 0) throw new Error(`\`bash scripts/kafka.sh start\` exited with ${code} (its output is above)`);
+  const keep = wasRunning || process.env["KAFKA_KEEP_RUNNING"] === "1";
+  return {
+    brokers: `127.0.0.1:${process.env["KAFKA_PORT"] ?? "9092"}`,
+    origin: wasRunning ? "local broker, already running" : "local broker, started by scripts/kafka.sh",
+    stop: async () => {
+      if (!keep) await runKafkaScript("stop", "inherit");
+    },
+  };
+}
+
+function runKafkaScript(command: "start" | "stop" | "status", output: "inherit" | "ignore"): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn("bash", [KAFKA_SCRIPT, command], { cwd: ROOT, stdio: ["ignore", output, output] });
+    child.on("error", () => resolve(127));
+    child.on("exit", (code) => resolve(code ?? 1));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
