@@ -1,0 +1,55 @@
+import { failedPrecondition, invalidArgument } from "../../../shared/src/errors.js";
+import type { Amount } from "./card-processor.js";
+
+/** PaymentStatus is where a payment stands; the names match the proto enum without its prefix. */
+export type PaymentStatus = "AUTHORIZED" | "DECLINED" | "REFUNDED";
+
+/** Payment is one charge attempt for one order (the aggregate this service owns). */
+export interface Payment {
+  readonly paymentId: string;
+  readonly orderId: string;
+  readonly amount: Amount;
+  readonly status: PaymentStatus;
+  /** declineReason is empty unless the payment was declined. */
+  readonly declineReason: string;
+  readonly cardLast4: string;
+  readonly createTime: Date;
+  readonly updateTime: Date;
+}
+
+/** RefundPlan says what a refund request does to a payment. */
+export type RefundPlan = "refund" | "already-refunded";
+
+/**
+ * planRefund is the refund rule: an AUTHORIZED payment is refunded in full; a REFUNDED one stays as it is (refunding
+ * twice is a no-op, so a retried RefundPayment is safe); a DECLINED one was never charged, so FAILED_PRECONDITION.
+ */
+export function planRefund(payment: Pick<Payment, "paymentId" | "status">): RefundPlan {
+  switch (payment.status) {
+    case "AUTHORIZED":
+      return "refund";
+    case "REFUNDED":
+      return "already-refunded";
+    case "DECLINED":
+      throw failedPrecondition(`payment "${payment.paymentId}" was declined; there is nothing to refund`);
+  }
+}
+
+/** refunded returns the payment after a full refund at `now`. */
+export function refunded(payment: Payment, now: Date): Payment {
+  return { ...payment, status: "REFUNDED", updateTime: now };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** requireUuid validates a required id field, naming it: `payment_id: required`, `payment_id: must be a UUID`. */
+export function requireUuid(field: string, value: string): string {
+  if (value === "") throw invalidArgument(field, "required");
+  return optionalUuid(field, value);
+}
+
+/** optionalUuid validates an optional id field (e.g. a filter): empty is fine, anything else must be a UUID. */
+export function optionalUuid(field: string, value: string): string {
+  if (value !== "" && !UUID.test(value)) throw invalidArgument(field, "must be a UUID");
+  return value.toLowerCase();
+}

@@ -1,0 +1,66 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { MoneySchema } from "../../../../gen/shop/common/v1/money_pb.js";
+import {
+  PaymentAuthorizedSchema,
+  PaymentDeclinedSchema,
+  PaymentRefundedSchema,
+} from "../../../../gen/shop/payment/v1/payment_events_pb.js";
+import { toOutgoingEvent } from "../../../shared/src/events/event-bus.js";
+import type { OutboxEvent } from "../../../shared/src/events/outbox.js";
+import { Topics } from "../../../shared/src/events/topics.js";
+import type { Payment } from "../domain/payment.js";
+
+/** PAYMENT_EVENT_SOURCE is the CloudEvents `source` of every event this service publishes. */
+export const PAYMENT_EVENT_SOURCE = "shopmesh/payment";
+
+/**
+ * paymentOutcomeEvent is the event a new payment announces: PaymentAuthorized or PaymentDeclined, keyed by the order
+ * id (so it lands on the order's partition, after OrderCreated) and carrying the trace of the event that caused it.
+ */
+export function paymentOutcomeEvent(payment: Payment, traceparent: string | undefined): OutboxEvent {
+  const attributes = { source: PAYMENT_EVENT_SOURCE, subject: payment.orderId, traceparent, time: payment.updateTime };
+  const at = timestampFromDate(payment.updateTime);
+  const event =
+    payment.status === "DECLINED"
+      ? toOutgoingEvent(
+          PaymentDeclinedSchema,
+          create(PaymentDeclinedSchema, {
+            paymentId: payment.paymentId,
+            orderId: payment.orderId,
+            reason: payment.declineReason,
+            declineTime: at,
+          }),
+          attributes,
+        )
+      : toOutgoingEvent(
+          PaymentAuthorizedSchema,
+          create(PaymentAuthorizedSchema, {
+            paymentId: payment.paymentId,
+            orderId: payment.orderId,
+            amount: toMoney(payment),
+            authorizeTime: at,
+          }),
+          attributes,
+        );
+  return { ...event, topic: Topics.paymentEvents };
+}
+
+/** paymentRefundedEvent announces a full refund. */
+export function paymentRefundedEvent(payment: Payment, traceparent: string | undefined): OutboxEvent {
+  const event = toOutgoingEvent(
+    PaymentRefundedSchema,
+    create(PaymentRefundedSchema, {
+      paymentId: payment.paymentId,
+      orderId: payment.orderId,
+      amount: toMoney(payment),
+      refundTime: timestampFromDate(payment.updateTime),
+    }),
+    { source: PAYMENT_EVENT_SOURCE, subject: payment.orderId, traceparent, time: payment.updateTime },
+  );
+  return { ...event, topic: Topics.paymentEvents };
+}
+
+function toMoney(payment: Payment) {
+  return create(MoneySchema, { currencyCode: payment.amount.currencyCode, amountMinor: payment.amount.amountMinor });
+}

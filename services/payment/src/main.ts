@@ -1,0 +1,9 @@
+import { createLogger } from "../../shared/src/logger.js";
+import { runUntilSignalled } from "../../shared/src/runtime.js";
+import { startPayment } from "./app.js";
+import { loadConfig } from "./config.js";
+
+// The composition root: configuration and the process lifetime. Wiring lives in app.ts, so tests start the same
+// service in-process.
+const logger = createLogger("payment");
+await runUntilSignalled(logger, () => startPayment(loadConfig(), { logger }));

@@ -1,0 +1,51 @@
+import type { EventBus, IncomingEvent, Subscription } from "../../shared/src/events/event-bus.js";
+import { createKafkaClient } from "../../shared/src/events/kafka-client.js";
+
+/**
+ * pinGroupToLatest commits the current end of each topic for a fresh consumer group. A fresh group with
+ * fromBeginning=false resolves "latest" only on its first fetch, after the join; an event published in between
+ * would be skipped. Committing the offsets first removes that race: the group starts exactly here.
+ */
+export async function pinGroupToLatest(brokers: readonly string[], groupId: string, topics: readonly string[]): Promise<void> {
+  const admin = createKafkaClient({ brokers, clientId: "payment-test-admin" }).admin();
+  await admin.connect();
+  try {
+    for (const topic of topics) {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      await admin.setOffsets({ groupId, topic, partitions: offsets.map(({ partition, offset }) => ({ partition, offset })) });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Collector gathers every event arriving on a topic from now on. */
+export interface Collector {
+  readonly events: IncomingEvent[];
+  close(): Promise<void>;
+}
+
+/** collect subscribes a fresh, pinned group to `topic` and keeps what arrives. */
+export async function collect(bus: EventBus, brokers: readonly string[], topic: string): Promise<Collector> {
+  const groupId = `payment-test-collector-${crypto.randomUUID()}`;
+  await pinGroupToLatest(brokers, groupId, [topic]);
+  const events: IncomingEvent[] = [];
+  const subscription: Subscription = await bus.subscribe({
+    groupId,
+    topics: [topic],
+    fromBeginning: false,
+    handle: async (event) => void events.push(event),
+  });
+  return { events, close: () => subscription.close() };
+}
+
+/** waitFor polls `condition` until it holds or `timeoutMs` passes, then fails naming what it waited for. */
+export async function waitFor<T>(condition: () => T | undefined | false, what: string, timeoutMs = 20_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = condition();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
