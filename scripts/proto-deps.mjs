@@ -1,8 +1,11 @@
-// proto-deps copies the few google/api protos our contracts import out of the
-// `google-proto-files` npm package into the ignored .proto-deps/ folder, which
-// buf.yaml lists as a second module. We copy only what we import: pointing buf at
-// the whole package fails, because it ships test protos that do not compile.
-// Nothing third-party is committed; this runs on postinstall and before buf.
+// proto-deps copies the few third-party protos we build against out of their npm
+// packages into the ignored .proto-deps/ folder, which buf.yaml lists as a second
+// module: the google/api annotations our contracts import (google-proto-files),
+// and grpc.health.v1 (grpc-health-check), which we generate only so that server
+// reflection can describe the health service. We copy only what we need: pointing
+// buf at the whole google-proto-files package fails, because it ships test protos
+// that do not compile. Nothing third-party is committed; this runs on postinstall
+// and before buf.
 import { cpSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -10,18 +13,20 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(import.meta.url);
-const packageRoot = dirname(require.resolve("google-proto-files/package.json"));
+const packageRoot = (name) => dirname(require.resolve(`${name}/package.json`));
 
-export const protoDepFiles = [
-  "google/api/annotations.proto",
-  "google/api/http.proto",
-  "google/api/field_behavior.proto",
-];
+/** protoDepFiles maps each copied file's import path to where its package keeps it. */
+export const protoDepFiles = {
+  "google/api/annotations.proto": join(packageRoot("google-proto-files"), "google/api/annotations.proto"),
+  "google/api/http.proto": join(packageRoot("google-proto-files"), "google/api/http.proto"),
+  "google/api/field_behavior.proto": join(packageRoot("google-proto-files"), "google/api/field_behavior.proto"),
+  "grpc/health/v1/health.proto": join(packageRoot("grpc-health-check"), "proto/health/v1/health.proto"),
+};
 
 export function copyProtoDeps(target = join(root, ".proto-deps")) {
-  for (const file of protoDepFiles) {
+  for (const [file, source] of Object.entries(protoDepFiles)) {
     mkdirSync(dirname(join(target, file)), { recursive: true });
-    cpSync(join(packageRoot, file), join(target, file));
+    cpSync(source, join(target, file));
   }
   return target;
 }

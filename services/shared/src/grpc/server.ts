@@ -1,0 +1,124 @@
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import type { ServerOptions } from "@grpc/grpc-js";
+import type { DescService } from "@bufbuild/protobuf";
+import { HealthImplementation, type ServingStatus } from "grpc-health-check";
+import { addService } from "./add-service.js";
+import { createReflectionService } from "./reflection.js";
+import type { RpcLogger } from "./rpc-logger.js";
+import { DEFAULT_MAX_REQUEST_BYTES } from "./service-definition.js";
+import type { ServiceImpl } from "./service-impl.js";
+
+/** ServiceRegistration pairs a generated service descriptor with its implementation. */
+export interface ServiceRegistration<S extends DescService = DescService> {
+  service: S;
+  impl: Partial<ServiceImpl<S>>;
+}
+
+/**
+ * implement pairs a service descriptor with its implementation, type-checking the impl against that descriptor: in a
+ * bare `{ service, impl }` literal inside the `services` array TypeScript would check it against `DescService` only.
+ */
+export function implement<S extends DescService>(desc: S, impl: Partial<ServiceImpl<S>>): ServiceRegistration {
+  return { service: desc, impl } as unknown as ServiceRegistration;
+}
+
+/** CreateGrpcServerOptions configures {@link createGrpcServer}. */
+export interface CreateGrpcServerOptions {
+  /** services to serve, each built with {@link implement}. */
+  services: readonly ServiceRegistration[];
+  logger?: RpcLogger;
+  /** maxRequestBytes is the request message limit answered with INVALID_ARGUMENT (default 1 MiB). */
+  maxRequestBytes?: number;
+  /** serverOptions are passed to grpc-js (keepalive, max concurrent streams ...). */
+  serverOptions?: ServerOptions;
+}
+
+/** ServerHealth is the grpc.health.v1 state of one server: per service, plus "" for the server as a whole. */
+export interface ServerHealth {
+  readonly implementation: HealthImplementation;
+  /** serviceNames are the names reported, "" first. */
+  readonly serviceNames: readonly string[];
+  setStatus(serviceName: string, status: ServingStatus): void;
+  /** setAll sets every reported name at once (NOT_SERVING at shutdown). */
+  setAll(status: ServingStatus): void;
+}
+
+/** GrpcServer is a built, not yet listening, server with its health state. */
+export interface GrpcServer {
+  server: Server;
+  health: ServerHealth;
+}
+
+/** GRPC_JS_RECEIVE_CAP_FLOOR: grpc-js's default receive limit (4 MiB); see createGrpcServer for why it stays above ours. */
+const GRPC_JS_RECEIVE_CAP_FLOOR = 4 * 1024 * 1024;
+
+/**
+ * createGrpcServer builds a grpc-js server with the given services, grpc.health.v1 (every service SERVING) and
+ * server reflection v1 + v1alpha. It does not listen: only a service's main.ts binds a port, tests bind port 0.
+ */
+export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
+  const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+  const server = new Server({
+    // grpc-js rejects messages above its cap with RESOURCE_EXHAUSTED before our check can answer INVALID_ARGUMENT,
+    // so its cap must sit above ours; it stays finite as the backstop against buffering absurd messages.
+    "grpc.max_receive_message_length": Math.max(GRPC_JS_RECEIVE_CAP_FLOOR, maxRequestBytes * 2),
+    ...options.serverOptions,
+  });
+  for (const { service: desc, impl } of options.services) {
+    addService(server, desc, impl, { logger: options.logger, maxRequestBytes });
+  }
+  const descs = options.services.map((s) => s.service);
+  const health = createServerHealth(["", ...descs.map((d) => d.typeName)]);
+  health.implementation.addToServer(server);
+  createReflectionService(descs, options.logger).addToServer(server);
+  return { server, health };
+}
+
+function createServerHealth(serviceNames: readonly string[]): ServerHealth {
+  const implementation = new HealthImplementation(Object.fromEntries(serviceNames.map((n) => [n, "SERVING"])));
+  return {
+    implementation,
+    serviceNames,
+    setStatus: (name, status) => implementation.setStatus(name, status),
+    setAll: (status) => serviceNames.forEach((name) => implementation.setStatus(name, status)),
+  };
+}
+
+/** bindServer listens on `address` (e.g. "127.0.0.1:0") without TLS and resolves with the bound port. */
+export function bindServer(server: Server, address: string, credentials = ServerCredentials.createInsecure()): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port)));
+  });
+}
+
+/** ShutdownOptions time a graceful shutdown. */
+export interface ShutdownOptions {
+  /** graceMs is how long in-flight calls may take to finish before they are cancelled (default 10 s). */
+  graceMs?: number;
+  /**
+   * drainDelayMs keeps serving for a while after health turns NOT_SERVING, so load balancers and health watchers
+   * notice before new connections are refused (default 0).
+   */
+  drainDelayMs?: number;
+}
+
+/**
+ * shutdownServer stops a server gracefully: health → NOT_SERVING, optionally wait drainDelayMs, stop accepting and
+ * let in-flight calls finish (`tryShutdown`), and after graceMs cancel whatever is left (`forceShutdown`). Resolves
+ * true when every call finished on its own, false when the force timer had to act.
+ */
+export async function shutdownServer(server: Server, health: ServerHealth, options: ShutdownOptions = {}): Promise<boolean> {
+  health.setAll("NOT_SERVING");
+  if (options.drainDelayMs) await new Promise((resolve) => setTimeout(resolve, options.drainDelayMs));
+  return await new Promise<boolean>((resolve) => {
+    const force = setTimeout(() => {
+      server.forceShutdown();
+      resolve(false);
+    }, options.graceMs ?? 10_000);
+    force.unref();
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      resolve(true);
+    });
+  });
+}
