@@ -1,0 +1,123 @@
+import { create } from "@bufbuild/protobuf";
+import {
+  ReserveStockResponseSchema,
+  type InventoryService,
+  type ReserveStockResponse,
+} from "../../../gen/shop/inventory/v1/inventory_service_pb.js";
+import { toStatusName } from "../../shared/src/errors.js";
+import type { ServiceImpl } from "../../shared/src/grpc/index.js";
+import type { Catalog, ImportSummary } from "./catalog.js";
+import type { ImportLine } from "./domain/stock-import.js";
+import { fromProtoMoney, toProtoProduct, toProtoReservation, toProtoStockLevel } from "./proto-mapping.js";
+import type { ReserveOutcome, Reservations } from "./reservations.js";
+import type { StockFeed } from "./stock-feed.js";
+
+/** IMPORT_BATCH_LINES: import lines applied per transaction (each line still in its own savepoint). */
+const IMPORT_BATCH_LINES = 250;
+
+/** InventoryServiceDeps are the use cases the RPC handlers map to and from protobuf. */
+export interface InventoryServiceDeps {
+  readonly catalog: Catalog;
+  readonly reservations: Reservations;
+  readonly feed: StockFeed;
+  /** stopping aborts when the service shuts down, ending long-lived streams so the server can drain. */
+  readonly stopping?: AbortSignal;
+}
+
+/** createInventoryService implements shop.inventory.v1.InventoryService: protobuf ⇄ domain mapping only. */
+export function createInventoryService(deps: InventoryServiceDeps): ServiceImpl<typeof InventoryService> {
+  const { catalog, reservations, feed } = deps;
+  const stopping = deps.stopping ?? new AbortController().signal;
+
+  return {
+    listProducts(request) {
+      const page = catalog.list(request.pageSize, request.pageToken);
+      return { products: page.products.map(toProtoProduct), nextPageToken: page.nextPageToken };
+    },
+
+    getProduct(request) {
+      return { product: toProtoProduct(catalog.get(request.productId)) };
+    },
+
+    async *watchStock(request, ctx) {
+      // Snapshot and subscription in one synchronous step: no committed change can fall between them.
+      const snapshot = catalog.levels(request.productIds);
+      const changes = feed.watch(new Set(request.productIds), AbortSignal.any([ctx.signal, stopping]));
+      try {
+        for (const level of snapshot) yield { stock: toProtoStockLevel(level) };
+        for await (const level of changes) yield { stock: toProtoStockLevel(level) };
+      } finally {
+        changes.close();
+      }
+    },
+
+    async importStock(requests) {
+      const summary: ImportSummary = { accepted: 0, rejected: 0, created: 0, errors: [] };
+      let batch: { index: number; line: ImportLine }[] = [];
+      let index = 0;
+      for await (const request of requests) {
+        const line = { productId: request.productId, quantity: request.quantity, name: request.name, price: fromProtoMoney(request.price) };
+        batch.push({ index: index++, line });
+        if (batch.length >= IMPORT_BATCH_LINES) {
+          catalog.importLines(batch, summary);
+          batch = [];
+        }
+      }
+      if (batch.length > 0) catalog.importLines(batch, summary);
+      return {
+        acceptedCount: summary.accepted,
+        rejectedCount: summary.rejected,
+        createdCount: summary.created,
+        errors: summary.errors,
+      };
+    },
+
+    async *reserveStock(requests, ctx) {
+      // Requests on one stream are applied one after another, each answered as soon as it is done. A bad request
+      // gets an error response carrying its reservation id; only a broken stream ends the call.
+      for await (const request of untilAborted(requests, AbortSignal.any([ctx.signal, stopping]))) {
+        const outcome = reservations.reserve({
+          reservationId: request.reservationId,
+          orderId: request.orderId,
+          lines: request.lines.map((line) => ({ productId: line.productId, quantity: line.quantity })),
+        });
+        yield toReserveResponse(request.reservationId, outcome);
+      }
+    },
+
+    getReservation(request) {
+      return { reservation: toProtoReservation(reservations.get(request.reservationId)) };
+    },
+
+    releaseReservation(request) {
+      return { reservation: toProtoReservation(reservations.release(request.reservationId, request.reason)) };
+    },
+  };
+}
+
+function toReserveResponse(reservationId: string, outcome: ReserveOutcome): ReserveStockResponse {
+  return create(ReserveStockResponseSchema, {
+    reservationId,
+    reservation: outcome.reservation ? toProtoReservation(outcome.reservation) : undefined,
+    errorCode: outcome.error ? toStatusName(outcome.error.status) : "",
+    errorMessage: outcome.error?.message ?? "",
+  });
+}
+
+/** untilAborted iterates `source` until `signal` aborts, then ends quietly (a graceful end of a long-lived stream). */
+async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  const it = source[Symbol.asyncIterator]();
+  const aborted = new Promise<"aborted">((resolve) => {
+    if (signal.aborted) resolve("aborted");
+    else signal.addEventListener("abort", () => resolve("aborted"), { once: true });
+  });
+  try {
+    for (;;) {
+      const next = await Promise.race([it.next(), aborted]);
+      if (next === "aborted" || next.done) return;
+      yield next.value;
+    }
+  } finally {
+    void it.return?.();
+  }
+}

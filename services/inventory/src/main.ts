@@ -1,0 +1,8 @@
+import { createLogger } from "../../shared/src/logger.js";
+import { runUntilSignalled } from "../../shared/src/runtime.js";
+import { startInventory } from "./app.js";
+import { loadConfig } from "./config.js";
+
+// The composition root: config from the environment, then the whole service, stopped gracefully on SIGTERM/SIGINT.
+const logger = createLogger("inventory");
+await runUntilSignalled(logger, () => startInventory(loadConfig(), { logger }));

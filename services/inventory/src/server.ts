@@ -1,0 +1,19 @@
+import { InventoryService } from "../../../gen/shop/inventory/v1/inventory_service_pb.js";
+import { createGrpcServer, implement, type GrpcServer, type RpcLogger } from "../../shared/src/grpc/index.js";
+import { createInventoryService, type InventoryServiceDeps } from "./inventory-service.js";
+
+/** ServerDeps are what createServer wires into the gRPC server. */
+export interface ServerDeps extends InventoryServiceDeps {
+  readonly logger?: RpcLogger;
+}
+
+/**
+ * createServer builds the inventory gRPC server (InventoryService, grpc.health.v1, reflection) without listening:
+ * main binds the configured port, tests bind port 0.
+ */
+export function createServer(deps: ServerDeps): GrpcServer {
+  return createGrpcServer({
+    services: [implement(InventoryService, createInventoryService(deps))],
+    ...(deps.logger ? { logger: deps.logger } : {}),
+  });
+}

@@ -1,0 +1,41 @@
+import { inboxSchema } from "../../../shared/src/events/inbox.js";
+import { outboxSchema } from "../../../shared/src/events/outbox.js";
+
+/**
+ * inventorySchema is the inventory database: products with their stock, reservations with their lines, and the
+ * shared outbox and inbox tables. The CHECKs are the last line of defence for the stock rules: a bug that would
+ * drive stock negative fails its transaction instead of corrupting the numbers.
+ */
+export const inventorySchema: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS products (
+     product_id    TEXT PRIMARY KEY,
+     name          TEXT NOT NULL,
+     description   TEXT NOT NULL DEFAULT '',
+     currency_code TEXT NOT NULL,
+     amount_minor  INTEGER NOT NULL CHECK (amount_minor >= 0),
+     available     INTEGER NOT NULL CHECK (available >= 0),
+     reserved      INTEGER NOT NULL DEFAULT 0 CHECK (reserved >= 0),
+     updated_ms    INTEGER NOT NULL
+   )`,
+  `CREATE TABLE IF NOT EXISTS reservations (
+     reservation_id TEXT PRIMARY KEY,
+     order_id       TEXT NOT NULL,
+     status         TEXT NOT NULL CHECK (status IN ('HELD','COMMITTED','RELEASED')),
+     reason         TEXT NOT NULL DEFAULT '',
+     created_ms     INTEGER NOT NULL,
+     updated_ms     INTEGER NOT NULL
+   )`,
+  `CREATE INDEX IF NOT EXISTS reservations_by_order ON reservations (order_id, created_ms)`,
+  `CREATE INDEX IF NOT EXISTS reservations_held ON reservations (created_ms) WHERE status = 'HELD'`,
+  `CREATE TABLE IF NOT EXISTS reservation_lines (
+     reservation_id TEXT NOT NULL REFERENCES reservations (reservation_id),
+     line_no        INTEGER NOT NULL,
+     product_id     TEXT NOT NULL REFERENCES products (product_id),
+     quantity       INTEGER NOT NULL CHECK (quantity > 0),
+     currency_code  TEXT NOT NULL,
+     amount_minor   INTEGER NOT NULL,
+     PRIMARY KEY (reservation_id, line_no)
+   )`,
+  ...outboxSchema,
+  ...inboxSchema,
+];

@@ -1,0 +1,121 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomUUID } from "node:crypto";
+import { InventoryService } from "../../../gen/shop/inventory/v1/inventory_service_pb.js";
+import type { EventBus, OutgoingEvent } from "../../shared/src/events/event-bus.js";
+import { createClient, type ServiceClient } from "../../shared/src/grpc/index.js";
+import { createLogger } from "../../shared/src/logger.js";
+import { startInventory, type InventoryApp, type StartDeps } from "../src/app.js";
+import { loadConfig } from "../src/config.js";
+
+/** RunningInventory is a service started in-process on port 0 with a typed client to it. */
+export interface RunningInventory {
+  readonly app: InventoryApp;
+  readonly client: ServiceClient<typeof InventoryService>;
+  stop(): Promise<void>;
+}
+
+/** recordingBus is an EventBus that keeps what is published and never consumes: for tests that do not need Kafka. */
+export function recordingBus(): EventBus & { published: { topic: string; event: OutgoingEvent }[] } {
+  const published: { topic: string; event: OutgoingEvent }[] = [];
+  return {
+    published,
+    async publish(topic, events) {
+      for (const event of events) published.push({ topic, event });
+    },
+    async subscribe() {
+      return { close: async () => {} };
+    },
+    async close() {},
+  };
+}
+
+/** startTestInventory starts the service on 127.0.0.1:0 with its own temporary data dir and consumer group. */
+export async function startTestInventory(env: Record<string, string> = {}, deps: StartDeps = {}): Promise<RunningInventory> {
+  const dataDir = mkdtempSync(join(tmpdir(), "inventory-test-"));
+  const config = loadConfig({
+    PORT: "0",
+    DATA_DIR: dataDir,
+    KAFKA_BROKERS: process.env["KAFKA_BROKERS"] ?? "127.0.0.1:9092",
+    KAFKA_GROUP_ID: `inventory-test-${randomUUID()}`,
+    KAFKA_FROM_BEGINNING: "false",
+    ...env,
+  });
+  const logger = deps.logger ?? createLogger("inventory", { LOG_LEVEL: process.env["TEST_LOG_LEVEL"] ?? "silent", LOG_FORMAT: "json" });
+  const app = await startInventory(config, { ...deps, logger });
+  const client = createClient(InventoryService, app.address, { defaultTimeoutMs: 10_000 });
+  return {
+    app,
+    client,
+    async stop() {
+      client.close();
+      await app.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** WAIT_MS bounds every polling wait. */
+const WAIT_MS = 20_000;
+
+/** waitFor polls `condition` until it holds, failing after WAIT_MS with what it was waiting for. */
+export async function waitFor<T>(condition: () => T | undefined | false | Promise<T | undefined | false>, what: string): Promise<T> {
+  const until = Date.now() + WAIT_MS;
+  for (;;) {
+    const value = await condition();
+    if (value) return value;
+    if (Date.now() > until) throw new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** AsyncQueue is a push/pull queue for feeding a client stream from a test step by step. */
+export class AsyncQueue<T> implements AsyncIterable<T> {
+  private readonly items: T[] = [];
+  private waiting: ((result: IteratorResult<T>) => void) | undefined;
+  private ended = false;
+
+  push(item: T): void {
+    if (this.waiting) {
+      const resolve = this.waiting;
+      this.waiting = undefined;
+      resolve({ done: false, value: item });
+    } else this.items.push(item);
+  }
+
+  end(): void {
+    this.ended = true;
+    this.waiting?.({ done: true, value: undefined });
+    this.waiting = undefined;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return {
+      next: () => {
+        const item = this.items.shift();
+        if (item !== undefined) return Promise.resolve({ done: false, value: item });
+        if (this.ended) return Promise.resolve({ done: true, value: undefined });
+        return new Promise((resolve) => (this.waiting = resolve));
+      },
+    };
+  }
+}
+
+/** healthStatus asks grpc.health.v1 Check about `service` ("" = the whole server) and returns the status name. */
+export async function healthStatus(address: string, service = ""): Promise<string> {
+  const { credentials, makeGenericClientConstructor } = await import("@grpc/grpc-js");
+  const { service: healthService } = await import("grpc-health-check");
+  const Health = makeGenericClientConstructor(healthService, "Health");
+  const client = new Health(address, credentials.createInsecure()) as unknown as {
+    check(request: object, callback: (error: Error | null, response?: { status: string | number }) => void): void;
+    close(): void;
+  };
+  try {
+    return await new Promise<string>((resolve, reject) =>
+      client.check({ service }, (error, response) => (error ? reject(error) : resolve(String(response?.status)))),
+    );
+  } finally {
+    client.close();
+  }
+}

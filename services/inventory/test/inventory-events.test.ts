@@ -1,0 +1,133 @@
+import { randomUUID } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { StockCommittedSchema } from "../../../gen/shop/inventory/v1/inventory_events_pb.js";
+import { ReservationStatus } from "../../../gen/shop/inventory/v1/inventory_service_pb.js";
+import { OrderCancelledSchema } from "../../../gen/shop/order/v1/order_events_pb.js";
+import { PaymentAuthorizedSchema, PaymentDeclinedSchema } from "../../../gen/shop/payment/v1/payment_events_pb.js";
+import { createKafkaEventBus, decodeEvent, toOutgoingEvent, type EventBus, type IncomingEvent, type Subscription } from "../../shared/src/events/event-bus.js";
+import { parseBrokers } from "../../shared/src/events/kafka-client.js";
+import { Topics } from "../../shared/src/events/topics.js";
+import { RESTOCK_REASON } from "../src/reservations.js";
+import { startTestInventory, waitFor, type RunningInventory } from "./helpers.js";
+import { awaitConsumersPositioned } from "./kafka-helpers.js";
+
+const brokers = parseBrokers(process.env["KAFKA_BROKERS"] ?? "127.0.0.1:9092");
+
+describe("inventory event consumers (real Kafka)", () => {
+  let inventory: RunningInventory;
+  let bus: EventBus;
+  let watcher: Subscription;
+  const inventoryEvents: IncomingEvent[] = [];
+
+  beforeAll(async () => {
+    inventory = await startTestInventory();
+    await awaitConsumersPositioned(inventory.app.db);
+    bus = createKafkaEventBus({ brokers, clientId: "inventory-test" });
+    // A reader of the inventory topic, as another service would be (from the beginning, filtered per test by order).
+    watcher = await bus.subscribe({
+      groupId: `inventory-test-reader-${randomUUID()}`,
+      topics: [Topics.inventoryEvents],
+      fromBeginning: true,
+      handle: async (event) => void inventoryEvents.push(event),
+    });
+  });
+  afterAll(async () => {
+    await watcher?.close();
+    await bus?.close();
+    await inventory?.stop();
+  });
+
+  async function reserve(orderId: string, productId: string, quantity: number): Promise<void> {
+    for await (const response of inventory.client.reserveStock([{ reservationId: orderId, orderId, lines: [{ productId, quantity }] }])) {
+      expect(response.errorCode).toBe("");
+    }
+  }
+  const stockOf = async (productId: string) => (await inventory.client.getProduct({ productId })).product?.stock;
+  const statusOf = async (reservationId: string) => (await inventory.client.getReservation({ reservationId })).reservation;
+  const eventsAbout = (orderId: string) => inventoryEvents.filter((event) => event.subject === orderId);
+
+  it("when a payment is authorized, then the reservation is committed and StockCommitted is published", async () => {
+    const orderId = `order-${randomUUID()}`;
+    const before = await stockOf("sku-espresso");
+    await reserve(orderId, "sku-espresso", 2);
+
+    await bus.publish(Topics.paymentEvents, [
+      toOutgoingEvent(PaymentAuthorizedSchema, create(PaymentAuthorizedSchema, { paymentId: "pay-1", orderId, authorizeTime: timestampNow() }), {
+        source: "inventory-test",
+        subject: orderId,
+      }),
+    ]);
+
+    await waitFor(async () => (await statusOf(orderId))?.status === ReservationStatus.COMMITTED, "the reservation to be committed");
+    expect(await stockOf("sku-espresso")).toMatchObject({
+      availableQuantity: (before?.availableQuantity ?? 0) - 2,
+      reservedQuantity: before?.reservedQuantity ?? 0,
+    });
+    const committed = await waitFor(
+      () => eventsAbout(orderId).find((event) => event.type === StockCommittedSchema.typeName),
+      "StockCommitted on shop.inventory.v1.events",
+    );
+    expect(decodeEvent(StockCommittedSchema, committed)).toMatchObject({ reservationId: orderId, orderId });
+    expect(committed.source).toBe("shopmesh/inventory");
+  });
+
+  it("when the same payment event is delivered twice, then it has one effect", async () => {
+    const orderId = `order-${randomUUID()}`;
+    await reserve(orderId, "sku-mug", 3);
+    const before = await stockOf("sku-mug");
+    const authorized = toOutgoingEvent(PaymentAuthorizedSchema, create(PaymentAuthorizedSchema, { paymentId: "pay-2", orderId }), {
+      source: "inventory-test",
+      subject: orderId,
+    });
+    // A later event with the same key lands on the same partition, so once it is handled both copies were too.
+    const marker = toOutgoingEvent(PaymentDeclinedSchema, create(PaymentDeclinedSchema, { paymentId: "pay-2b", orderId, reason: "late" }), {
+      source: "inventory-test",
+      subject: orderId,
+    });
+
+    await bus.publish(Topics.paymentEvents, [authorized]);
+    await bus.publish(Topics.paymentEvents, [authorized, marker]);
+
+    const handled = inventory.app.db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM inbox WHERE event_id = ?`);
+    await waitFor(() => (handled.get(marker.id)?.n ?? 0) > 0, "the marker event to be handled");
+    expect(handled.get(authorized.id)?.n).toBe(1);
+    expect((await statusOf(orderId))?.status).toBe(ReservationStatus.COMMITTED);
+    expect(await stockOf("sku-mug")).toMatchObject({
+      availableQuantity: before?.availableQuantity,
+      reservedQuantity: (before?.reservedQuantity ?? 0) - 3,
+    });
+    const outboxRows = inventory.app.db
+      .prepare<[string], { event_type: string }>(`SELECT event_type FROM outbox WHERE subject = ? ORDER BY seq`)
+      .all(orderId)
+      .map((row) => row.event_type);
+    expect(outboxRows).toEqual(["shop.inventory.v1.StockReserved", "shop.inventory.v1.StockCommitted"]);
+  });
+
+  it("when a payment is declined, then the held stock is released; when a paid order is cancelled, then its stock is put back", async () => {
+    const declinedOrder = `order-${randomUUID()}`;
+    const paidOrder = `order-${randomUUID()}`;
+    const before = await stockOf("sku-filter");
+    await reserve(declinedOrder, "sku-filter", 1);
+    await reserve(paidOrder, "sku-filter", 4);
+
+    await bus.publish(Topics.paymentEvents, [
+      toOutgoingEvent(PaymentDeclinedSchema, create(PaymentDeclinedSchema, { orderId: declinedOrder, reason: "card declined" }), { source: "inventory-test", subject: declinedOrder }),
+      toOutgoingEvent(PaymentAuthorizedSchema, create(PaymentAuthorizedSchema, { orderId: paidOrder }), { source: "inventory-test", subject: paidOrder }),
+    ]);
+    await waitFor(async () => (await statusOf(declinedOrder))?.status === ReservationStatus.RELEASED, "the declined order's release");
+    await waitFor(async () => (await statusOf(paidOrder))?.status === ReservationStatus.COMMITTED, "the paid order's commit");
+
+    await bus.publish(Topics.orderEvents, [
+      toOutgoingEvent(OrderCancelledSchema, create(OrderCancelledSchema, { orderId: paidOrder, reason: "customer", paymentId: "pay-3" }), { source: "inventory-test", subject: paidOrder }),
+    ]);
+    await waitFor(async () => (await statusOf(paidOrder))?.status === ReservationStatus.RELEASED, "the cancelled order's restock");
+
+    expect(await stockOf("sku-filter")).toMatchObject({ availableQuantity: before?.availableQuantity, reservedQuantity: before?.reservedQuantity });
+    const reason = inventory.app.db.prepare<[string], { reason: string }>(`SELECT reason FROM reservations WHERE reservation_id = ?`);
+    expect(reason.get(paidOrder)?.reason).toBe(RESTOCK_REASON);
+    expect(reason.get(declinedOrder)?.reason).toBe("payment declined: card declined");
+    await waitFor(() => eventsAbout(paidOrder).some((event) => event.type === "shop.inventory.v1.StockReleased"), "StockReleased for the restock");
+  });
+});
