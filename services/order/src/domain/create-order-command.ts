@@ -1,0 +1,104 @@
+import { createHash } from "node:crypto";
+import { failedPrecondition, invalidArgument } from "../../../shared/src/errors.js";
+import type { Money, OrderLine } from "./order.js";
+
+/** Limits of a CreateOrder request, as the proto documents them. */
+export const MAX_CUSTOMER_ID_LENGTH = 64;
+export const MAX_LINES = 50;
+export const MIN_QUANTITY = 1;
+export const MAX_QUANTITY = 1000;
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
+
+/** CreateOrderInput is a CreateOrder request as it arrives (the proto message fits it). */
+export interface CreateOrderInput {
+  readonly customerId: string;
+  readonly lines: readonly { readonly productId: string; readonly quantity: number }[];
+  readonly cardToken: string;
+}
+
+/** CreateOrderCommand is a validated CreateOrder request. */
+export interface CreateOrderCommand {
+  readonly customerId: string;
+  readonly lines: readonly { readonly productId: string; readonly quantity: number }[];
+  readonly cardToken: string;
+}
+
+/**
+ * validateCreateOrder checks a request before anything else happens and throws INVALID_ARGUMENT naming the first
+ * bad field, in proto field names (`lines[1].quantity: must be between 1 and 1000`), so a client can point at it.
+ */
+export function validateCreateOrder(input: CreateOrderInput): CreateOrderCommand {
+  const customerId = input.customerId.trim();
+  if (customerId === "") throw invalidArgument("customer_id", "is required");
+  if (customerId.length > MAX_CUSTOMER_ID_LENGTH) {
+    throw invalidArgument("customer_id", `must be at most ${MAX_CUSTOMER_ID_LENGTH} characters`);
+  }
+  if (input.lines.length < 1 || input.lines.length > MAX_LINES) {
+    throw invalidArgument("lines", `must have between 1 and ${MAX_LINES} entries, got ${input.lines.length}`);
+  }
+  const seen = new Map<string, number>();
+  const lines = input.lines.map((line, i) => {
+    const productId = line.productId.trim();
+    if (productId === "") throw invalidArgument(`lines[${i}].product_id`, "is required");
+    const first = seen.get(productId);
+    if (first !== undefined) {
+      throw invalidArgument(`lines[${i}].product_id`, `"${productId}" is already ordered in lines[${first}]; order each product once`);
+    }
+    seen.set(productId, i);
+    if (!Number.isInteger(line.quantity) || line.quantity < MIN_QUANTITY || line.quantity > MAX_QUANTITY) {
+      throw invalidArgument(`lines[${i}].quantity`, `must be between ${MIN_QUANTITY} and ${MAX_QUANTITY}`);
+    }
+    return { productId, quantity: line.quantity };
+  });
+  const cardToken = input.cardToken.trim();
+  if (cardToken === "") throw invalidArgument("card_token", "is required");
+  return { customerId, lines, cardToken };
+}
+
+/** validateIdempotencyKey returns the key (undefined when absent) or rejects an oversized one. */
+export function validateIdempotencyKey(key: string | undefined): string | undefined {
+  if (key === undefined || key.trim() === "") return undefined;
+  if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    throw invalidArgument("idempotency-key", `must be at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
+  }
+  return key;
+}
+
+/**
+ * requestFingerprint is the canonical hash of what a CreateOrder asks for: customer, lines sorted by product and the
+ * card token. Line order does not change the order, so it does not change the fingerprint; anything else does.
+ */
+export function requestFingerprint(command: CreateOrderCommand): string {
+  const lines = [...command.lines]
+    .sort((a, b) => (a.productId < b.productId ? -1 : a.productId > b.productId ? 1 : 0))
+    .map((line) => [line.productId, line.quantity]);
+  const canonical = JSON.stringify({ c: command.customerId, l: lines, t: command.cardToken });
+  return createHash("sha256").update(canonical).digest("hex");
+}
+
+/**
+ * priceLines prices the requested lines with the unit prices inventory reserved them at, and totals them. An order
+ * has one currency; products priced in different ones are FAILED_PRECONDITION (the catalog, not the request, is the
+ * problem).
+ */
+export function priceLines(
+  requested: CreateOrderCommand["lines"],
+  unitPrices: ReadonlyMap<string, Money>,
+): { lines: OrderLine[]; total: Money } {
+  let currency: string | undefined;
+  let total = 0n;
+  const lines = requested.map((line) => {
+    const unitPrice = unitPrices.get(line.productId);
+    if (unitPrice === undefined) throw new Error(`reservation has no price for product "${line.productId}"`);
+    if (currency !== undefined && unitPrice.currencyCode !== currency) {
+      throw failedPrecondition(
+        `lines: products are priced in ${currency} and ${unitPrice.currencyCode}; an order has one currency`,
+      );
+    }
+    currency = unitPrice.currencyCode;
+    const lineTotal = unitPrice.amountMinor * BigInt(line.quantity);
+    total += lineTotal;
+    return { ...line, unitPrice, lineTotal: { currencyCode: unitPrice.currencyCode, amountMinor: lineTotal } };
+  });
+  return { lines, total: { currencyCode: currency ?? "", amountMinor: total } };
+}

@@ -1,0 +1,143 @@
+import { failedPrecondition } from "../../../shared/src/errors.js";
+
+/** OrderStatus is where an order stands; the gRPC layer maps it to the proto enum. */
+export type OrderStatus = "AWAITING_PAYMENT" | "CONFIRMED" | "CANCELLED";
+
+/** Money is an amount in minor units of one ISO 4217 currency. */
+export interface Money {
+  readonly currencyCode: string;
+  readonly amountMinor: bigint;
+}
+
+/** OrderLine is one priced line of an order. */
+export interface OrderLine {
+  readonly productId: string;
+  readonly quantity: number;
+  readonly unitPrice: Money;
+  readonly lineTotal: Money;
+}
+
+/** StatusChange is one entry of an order's history. */
+export interface StatusChange {
+  readonly status: OrderStatus;
+  readonly at: Date;
+  readonly reason: string;
+}
+
+/** Order is the order aggregate as the domain sees it. */
+export interface Order {
+  readonly orderId: string;
+  readonly customerId: string;
+  readonly lines: readonly OrderLine[];
+  readonly total: Money;
+  readonly status: OrderStatus;
+  readonly createTime: Date;
+  readonly updateTime: Date;
+  readonly paymentId: string;
+  readonly cancelReason: string;
+  readonly history: readonly StatusChange[];
+}
+
+/**
+ * TRANSITIONS lists the legal status changes. CONFIRMED → CANCELLED exists because a customer may cancel a paid
+ * order (payment refunds it); CANCELLED is final.
+ */
+const TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatus[]>> = {
+  AWAITING_PAYMENT: ["CONFIRMED", "CANCELLED"],
+  CONFIRMED: ["CANCELLED"],
+  CANCELLED: [],
+};
+
+/** canTransition tells whether the state machine allows `from → to`. */
+export function canTransition(from: OrderStatus, to: OrderStatus): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+/**
+ * isTerminal tells whether a watcher has seen the end of an order: CONFIRMED and CANCELLED are where an order comes
+ * to rest (a later customer cancellation of a confirmed order is a new, rare event that GetOrder shows).
+ */
+export function isTerminal(status: OrderStatus): boolean {
+  return status === "CONFIRMED" || status === "CANCELLED";
+}
+
+/** newOrder builds a new order, AWAITING_PAYMENT, with its first history entry. */
+export function newOrder(init: {
+  orderId: string;
+  customerId: string;
+  lines: readonly OrderLine[];
+  total: Money;
+  at: Date;
+}): Order {
+  const { at, ...fields } = init;
+  return {
+    ...fields,
+    status: "AWAITING_PAYMENT",
+    createTime: at,
+    updateTime: at,
+    paymentId: "",
+    cancelReason: "",
+    history: [{ status: "AWAITING_PAYMENT", at, reason: "order created" }],
+  };
+}
+
+/** transition moves an order to `to`; an illegal move is FAILED_PRECONDITION naming both states. */
+export function transition(
+  order: Order,
+  to: OrderStatus,
+  change: { at: Date; reason: string; paymentId?: string; cancelReason?: string },
+): Order {
+  if (!canTransition(order.status, to)) {
+    throw failedPrecondition(`order ${order.orderId} is ${order.status} and cannot become ${to}`);
+  }
+  return {
+    ...order,
+    status: to,
+    updateTime: change.at,
+    paymentId: change.paymentId ?? order.paymentId,
+    cancelReason: change.cancelReason ?? order.cancelReason,
+    history: [...order.history, { status: to, at: change.at, reason: change.reason }],
+  };
+}
+
+/** PaymentOutcome is what handling a payment event does to an order. */
+export type PaymentOutcome =
+  | { kind: "confirmed"; order: Order }
+  | { kind: "cancelled"; order: Order }
+  | { kind: "payment-recorded"; order: Order }
+  | { kind: "ignored"; reason: string };
+
+/**
+ * onPaymentAuthorized confirms an order awaiting payment. A cancelled order only records the payment id: payment
+ * refunds it on its own, because it sees the OrderCancelled that follows the OrderCreated it charged.
+ */
+export function onPaymentAuthorized(order: Order, paymentId: string, at: Date): PaymentOutcome {
+  if (order.status === "AWAITING_PAYMENT") {
+    return { kind: "confirmed", order: transition(order, "CONFIRMED", { at, reason: "payment authorized", paymentId }) };
+  }
+  if (order.status === "CANCELLED" && order.paymentId === "") {
+    return { kind: "payment-recorded", order: { ...order, paymentId } };
+  }
+  return { kind: "ignored", reason: `order is ${order.status}` };
+}
+
+/** onPaymentDeclined cancels an order awaiting payment, giving the processor's reason. */
+export function onPaymentDeclined(order: Order, reason: string, at: Date): PaymentOutcome {
+  if (order.status !== "AWAITING_PAYMENT") return { kind: "ignored", reason: `order is ${order.status}` };
+  const cancelReason = `payment declined: ${reason}`;
+  return { kind: "cancelled", order: transition(order, "CANCELLED", { at, reason: cancelReason, cancelReason }) };
+}
+
+/** CancelOutcome is what a customer's CancelOrder does. */
+export type CancelOutcome = { kind: "cancelled"; order: Order; refundPaymentId: string } | { kind: "unchanged"; order: Order };
+
+/**
+ * cancelByCustomer cancels an order awaiting payment (stock is released) or a confirmed one (its payment is refunded,
+ * hence `refundPaymentId`). Cancelling a cancelled order returns it unchanged, so a retried cancel is harmless.
+ */
+export function cancelByCustomer(order: Order, reason: string, at: Date): CancelOutcome {
+  if (order.status === "CANCELLED") return { kind: "unchanged", order };
+  const cancelReason = reason.trim() === "" ? "cancelled by the customer" : reason.trim();
+  const refundPaymentId = order.status === "CONFIRMED" ? order.paymentId : "";
+  return { kind: "cancelled", order: transition(order, "CANCELLED", { at, reason: cancelReason, cancelReason }), refundPaymentId };
+}

@@ -1,0 +1,176 @@
+import { status } from "@grpc/grpc-js";
+import { describe, expect, it } from "vitest";
+import { ServiceError } from "../../shared/src/errors.js";
+import {
+  priceLines,
+  requestFingerprint,
+  validateCreateOrder,
+  validateIdempotencyKey,
+  type CreateOrderInput,
+} from "../src/domain/create-order-command.js";
+import {
+  canTransition,
+  cancelByCustomer,
+  isTerminal,
+  newOrder,
+  onPaymentAuthorized,
+  onPaymentDeclined,
+  transition,
+  type Order,
+} from "../src/domain/order.js";
+
+const at = new Date("2026-01-01T10:00:00Z");
+const later = new Date("2026-01-01T10:05:00Z");
+const eur = (amountMinor: bigint) => ({ currencyCode: "EUR", amountMinor });
+
+function anOrder(): Order {
+  return newOrder({
+    orderId: "o-1",
+    customerId: "c-1",
+    lines: [{ productId: "p", quantity: 2, unitPrice: eur(100n), lineTotal: eur(200n) }],
+    total: eur(200n),
+    at,
+  });
+}
+
+function validInput(overrides: Partial<CreateOrderInput> = {}): CreateOrderInput {
+  return { customerId: "c-1", lines: [{ productId: "p-1", quantity: 1 }, { productId: "p-2", quantity: 3 }], cardToken: "tok_ok", ...overrides };
+}
+
+function rejectionOf(run: () => unknown): ServiceError {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ServiceError);
+    return error as ServiceError;
+  }
+  throw new Error("expected a ServiceError");
+}
+
+describe("the order state machine", () => {
+  it("when an order is created, then it awaits payment with one history entry", () => {
+    const order = anOrder();
+    expect(order.status).toBe("AWAITING_PAYMENT");
+    expect(order.history).toEqual([{ status: "AWAITING_PAYMENT", at, reason: "order created" }]);
+  });
+
+  it("allows AWAITING_PAYMENT → CONFIRMED | CANCELLED and CONFIRMED → CANCELLED only", () => {
+    expect(canTransition("AWAITING_PAYMENT", "CONFIRMED")).toBe(true);
+    expect(canTransition("AWAITING_PAYMENT", "CANCELLED")).toBe(true);
+    expect(canTransition("CONFIRMED", "CANCELLED")).toBe(true);
+    expect(canTransition("CONFIRMED", "AWAITING_PAYMENT")).toBe(false);
+    expect(canTransition("CANCELLED", "CONFIRMED")).toBe(false);
+    expect(canTransition("CANCELLED", "AWAITING_PAYMENT")).toBe(false);
+  });
+
+  it("when a transition is illegal, then it fails with FAILED_PRECONDITION", () => {
+    const cancelled = transition(anOrder(), "CANCELLED", { at: later, reason: "x" });
+    const error = rejectionOf(() => transition(cancelled, "CONFIRMED", { at: later, reason: "y" }));
+    expect(error.status).toBe(status.FAILED_PRECONDITION);
+    expect(error.message).toContain("CANCELLED");
+  });
+
+  it("treats CONFIRMED and CANCELLED as where a watcher stops", () => {
+    expect(isTerminal("AWAITING_PAYMENT")).toBe(false);
+    expect(isTerminal("CONFIRMED")).toBe(true);
+    expect(isTerminal("CANCELLED")).toBe(true);
+  });
+
+  it("when a payment is authorized, then the order is confirmed with the payment id", () => {
+    const outcome = onPaymentAuthorized(anOrder(), "pay-1", later);
+    expect(outcome.kind).toBe("confirmed");
+    if (outcome.kind !== "confirmed") return;
+    expect(outcome.order.status).toBe("CONFIRMED");
+    expect(outcome.order.paymentId).toBe("pay-1");
+    expect(outcome.order.updateTime).toEqual(later);
+    expect(outcome.order.history.map((h) => h.status)).toEqual(["AWAITING_PAYMENT", "CONFIRMED"]);
+  });
+
+  it("when a payment is authorized for a cancelled order, then only the payment id is recorded", () => {
+    const cancelled = cancelByCustomer(anOrder(), "", later).order;
+    const outcome = onPaymentAuthorized(cancelled, "pay-1", later);
+    expect(outcome.kind).toBe("payment-recorded");
+    if (outcome.kind !== "payment-recorded") return;
+    expect(outcome.order.status).toBe("CANCELLED");
+    expect(outcome.order.paymentId).toBe("pay-1");
+    expect(outcome.order.history).toHaveLength(2);
+  });
+
+  it("when a payment is declined, then the order is cancelled with the reason", () => {
+    const outcome = onPaymentDeclined(anOrder(), "card declined", later);
+    expect(outcome.kind).toBe("cancelled");
+    if (outcome.kind !== "cancelled") return;
+    expect(outcome.order.cancelReason).toBe("payment declined: card declined");
+    expect(onPaymentDeclined(outcome.order, "again", later).kind).toBe("ignored");
+  });
+
+  it("when a customer cancels before payment, nothing is refunded; after payment, the payment is", () => {
+    const before = cancelByCustomer(anOrder(), "changed my mind", later);
+    expect(before).toMatchObject({ kind: "cancelled", refundPaymentId: "" });
+    const confirmed = transition(anOrder(), "CONFIRMED", { at: later, reason: "paid", paymentId: "pay-9" });
+    const after = cancelByCustomer(confirmed, "", later);
+    expect(after).toMatchObject({ kind: "cancelled", refundPaymentId: "pay-9" });
+    expect(after.order.cancelReason).toBe("cancelled by the customer");
+    expect(cancelByCustomer(after.order, "again", later)).toMatchObject({ kind: "unchanged" });
+  });
+});
+
+describe("CreateOrder validation", () => {
+  it.each([
+    [{ customerId: "" }, "customer_id: is required"],
+    [{ customerId: "x".repeat(65) }, "customer_id: must be at most 64 characters"],
+    [{ lines: [] }, "lines: must have between 1 and 50 entries, got 0"],
+    [{ lines: Array.from({ length: 51 }, (_, i) => ({ productId: `p-${i}`, quantity: 1 })) }, "lines: must have between 1 and 50 entries, got 51"],
+    [{ lines: [{ productId: "p-1", quantity: 1 }, { productId: "", quantity: 1 }] }, "lines[1].product_id: is required"],
+    [{ lines: [{ productId: "p-1", quantity: 1 }, { productId: "p-2", quantity: 0 }] }, "lines[1].quantity: must be between 1 and 1000"],
+    [{ lines: [{ productId: "p-1", quantity: -3 }] }, "lines[0].quantity: must be between 1 and 1000"],
+    [{ lines: [{ productId: "p-1", quantity: 1001 }] }, "lines[0].quantity: must be between 1 and 1000"],
+    [{ lines: [{ productId: "p-1", quantity: 1 }, { productId: "p-1", quantity: 2 }] }, "lines[1].product_id:"],
+    [{ cardToken: " " }, "card_token: is required"],
+  ])("when the request has %j, then INVALID_ARGUMENT names the field", (overrides, message) => {
+    const error = rejectionOf(() => validateCreateOrder(validInput(overrides as Partial<CreateOrderInput>)));
+    expect(error.status).toBe(status.INVALID_ARGUMENT);
+    expect(error.message.startsWith(message)).toBe(true);
+  });
+
+  it("accepts a valid request", () => {
+    expect(validateCreateOrder(validInput()).lines).toHaveLength(2);
+  });
+
+  it("rejects an idempotency key longer than 200 characters and ignores an empty one", () => {
+    expect(rejectionOf(() => validateIdempotencyKey("k".repeat(201))).message).toMatch(/^idempotency-key:/);
+    expect(validateIdempotencyKey("")).toBeUndefined();
+    expect(validateIdempotencyKey("k-1")).toBe("k-1");
+  });
+});
+
+describe("the request fingerprint", () => {
+  const base = validateCreateOrder(validInput());
+
+  it("does not depend on the order of the lines", () => {
+    const reversed = validateCreateOrder(validInput({ lines: [...validInput().lines].reverse() }));
+    expect(requestFingerprint(reversed)).toBe(requestFingerprint(base));
+  });
+
+  it.each([
+    ["customer", { customerId: "c-2" }],
+    ["quantity", { lines: [{ productId: "p-1", quantity: 2 }, { productId: "p-2", quantity: 3 }] }],
+    ["card", { cardToken: "tok_other" }],
+  ])("changes when the %s changes", (_, overrides) => {
+    expect(requestFingerprint(validateCreateOrder(validInput(overrides)))).not.toBe(requestFingerprint(base));
+  });
+});
+
+describe("pricing", () => {
+  it("totals the lines in minor units", () => {
+    const prices = new Map([["p-1", eur(250n)], ["p-2", eur(199n)]]);
+    const { lines, total } = priceLines(validInput().lines, prices);
+    expect(lines[1]?.lineTotal).toEqual(eur(597n));
+    expect(total).toEqual(eur(847n));
+  });
+
+  it("when products are priced in two currencies, then FAILED_PRECONDITION", () => {
+    const prices = new Map([["p-1", eur(250n)], ["p-2", { currencyCode: "USD", amountMinor: 199n }]]);
+    expect(rejectionOf(() => priceLines(validInput().lines, prices)).status).toBe(status.FAILED_PRECONDITION);
+  });
+});
