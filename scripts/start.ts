@@ -1,0 +1,266 @@
+/**
+ * start runs the whole mesh on this machine (`npm start`): it makes sure a Kafka broker runs and the topics exist,
+ * starts inventory, payment and order (and the gateway, once gateway/src/main.ts exists) with their default ports and
+ * `.data/` directories, waits until each is SERVING, prints where everything runs, and streams their logs prefixed
+ * with the service name. Ctrl-C (or SIGTERM) stops what it started: the services with SIGTERM, then the broker, but
+ * only if this script started it. A service that dies stops everything, with a non-zero exit.
+ *
+ * Broker: KAFKA_BROKERS set → used as is (only the topics are created); otherwise `bash scripts/kafka.sh start`
+ * (reuses a broker already answering on 127.0.0.1:${KAFKA_PORT:-9092}). LOG_FORMAT passes through; in a terminal it
+ * defaults to pretty. START_TIMEOUT_MS bounds each service's start (default 60000).
+ */
+import { credentials, makeGenericClientConstructor, type Client, type ServiceError } from "@grpc/grpc-js";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { connect } from "node:net";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { service as healthService } from "grpc-health-check";
+import { ensureTopics } from "./create-topics.js";
+import { parseBrokers } from "../services/shared/src/events/kafka-client.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+/** ProcessSpec is one process `npm start` runs. */
+interface ProcessSpec {
+  readonly name: string;
+  readonly entry: string;
+  readonly port: number;
+  readonly kind: "grpc" | "http";
+  readonly env: Record<string, string>;
+}
+
+type HealthClient = Client & {
+  check(
+    request: { service: string },
+    options: { deadline: number },
+    callback: (error: ServiceError | null, response?: { status: string }) => void,
+  ): void;
+};
+
+const HealthClientConstructor = makeGenericClientConstructor(healthService, "Health") as unknown as new (
+  address: string,
+  creds: ReturnType<typeof credentials.createInsecure>,
+) => HealthClient;
+
+/** createHealthClient returns a grpc.health.v1 client (grpc-health-check's definition); close it when done. */
+export function createHealthClient(address: string): HealthClient {
+  return new HealthClientConstructor(address, credentials.createInsecure());
+}
+
+/** checkHealth asks grpc.health.v1 for the server's overall status (the "" service); rejects when unreachable. */
+export function checkHealth(address: string, timeoutMs = 1_000, client?: HealthClient): Promise<string> {
+  const own = client ?? createHealthClient(address);
+  return new Promise<string>((resolve, reject) => {
+    own.check({ service: "" }, { deadline: Date.now() + timeoutMs }, (error, response) => {
+      if (!client) own.close();
+      if (error) reject(error);
+      else resolve(response?.status ?? "UNKNOWN");
+    });
+  });
+}
+
+/** portAnswers tells whether something accepts TCP connections on host:port (used for the HTTP gateway). */
+export function portAnswers(host: string, port: number, timeoutMs = 1_000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
+}
+
+const COLORS = [36, 35, 33, 32, 34];
+
+class Runner {
+  private readonly children = new Map<string, ChildProcess>();
+  private stopping = false;
+  private brokerStartedHere = false;
+
+  constructor(
+    private readonly color: boolean,
+    private readonly startTimeoutMs: number,
+  ) {}
+
+  /** ensureBroker returns the brokers to use, starting one with scripts/kafka.sh when none is configured. */
+  async ensureBroker(): Promise<string> {
+    const configured = process.env["KAFKA_BROKERS"]?.trim();
+    if (configured) {
+      this.say(`using KAFKA_BROKERS=${configured}; creating missing topics`);
+      await ensureTopics(parseBrokers(configured));
+      return configured;
+    }
+    const running = (await this.kafkaScript("status", "ignore")) === 0;
+    const code = await this.kafkaScript("start", "inherit");
+    if (code !== 0) throw new Error(`\`bash scripts/kafka.sh start\` exited with ${code}; see its output above`);
+    this.brokerStartedHere = !running;
+    return `127.0.0.1:${process.env["KAFKA_PORT"] ?? "9092"}`;
+  }
+
+  /** start spawns one process and waits until it serves; a process that exits later stops everything. */
+  async start(spec: ProcessSpec, index: number): Promise<void> {
+    const env = { ...process.env, ...spec.env };
+    // detached: a process group of its own, so Ctrl-C in the terminal reaches only this script, which then stops
+    // the services one by one with SIGTERM (a second signal would make a service skip its graceful drain). The
+    // price: if this script is SIGKILLed, the services keep running (stop them by their pids).
+    const child = spawn(process.execPath, ["--import", "tsx", spec.entry], {
+      cwd: ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    this.children.set(spec.name, child);
+    const prefix = this.color ? `\x1b[${COLORS[index % COLORS.length]}m${spec.name.padEnd(9)}\x1b[0m| ` : `${spec.name.padEnd(9)}| `;
+    for (const stream of [child.stdout, child.stderr]) {
+      if (stream) createInterface({ input: stream }).on("line", (line) => process.stdout.write(`${prefix}${line}\n`));
+    }
+    child.once("exit", (code, signal) => {
+      this.children.delete(spec.name);
+      if (this.stopping) return;
+      this.say(`${spec.name} exited unexpectedly (code ${code}, signal ${signal}); stopping everything`);
+      void this.stopAll(1);
+    });
+    await this.waitUntilServing(spec, child);
+  }
+
+  /** stopAll stops the services (last started first), then the broker if this script started it, and exits. */
+  async stopAll(exitCode: number): Promise<never> {
+    if (!this.stopping) {
+      this.stopping = true;
+      for (const [name, child] of [...this.children].reverse()) {
+        this.say(`stopping ${name}`);
+        await stopChild(child);
+      }
+      if (this.brokerStartedHere) {
+        this.say("stopping the Kafka broker this script started");
+        await this.kafkaScript("stop", "inherit");
+      }
+    }
+    process.exit(exitCode);
+  }
+
+  /** killAll sends SIGTERM to whatever still runs, synchronously (for process "exit"). */
+  killAll(): void {
+    for (const child of this.children.values()) child.kill("SIGTERM");
+  }
+
+  say(message: string): void {
+    process.stderr.write(`[start] ${message}\n`);
+  }
+
+  private async waitUntilServing(spec: ProcessSpec, child: ChildProcess): Promise<void> {
+    const address = `127.0.0.1:${spec.port}`;
+    const client = spec.kind === "grpc" ? createHealthClient(address) : undefined;
+    const deadline = Date.now() + this.startTimeoutMs;
+    let last = "no answer";
+    try {
+      for (;;) {
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${spec.name} exited during start-up`);
+        if (client) {
+          last = await checkHealth(address, 1_000, client).catch((error: ServiceError) => error.details ?? String(error));
+          if (last === "SERVING") return;
+        } else if (await portAnswers("127.0.0.1", spec.port)) {
+          return;
+        }
+        if (Date.now() > deadline) throw new Error(`${spec.name} not ready on ${address} after ${this.startTimeoutMs} ms (${last})`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    } finally {
+      client?.close();
+    }
+  }
+
+  private kafkaScript(command: "start" | "stop" | "status", output: "inherit" | "ignore"): Promise<number> {
+    return new Promise((resolve) => {
+      const child = spawn("bash", [path.join(ROOT, "scripts", "kafka.sh"), command], { cwd: ROOT, stdio: ["ignore", output, output] });
+      child.once("error", () => resolve(127));
+      child.once("exit", (code) => resolve(code ?? 1));
+    });
+  }
+}
+
+function stopChild(child: ChildProcess, timeoutMs = 15_000): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
+}
+
+function specs(brokers: string): ProcessSpec[] {
+  const common = { HOST: process.env["HOST"] ?? "127.0.0.1", KAFKA_BROKERS: brokers };
+  const grpc = (name: string, port: number): ProcessSpec => ({
+    name,
+    entry: path.join(ROOT, "services", name, "src", "main.ts"),
+    port,
+    kind: "grpc",
+    env: { ...common, PORT: String(port), DATA_DIR: path.join(ROOT, ".data", name), INVENTORY_ADDR: "127.0.0.1:50053" },
+  });
+  const list = [grpc("inventory", 50053), grpc("payment", 50052), grpc("order", 50051)];
+  const gateway = path.join(ROOT, "gateway", "src", "main.ts");
+  if (existsSync(gateway)) {
+    list.push({
+      name: "gateway",
+      entry: gateway,
+      port: 8080,
+      kind: "http",
+      env: { ...common, PORT: "8080", ORDER_ADDR: "127.0.0.1:50051", PAYMENT_ADDR: "127.0.0.1:50052", INVENTORY_ADDR: "127.0.0.1:50053" },
+    });
+  }
+  return list;
+}
+
+function table(list: readonly ProcessSpec[], brokers: string): string {
+  const rows = list.map((s) => `  ${s.name.padEnd(10)} ${s.kind === "grpc" ? "gRPC" : "HTTP"}  127.0.0.1:${s.port}`);
+  return [
+    "",
+    "shopmesh is running:",
+    ...rows,
+    `  ${"kafka".padEnd(10)} ${brokers}`,
+    "",
+    "Try:",
+    "  .tools/bin/grpcurl -plaintext 127.0.0.1:50053 shop.inventory.v1.InventoryService/ListProducts",
+    `  .tools/bin/grpcurl -plaintext -H 'idempotency-key: demo-1' -d '{"customerId":"c1","cardToken":"tok_visa",` +
+      `"lines":[{"productId":"sku-espresso","quantity":1}]}' 127.0.0.1:50051 shop.order.v1.OrderService/CreateOrder`,
+    "  npm run dlq -- list",
+    "",
+    "Ctrl-C stops everything this started.",
+    "",
+  ].join("\n");
+}
+
+async function main(): Promise<void> {
+  const tty = process.stdout.isTTY === true;
+  // The children write to a pipe, so they would pick JSON; a person at a terminal wants pretty lines.
+  if (!process.env["LOG_FORMAT"]) process.env["LOG_FORMAT"] = tty ? "pretty" : "json";
+  const runner = new Runner(tty, Number(process.env["START_TIMEOUT_MS"] ?? 60_000));
+  // SIGHUP: the terminal went away; the services are detached (below), so they would otherwise outlive it.
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, () => void runner.stopAll(0));
+  // Last resort if this script dies some other way: the detached services must not outlive it.
+  process.once("exit", () => runner.killAll());
+  try {
+    const brokers = await runner.ensureBroker();
+    const list = specs(brokers);
+    // Order reserves stock over a stream to inventory, so inventory serves first; the rest start together.
+    const [first, ...rest] = list;
+    await runner.start(first!, 0);
+    await Promise.all(rest.map((spec, i) => runner.start(spec, i + 1)));
+    process.stderr.write(table(list, brokers));
+  } catch (error) {
+    runner.say(`start failed: ${error instanceof Error ? error.message : String(error)}`);
+    await runner.stopAll(1);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  void main();
+}

@@ -1,0 +1,93 @@
+/**
+ * The real grpcurl binary against each real service process, with no proto files: everything it knows comes from
+ * server reflection. This is how users explore and call the mesh (see README "Call a service with grpcurl").
+ */
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Mesh, type ServiceName } from "./mesh.js";
+import { ROOT } from "./processes.js";
+
+const run = promisify(execFile);
+const GRPCURL = path.join(ROOT, ".tools", "bin", "grpcurl");
+
+async function grpcurl(...args: string[]): Promise<string> {
+  if (!existsSync(GRPCURL)) {
+    throw new Error(`${path.relative(ROOT, GRPCURL)} is missing: run \`npm run tools\` (needs Go) to install grpcurl`);
+  }
+  const { stdout } = await run(GRPCURL, ["-plaintext", "-max-time", "20", ...args], { timeout: 30_000 });
+  return stdout;
+}
+
+let mesh: Mesh;
+
+beforeAll(async () => {
+  mesh = await Mesh.start();
+});
+
+afterAll(async () => {
+  await mesh?.stop();
+});
+
+type GrpcurlCall = Promise<string>;
+
+const services: { name: ServiceName; service: string; method: string; request: object; check(call: GrpcurlCall): Promise<void> }[] = [
+  {
+    name: "inventory",
+    service: "shop.inventory.v1.InventoryService",
+    method: "GetProduct",
+    request: { productId: "sku-espresso" },
+    async check(call) {
+      const { product } = JSON.parse(await call) as { product: { productId: string; price: { currencyCode: string } } };
+      expect(product).toMatchObject({ productId: "sku-espresso", price: { currencyCode: "EUR" } });
+    },
+  },
+  {
+    name: "order",
+    service: "shop.order.v1.OrderService",
+    method: "GetOrder",
+    request: { orderId: "00000000-0000-4000-8000-000000000000" },
+    async check(call) {
+      // grpcurl exits non-zero and prints the status it got.
+      await expect(call).rejects.toMatchObject({ stderr: expect.stringMatching(/Code: NotFound/) });
+    },
+  },
+  {
+    name: "payment",
+    service: "shop.payment.v1.PaymentService",
+    method: "GetPayment",
+    request: { paymentId: "not-a-uuid" },
+    async check(call) {
+      await expect(call).rejects.toMatchObject({ stderr: expect.stringMatching(/Code: InvalidArgument[\s\S]*payment_id/) });
+    },
+  },
+];
+
+describe.each(services)("grpcurl against the $name service", ({ name, service, method, request, check }) => {
+  it("when it lists services, then reflection names the service and grpc.health.v1.Health", async () => {
+    const listed = await grpcurl(mesh.address(name), "list");
+    expect(listed.split("\n")).toEqual(expect.arrayContaining([service, "grpc.health.v1.Health"]));
+  });
+
+  it("when it describes the service, then every RPC of the contract is shown with its stream kind", async () => {
+    const described = await grpcurl(mesh.address(name), "describe", service);
+    expect(described).toContain(`${service} is a service:`);
+    expect(described).toMatch(/rpc \w+ \(/);
+    if (name === "inventory") {
+      expect(described).toContain("rpc ReserveStock ( stream .shop.inventory.v1.ReserveStockRequest ) returns ( stream");
+      expect(described).toContain("rpc ImportStock ( stream .shop.inventory.v1.ImportStockRequest ) returns ( .shop");
+      expect(described).toContain("rpc WatchStock ( .shop.inventory.v1.WatchStockRequest ) returns ( stream");
+    }
+  });
+
+  it("when it checks health, then the service is SERVING", async () => {
+    const health = await grpcurl("-d", JSON.stringify({ service }), mesh.address(name), "grpc.health.v1.Health/Check");
+    expect(JSON.parse(health)).toEqual({ status: "SERVING" });
+  });
+
+  it(`when it calls ${method}, then it gets the answer the contract promises`, async () => {
+    await check(grpcurl("-d", JSON.stringify(request), mesh.address(name), `${service}/${method}`));
+  });
+});
