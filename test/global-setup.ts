@@ -4,7 +4,8 @@
  * this order:
  *   1. KAFKA_BROKERS is set: use it as is;
  *   2. a Docker engine answers: an apache/kafka container (testcontainers), removed after the run;
- *   3. scripts/kafka.sh start: a local broker from Maven Central (Java 17 + Maven), reused if one already answers;
+ *   3. scripts/kafka.sh start on port 19092 (KAFKA_TEST_PORT), apart from `npm start`'s 9092: a local broker from
+ *      Maven Central (Java 17 + Maven), reused if one already answers;
  *   4. none of these: fail with what to install. A test that needs Kafka never skips.
  * Teardown stops only what this setup started (KAFKA_KEEP_RUNNING=1 keeps a locally started broker running).
  */
@@ -58,7 +59,7 @@ async function findBroker(): Promise<Broker> {
   throw new Error(
     `No Kafka broker for the tests (${failures.join("; ")}). Get one in any of these ways:\n` +
       "  - install Java 17+ and Maven 3.8+ (e.g. apt-get install openjdk-17-jre-headless maven); the tests then run\n" +
-      "    `bash scripts/kafka.sh start` themselves (or run `npm run kafka:start` once to keep a broker running);\n" +
+      "    `KAFKA_PORT=19092 bash scripts/kafka.sh start` themselves (run it once yourself to keep that broker running);\n" +
       "  - or start a Docker engine: the tests then run an apache/kafka container;\n" +
       "  - or point KAFKA_BROKERS at a running broker, e.g. KAFKA_BROKERS=127.0.0.1:9092 npm test.",
   );
@@ -117,6 +118,13 @@ async function startContainer(host: string): Promise<Broker> {
   };
 }
 
+/**
+ * TEST_KAFKA_PORT: the tests' local broker listens on its own port (default 19092, data in .cache/kafka/run-19092),
+ * apart from the `npm start` broker on 9092. Test runs leave thousands of throwaway events behind; on a shared log,
+ * the next `npm start` would replay them all into the demo's services.
+ */
+const TEST_KAFKA_PORT = process.env["KAFKA_TEST_PORT"] ?? "19092";
+
 /** startLocalBroker runs scripts/kafka.sh start and, unless the broker was already up, stops it at teardown. */
 async function startLocalBroker(): Promise<Broker> {
   const wasRunning = (await runKafkaScript("status", "ignore")) === 0;
@@ -124,7 +132,7 @@ async function startLocalBroker(): Promise<Broker> {
   if (code !== 0) throw new Error(`\`bash scripts/kafka.sh start\` exited with ${code} (its output is above)`);
   const keep = wasRunning || process.env["KAFKA_KEEP_RUNNING"] === "1";
   return {
-    brokers: `127.0.0.1:${process.env["KAFKA_PORT"] ?? "9092"}`,
+    brokers: `127.0.0.1:${TEST_KAFKA_PORT}`,
     origin: wasRunning ? "local broker, already running" : "local broker, started by scripts/kafka.sh",
     stop: async () => {
       if (!keep) await runKafkaScript("stop", "inherit");
@@ -134,7 +142,11 @@ async function startLocalBroker(): Promise<Broker> {
 
 function runKafkaScript(command: "start" | "stop" | "status", output: "inherit" | "ignore"): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn("bash", [KAFKA_SCRIPT, command], { cwd: ROOT, stdio: ["ignore", output, output] });
+    const child = spawn("bash", [KAFKA_SCRIPT, command], {
+      cwd: ROOT,
+      env: { ...process.env, KAFKA_PORT: TEST_KAFKA_PORT },
+      stdio: ["ignore", output, output],
+    });
     child.on("error", () => resolve(127));
     child.on("exit", (code) => resolve(code ?? 1));
   });
