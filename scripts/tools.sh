@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# tools installs the pinned command-line tools the tests, README and benchmarks
-# use into .tools/bin (ignored): grpcurl (calls services with no proto files,
-# through server reflection) and ghz (gRPC load generator). Built from source with
-# `go install` at pinned versions, so every machine gets the same binaries.
+# tools installs the command-line tools the tests, README and benchmarks use:
+# - grpcurl (calls services with no proto files, through server reflection) and
+#   ghz (gRPC load generator), built from source with `go install` at pinned
+#   versions into .tools/bin (ignored), so every machine gets the same binaries;
+# - Chromium for the browser tests, from Debian's package (playwright's own
+#   browser download cannot work without internet), only when missing and only
+#   where we may install system packages (root with apt-get); elsewhere it says
+#   how, and the browser test fails with the same hint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,4 +29,14 @@ install_tool() { # name module version
 
 install_tool grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSION"
 install_tool ghz github.com/bojand/ghz/cmd/ghz "$GHZ_VERSION"
-"$BIN/grpcurl" -version
+"$BIN/grpcurl" -version 2>&1
+
+if command -v chromium >/dev/null; then
+  echo "tools: $(chromium --version 2>/dev/null || echo chromium) found"
+elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+  echo "tools: installing Debian's chromium for the browser tests"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  chromium --version
+else
+  echo "tools: chromium not found; the browser tests need it: sudo apt-get install chromium" >&2
+fi
