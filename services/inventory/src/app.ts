@@ -79,7 +79,7 @@ export async function startInventory(config: InventoryConfig, deps: StartDeps = 
   });
 
   const stopping = new AbortController();
-  const { server, health } = createServer({ catalog, reservations, feed, stopping: stopping.signal, logger });
+  const { server, health } = createServer({ catalog, reservations, feed, stopping: stopping.signal, db, logger });
   // Not SERVING until the consumers have joined: a ready probe must not pass before the service can react to events.
   health.setAll("NOT_SERVING");
   let subscription: Subscription | undefined;

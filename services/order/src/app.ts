@@ -70,7 +70,7 @@ export async function startOrderService(config: Readonly<OrderConfig>, options: 
   };
   const creator = new OrderCreator({ ...deps, reserver, reserveTimeoutMs: config.reserveTimeoutMs });
   const transitions = new OrderTransitions(deps);
-  const { server, health } = createServer({ creator, transitions, orders: deps.orders, changes: deps.changes, logger });
+  const { server, health } = createServer({ creator, transitions, orders: deps.orders, changes: deps.changes, db, logger });
   health.setAll("NOT_SERVING");
 
   let subscription: Subscription | undefined;

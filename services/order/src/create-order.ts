@@ -10,7 +10,9 @@ import {
   requestFingerprint,
   validateCreateOrder,
   validateIdempotencyKey,
+  V1_FIELDS,
   type CreateOrderCommand,
+  type CreateOrderFields,
   type CreateOrderInput,
 } from "./domain/create-order-command.js";
 import { newOrder, type Money, type Order } from "./domain/order.js";
@@ -26,6 +28,8 @@ export interface CallInfo {
   /** deadline is the caller's; the reservation never waits past it. */
   readonly deadline?: Date | undefined;
   readonly signal?: AbortSignal | undefined;
+  /** fields spell the request's field paths in the caller's API version, for error messages (default v1). */
+  readonly fields?: CreateOrderFields | undefined;
 }
 
 /** CreateOrderDeps adds inventory to the shared order dependencies. */
@@ -46,7 +50,7 @@ export class OrderCreator {
   constructor(private readonly deps: CreateOrderDeps) {}
 
   async create(input: CreateOrderInput, call: CallInfo = {}): Promise<Order> {
-    const command = validateCreateOrder(input);
+    const command = validateCreateOrder(input, call.fields);
     const key = validateIdempotencyKey(call.idempotencyKey);
     const fingerprint = requestFingerprint(command);
     if (key === undefined) return this.reserveAndStore(command, fingerprint, undefined, call);
@@ -95,10 +99,10 @@ export class OrderCreator {
     }
     if (response.errorCode !== "" || response.reservation?.status !== ReservationStatus.HELD) {
       logger.info({ orderId, errorCode: response.errorCode, reason: response.errorMessage }, "stock reservation rejected");
-      throw rejection(response, command);
+      throw rejection(response, command, call.fields ?? V1_FIELDS);
     }
     try {
-      const { lines, total } = priceLines(command.lines, unitPricesOf(response));
+      const { lines, total } = priceLines(command.lines, unitPricesOf(response), call.fields);
       const order = newOrder({ orderId, customerId: command.customerId, lines, total, at: new Date() });
       db.transaction(() => {
         orders.insert(order);
@@ -142,12 +146,12 @@ function unitPricesOf(response: ReserveStockResponse): Map<string, Money> {
  * rejection turns inventory's refusal into the caller's error. Missing stock stays FAILED_PRECONDITION. An unknown
  * product is the caller's bad argument here, so NOT_FOUND becomes INVALID_ARGUMENT on the line that names it.
  */
-function rejection(response: ReserveStockResponse, command: CreateOrderCommand): ServiceError {
+function rejection(response: ReserveStockResponse, command: CreateOrderCommand, fields: CreateOrderFields): ServiceError {
   const message = response.errorMessage || "stock reservation rejected";
   switch (response.errorCode) {
     case "NOT_FOUND": {
       const index = command.lines.findIndex((line) => message.includes(line.productId));
-      return invalidArgument(index >= 0 ? `lines[${index}].product_id` : "lines", message);
+      return invalidArgument(index >= 0 ? `${fields.lines}[${index}].product_id` : fields.lines, message);
     }
     case "INVALID_ARGUMENT":
       return new ServiceError(status.INVALID_ARGUMENT, message);

@@ -54,7 +54,7 @@ export async function startPayment(config: Readonly<PaymentConfig>, deps: StartD
     committed: () => relay.notify(),
     logger,
   });
-  const { server, health } = createServer({ payments, logger });
+  const { server, health } = createServer({ payments, db, logger });
 
   let subscription: Subscription | undefined;
   const closeAll = async () => {

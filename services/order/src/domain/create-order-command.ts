@@ -24,34 +24,53 @@ export interface CreateOrderCommand {
 }
 
 /**
- * validateCreateOrder checks a request before anything else happens and throws INVALID_ARGUMENT naming the first
- * bad field, in proto field names (`lines[1].quantity: must be between 1 and 1000`), so a client can point at it.
+ * CreateOrderFields names a CreateOrder request's fields as the caller's API version spells them, so one validation
+ * serves every version and its errors still point at what the caller sent (v1 `lines[0].quantity`, v2
+ * `items[0].quantity`). Only the fields whose path differs between versions are here.
  */
-export function validateCreateOrder(input: CreateOrderInput): CreateOrderCommand {
+export interface CreateOrderFields {
+  readonly customerId: string;
+  /** lines is the repeated field holding the products; `product_id` and `quantity` hang below it in every version. */
+  readonly lines: string;
+  readonly cardToken: string;
+}
+
+/** V1_FIELDS are shop.order.v1's field paths, the default. */
+export const V1_FIELDS: CreateOrderFields = { customerId: "customer_id", lines: "lines", cardToken: "card_token" };
+
+/**
+ * validateCreateOrder checks a request before anything else happens and throws INVALID_ARGUMENT naming the first
+ * bad field, in the caller's proto field paths (`lines[1].quantity: must be between 1 and 1000`), so a client can
+ * point at it.
+ */
+export function validateCreateOrder(input: CreateOrderInput, fields: CreateOrderFields = V1_FIELDS): CreateOrderCommand {
   const customerId = input.customerId.trim();
-  if (customerId === "") throw invalidArgument("customer_id", "is required");
+  if (customerId === "") throw invalidArgument(fields.customerId, "is required");
   if (customerId.length > MAX_CUSTOMER_ID_LENGTH) {
-    throw invalidArgument("customer_id", `must be at most ${MAX_CUSTOMER_ID_LENGTH} characters`);
+    throw invalidArgument(fields.customerId, `must be at most ${MAX_CUSTOMER_ID_LENGTH} characters`);
   }
   if (input.lines.length < 1 || input.lines.length > MAX_LINES) {
-    throw invalidArgument("lines", `must have between 1 and ${MAX_LINES} entries, got ${input.lines.length}`);
+    throw invalidArgument(fields.lines, `must have between 1 and ${MAX_LINES} entries, got ${input.lines.length}`);
   }
   const seen = new Map<string, number>();
   const lines = input.lines.map((line, i) => {
     const productId = line.productId.trim();
-    if (productId === "") throw invalidArgument(`lines[${i}].product_id`, "is required");
+    if (productId === "") throw invalidArgument(`${fields.lines}[${i}].product_id`, "is required");
     const first = seen.get(productId);
     if (first !== undefined) {
-      throw invalidArgument(`lines[${i}].product_id`, `"${productId}" is already ordered in lines[${first}]; order each product once`);
+      throw invalidArgument(
+        `${fields.lines}[${i}].product_id`,
+        `"${productId}" is already ordered in ${fields.lines}[${first}]; order each product once`,
+      );
     }
     seen.set(productId, i);
     if (!Number.isInteger(line.quantity) || line.quantity < MIN_QUANTITY || line.quantity > MAX_QUANTITY) {
-      throw invalidArgument(`lines[${i}].quantity`, `must be between ${MIN_QUANTITY} and ${MAX_QUANTITY}`);
+      throw invalidArgument(`${fields.lines}[${i}].quantity`, `must be between ${MIN_QUANTITY} and ${MAX_QUANTITY}`);
     }
     return { productId, quantity: line.quantity };
   });
   const cardToken = input.cardToken.trim();
-  if (cardToken === "") throw invalidArgument("card_token", "is required");
+  if (cardToken === "") throw invalidArgument(fields.cardToken, "is required");
   return { customerId, lines, cardToken };
 }
 
@@ -84,6 +103,7 @@ export function requestFingerprint(command: CreateOrderCommand): string {
 export function priceLines(
   requested: CreateOrderCommand["lines"],
   unitPrices: ReadonlyMap<string, Money>,
+  fields: CreateOrderFields = V1_FIELDS,
 ): { lines: OrderLine[]; total: Money } {
   let currency: string | undefined;
   let total = 0n;
@@ -92,7 +112,7 @@ export function priceLines(
     if (unitPrice === undefined) throw new Error(`reservation has no price for product "${line.productId}"`);
     if (currency !== undefined && unitPrice.currencyCode !== currency) {
       throw failedPrecondition(
-        `lines: products are priced in ${currency} and ${unitPrice.currencyCode}; an order has one currency`,
+        `${fields.lines}: products are priced in ${currency} and ${unitPrice.currencyCode}; an order has one currency`,
       );
     }
     currency = unitPrice.currencyCode;

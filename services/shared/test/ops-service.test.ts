@@ -1,0 +1,115 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  GetEventStatusRequestSchema,
+  GetEventStatusResponseSchema,
+  OpsService,
+  type GetEventStatusResponse,
+} from "../../../gen/shop/ops/v1/ops_service_pb.js";
+import type { OutgoingEvent } from "../src/events/event-bus.js";
+import { Inbox, inboxSchema } from "../src/events/inbox.js";
+import { OutboxRelay, OutboxStore, outboxSchema, type OutboxEvent } from "../src/events/outbox.js";
+import { createClient } from "../src/grpc/client.js";
+import type { HandlerContext } from "../src/grpc/handler-context.js";
+import { bindServer, createGrpcServer } from "../src/grpc/server.js";
+import { createOpsServiceImpl, opsService } from "../src/ops-service.js";
+import { openDatabase, type SqliteDatabase } from "../src/store/database.js";
+
+let dir: string;
+let db: SqliteDatabase;
+let outbox: OutboxStore;
+
+function event(n: number): OutboxEvent {
+  return {
+    id: `evt-${n}-${crypto.randomUUID()}`,
+    topic: "shop.test.events",
+    type: "shop.test.v1.Happened",
+    source: "test",
+    subject: `subject-${n}`,
+    time: new Date(),
+    data: new Uint8Array([n]),
+  };
+}
+
+/** status calls the handler straight, as the adapter would; GetEventStatus reads nothing from the call context. */
+async function status(): Promise<GetEventStatusResponse> {
+  const impl = createOpsServiceImpl({ service: "order", db });
+  const response = await impl.getEventStatus(create(GetEventStatusRequestSchema), {} as HandlerContext);
+  return create(GetEventStatusResponseSchema, response);
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "ops-test-"));
+  db = openDatabase(join(dir, "ops.db"), [...outboxSchema, ...inboxSchema]);
+  outbox = new OutboxStore(db);
+});
+
+afterEach(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("OpsService.GetEventStatus", () => {
+  it("when the outbox and inbox are empty, then every count is zero and no pending time is set", async () => {
+    expect(await status()).toMatchObject({ service: "order", outboxPending: 0n, outboxFailed: 0n, outboxPublished: 0n, inboxProcessed: 0n });
+    expect((await status()).oldestPendingTime).toBeUndefined();
+  });
+
+  it("when a row is added and then published, then it moves from pending to published", async () => {
+    const before = Date.now();
+    db.transaction(() => outbox.add(event(1)))();
+
+    const pending = await status();
+    expect(pending).toMatchObject({ outboxPending: 1n, outboxFailed: 0n, outboxPublished: 0n });
+    const oldest = timestampDate(pending.oldestPendingTime!).getTime();
+    expect(oldest).toBeGreaterThanOrEqual(before - 1_000);
+    expect(oldest).toBeLessThanOrEqual(Date.now() + 1_000);
+
+    const sent: OutgoingEvent[] = [];
+    await new OutboxRelay(outbox, { publish: async (_topic, events) => void sent.push(...events) }).flush();
+
+    expect(sent).toHaveLength(1);
+    expect(await status()).toMatchObject({ outboxPending: 0n, outboxFailed: 0n, outboxPublished: 1n });
+    expect((await status()).oldestPendingTime).toBeUndefined();
+  });
+
+  it("when publishing fails, then the row counts as failed and still pending", async () => {
+    db.transaction(() => {
+      outbox.add(event(1));
+      outbox.add(event(2));
+    })();
+
+    await new OutboxRelay(outbox, { publish: async () => Promise.reject(new Error("broker down")) }).flush();
+
+    expect(await status()).toMatchObject({ outboxPending: 2n, outboxFailed: 2n, outboxPublished: 0n });
+  });
+
+  it("when a consumer handles events once each, then inbox_processed counts them", async () => {
+    const inbox = new Inbox(db);
+    inbox.once("order.payment-events", { id: "e1", type: "t" }, () => undefined);
+    inbox.once("order.payment-events", { id: "e1", type: "t" }, () => undefined); // a redelivery
+    inbox.once("order.payment-events", { id: "e2", type: "t" }, () => undefined);
+
+    expect((await status()).inboxProcessed).toBe(2n);
+  });
+
+  it("when served over gRPC, then a typed client reads the same counts", async () => {
+    db.transaction(() => outbox.add(event(1)))();
+    const { server } = createGrpcServer({ services: [opsService({ service: "payment", db })] });
+    const port = await bindServer(server, "127.0.0.1:0");
+    const client = createClient(OpsService, `127.0.0.1:${port}`, { defaultTimeoutMs: 5_000 });
+    try {
+      const response = await client.getEventStatus({});
+
+      expect(response).toMatchObject({ service: "payment", outboxPending: 1n, outboxPublished: 0n, inboxProcessed: 0n });
+      expect(response.oldestPendingTime).toBeDefined();
+    } finally {
+      client.close();
+      server.forceShutdown();
+    }
+  });
+});
