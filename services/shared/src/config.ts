@@ -62,3 +62,53 @@ export function deepFreeze<T>(value: T): Readonly<T> {
   }
   return value;
 }
+
+/** RetrySettings mirrors the event bus's RetryPolicy, kept here so config does not import the bus. */
+export interface RetrySettings {
+  readonly attempts: number;
+  readonly initialDelayMs: number;
+  readonly maxDelayMs: number;
+}
+
+/**
+ * ServiceSettings are the keys every backend service reads, documented once here (docs/architecture.md lists them):
+ *
+ * | variable | default | meaning |
+ * |---|---|---|
+ * | `HOST` | `127.0.0.1` | interface to bind (compose sets 0.0.0.0) |
+ * | `PORT` | per service | gRPC port; `0` picks a free one (tests) |
+ * | `DATA_DIR` | `.data/<service>` | where the service's own SQLite file lives |
+ * | `KAFKA_BROKERS` | `127.0.0.1:9092` | comma-separated bootstrap brokers |
+ * | `KAFKA_GROUP_ID` | `shopmesh-<service>` | the service's consumer group |
+ * | `KAFKA_FROM_BEGINNING` | `true` | where a group without committed offsets starts |
+ * | `EVENT_RETRY_ATTEMPTS` | `5` | handler calls per event (the first included) before it is dead-lettered |
+ * | `EVENT_RETRY_INITIAL_MS` | `200` | backoff before the second call; doubles per attempt |
+ * | `EVENT_RETRY_MAX_MS` | `5000` | cap of that backoff |
+ * | `LOG_LEVEL` / `LOG_FORMAT` | `info` / pretty in a terminal | read by logger.ts |
+ */
+export interface ServiceSettings {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly kafkaBrokers: readonly string[];
+  readonly kafkaGroupId: string;
+  readonly kafkaFromBeginning: boolean;
+  readonly eventRetry: RetrySettings;
+}
+
+/** readServiceSettings reads the keys every service shares; each service's config.ts adds its own. */
+export function readServiceSettings(env: Env, service: string, defaultPort: number): ServiceSettings {
+  return {
+    host: readString(env, "HOST", "127.0.0.1"),
+    port: readInt(env, "PORT", defaultPort, { min: 0, max: 65535 }),
+    dataDir: readString(env, "DATA_DIR", `.data/${service}`),
+    kafkaBrokers: readList(env, "KAFKA_BROKERS", ["127.0.0.1:9092"]),
+    kafkaGroupId: readString(env, "KAFKA_GROUP_ID", `shopmesh-${service}`),
+    kafkaFromBeginning: readBool(env, "KAFKA_FROM_BEGINNING", true),
+    eventRetry: {
+      attempts: readInt(env, "EVENT_RETRY_ATTEMPTS", 5, { min: 1, max: 100 }),
+      initialDelayMs: readInt(env, "EVENT_RETRY_INITIAL_MS", 200, { min: 0, max: 60_000 }),
+      maxDelayMs: readInt(env, "EVENT_RETRY_MAX_MS", 5_000, { min: 0, max: 600_000 }),
+    },
+  };
+}
