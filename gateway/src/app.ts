@@ -1,0 +1,139 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createLogger, type Logger } from "../../services/shared/src/logger.js";
+import { createAuth, createDevTokenHandler, type Auth } from "./auth.js";
+import { createBackends, type BackendName, type Backends } from "./backends.js";
+import type { GatewayConfig } from "./config.js";
+import { createRpcHandler } from "./connect-routes.js";
+import { createCorsHandler } from "./cors.js";
+import { writeErrorEnvelope } from "./errors.js";
+import { chain, createBodyLimitHandler, pathOf, sendJson, type HttpHandler, type NodeRequest, type NodeResponse } from "./http-handler.js";
+import { listen } from "./listener.js";
+import { createOpenApiHandler } from "./openapi/index.js";
+import { createOpsEventsHandler } from "./ops-events.js";
+import { createRequestContext, requestContext } from "./request-context.js";
+import { createRestHandler } from "./rest/index.js";
+import { createStaticHandler } from "./static.js";
+
+/** GatewayDeps is what the chain's feature handlers (REST, OpenAPI, ops events) are built from. */
+export interface GatewayDeps {
+  readonly config: Readonly<GatewayConfig>;
+  readonly backends: Backends;
+  readonly auth: Auth;
+  /** logger is the gateway's base logger; per-request lines use `requestContext(req).logger` (traceId bound). */
+  readonly logger: Logger;
+}
+
+/** Gateway is a running gateway. */
+export interface Gateway {
+  readonly port: number;
+  /** url is `http://host:port`, for tests and the start-up log line. */
+  readonly url: string;
+  readonly deps: GatewayDeps;
+  /** stop closes the listener (requests in flight get `graceMs`), the ops consumer and the backend sessions. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** StartOptions replace parts of the wiring (tests). */
+export interface StartOptions {
+  logger?: Logger;
+}
+
+const BACKEND_NAMES: readonly BackendName[] = ["order", "payment", "inventory"];
+
+/**
+ * startGateway wires and starts the gateway on one port. The chain, in order: request context (traceId, logger,
+ * `trace-id` header) → CORS → body limit → /healthz → dev token (AUTH_DEV_TOKENS only) → REST → OpenAPI + docs →
+ * /ops/events → Connect/gRPC/gRPC-Web (+ reflection) → static web UI → 404 envelope. The context comes before CORS
+ * so that even a refused preflight carries a trace id.
+ */
+export async function startGateway(config: Readonly<GatewayConfig>, options: StartOptions = {}): Promise<Gateway> {
+  const logger = options.logger ?? createLogger("gateway");
+  const backends = createBackends(config);
+  const auth = createAuth(config.jwt);
+  const deps: GatewayDeps = { config, backends, auth, logger };
+
+  const rpc = createRpcHandler({ backends, auth, readMaxBytes: config.bodyLimitBytes });
+  const opsEvents = createOpsEventsHandler({
+    kafkaBrokers: config.kafkaBrokers,
+    groupIds: config.kafkaGroupIds,
+    backends: BACKEND_NAMES.map((name) => ({ service: name, client: backends.opsClient(name) })),
+    logger,
+  });
+  const rejectEnvelope = (req: NodeRequest, res: NodeResponse, err: unknown) => writeErrorEnvelope(res, err, requestContext(req).traceId);
+  const handlers: HttpHandler[] = [
+    createContextHandler(logger),
+    createCorsHandler(config.corsOrigins),
+    createBodyLimitHandler(config.bodyLimitBytes, rpc.isRpcPath, rejectEnvelope),
+    healthz,
+    ...(config.authDevTokens ? [createDevTokenHandler(auth)] : []),
+    createRestHandler(deps),
+    createOpenApiHandler(deps),
+    opsEvents,
+    rpc,
+    createStaticHandler(config.webDir, { logger }),
+  ];
+  const handle = chain(handlers);
+  const onRequest = (req: NodeRequest, res: NodeResponse) => {
+    handle(req, res).then(
+      (handled) => {
+        if (!handled) rejectEnvelope(req, res, new ConnectError(`no route for ${req.method} ${pathOf(req)}`, Code.NotFound));
+      },
+      (err: unknown) => {
+        requestContext(req).logger.error({ err, method: req.method, path: pathOf(req) }, "request failed");
+        rejectEnvelope(req, res, err);
+      },
+    );
+  };
+
+  let listener;
+  try {
+    listener = await listen(onRequest, config.host, config.port);
+  } catch (err) {
+    await opsEvents.close();
+    backends.close();
+    throw err;
+  }
+  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${listener.port}`;
+  logger.info({ url, order: config.orderAddr, payment: config.paymentAddr, inventory: config.inventoryAddr }, "gateway listening");
+  return {
+    port: listener.port,
+    url,
+    deps,
+    async stop(graceMs = 5_000) {
+      await listener.close(graceMs);
+      await opsEvents.close();
+      backends.close();
+    },
+  };
+}
+
+/**
+ * createContextHandler starts each request's context (trace id from `traceparent`, or new), answers with the
+ * `trace-id` header, and logs one line per finished request with its status and duration. It never handles.
+ */
+function createContextHandler(logger: Logger): HttpHandler {
+  return async (req, res) => {
+    const started = performance.now();
+    const context = createRequestContext(req, logger);
+    res.setHeader("trace-id", context.traceId);
+    res.once("close", () => {
+      const fields = {
+        method: req.method,
+        path: pathOf(req),
+        status: res.statusCode,
+        httpVersion: req.httpVersion,
+        durationMs: Math.round((performance.now() - started) * 10) / 10,
+        ...(context.principal ? { subject: context.principal.subject } : {}),
+      };
+      // A response that closed before finishing was cut off (client gone, or a stream stopped by shutdown).
+      context.logger.info({ ...fields, ...(res.writableFinished ? {} : { aborted: true }) }, "request finished");
+    });
+    return false;
+  };
+}
+
+const healthz: HttpHandler = async (req, res) => {
+  if (pathOf(req) !== "/healthz") return false;
+  sendJson(res, 200, { status: "SERVING" });
+  return true;
+};

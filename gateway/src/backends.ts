@@ -1,0 +1,125 @@
+import type { DescService } from "@bufbuild/protobuf";
+import { createClient, type CallOptions, type Client, type HandlerContext } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { InventoryService } from "../../gen/shop/inventory/v1/inventory_service_pb.js";
+import { OrderService as OrderServiceV1 } from "../../gen/shop/order/v1/order_service_pb.js";
+import { OrderService as OrderServiceV2 } from "../../gen/shop/order/v2/order_service_pb.js";
+import { OpsService } from "../../gen/shop/ops/v1/ops_service_pb.js";
+import { PaymentService } from "../../gen/shop/payment/v1/payment_service_pb.js";
+import type { GatewayConfig } from "./config.js";
+import { headerOf, type NodeRequest } from "./http-handler.js";
+import { requestContext, requestContextKey, type RequestContext } from "./request-context.js";
+
+/** PUBLIC_SERVICES are the domain services the gateway exposes (REST, Connect, gRPC, gRPC-Web), by backend. */
+export const PUBLIC_SERVICES: ReadonlyArray<{ service: DescService; backend: BackendName }> = [
+  { service: OrderServiceV1, backend: "order" },
+  { service: OrderServiceV2, backend: "order" },
+  { service: PaymentService, backend: "payment" },
+  { service: InventoryService, backend: "inventory" },
+];
+
+/** BackendName names a backend process. */
+export type BackendName = "order" | "payment" | "inventory";
+
+/** FORWARDED_HEADERS are the caller's request headers that travel on to the backend as gRPC metadata. */
+const FORWARDED_HEADERS = ["idempotency-key"];
+
+/** Backends holds one Connect client per backend service, over gRPC (h2c), and says what a forwarded call carries. */
+export interface Backends {
+  /** clientFor returns the client of a public service (or OpsService) on its backend. */
+  clientFor<S extends DescService>(service: S): Client<S>;
+  /** opsClient is shop.ops.v1.OpsService on one backend (the ops panel asks each for its outbox backlog). */
+  opsClient(backend: BackendName): Client<typeof OpsService>;
+  /** addressOf is a backend's `host:port`. */
+  addressOf(backend: BackendName): string;
+  /**
+   * forwardHeaders is the metadata a call made for this request carries: `traceparent` (the gateway's span in the
+   * caller's trace), the caller's `idempotency-key`, and the verified subject as `x-shop-subject`. The source is
+   * the Node request (REST) or a Connect handler context (RPC forwarding).
+   */
+  forwardHeaders(from: NodeRequest | HandlerContext): Headers;
+  /**
+   * callOptions are forwardHeaders plus the deadline: the caller's remaining time (a Connect context's
+   * timeoutMs, or `timeoutMs`), else the default backend timeout; and a signal to cancel with the caller.
+   */
+  callOptions(from: NodeRequest | HandlerContext, options?: { signal?: AbortSignal; timeoutMs?: number }): CallOptions;
+  /** close drops the HTTP/2 sessions to the backends. */
+  close(): void;
+}
+
+/** createBackends connects (lazily) to the three backends named in the config. */
+export function createBackends(config: Readonly<GatewayConfig>): Backends {
+  const addresses: Record<BackendName, string> = {
+    order: config.orderAddr,
+    payment: config.paymentAddr,
+    inventory: config.inventoryAddr,
+  };
+  const sessions: Http2SessionManager[] = [];
+  const transports = new Map<BackendName, ReturnType<typeof createGrpcTransport>>();
+  const transportOf = (backend: BackendName) => {
+    let transport = transports.get(backend);
+    if (!transport) {
+      const baseUrl = `http://${addresses[backend]}`;
+      // One session manager per backend, kept so close() can end it; it reconnects by itself after a backend restart.
+      const sessionManager = new Http2SessionManager(baseUrl, { pingIntervalMs: 30_000, idleConnectionTimeoutMs: 60_000 });
+      sessions.push(sessionManager);
+      transport = createGrpcTransport({ baseUrl, sessionManager, defaultTimeoutMs: config.backendTimeoutMs });
+      transports.set(backend, transport);
+    }
+    return transport;
+  };
+  const backendOf = new Map<string, BackendName>(PUBLIC_SERVICES.map(({ service, backend }) => [service.typeName, backend]));
+  const clients = new Map<string, Client<DescService>>();
+
+  const forwardHeaders = (from: NodeRequest | HandlerContext): Headers => {
+    const headers = new Headers();
+    const context = contextOf(from);
+    if (context) {
+      headers.set("traceparent", context.traceparent);
+      if (context.principal) headers.set("x-shop-subject", context.principal.subject);
+    }
+    for (const name of FORWARDED_HEADERS) {
+      const value = isHandlerContext(from) ? from.requestHeader.get(name) ?? undefined : headerOf(from, name);
+      if (value !== undefined) headers.set(name, value);
+    }
+    return headers;
+  };
+
+  return {
+    clientFor<S extends DescService>(service: S): Client<S> {
+      let client = clients.get(service.typeName);
+      if (!client) {
+        const backend = backendOf.get(service.typeName);
+        if (!backend) throw new Error(`no backend serves ${service.typeName}`);
+        client = createClient(service, transportOf(backend)) as Client<DescService>;
+        clients.set(service.typeName, client);
+      }
+      return client as unknown as Client<S>;
+    },
+    opsClient: (backend) => createClient(OpsService, transportOf(backend)),
+    addressOf: (backend) => addresses[backend],
+    forwardHeaders,
+    callOptions(from, options = {}) {
+      const ctx = isHandlerContext(from) ? from : undefined;
+      return {
+        headers: forwardHeaders(from),
+        timeoutMs: ctx?.timeoutMs() ?? options.timeoutMs ?? config.backendTimeoutMs,
+        signal: options.signal ?? ctx?.signal,
+      };
+    },
+    close() {
+      for (const session of sessions) session.abort();
+      sessions.length = 0;
+      transports.clear();
+      clients.clear();
+    },
+  };
+}
+
+function isHandlerContext(from: NodeRequest | HandlerContext): from is HandlerContext {
+  return "requestHeader" in from && "values" in from;
+}
+
+function contextOf(from: NodeRequest | HandlerContext): RequestContext | undefined {
+  return isHandlerContext(from) ? from.values.get(requestContextKey) : requestContext(from);
+}

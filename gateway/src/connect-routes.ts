@@ -1,0 +1,148 @@
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import {
+  ConnectError,
+  createContextValues,
+  type ConnectRouter,
+  type HandlerContext,
+  type Interceptor,
+  type ServiceImpl,
+} from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Auth } from "./auth.js";
+import { PUBLIC_SERVICES, type Backends } from "./backends.js";
+import { codeName, toConnectError } from "./errors.js";
+import { pathOf, type HttpHandler } from "./http-handler.js";
+import { reflectionRoutes, REFLECTION_SERVICES } from "./reflection.js";
+import { requestContext, requestContextKey } from "./request-context.js";
+
+/** RpcHandler serves every public service over Connect, gRPC and gRPC-Web by forwarding to its backend. */
+export interface RpcHandler extends HttpHandler {
+  /** isRpcPath is true for `/<package.Service>/<Method>` paths this handler serves. */
+  isRpcPath(path: string): boolean;
+}
+
+/** RpcHandlerDeps are what forwarding needs. */
+export interface RpcHandlerDeps {
+  backends: Backends;
+  auth: Auth;
+  /** readMaxBytes caps one request message (BODY_LIMIT_BYTES): over it, RESOURCE_EXHAUSTED. */
+  readMaxBytes: number;
+}
+
+/**
+ * createRpcHandler mounts `connectNodeAdapter` for the public services (plus server reflection). Every method is
+ * forwarded generically to the backend's Connect client over gRPC, whatever its kind: unary, server streaming,
+ * client streaming and bidi (bidi needs HTTP/2 end to end, so over HTTP/1.1 only Connect's half-duplex kinds work).
+ * Interceptors: trace (outermost: `trace-id` on every answer and error, one log line per failed RPC), then auth.
+ */
+export function createRpcHandler(deps: RpcHandlerDeps): RpcHandler {
+  const services = PUBLIC_SERVICES.map(({ service }) => service);
+  const paths = new Set<string>();
+  for (const service of [...services, ...REFLECTION_SERVICES]) {
+    for (const method of service.methods) paths.add(`/${service.typeName}/${method.name}`);
+  }
+  const adapter = connectNodeAdapter({
+    routes: (router: ConnectRouter) => {
+      for (const service of services) router.service(service, forwardingImpl(service, deps.backends) as unknown as Partial<ServiceImpl<DescService>>);
+      reflectionRoutes(router, services);
+    },
+    readMaxBytes: deps.readMaxBytes,
+    interceptors: [traceInterceptor, deps.auth.interceptor],
+    contextValues: (req) => createContextValues().set(requestContextKey, requestContext(req)),
+  });
+  const isRpcPath = (path: string) => paths.has(path);
+  const handler = async (req: Parameters<HttpHandler>[0], res: Parameters<HttpHandler>[1]) => {
+    if (!isRpcPath(pathOf(req))) return false;
+    // The adapter answers asynchronously and reports its own protocol errors; it never rejects.
+    adapter(req, res);
+    return true;
+  };
+  return Object.assign(handler, { isRpcPath });
+}
+
+type AnyImpl = (input: unknown, ctx: HandlerContext) => unknown;
+type AnyClientMethod = (input: unknown, options: unknown) => unknown;
+
+/**
+ * forwardingImpl implements a service by calling the same method on its backend with the caller's deadline,
+ * cancellation and forwarded metadata. Response headers and trailers the backend sets come back to the caller.
+ * Errors are the backend's ConnectError as is: same code, same message.
+ */
+function forwardingImpl(service: DescService, backends: Backends): Record<string, AnyImpl> {
+  const client = backends.clientFor(service) as unknown as Record<string, AnyClientMethod>;
+  const impl: Record<string, AnyImpl> = {};
+  for (const method of service.methods) {
+    const call = client[method.localName];
+    if (!call) continue;
+    const options = (ctx: HandlerContext) => ({
+      ...backends.callOptions(ctx),
+      onHeader: (header: Headers) => copyHeaders(header, ctx.responseHeader),
+      onTrailer: (trailer: Headers) => copyHeaders(trailer, ctx.responseTrailer),
+    });
+    switch (method.methodKind) {
+      case "unary":
+      case "client_streaming":
+        impl[method.localName] = (input, ctx) => call(input, options(ctx));
+        break;
+      case "server_streaming":
+      case "bidi_streaming":
+        impl[method.localName] = async function* (input, ctx) {
+          yield* call(input, options(ctx)) as AsyncIterable<unknown>;
+        };
+        break;
+    }
+  }
+  return impl;
+}
+
+// Protocol headers belong to each hop; only application metadata is copied back to the caller.
+const HOP_HEADERS = /^(content-|grpc-|connect-|accept-|date$|te$|trailer$|transfer-encoding$|trace-id$|:)/;
+
+function copyHeaders(from: Headers, to: Headers): void {
+  from.forEach((value, key) => {
+    if (!HOP_HEADERS.test(key)) to.set(key, value);
+  });
+}
+
+/**
+ * traceInterceptor puts the request's trace id on every RPC answer (response header; error metadata, which gRPC
+ * sends as trailers) and logs each failed RPC once, with traceId bound. It wraps streamed responses too, since a
+ * server stream fails while being read, after the interceptor has returned.
+ */
+const traceInterceptor: Interceptor = (next) => async (req) => {
+  const context = req.contextValues.get(requestContextKey);
+  const fail = (err: unknown): ConnectError => {
+    const { error, internal } = toConnectError(err);
+    // A backend error carries the backend's own response headers and trailers as metadata (content-type,
+    // grpc-status...); sent on as they are, they would contradict the protocol of this hop.
+    for (const key of [...error.metadata.keys()]) if (HOP_HEADERS.test(key)) error.metadata.delete(key);
+    if (context) {
+      const fields = { rpc: rpcName(req.method), code: codeName(error.code), message: error.rawMessage };
+      if (internal) context.logger.error({ ...fields, err }, "rpc failed");
+      else context.logger.info(fields, "rpc failed");
+    }
+    return error;
+  };
+  let res;
+  try {
+    res = await next(req);
+  } catch (err) {
+    throw fail(err);
+  }
+  if (!res.stream) return res;
+  const messages = res.message;
+  return {
+    ...res,
+    message: (async function* () {
+      try {
+        yield* messages;
+      } catch (err) {
+        throw fail(err);
+      }
+    })(),
+  };
+};
+
+function rpcName(method: DescMethod): string {
+  return `${method.parent.typeName}/${method.name}`;
+}

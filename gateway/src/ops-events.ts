@@ -1,0 +1,254 @@
+/**
+ * `GET /ops/events`: the JSON behind the web UI's events panel — the latest events per topic, each service
+ * consumer group's lag, the dead-letter counts and each service's outbox backlog. It only reads: its own consumer
+ * group is unique per gateway process and never commits, so it cannot move any service's position.
+ */
+import type { Client } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import type { Admin, Kafka } from "kafkajs";
+import type { Logger } from "pino";
+import type { OpsService } from "../../gen/shop/ops/v1/ops_service_pb.js";
+import { createKafkaClient } from "../../services/shared/src/events/kafka-client.js";
+import { dlqTopicOf, Topics } from "../../services/shared/src/events/topics.js";
+import { httpError, writeErrorEnvelope } from "./errors.js";
+import { pathOf, sendJson, type HttpHandler } from "./http-handler.js";
+import { remember, TopicFollower, type EventSummary } from "./ops-topic-follower.js";
+import { requestContext } from "./request-context.js";
+
+export type { EventSummary } from "./ops-topic-follower.js";
+
+/** TopicReport is one event topic: its latest events (oldest first) and how many messages it retains. */
+export interface TopicReport {
+  readonly topic: string;
+  readonly recent: readonly EventSummary[];
+  readonly retained: number | null;
+}
+
+/** GroupReport is one service consumer group: total lag and per topic (null where nothing is committed yet). */
+export interface GroupReport {
+  readonly groupId: string;
+  /** service is the group id's last segment (`shopmesh-order` → `order`). */
+  readonly service: string;
+  readonly state: string;
+  readonly members: number;
+  readonly lag: number | null;
+  readonly topics: readonly { readonly topic: string; readonly lag: number | null }[];
+  readonly error?: string;
+}
+
+/** DeadLetterReport is one `.dlq` topic and how many dead letters it retains. */
+export interface DeadLetterReport {
+  readonly topic: string;
+  readonly sourceTopic: string;
+  readonly count: number | null;
+}
+
+/** OutboxReport is one service's answer to shop.ops.v1.OpsService/GetEventStatus, or why there is none. */
+export interface OutboxReport {
+  readonly service: string;
+  readonly available: boolean;
+  readonly pending: number;
+  readonly failed: number;
+  readonly published: number;
+  readonly oldestPendingTime: string | null;
+  readonly inboxProcessed: number;
+  readonly error?: string;
+}
+
+/** OpsEventsReport is the whole `GET /ops/events` body. */
+export interface OpsEventsReport {
+  readonly generatedAt: string;
+  readonly kafka: { readonly available: boolean; readonly consumerReady: boolean; readonly error?: string };
+  readonly topics: readonly TopicReport[];
+  readonly consumerGroups: readonly GroupReport[];
+  readonly deadLetters: readonly DeadLetterReport[];
+  readonly outbox: readonly OutboxReport[];
+}
+
+/** OpsBackend is one service's OpsService client (the order, payment and inventory services each serve one). */
+export interface OpsBackend {
+  readonly service: string;
+  readonly client: Pick<Client<typeof OpsService>, "getEventStatus">;
+}
+
+/** OpsEventsDeps configures createOpsEventsHandler. */
+export interface OpsEventsDeps {
+  readonly kafkaBrokers: readonly string[];
+  /** groupIds are the service consumer groups whose lag to show (config KAFKA_GROUP_IDS). */
+  readonly groupIds: readonly string[];
+  readonly backends: readonly OpsBackend[];
+  readonly logger: Logger;
+  /** topics are the event topics to follow (default: the three domain topics); their `.dlq` twins are counted. */
+  readonly topics?: readonly string[];
+  /** recentPerTopic is how many summaries to keep per topic (default 50). */
+  readonly recentPerTopic?: number;
+  /** timeoutMs bounds each broker or backend call of one report (default 3 s), so a dead dependency shows as such. */
+  readonly timeoutMs?: number;
+  /** kafka replaces the client built from kafkaBrokers (tests). */
+  readonly kafka?: Kafka;
+}
+
+/** OpsEventsHandler is the handler plus its lifecycle: `ready()` resolves once the consumer has joined, `close()` disconnects. */
+export type OpsEventsHandler = HttpHandler & { ready(): Promise<void>; close(): Promise<void> };
+
+/** OPS_EVENTS_PATH is where the report is served. */
+export const OPS_EVENTS_PATH = "/ops/events";
+
+/**
+ * createOpsEventsHandler starts following the event topics in the background (a Kafka outage at start-up is
+ * retried, never fatal) and answers `GET /ops/events`. Each part of the report degrades on its own: a backend that
+ * is down is reported unavailable, a broker that is down sets `kafka.available=false`; the answer is always 200.
+ */
+export function createOpsEventsHandler(deps: OpsEventsDeps): OpsEventsHandler {
+  const topics = deps.topics ?? Object.values(Topics);
+  const keep = deps.recentPerTopic ?? 50;
+  const timeoutMs = deps.timeoutMs ?? 3000;
+  const logger = deps.logger.child({ component: "ops-events" });
+  const kafka = deps.kafka ?? createKafkaClient({ brokers: deps.kafkaBrokers, clientId: "shopmesh-gateway-ops", logger });
+  const recent = new Map<string, EventSummary[]>(topics.map((topic) => [topic, []]));
+  const follower = new TopicFollower(kafka, topics, keep, logger, (topic, summary) => remember(recent, topic, summary, keep));
+  let admin: Admin | undefined;
+  let pending: Promise<OpsEventsReport> | undefined;
+
+  const connectedAdmin = async (): Promise<Admin> => {
+    if (admin) return admin;
+    const created = kafka.admin();
+    await created.connect();
+    admin = created;
+    return created;
+  };
+
+  const buildReport = async (): Promise<OpsEventsReport> => {
+    const outboxPromise = Promise.all(deps.backends.map((backend) => outboxOf(backend, timeoutMs)));
+    let kafkaPart: Pick<OpsEventsReport, "kafka" | "topics" | "consumerGroups" | "deadLetters">;
+    try {
+      kafkaPart = await withTimeout(kafkaReport(await withTimeout(connectedAdmin(), timeoutMs, "Kafka admin connect"), topics, deps.groupIds, recent, follower.isReady), timeoutMs, "Kafka admin");
+    } catch (error) {
+      // Drop the admin: its connection may be the broken part; the next request reconnects.
+      const stale = admin;
+      admin = undefined;
+      void stale?.disconnect().catch(() => undefined);
+      kafkaPart = {
+        kafka: { available: false, consumerReady: follower.isReady, error: messageOf(error) },
+        topics: topics.map((topic) => ({ topic, recent: [...(recent.get(topic) ?? [])], retained: null })),
+        consumerGroups: deps.groupIds.map((groupId) => ({ groupId, service: serviceOf(groupId), state: "unknown", members: 0, lag: null, topics: [], error: "Kafka unavailable" })),
+        deadLetters: topics.map((topic) => ({ topic: dlqTopicOf(topic), sourceTopic: topic, count: null })),
+      };
+    }
+    return { generatedAt: new Date().toISOString(), ...kafkaPart, outbox: await outboxPromise };
+  };
+
+  follower.start();
+
+  const handler: HttpHandler = async (req, res) => {
+    if (pathOf(req) !== OPS_EVENTS_PATH) return false;
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.setHeader("allow", "GET, HEAD");
+      writeErrorEnvelope(res, httpError(405, Code.Unimplemented, `${req.method} ${OPS_EVENTS_PATH}: only GET is allowed`), requestContext(req).traceId);
+      return true;
+    }
+    // Single flight: concurrent polls (several open UIs) share one round of broker and backend calls.
+    pending ??= buildReport().finally(() => {
+      pending = undefined;
+    });
+    sendJson(res, 200, await pending, { "cache-control": "no-store" });
+    return true;
+  };
+
+  return Object.assign(handler, {
+    ready: () => follower.ready,
+    close: async () => {
+      await follower.stop();
+      await admin?.disconnect().catch(() => undefined);
+      admin = undefined;
+    },
+  });
+}
+
+async function kafkaReport(
+  admin: Admin,
+  topics: readonly string[],
+  groupIds: readonly string[],
+  recent: Map<string, EventSummary[]>,
+  consumerReady: boolean,
+): Promise<Pick<OpsEventsReport, "kafka" | "topics" | "consumerGroups" | "deadLetters">> {
+  const ends = new Map<string, { partition: number; low: string; high: string }[]>();
+  await Promise.all(
+    [...topics, ...topics.map(dlqTopicOf)].map(async (topic) => {
+      ends.set(topic, await admin.fetchTopicOffsets(topic).catch(() => []));
+    }),
+  );
+  const retainedOf = (topic: string): number | null => {
+    const partitions = ends.get(topic);
+    if (!partitions || partitions.length === 0) return null;
+    return partitions.reduce((sum, p) => sum + Number(BigInt(p.high) - BigInt(p.low)), 0);
+  };
+  const described = await admin.describeGroups([...groupIds]).catch(() => ({ groups: [] }));
+  const consumerGroups = await Promise.all(
+    groupIds.map(async (groupId): Promise<GroupReport> => {
+      const description = described.groups.find((group) => group.groupId === groupId);
+      const base = { groupId, service: serviceOf(groupId), state: description?.state ?? "unknown", members: description?.members.length ?? 0 };
+      try {
+        const committed = await admin.fetchOffsets({ groupId });
+        const perTopic = committed
+          .filter((entry) => ends.has(entry.topic))
+          .map(({ topic, partitions }) => {
+            let lag: number | null = null;
+            for (const { partition, offset } of partitions) {
+              const end = ends.get(topic)?.find((p) => p.partition === partition);
+              if (!end || offset === "-1") continue; // nothing committed on this partition yet
+              lag = (lag ?? 0) + Math.max(0, Number(BigInt(end.high) - BigInt(offset)));
+            }
+            return { topic, lag };
+          });
+        const lags = perTopic.map((entry) => entry.lag).filter((lag): lag is number => lag !== null);
+        return { ...base, lag: lags.length > 0 ? lags.reduce((a, b) => a + b, 0) : null, topics: perTopic };
+      } catch (error) {
+        return { ...base, lag: null, topics: [], error: messageOf(error) };
+      }
+    }),
+  );
+  return {
+    kafka: { available: true, consumerReady },
+    topics: topics.map((topic) => ({ topic, recent: [...(recent.get(topic) ?? [])], retained: retainedOf(topic) })),
+    consumerGroups,
+    deadLetters: topics.map((topic) => ({ topic: dlqTopicOf(topic), sourceTopic: topic, count: retainedOf(dlqTopicOf(topic)) })),
+  };
+}
+
+async function outboxOf(backend: OpsBackend, timeoutMs: number): Promise<OutboxReport> {
+  try {
+    const status = await backend.client.getEventStatus({}, { timeoutMs });
+    return {
+      service: status.service || backend.service,
+      available: true,
+      pending: Number(status.outboxPending),
+      failed: Number(status.outboxFailed),
+      published: Number(status.outboxPublished),
+      oldestPendingTime: status.oldestPendingTime ? timestampDate(status.oldestPendingTime).toISOString() : null,
+      inboxProcessed: Number(status.inboxProcessed),
+    };
+  } catch (error) {
+    const reason = error instanceof ConnectError ? `${Code[error.code]}: ${error.rawMessage}` : messageOf(error);
+    return { service: backend.service, available: false, pending: 0, failed: 0, published: 0, oldestPendingTime: null, inboxProcessed: 0, error: reason };
+  }
+}
+
+/** serviceOf names a group by its last segment: `shopmesh-order` and `test-<run>-order` are both `order`. */
+function serviceOf(groupId: string): string {
+  return groupId.split("-").pop() || groupId;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** messageOf is an error's message, for the report. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,125 @@
+/**
+ * The web UI end to end in a real Chromium: the built UI served by the gateway in front of a real mesh. A shopper
+ * sees the catalog with live stock, places an order, watches it reach CONFIRMED live, sees the stock drop and the
+ * OrderCreated event in the events panel. Leaves a screenshot in test-results/order-confirmed.png.
+ */
+import { mkdirSync, rmSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildWebUi, launchChromium } from "./support/chromium.js";
+import { startGatewayMesh, type GatewayMesh } from "./support/gateway-mesh.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+const RESULTS = path.join(ROOT, "test-results");
+const PRODUCT = "sku-espresso"; // from the seed catalog: every mesh starts with 100 units
+/** LIVE_MS bounds each wait for something pushed live (generous: two cores also run the mesh and a broker). */
+const LIVE_MS = 45_000;
+const TEST_MS = 120_000;
+
+let webDir: string;
+let gm: GatewayMesh;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  // Find the browser first: a missing one should fail in a second with the install hint, not after a mesh start.
+  browser = await launchChromium();
+  webDir = buildWebUi();
+  gm = await startGatewayMesh({ env: { AUTH_DEV_TOKENS: "true", WEB_DIR: webDir } });
+  context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  page = await context.newPage();
+  page.on("pageerror", (error) => pageErrors.push(error.message));
+  page.on("console", (message) => {
+    if (message.type() === "error") pageErrors.push(message.text());
+  });
+});
+
+afterAll(async () => {
+  await context?.close();
+  await browser?.close();
+  await gm?.stop();
+  if (webDir) rmSync(webDir, { recursive: true, force: true });
+});
+
+/** text reads an element's text by data-testid. */
+async function text(testId: string): Promise<string> {
+  return (await page.locator(`[data-testid="${testId}"]`).first().textContent())?.trim() ?? "";
+}
+
+/** waitForText waits (bounded) until an element's text satisfies `accept`, and says what it saw otherwise. */
+async function waitForText(testId: string, accept: (value: string) => boolean, what: string): Promise<string> {
+  const deadline = Date.now() + LIVE_MS;
+  let seen = "";
+  while (Date.now() < deadline) {
+    seen = await text(testId).catch(() => "");
+    if (accept(seen)) return seen;
+    await page.waitForTimeout(100);
+  }
+  throw new Error(`timed out waiting for ${what}: [data-testid="${testId}"] shows "${seen}"; page errors: ${pageErrors.join(" | ") || "none"}\n${gm.mesh?.describe(15) ?? ""}`);
+}
+
+describe("the web UI in a browser", () => {
+  it("when a shopper places an order, then it is confirmed live, the stock drops and the events panel shows it", async () => {
+    // Arrange: the page shows the catalog with live stock.
+    await page.goto(gm.baseUrl, { waitUntil: "domcontentloaded" });
+    await expect(page.title()).resolves.toBe("shopmesh");
+    const before = Number(await waitForText(`stock-${PRODUCT}`, (value) => /^\d+$/.test(value), "the product's stock"));
+    await waitForText("stock-live", (value) => value === "live", "the stock stream to be live");
+    expect(before).toBeGreaterThanOrEqual(2);
+    expect(await page.locator('[data-testid^="product-"]').count()).toBeGreaterThan(1);
+
+    // Act: order two units with the authorizing card.
+    await page.locator(`[data-testid="qty-${PRODUCT}"]`).fill("2");
+    await page.locator('[data-testid="card-token"]').selectOption("tok_visa");
+    await page.locator('[data-testid="place-order"]').click();
+
+    // Assert: the status follows the order to CONFIRMED, with its timeline, without a reload.
+    const orderId = await waitForText("order-id", (value) => /^[0-9a-f-]{36}$/i.test(value), "the created order's id");
+    await waitForText("order-status", (value) => value === "CONFIRMED", "the order to reach CONFIRMED");
+    const timeline = await page.locator('[data-testid="timeline-entry"] strong').allTextContents();
+    expect(timeline).toEqual(["AWAITING_PAYMENT", "CONFIRMED"]);
+    expect(await text("order-total")).toMatch(/37[.,]80/); // 2 × 18.90 EUR, formatted from minor units
+
+    // …the stock cell dropped by the two units, pushed by WatchStock.
+    await waitForText(`stock-${PRODUCT}`, (value) => Number(value) === before - 2, `stock of ${PRODUCT} to drop to ${before - 2}`);
+
+    // …and the events panel (polling /ops/events) lists this order's OrderCreated.
+    const created = page.locator(`[data-testid="event-row"][data-type="shop.order.v1.OrderCreated"][data-subject="${orderId}"]`);
+    await created.first().waitFor({ state: "visible", timeout: LIVE_MS });
+
+    mkdirSync(RESULTS, { recursive: true });
+    await page.screenshot({ path: path.join(RESULTS, "order-confirmed.png"), fullPage: true });
+    await page.setViewportSize({ width: 400, height: 860 }); // and the stacked layout of a phone, for a human to look at
+    await page.screenshot({ path: path.join(RESULTS, "order-confirmed-narrow.png"), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
+    expect(pageErrors).toEqual([]);
+  }, TEST_MS);
+
+  it("when the card is declined, then the order shows CANCELLED with the reason and the stock comes back", async () => {
+    await page.goto(gm.baseUrl, { waitUntil: "domcontentloaded" });
+    await waitForText("stock-live", (value) => value === "live", "the stock stream to be live");
+    const before = Number(await waitForText(`stock-${PRODUCT}`, (value) => /^\d+$/.test(value), "the product's stock"));
+    // Record every value the stock cell shows, so the test can tell "dropped, then came back" from "never moved".
+    // (Page-side code as a string: this file is type-checked for Node, without the DOM library.)
+    await page.evaluate(`(() => {
+      const cell = document.querySelector('[data-testid="stock-${PRODUCT}"]');
+      window.stockSeen = [];
+      new MutationObserver(() => window.stockSeen.push(cell.textContent)).observe(cell, { childList: true, characterData: true, subtree: true });
+    })()`);
+
+    await page.locator(`[data-testid="qty-${PRODUCT}"]`).fill("1");
+    await page.locator('[data-testid="card-token"]').selectOption("tok_decline");
+    await page.locator('[data-testid="place-order"]').click();
+
+    await waitForText("order-status", (value) => value === "CANCELLED", "the order to reach CANCELLED");
+    expect(await text("cancel-reason")).toContain("declined");
+    await waitForText(`stock-${PRODUCT}`, (value) => Number(value) === before, `stock of ${PRODUCT} to be back at ${before}`);
+    const seen = (await page.evaluate("window.stockSeen")) as string[];
+    expect(seen).toContain(String(before - 1));
+    expect(seen.at(-1)).toBe(String(before));
+  }, TEST_MS);
+});

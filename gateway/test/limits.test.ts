@@ -1,0 +1,82 @@
+/** The request body limit: 413 + envelope for HTTP/REST, RESOURCE_EXHAUSTED in the protocol for RPCs. */
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OrderService } from "../../gen/shop/order/v1/order_service_pb.js";
+import { startGatewayMesh, type GatewayMesh } from "./support/gateway-mesh.js";
+
+const LIMIT = 2048;
+let gm: GatewayMesh;
+
+beforeAll(async () => {
+  gm = await startGatewayMesh({ withoutMesh: true, env: { BODY_LIMIT_BYTES: String(LIMIT) } });
+});
+
+afterAll(async () => {
+  await gm?.stop();
+});
+
+const oversized = { customerId: "c".repeat(LIMIT * 2), cardToken: "tok_visa", lines: [{ productId: "sku", quantity: 1 }] };
+
+describe("request body limit", () => {
+  it("when a REST body declares more than the limit, then 413 with the envelope, before auth or parsing", async () => {
+    const res = await fetch(`${gm.baseUrl}/api/v1/orders`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(oversized),
+    });
+
+    expect(res.status).toBe(413);
+    expect(await res.json()).toEqual({
+      code: "RESOURCE_EXHAUSTED",
+      message: `request body exceeds the limit of ${LIMIT} bytes`,
+      traceId: res.headers.get("trace-id"),
+      details: [],
+    });
+  });
+
+  it("when a REST body is streamed without a length and passes the limit, then 413 too", async () => {
+    const token = await gm.token();
+    const text = JSON.stringify(oversized);
+    const body = new ReadableStream({
+      start(controller) {
+        for (let i = 0; i < text.length; i += 512) controller.enqueue(new TextEncoder().encode(text.slice(i, i + 512)));
+        controller.close();
+      },
+    });
+
+    const res = await fetch(`${gm.baseUrl}/api/v1/orders`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body,
+      duplex: "half",
+    } as RequestInit);
+
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ code: "RESOURCE_EXHAUSTED" });
+  });
+
+  it.each([
+    ["Connect", () => createConnectTransport({ baseUrl: gm.baseUrl, httpVersion: "1.1" })],
+    ["gRPC", () => createGrpcTransport({ baseUrl: gm.baseUrl })],
+  ])("when a %s request message is over the limit, then RESOURCE_EXHAUSTED", async (_name, makeTransport) => {
+    const orders = createClient(OrderService, makeTransport());
+    const token = await gm.token();
+
+    const error = await orders
+      .createOrder(oversized, { headers: { authorization: `Bearer ${token}` } })
+      .catch((e: unknown) => ConnectError.from(e));
+
+    expect((error as ConnectError).code).toBe(Code.ResourceExhausted);
+  });
+
+  it("when a body is within the limit, then it is not refused for its size", async () => {
+    const res = await fetch(`${gm.baseUrl}/shop.order.v1.OrderService/GetOrder`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ orderId: "x" }),
+    });
+
+    expect(res.status).toBe(503); // went on to the (absent) backend
+  });
+});

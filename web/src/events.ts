@@ -1,0 +1,125 @@
+/**
+ * The events panel, the "dashboard of consumption state": polls the gateway's `GET /ops/events` every 2 s and shows
+ * each service's outbox backlog, each consumer group's lag, the dead-letter counts and the latest events per topic.
+ */
+import type { OpsEventsReport, TopicReport } from "../../gateway/src/ops-events.js";
+import { h, replace } from "./dom.js";
+import { formatTime } from "./format.js";
+
+const POLL_MS = 2000;
+const RECENT_SHOWN = 8;
+
+/** mountEvents renders the panel into `root` and polls until the page closes. */
+export function mountEvents(root: HTMLElement): void {
+  const updated = h("span", { class: "live", "data-state": "connecting", "data-testid": "events-live" }, "loading…");
+  const content = h("div", { class: "events-grid" });
+  replace(root, h("header", { class: "panel-head" }, h("h2", {}, "Event flow"), updated), content);
+
+  const poll = async (): Promise<void> => {
+    try {
+      const response = await fetch("/ops/events", { headers: { accept: "application/json" }, cache: "no-store" });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const report = (await response.json()) as OpsEventsReport;
+      render(content, report);
+      updated.dataset["state"] = report.kafka.available ? "live" : "down";
+      updated.textContent = report.kafka.available ? `updated ${formatTime(report.generatedAt)}` : `Kafka unavailable: ${report.kafka.error ?? ""}`;
+    } catch (error) {
+      updated.dataset["state"] = "down";
+      updated.textContent = `offline: ${error instanceof Error ? error.message : String(error)}`;
+    } finally {
+      // Schedule after the answer, not on a fixed interval: a slow gateway never gets overlapping polls.
+      setTimeout(() => void poll(), POLL_MS);
+    }
+  };
+  void poll();
+}
+
+function render(content: HTMLElement, report: OpsEventsReport): void {
+  replace(
+    content,
+    card(
+      "Outbox backlog",
+      "outbox",
+      table(
+        ["Service", "Pending", "Failed", "Sent", "Oldest"],
+        report.outbox.map((row) =>
+          row.available
+            ? [row.service, num(row.pending, row.pending > 0 ? "warn" : ""), num(row.failed, row.failed > 0 ? "bad" : ""), num(row.published), row.oldestPendingTime ? formatTime(row.oldestPendingTime) : "—"]
+            : [row.service, h("span", { class: "bad", title: row.error ?? "" }, "unavailable"), "", "", ""],
+        ),
+      ),
+      true,
+    ),
+    card(
+      "Consumer lag",
+      "consumer-lag",
+      table(
+        ["Group", "Topics", "Lag"],
+        report.consumerGroups.map((group) => [
+          h("span", { title: group.groupId }, group.service),
+          h("span", { class: "small muted" }, group.topics.map((topic) => `${shortTopic(topic.topic)}: ${topic.lag ?? "—"}`).join(", ")),
+          group.error ? h("span", { class: "bad", title: group.error }, "error") : num(group.lag ?? 0, (group.lag ?? 0) > 0 ? "warn" : ""),
+        ]),
+      ),
+    ),
+    card(
+      "Dead letters",
+      "dead-letters",
+      table(
+        ["Topic", "Messages"],
+        report.deadLetters.map((dlq) => [shortTopic(dlq.topic), dlq.count === null ? "—" : num(dlq.count, dlq.count > 0 ? "bad" : "")]),
+      ),
+    ),
+    ...report.topics.map((topic) => recentCard(topic)),
+  );
+}
+
+function recentCard(topic: TopicReport): HTMLElement {
+  const recent = topic.recent.slice(-RECENT_SHOWN).reverse();
+  return card(
+    `Latest on ${shortTopic(topic.topic)}`,
+    `recent-${topic.topic}`,
+    recent.length === 0
+      ? h("p", { class: "muted small" }, "No events since the gateway started.")
+      : h(
+          "ul",
+          { class: "event-list" },
+          ...recent.map((event) =>
+            h(
+              "li",
+              { "data-testid": "event-row", "data-type": event.type, "data-subject": event.subject, title: `${event.type}\nid ${event.id}\nsubject ${event.subject}\n${topic.topic} p${event.partition} @${event.offset}` },
+              h("span", { class: "event-type" }, event.type.split(".").pop() ?? event.type),
+              h("code", { class: "small" }, event.subject.slice(0, 8)),
+              h("time", { class: "small muted" }, formatTime(event.time)),
+            ),
+          ),
+        ),
+  );
+}
+
+function card(title: string, testId: string, body: Node, wide = false): HTMLElement {
+  return h("section", { class: wide ? "card wide" : "card", "data-testid": testId }, h("h3", {}, title), body);
+}
+
+function table(headings: string[], rows: (Node | string)[][]): HTMLElement {
+  if (rows.length === 0) return h("p", { class: "muted small" }, "Nothing to show.");
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      { class: "compact" },
+      h("thead", {}, h("tr", {}, ...headings.map((heading) => h("th", {}, heading)))),
+      h("tbody", {}, ...rows.map((cells) => h("tr", {}, ...cells.map((cell) => h("td", {}, cell))))),
+    ),
+  );
+}
+
+function num(value: number, tone = ""): HTMLElement {
+  return h("span", { class: `num ${tone}` }, String(value));
+}
+
+/** shortTopic drops the common `shop.` prefix and `.v1.events` suffix for narrow screens (`order`, `order.dlq`). */
+function shortTopic(topic: string): string {
+  return topic.replace(/^shop\./, "").replace(/\.v\d+\.events/, "");
+}
