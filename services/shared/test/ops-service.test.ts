@@ -49,6 +49,7 @@ beforeEach(() => {
 });
 
 afterEach(() => {
+  outbox.close(); // the relay's bookkeeping connection, opened by flush()
   db.close();
   rmSync(dir, { recursive: true, force: true });
 });

@@ -1,5 +1,5 @@
 import type { SqliteDatabase } from "../../../shared/src/store/database.js";
-import type { Order, OrderLine, OrderStatus, StatusChange } from "../domain/order.js";
+import { isTerminal, type Order, type OrderLine, type OrderStatus, type StatusChange } from "../domain/order.js";
 
 /** orderSchema holds orders, their lines and their status history. */
 export const orderSchema = [
@@ -41,25 +41,42 @@ interface OrderRow {
   customer_id: string;
   status: OrderStatus;
   currency_code: string;
-  total_minor: number | bigint;
+  total_minor: string;
   payment_id: string;
   cancel_reason: string;
   create_time: string;
   update_time: string;
 }
 
-interface LineRow {
-  product_id: string;
-  quantity: number;
-  currency_code: string;
-  unit_price_minor: number | bigint;
+/** FullOrderRow is an order row with its lines and history as JSON arrays (see ORDER_COLUMNS). */
+interface FullOrderRow extends OrderRow {
+  lines_json: string;
+  history_json: string;
 }
 
-interface HistoryRow {
-  status: OrderStatus;
-  change_time: string;
-  reason: string;
-}
+/** LineTuple is one line as [product_id, quantity, currency_code, unit_price_minor as text]. */
+type LineTuple = [string, number, string, string];
+/** HistoryTuple is one history entry as [status, change_time, reason]. */
+type HistoryTuple = [OrderStatus, string, string];
+
+/**
+ * ORDER_COLUMNS selects an order with its lines and history in one statement (correlated json_group_array
+ * subqueries), instead of one query for the order and one each for lines and history. Amounts travel as text so
+ * neither JSON.parse nor a JS number rounds one beyond 2^53.
+ */
+const ORDER_COLUMNS = `o.seq, o.order_id, o.customer_id, o.status, o.currency_code, CAST(o.total_minor AS TEXT) AS total_minor,
+  o.payment_id, o.cancel_reason, o.create_time, o.update_time,
+  (SELECT json_group_array(json_array(l.product_id, l.quantity, l.currency_code, CAST(l.unit_price_minor AS TEXT))
+                           ORDER BY l.line_no)
+     FROM order_lines l WHERE l.order_id = o.order_id) AS lines_json,
+  (SELECT json_group_array(json_array(h.status, h.change_time, h.reason) ORDER BY h.seq)
+     FROM order_history h WHERE h.order_id = o.order_id) AS history_json`;
+
+/**
+ * TERMINAL_CACHE_SIZE bounds the cache of built terminal orders: a few hundred bytes to a few KiB each, so at most
+ * a few MiB.
+ */
+const TERMINAL_CACHE_SIZE = 1024;
 
 /** OrderFilter narrows ListOrders. */
 export interface OrderFilter {
@@ -70,6 +87,10 @@ export interface OrderFilter {
 /**
  * OrderStore reads and writes orders. Writes must run inside the caller's `db.transaction`, together with the
  * outbox row they cause.
+ *
+ * Reads of terminal orders (CONFIRMED, CANCELLED) come from a small LRU of built orders: they change at most once
+ * more (CONFIRMED → CANCELLED), always through `update`, which drops the entry. Orders are immutable values, so
+ * callers may share them. Only reads outside a transaction fill the cache, so it never holds an uncommitted state.
  */
 export class OrderStore {
   private readonly insertOrder;
@@ -77,8 +98,8 @@ export class OrderStore {
   private readonly insertHistory;
   private readonly updateOrder;
   private readonly selectOrder;
-  private readonly selectLines;
-  private readonly selectHistory;
+  private readonly countHistory;
+  private readonly terminal = new Map<string, Order>();
 
   constructor(private readonly db: SqliteDatabase) {
     this.insertOrder = db.prepare(
@@ -97,17 +118,13 @@ export class OrderStore {
       `UPDATE orders SET status = @status, payment_id = @paymentId, cancel_reason = @cancelReason,
                          update_time = @updateTime WHERE order_id = @orderId`,
     );
-    this.selectOrder = db.prepare<[string], OrderRow>(`SELECT * FROM orders WHERE order_id = ?`);
-    this.selectLines = db.prepare<[string], LineRow>(
-      `SELECT product_id, quantity, currency_code, unit_price_minor FROM order_lines WHERE order_id = ? ORDER BY line_no`,
-    );
-    this.selectHistory = db.prepare<[string], HistoryRow>(
-      `SELECT status, change_time, reason FROM order_history WHERE order_id = ? ORDER BY seq`,
-    );
+    this.selectOrder = db.prepare<[string], FullOrderRow>(`SELECT ${ORDER_COLUMNS} FROM orders o WHERE o.order_id = ?`);
+    this.countHistory = db.prepare<[string], number>(`SELECT count(*) FROM order_history WHERE order_id = ?`).pluck();
   }
 
   /** insert stores a new order with its lines and history; call it inside a transaction. */
   insert(order: Order): void {
+    this.terminal.delete(order.orderId);
     this.insertOrder.run({
       orderId: order.orderId,
       customerId: order.customerId,
@@ -130,6 +147,7 @@ export class OrderStore {
    * it inside a transaction.
    */
   update(order: Order): void {
+    this.terminal.delete(order.orderId);
     this.updateOrder.run({
       orderId: order.orderId,
       status: order.status,
@@ -137,14 +155,24 @@ export class OrderStore {
       cancelReason: order.cancelReason,
       updateTime: order.updateTime.toISOString(),
     });
-    const stored = this.selectHistory.all(order.orderId).length;
+    const stored = this.countHistory.get(order.orderId) ?? 0;
     order.history.slice(stored).forEach((change, i) => this.writeHistory(order.orderId, stored + i, change));
   }
 
   /** get returns an order, or undefined. */
   get(orderId: string): Order | undefined {
+    const cached = this.terminal.get(orderId);
+    if (cached !== undefined) {
+      // Re-insert to mark it most recently used (a Map iterates in insertion order).
+      this.terminal.delete(orderId);
+      this.terminal.set(orderId, cached);
+      return cached;
+    }
     const row = this.selectOrder.get(orderId);
-    return row === undefined ? undefined : this.toOrder(row);
+    if (row === undefined) return undefined;
+    const order = toOrder(row);
+    if (isTerminal(order.status) && !this.db.inTransaction) this.remember(order);
+    return order;
   }
 
   /**
@@ -166,38 +194,51 @@ export class OrderStore {
       where.push("seq < ?");
       params.push(afterSeq);
     }
-    const sql = `SELECT * FROM orders ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT ?`;
+    const sql = `SELECT ${ORDER_COLUMNS} FROM orders o ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT ?`;
     // One row beyond the page says whether a next page exists, without a second query.
-    const rows = this.db.prepare<(string | number)[], OrderRow>(sql).all(...params, limit + 1);
+    const rows = this.db.prepare<(string | number)[], FullOrderRow>(sql).all(...params, limit + 1);
     const page = rows.slice(0, limit);
-    return { orders: page.map((row) => this.toOrder(row)), lastSeq: page.at(-1)?.seq, more: rows.length > limit };
+    return { orders: page.map(toOrder), lastSeq: page.at(-1)?.seq, more: rows.length > limit };
   }
 
   private writeHistory(orderId: string, seq: number, change: StatusChange): void {
     this.insertHistory.run(orderId, seq, change.status, change.at.toISOString(), change.reason);
   }
 
-  private toOrder(row: OrderRow): Order {
-    const lines: OrderLine[] = this.selectLines.all(row.order_id).map((line) => {
-      const unit = BigInt(line.unit_price_minor);
-      return {
-        productId: line.product_id,
-        quantity: line.quantity,
-        unitPrice: { currencyCode: line.currency_code, amountMinor: unit },
-        lineTotal: { currencyCode: line.currency_code, amountMinor: unit * BigInt(line.quantity) },
-      };
-    });
-    return {
-      orderId: row.order_id,
-      customerId: row.customer_id,
-      lines,
-      total: { currencyCode: row.currency_code, amountMinor: BigInt(row.total_minor) },
-      status: row.status,
-      createTime: new Date(row.create_time),
-      updateTime: new Date(row.update_time),
-      paymentId: row.payment_id,
-      cancelReason: row.cancel_reason,
-      history: this.selectHistory.all(row.order_id).map((h) => ({ status: h.status, at: new Date(h.change_time), reason: h.reason })),
-    };
+  private remember(order: Order): void {
+    this.terminal.set(order.orderId, order);
+    if (this.terminal.size > TERMINAL_CACHE_SIZE) {
+      const oldest = this.terminal.keys().next();
+      if (!oldest.done) this.terminal.delete(oldest.value);
+    }
   }
+}
+
+function toOrder(row: FullOrderRow): Order {
+  const lines: OrderLine[] = (JSON.parse(row.lines_json) as LineTuple[]).map(([productId, quantity, currencyCode, unitMinor]) => {
+    const unit = BigInt(unitMinor);
+    return {
+      productId,
+      quantity,
+      unitPrice: { currencyCode, amountMinor: unit },
+      lineTotal: { currencyCode, amountMinor: unit * BigInt(quantity) },
+    };
+  });
+  const history: StatusChange[] = (JSON.parse(row.history_json) as HistoryTuple[]).map(([status, at, reason]) => ({
+    status,
+    at: new Date(at),
+    reason,
+  }));
+  return {
+    orderId: row.order_id,
+    customerId: row.customer_id,
+    lines,
+    total: { currencyCode: row.currency_code, amountMinor: BigInt(row.total_minor) },
+    status: row.status,
+    createTime: new Date(row.create_time),
+    updateTime: new Date(row.update_time),
+    paymentId: row.payment_id,
+    cancelReason: row.cancel_reason,
+    history,
+  };
 }

@@ -1,5 +1,5 @@
 import type { Logger } from "../logger.js";
-import type { SqliteDatabase } from "../store/database.js";
+import { openBookkeepingConnection, type SqliteDatabase } from "../store/database.js";
 import type { EventBus, OutgoingEvent } from "./event-bus.js";
 
 /** OutboxState is the life of one outbox row, visible in the table for operators. */
@@ -48,31 +48,24 @@ interface OutboxRow {
  * OutboxStore writes events in the caller's transaction and hands committed ones
  * to the relay. `add` must be called inside the same `db.transaction` as the
  * business change: that is the whole point of the pattern.
+ *
+ * The relay's bookkeeping (`claim`, `published`, `failed`) runs on a second
+ * connection to the same file with synchronous=NORMAL ({@link openBookkeepingConnection}),
+ * one statement (one commit, no fsync) per batch: losing a mark on power loss
+ * only resends events, which consumers absorb (at-least-once + inbox), while the
+ * business transactions on `db` keep synchronous=FULL. The connection opens on
+ * first use and `close()` (called by {@link OutboxRelay.stop}) releases it.
  */
 export class OutboxStore {
   private readonly insert;
-  private readonly selectPending;
-  private readonly markInProgress;
-  private readonly markPublished;
-  private readonly markFailed;
   private readonly countPending;
+  private marks: RelayMarks | undefined;
 
   constructor(private readonly db: SqliteDatabase) {
     this.insert = db.prepare(
       `INSERT INTO outbox (event_id, topic, event_type, source, subject, event_time, traceparent, payload)
        VALUES (@id, @topic, @type, @source, @subject, @time, @traceparent, @payload)`,
     );
-    // Oldest first, so events about one aggregate leave in the order they were written.
-    this.selectPending = db.prepare<[number], OutboxRow>(
-      `SELECT seq, event_id, topic, event_type, source, subject, event_time, traceparent, payload
-         FROM outbox WHERE state IN ('NOT_PUBLISHED','FAILED') ORDER BY seq LIMIT ?`,
-    );
-    this.markInProgress = db.prepare(`UPDATE outbox SET state = 'IN_PROGRESS', times_sent = times_sent + 1 WHERE seq = ?`);
-    this.markPublished = db.prepare(
-      `UPDATE outbox SET state = 'PUBLISHED', last_error = NULL,
-              published_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE seq = ?`,
-    );
-    this.markFailed = db.prepare(`UPDATE outbox SET state = 'FAILED', last_error = ? WHERE seq = ?`);
     this.countPending = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM outbox WHERE state != 'PUBLISHED'`);
     // A relay that died mid-publish left rows IN_PROGRESS; they may or may not have
     // reached Kafka. Sending them again is safe because consumers dedupe by event id.
@@ -93,28 +86,65 @@ export class OutboxStore {
     });
   }
 
-  /** claim marks up to `limit` unpublished rows IN_PROGRESS and returns them, oldest first. */
+  /** claim marks up to `limit` unpublished rows IN_PROGRESS (counting the send) and returns them, oldest first. */
   claim(limit: number): { seq: number; event: OutboxEvent }[] {
-    return this.db.transaction(() =>
-      this.selectPending.all(limit).map((row) => {
-        this.markInProgress.run(row.seq);
-        return { seq: row.seq, event: toEvent(row) };
-      }),
-    )();
+    const rows = this.relayMarks().claim.all(limit);
+    // RETURNING yields rows in no defined order; events about one aggregate must leave in the order written.
+    rows.sort((a, b) => a.seq - b.seq);
+    return rows.map((row) => ({ seq: row.seq, event: toEvent(row) }));
   }
 
+  /** published marks claimed rows PUBLISHED. */
   published(seqs: readonly number[]): void {
-    this.db.transaction(() => seqs.forEach((seq) => this.markPublished.run(seq)))();
+    if (seqs.length > 0) this.relayMarks().published.run(JSON.stringify(seqs));
   }
 
+  /** failed marks claimed rows FAILED with the error, to be claimed again. */
   failed(seqs: readonly number[], error: string): void {
-    this.db.transaction(() => seqs.forEach((seq) => this.markFailed.run(error, seq)))();
+    if (seqs.length > 0) this.relayMarks().failed.run(error, JSON.stringify(seqs));
   }
 
   /** backlog is the number of rows not yet published, for health and the UI. */
   backlog(): number {
     return this.countPending.get()?.n ?? 0;
   }
+
+  /** close releases the bookkeeping connection (not `db`, which its owner closes); a later claim reopens it. */
+  close(): void {
+    const marks = this.marks;
+    this.marks = undefined;
+    if (marks !== undefined && marks.connection !== this.db && marks.connection.open) marks.connection.close();
+  }
+
+  private relayMarks(): RelayMarks {
+    this.marks ??= prepareRelayMarks(openBookkeepingConnection(this.db) ?? this.db);
+    return this.marks;
+  }
+}
+
+type RelayMarks = ReturnType<typeof prepareRelayMarks>;
+
+/** prepareRelayMarks prepares the relay's three batch statements on its connection. */
+function prepareRelayMarks(connection: SqliteDatabase) {
+  return {
+    connection,
+    // `state != 'PUBLISHED'` repeats the partial index outbox_pending's WHERE so SQLite may use it: without it the
+    // subquery scanned the whole table, past every published row, on every claim.
+    claim: connection.prepare<[number], OutboxRow>(
+      `UPDATE outbox SET state = 'IN_PROGRESS', times_sent = times_sent + 1
+        WHERE seq IN (SELECT seq FROM outbox WHERE state IN ('NOT_PUBLISHED','FAILED') AND state != 'PUBLISHED'
+                       ORDER BY seq LIMIT ?)
+       RETURNING seq, event_id, topic, event_type, source, subject, event_time, traceparent, payload`,
+    ),
+    // The seqs arrive as one JSON array, so a batch is one statement whatever its size.
+    published: connection.prepare<[string]>(
+      `UPDATE outbox SET state = 'PUBLISHED', last_error = NULL, published_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')
+        WHERE seq IN (SELECT value FROM json_each(?))`,
+    ),
+    failed: connection.prepare<[string, string]>(
+      `UPDATE outbox SET state = 'FAILED', last_error = ? WHERE seq IN (SELECT value FROM json_each(?))`,
+    ),
+  };
 }
 
 function toEvent(row: OutboxRow): OutboxEvent {
@@ -176,7 +206,10 @@ export class OutboxRelay {
     if (!this.stopped && this.backoffMs === 0 && this.running === undefined) this.schedule(0);
   }
 
-  /** stop ends polling after one last flush attempt, bounded by `timeoutMs`. */
+  /**
+   * stop ends polling after one last flush attempt, bounded by `timeoutMs`, and releases the store's bookkeeping
+   * connection (call it before closing the database).
+   */
   async stop(timeoutMs = 5_000): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
@@ -184,6 +217,8 @@ export class OutboxRelay {
     if (this.store.backlog() > 0) {
       await Promise.race([this.drainOnce(), new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
     }
+    // A drain still running past the timeout reopens the connection when it marks its batch.
+    this.store.close();
   }
 
   /** flush publishes until the outbox is empty or a publish fails; returns the rows published. */

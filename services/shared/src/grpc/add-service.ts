@@ -118,6 +118,8 @@ async function* readRequests(call: Readable, signal: AbortSignal): AsyncGenerato
 class Rpc {
   readonly ctx: HandlerContext;
   private readonly dispose: () => void;
+  /** abortReason says whether (and why) the call was cancelled without creating ctx.signal (see createHandlerContext). */
+  private readonly abortReason: () => ServiceError | undefined;
   private readonly started = performance.now();
   private headerSent = false;
   private done = false;
@@ -126,7 +128,7 @@ class Rpc {
     private readonly call: ServerCall,
     private readonly logger: RpcLogger | undefined,
   ) {
-    ({ ctx: this.ctx, dispose: this.dispose } = createHandlerContext(call));
+    ({ ctx: this.ctx, dispose: this.dispose, abortReason: this.abortReason } = createHandlerContext(call));
   }
 
   replyUnary(callback: sendUnaryData<unknown>, method: DescMethod, response: unknown): void {
@@ -182,7 +184,8 @@ class Rpc {
 
   private toStatus(err: unknown): ServerErrorResponse & { code: status; details: string } {
     // After a cancel or an expired deadline the handler's error is a consequence, not a bug: report why it stopped.
-    const mapped = this.ctx.signal.aborted ? toGrpcStatus(this.ctx.signal.reason) : toGrpcStatus(err);
+    const reason = this.abortReason();
+    const mapped = reason !== undefined ? toGrpcStatus(reason) : toGrpcStatus(err);
     return Object.assign(new Error(mapped.details), {
       code: mapped.code,
       details: mapped.details,
@@ -191,12 +194,12 @@ class Rpc {
   }
 
   private abortedStatus(): [status, string] {
-    const st = toGrpcStatus(this.ctx.signal.reason);
+    const st = toGrpcStatus(this.abortReason());
     return [st.code, st.details];
   }
 
   private sendHeader(): void {
-    if (this.headerSent || this.ctx.signal.aborted) return;
+    if (this.headerSent || this.abortReason() !== undefined) return;
     this.headerSent = true;
     // Only when there is something to send: otherwise grpc-js sends its default headers (or a trailers-only error).
     if (Object.keys(this.ctx.responseHeader.getMap()).length > 0) this.call.sendMetadata(this.ctx.responseHeader);
@@ -207,11 +210,15 @@ class Rpc {
     this.done = true;
     this.dispose();
     if (!this.logger) return;
+    // A successful call logs at debug: build no fields for a line nobody will see (a hot path under load).
+    if (code === status.OK && this.logger.isLevelEnabled?.("debug") === false) return;
+    const traceId = traceIdOf(this.ctx.metadata.get("traceparent"));
     const fields = {
       method: this.ctx.method,
       code: toStatusName(code),
       durationMs: Math.round((performance.now() - this.started) * 10) / 10,
       peer: this.ctx.peer,
+      ...(traceId === undefined ? {} : { traceId }),
     };
     if (code === status.INTERNAL && err !== undefined && !(err instanceof ServiceError)) {
       this.logger.error({ ...fields, err }, "rpc failed");
@@ -221,6 +228,14 @@ class Rpc {
       this.logger.info({ ...fields, details }, "rpc finished");
     }
   }
+}
+
+/**
+ * traceIdOf reads the trace id from a W3C `traceparent` (version-traceid-parentid-flags), so a service's RPC log
+ * line carries the same traceId as the gateway's lines for that request.
+ */
+function traceIdOf(traceparent: string | undefined): string | undefined {
+  return traceparent === undefined ? undefined : /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}/.exec(traceparent)?.[1];
 }
 
 /** drained waits until a stream can take more writes, or until the call ends or is cancelled. */

@@ -7,4 +7,6 @@ export interface RpcLogger {
   info(fields: object, message?: string): void;
   warn(fields: object, message?: string): void;
   error(fields: object, message?: string): void;
+  /** isLevelEnabled, when present (pino has it), lets the adapter skip building lines that would be dropped. */
+  isLevelEnabled?(level: string): boolean;
 }

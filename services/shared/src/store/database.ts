@@ -13,7 +13,9 @@ export type SqliteDatabase = Database.Database;
  * one writer. synchronous=FULL, not the WAL-usual NORMAL: NORMAL can lose the
  * last commits on power loss, and a lost commit here is a lost order together
  * with its outbox row, which the customer was already told about. We pay an fsync
- * per commit for that.
+ * per commit for that. `synchronous` is a per-connection setting, so writes that
+ * may be lost harmlessly (the outbox relay's bookkeeping) use a second connection
+ * from {@link openBookkeepingConnection} instead of weakening this one.
  */
 export function openDatabase(path: string, schema: readonly string[]): SqliteDatabase {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
@@ -21,8 +23,27 @@ export function openDatabase(path: string, schema: readonly string[]): SqliteDat
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = FULL");
   db.pragma("foreign_keys = ON");
-  // A second connection (a test, the dlq tool) may hold the write lock briefly.
+  // A second connection (the relay's, a test, the dlq tool) may hold the write lock briefly.
   db.pragma("busy_timeout = 5000");
   for (const statement of schema) db.exec(statement);
   return db;
+}
+
+/**
+ * openBookkeepingConnection opens a second connection to `db`'s file with synchronous=NORMAL, for writes whose loss
+ * on power failure costs nothing but a retry (the outbox relay's IN_PROGRESS/PUBLISHED/FAILED marks: a lost mark
+ * only resends an event, which at-least-once consumers absorb through their inbox). In WAL mode NORMAL commits
+ * without an fsync; the WAL is still synced before every checkpoint and by the next FULL commit on `db`, which
+ * syncs everything appended before it, so this connection never weakens the durability of `db`'s commits.
+ *
+ * Returns undefined when a second connection cannot see the same data or would not help: an in-memory or
+ * temporary database, or one not in WAL mode (where a second writer would only block readers). The caller then
+ * uses `db` itself.
+ */
+export function openBookkeepingConnection(db: SqliteDatabase): SqliteDatabase | undefined {
+  if (db.memory || db.readonly || db.pragma("journal_mode", { simple: true }) !== "wal") return undefined;
+  const side = new Database(db.name, { fileMustExist: true });
+  side.pragma("synchronous = NORMAL");
+  side.pragma("busy_timeout = 5000");
+  return side;
 }

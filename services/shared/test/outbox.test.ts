@@ -1,0 +1,149 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { OutgoingEvent } from "../src/events/event-bus.js";
+import { OutboxRelay, OutboxStore, outboxSchema, type OutboxEvent } from "../src/events/outbox.js";
+import { openBookkeepingConnection, openDatabase, type SqliteDatabase } from "../src/store/database.js";
+
+let dir: string;
+let db: SqliteDatabase;
+let outbox: OutboxStore;
+
+function event(n: number): OutboxEvent {
+  return {
+    id: `evt-${n}-${crypto.randomUUID()}`,
+    topic: n % 2 === 0 ? "shop.test.even" : "shop.test.odd",
+    type: "shop.test.v1.Happened",
+    source: "test",
+    subject: `subject-${n}`,
+    time: new Date(Date.UTC(2026, 0, 1, 0, 0, n)),
+    data: new Uint8Array([n]),
+    ...(n === 1 ? { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" } : {}),
+  };
+}
+
+function addAll(count: number): void {
+  db.transaction(() => {
+    for (let n = 1; n <= count; n++) outbox.add(event(n));
+  })();
+}
+
+function rows(): { seq: number; state: string; times_sent: number; last_error: string | null; published_at: string | null }[] {
+  return db.prepare(`SELECT seq, state, times_sent, last_error, published_at FROM outbox ORDER BY seq`).all() as never;
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "outbox-test-"));
+  db = openDatabase(join(dir, "outbox.db"), outboxSchema);
+  outbox = new OutboxStore(db);
+});
+
+afterEach(() => {
+  outbox.close();
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("OutboxStore", () => {
+  it("when rows are claimed, then the oldest come first, marked IN_PROGRESS with one send counted", () => {
+    addAll(5);
+
+    const claimed = outbox.claim(3);
+
+    expect(claimed.map((row) => row.event.subject)).toEqual(["subject-1", "subject-2", "subject-3"]);
+    expect(claimed[0]?.event).toMatchObject({ topic: "shop.test.odd", traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" });
+    expect(claimed[0]?.event.time.toISOString()).toBe("2026-01-01T00:00:01.000Z");
+    expect([...(claimed[1]?.event.data ?? [])]).toEqual([2]);
+    expect(rows().map((row) => [row.state, row.times_sent])).toEqual([
+      ["IN_PROGRESS", 1],
+      ["IN_PROGRESS", 1],
+      ["IN_PROGRESS", 1],
+      ["NOT_PUBLISHED", 0],
+      ["NOT_PUBLISHED", 0],
+    ]);
+    // Claimed rows are not handed out twice.
+    expect(outbox.claim(10).map((row) => row.event.subject)).toEqual(["subject-4", "subject-5"]);
+  });
+
+  it("when a batch fails and is claimed again, then it comes back oldest first with its sends counted", () => {
+    addAll(3);
+    const first = outbox.claim(2).map((row) => row.seq);
+
+    outbox.failed(first, "broker down");
+    expect(rows().map((row) => [row.state, row.last_error])).toEqual([
+      ["FAILED", "broker down"],
+      ["FAILED", "broker down"],
+      ["NOT_PUBLISHED", null],
+    ]);
+
+    const again = outbox.claim(10);
+    expect(again.map((row) => row.seq)).toEqual([...first, first[1]! + 1]);
+    outbox.published(again.map((row) => row.seq));
+    expect(rows().map((row) => [row.state, row.times_sent, row.last_error])).toEqual([
+      ["PUBLISHED", 2, null],
+      ["PUBLISHED", 2, null],
+      ["PUBLISHED", 1, null],
+    ]);
+    expect(rows().every((row) => row.published_at !== null)).toBe(true);
+    expect(outbox.backlog()).toBe(0);
+  });
+
+  it("when the store starts over rows left IN_PROGRESS, then they are claimable again", () => {
+    addAll(2);
+    outbox.claim(2);
+
+    const restarted = new OutboxStore(db);
+
+    expect(restarted.claim(10).map((row) => row.event.subject)).toEqual(["subject-1", "subject-2"]);
+    restarted.close();
+  });
+
+  it("when the relay flushes many rows, then every event leaves once, in order per topic, and all are PUBLISHED", async () => {
+    addAll(450);
+    const sent = new Map<string, OutgoingEvent[]>();
+    const relay = new OutboxRelay(outbox, {
+      publish: async (topic, events) => void sent.set(topic, [...(sent.get(topic) ?? []), ...events]),
+    });
+
+    expect(await relay.flush()).toBe(450);
+
+    const odd = sent.get("shop.test.odd")?.map((e) => e.subject) ?? [];
+    expect(odd).toHaveLength(225);
+    expect(odd.slice(0, 3)).toEqual(["subject-1", "subject-3", "subject-5"]);
+    expect(rows().every((row) => row.state === "PUBLISHED" && row.times_sent === 1)).toBe(true);
+    await relay.stop();
+  });
+});
+
+describe("openBookkeepingConnection", () => {
+  it("when opened beside a service database, then it commits with synchronous=NORMAL while the database keeps FULL", () => {
+    const side = openBookkeepingConnection(db);
+    try {
+      expect(side).toBeDefined();
+      expect(side?.pragma("synchronous", { simple: true })).toBe(1); // NORMAL
+      expect(db.pragma("synchronous", { simple: true })).toBe(2); // FULL
+      // Same file: a mark made on the side connection is visible to the service's connection.
+      addAll(1);
+      side?.prepare(`UPDATE outbox SET state = 'PUBLISHED'`).run();
+      expect(rows()[0]?.state).toBe("PUBLISHED");
+    } finally {
+      side?.close();
+    }
+  });
+
+  it("when the database is in memory, then there is no second connection and the relay uses the database itself", () => {
+    const memory = openDatabase(":memory:", outboxSchema);
+    try {
+      expect(openBookkeepingConnection(memory)).toBeUndefined();
+      const store = new OutboxStore(memory);
+      memory.transaction(() => store.add(event(1)))();
+      store.published(store.claim(1).map((row) => row.seq));
+      expect(store.backlog()).toBe(0);
+      store.close();
+      expect(memory.open).toBe(true);
+    } finally {
+      memory.close();
+    }
+  });
+});
