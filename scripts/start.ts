@@ -1,6 +1,8 @@
 /**
  * start runs the whole mesh on this machine (`npm start`): it makes sure a Kafka broker runs and the topics exist,
- * starts inventory, payment and order (and the gateway, once gateway/src/main.ts exists) with their default ports and
+ * builds the processes (scripts/build.ts: esbuild, well under a second) and starts inventory, payment and order (and
+ * the gateway, once gateway/src/main.ts exists) from their bundles, `node --enable-source-maps dist/<name>/main.js`,
+ * as production runs them (not through tsx, whose loader costs ~47 MiB per process), with their default ports and
  * `.data/` directories, waits until each is SERVING, prints where everything runs, and streams their logs prefixed
  * with the service name. Ctrl-C (or SIGTERM) stops what it started: the services with SIGTERM, then the broker, but
  * only if this script started it. A service that dies stops everything, with a non-zero exit.
@@ -10,13 +12,14 @@
  * defaults to pretty. START_TIMEOUT_MS bounds each service's start (default 60000).
  */
 import { credentials, makeGenericClientConstructor, type Client, type ServiceError } from "@grpc/grpc-js";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { connect } from "node:net";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { service as healthService } from "grpc-health-check";
+import { build, bundlePath, stopBuildService, type ProcessName } from "./build.js";
 import { ensureTopics } from "./create-topics.js";
 import { parseBrokers } from "../services/shared/src/events/kafka-client.js";
 
@@ -24,7 +27,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 /** ProcessSpec is one process `npm start` runs. */
 interface ProcessSpec {
-  readonly name: string;
+  readonly name: ProcessName;
+  /** entry is the bundle scripts/build.ts wrote (dist/<name>/main.js). */
   readonly entry: string;
   readonly port: number;
   readonly kind: "grpc" | "http";
@@ -82,6 +86,10 @@ class Runner {
   private stopping = false;
   private brokerStartedHere = false;
 
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
   constructor(
     private readonly color: boolean,
     private readonly startTimeoutMs: number,
@@ -108,7 +116,7 @@ class Runner {
     // detached: a process group of its own, so Ctrl-C in the terminal reaches only this script, which then stops
     // the services one by one with SIGTERM (a second signal would make a service skip its graceful drain). The
     // price: if this script is SIGKILLed, the services keep running (stop them by their pids).
-    const child = spawn(process.execPath, ["--import", "tsx", spec.entry], {
+    const child = spawn(process.execPath, ["--enable-source-maps", spec.entry], {
       cwd: ROOT,
       env,
       stdio: ["ignore", "pipe", "pipe"],
@@ -198,25 +206,55 @@ function stopChild(child: ChildProcess, timeoutMs = 15_000): Promise<void> {
 
 function specs(brokers: string): ProcessSpec[] {
   const common = { HOST: process.env["HOST"] ?? "127.0.0.1", KAFKA_BROKERS: brokers };
-  const grpc = (name: string, port: number): ProcessSpec => ({
+  const grpc = (name: ProcessName, port: number): ProcessSpec => ({
     name,
-    entry: path.join(ROOT, "services", name, "src", "main.ts"),
+    entry: bundlePath(name),
     port,
     kind: "grpc",
     env: { ...common, PORT: String(port), DATA_DIR: path.join(ROOT, ".data", name), INVENTORY_ADDR: "127.0.0.1:50053" },
   });
   const list = [grpc("inventory", 50053), grpc("payment", 50052), grpc("order", 50051)];
-  const gateway = path.join(ROOT, "gateway", "src", "main.ts");
-  if (existsSync(gateway)) {
+  if (hasGateway()) {
     list.push({
       name: "gateway",
-      entry: gateway,
+      entry: bundlePath("gateway"),
       port: 8080,
       kind: "http",
-      env: { ...common, PORT: "8080", ORDER_ADDR: "127.0.0.1:50051", PAYMENT_ADDR: "127.0.0.1:50052", INVENTORY_ADDR: "127.0.0.1:50053" },
+      env: {
+        ...common,
+        PORT: "8080",
+        ORDER_ADDR: "127.0.0.1:50051",
+        PAYMENT_ADDR: "127.0.0.1:50052",
+        INVENTORY_ADDR: "127.0.0.1:50053",
+        // The local demo: the web UI fetches a short-lived token from POST /auth/dev-token. Off by default.
+        AUTH_DEV_TOKENS: process.env["AUTH_DEV_TOKENS"] ?? "true",
+      },
     });
   }
   return list;
+}
+
+function hasGateway(): boolean {
+  return existsSync(path.join(ROOT, "gateway", "src", "main.ts"));
+}
+
+/** buildProcesses bundles what `specs` starts into dist/ (always: it takes well under a second, so never stale). */
+async function buildProcesses(runner: Runner): Promise<void> {
+  const names: ProcessName[] = ["inventory", "payment", "order", ...(hasGateway() ? (["gateway"] as const) : [])];
+  const result = await build({ names });
+  await stopBuildService();
+  runner.say(`built ${names.join(", ")} into ${path.relative(ROOT, result.outdir)}/ in ${result.durationMs} ms`);
+}
+
+/** buildWebUiIfMissing builds web/dist (the UI the gateway serves) on the first start of a fresh clone. */
+function buildWebUiIfMissing(runner: Runner): void {
+  if (!hasGateway() || existsSync(path.join(ROOT, "web", "dist", "index.html"))) return;
+  runner.say("building the web UI (npm run build:web)");
+  const build = spawnSync(path.join(ROOT, "node_modules", ".bin", "vite"), ["build", "web", "--logLevel", "warn"], {
+    cwd: ROOT,
+    stdio: "inherit",
+  });
+  if (build.status !== 0) throw new Error(`building the web UI failed (exit ${build.status ?? build.signal})`);
 }
 
 function table(list: readonly ProcessSpec[], brokers: string): string {
@@ -227,7 +265,14 @@ function table(list: readonly ProcessSpec[], brokers: string): string {
     ...rows,
     `  ${"kafka".padEnd(10)} ${brokers}`,
     "",
+    ...(list.some((s) => s.name === "gateway")
+      ? [
+          "Open the shop:   http://127.0.0.1:8080/      API docs: http://127.0.0.1:8080/docs",
+          "",
+        ]
+      : []),
     "Try:",
+    ...(list.some((s) => s.name === "gateway") ? ["  curl -s http://127.0.0.1:8080/api/v1/products/sku-espresso"] : []),
     "  .tools/bin/grpcurl -plaintext 127.0.0.1:50053 shop.inventory.v1.InventoryService/ListProducts",
     `  .tools/bin/grpcurl -plaintext -H 'idempotency-key: demo-1' -d '{"customerId":"c1","cardToken":"tok_visa",` +
       `"lines":[{"productId":"sku-espresso","quantity":1}]}' 127.0.0.1:50051 shop.order.v1.OrderService/CreateOrder`,
@@ -244,10 +289,16 @@ async function main(): Promise<void> {
   if (!process.env["LOG_FORMAT"]) process.env["LOG_FORMAT"] = tty ? "pretty" : "json";
   const runner = new Runner(tty, Number(process.env["START_TIMEOUT_MS"] ?? 60_000));
   // SIGHUP: the terminal went away; the services are detached (below), so they would otherwise outlive it.
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, () => void runner.stopAll(0));
+  // `on`, not `once`: a repeated signal while the services drain must not end this script (no listener left would let
+  // tsx's preflight exit it, orphaning them). tsx, which runs this script, relays a Ctrl-C it also received itself.
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.on(signal, () => (runner.isStopping ? runner.say(`${signal}: already stopping`) : void runner.stopAll(0)));
+  }
   // Last resort if this script dies some other way: the detached services must not outlive it.
   process.once("exit", () => runner.killAll());
   try {
+    await buildProcesses(runner);
+    buildWebUiIfMissing(runner);
     const brokers = await runner.ensureBroker();
     const list = specs(brokers);
     // Order reserves stock over a stream to inventory, so inventory serves first; the rest start together.

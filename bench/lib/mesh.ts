@@ -12,6 +12,7 @@ import { DEV_JWT_SECRET } from "../../gateway/src/config.js";
 import { ALL_WRITE_SCOPES, signToken } from "../../gateway/src/auth.js";
 import { InventoryService } from "../../gen/shop/inventory/v1/inventory_service_pb.js";
 import { OrderService } from "../../gen/shop/order/v1/order_service_pb.js";
+import { build, bundlePath, stopBuildService, type BuildResult } from "../../scripts/build.js";
 import { ensureTopics } from "../../scripts/create-topics.js";
 import { checkHealth } from "../../scripts/start.js";
 import { parseBrokers } from "../../services/shared/src/events/kafka-client.js";
@@ -64,6 +65,29 @@ function kafkaScript(command: "start" | "stop" | "status"): Promise<number> {
   });
 }
 
+let built: Promise<BuildResult> | undefined;
+
+/**
+ * ensureBuilt bundles the services and the gateway into dist/ once per run (scripts/build.ts), so the mesh runs the
+ * compiled JavaScript production runs; later meshes of the same run reuse it.
+ */
+export function ensureBuilt(): Promise<BuildResult> {
+  // The esbuild helper process is not needed after this one build; it would only sit beside the measured mesh.
+  built ??= build().finally(() => stopBuildService());
+  return built;
+}
+
+/** meshNotes are the results' notes on how the mesh's processes ran (empty when no mesh was started). */
+export async function meshNotes(): Promise<string[]> {
+  const result = await built?.catch(() => undefined);
+  if (!result) return [];
+  return [
+    `The services and the gateway ran compiled JavaScript, as deployed: \`node --enable-source-maps dist/<name>/main.js\`, ` +
+      `bundled by scripts/build.ts (esbuild) at the start of the run in ${result.durationMs} ms; the echo server and ` +
+      "bench/load/http-load.ts run their TypeScript through tsx.",
+  ];
+}
+
 /** MeshOptions choose CPUs and profiling per process. */
 export interface MeshOptions {
   readonly brokers: string;
@@ -91,6 +115,7 @@ export class BenchMesh {
 
   /** start launches inventory, then payment and order, then the gateway, each waited for. */
   static async start(options: MeshOptions): Promise<BenchMesh> {
+    await ensureBuilt();
     const root = mkdtempSync(path.join(tmpdir(), "shopmesh-bench-"));
     const run = crypto.randomUUID().slice(0, 8);
     const ports = { inventory: await freePort(), payment: await freePort(), order: await freePort(), gateway: await freePort() };
@@ -99,7 +124,7 @@ export class BenchMesh {
     const launch = async (name: ServiceName) => {
       const dataDir = path.join(root, name);
       mkdirSync(dataDir, { recursive: true });
-      const child = BenchChild.node(`services/${name}/src/main.ts`, {
+      const child = BenchChild.node(bundlePath(name), {
         name,
         cpus: options.cpus?.[name],
         cpuProfDir: options.profileDir,
@@ -119,7 +144,7 @@ export class BenchMesh {
       await launch("inventory");
       await Promise.all([launch("payment"), launch("order")]);
       if (options.withGateway) {
-        const gateway = BenchChild.node("gateway/src/main.ts", {
+        const gateway = BenchChild.node(bundlePath("gateway"), {
           name: "gateway",
           cpus: options.cpus?.gateway,
           cpuProfDir: options.profileDir,

@@ -1,7 +1,8 @@
 /**
- * Child processes for the benchmarks: a service or load generator started exactly as in production (`node --import
- * tsx <entry>`), optionally pinned to CPUs with `taskset` and profiled with `--cpu-prof`, its output kept in a small
- * ring for error messages, and its resident memory readable from /proc.
+ * Child processes for the benchmarks: a service started exactly as in production (`node --enable-source-maps
+ * dist/<name>/main.js`, the bundle scripts/build.ts writes) or a TypeScript helper (`node --import tsx <entry>`: the
+ * echo server, the HTTP load generator), optionally pinned to CPUs with `taskset` and profiled with `--cpu-prof`, its
+ * output kept in a small ring for error messages, and its resident memory readable from /proc.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -67,15 +68,19 @@ export class BenchChild {
     });
   }
 
-  /** node starts `node [--cpu-prof] --import tsx <entry>` (a TypeScript entry under the repository). */
+  /**
+   * node starts an entry under the repository: a built `.js` bundle as `node [--cpu-prof] --enable-source-maps
+   * <entry>`, a `.ts` file as `node [--cpu-prof] --import tsx <entry>`.
+   */
   static node(entry: string, options: ChildOptions): BenchChild {
+    const typescript = entry.endsWith(".ts");
     const tsx = path.join(ROOT, "node_modules", "tsx");
-    if (!existsSync(tsx)) throw new Error(`tsx is not installed (${tsx}); run npm ci`);
+    if (typescript && !existsSync(tsx)) throw new Error(`tsx is not installed (${tsx}); run npm ci`);
+    if (!typescript && !existsSync(path.resolve(ROOT, entry))) throw new Error(`${entry} does not exist; build it first (npm run build)`);
     const nodeArgs = [
       // One directory per process: node writes a profile per thread (tsx's loader hooks run in a worker of their own).
       ...(options.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", path.join(options.cpuProfDir, options.name)] : []),
-      "--import",
-      "tsx",
+      ...(typescript ? ["--import", "tsx"] : ["--enable-source-maps"]),
       path.resolve(ROOT, entry),
       ...(options.args ?? []),
     ];
