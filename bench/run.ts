@@ -17,7 +17,7 @@ import { chartSvg, writePng } from "./lib/chart.js";
 import { profileMarkdown, summarizeProfile, type ProfileSummary } from "./lib/cpuprofile.js";
 import { describeMachine } from "./lib/machine.js";
 import { resultsMarkdown } from "./lib/markdown.js";
-import { acquireBroker, BenchMesh, pinMesh, type Broker } from "./lib/mesh.js";
+import { acquireBroker, BenchMesh, meshNotes, pinMesh, type Broker } from "./lib/mesh.js";
 import { HAS_TASKSET, ROOT } from "./lib/proc.js";
 import { MEASURE_IDS, validateResults, type BenchResults, type Measure } from "./lib/results.js";
 import { round } from "./lib/stats.js";
@@ -328,6 +328,7 @@ async function main(): Promise<void> {
     measures: MEASURE_IDS.map((id) => measures.get(id) ?? failed(id, ...TITLES[id], "not selected (--only)")),
     notes: [
       ...notes,
+      ...(await meshNotes()),
       "P1/P2: ghz and bench/load/http-load.ts run on the load CPU, the order service (and the gateway) on the other; both sides of each ratio get the same CPU budget.",
       "P3/P6: nothing pinned; four Node processes, the Kafka broker and the driver share the machine. WatchOrder is called on the order service directly.",
       ...(Object.keys(profiles).length ? [`Profiles: ${Object.keys(profiles).join(", ")} under ${path.relative(ROOT, profileDir!)}.`] : []),
