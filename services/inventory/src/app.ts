@@ -57,7 +57,9 @@ export interface StartDeps {
 export async function startInventory(config: InventoryConfig, deps: StartDeps = {}): Promise<InventoryApp> {
   const logger = deps.logger ?? createLogger("inventory");
   const clock = deps.clock ?? (() => new Date());
-  const db = openDatabase(join(config.dataDir, "inventory.db"), inventorySchema);
+  const db = openDatabase(join(config.dataDir, "inventory.db"), inventorySchema, {
+    synchronous: config.sqliteSynchronous,
+  });
   const products = new ProductStore(db);
   const feed = new StockFeed();
   const catalog = new Catalog(db, products, feed, clock);

@@ -51,7 +51,9 @@ export interface OrderServiceHandle {
  */
 export async function startOrderService(config: Readonly<OrderConfig>, options: StartOptions = {}): Promise<OrderServiceHandle> {
   const logger = options.logger ?? createLogger("order");
-  const db = openDatabase(join(config.dataDir, "order.db"), [...orderSchema, ...idempotencySchema, ...outboxSchema, ...inboxSchema]);
+  const db = openDatabase(join(config.dataDir, "order.db"), [...orderSchema, ...idempotencySchema, ...outboxSchema, ...inboxSchema], {
+    synchronous: config.sqliteSynchronous,
+  });
   const outbox = new OutboxStore(db);
   const bus = options.bus ?? createKafkaEventBus({ brokers: config.kafkaBrokers, clientId: "shopmesh-order", logger });
   const relay = new OutboxRelay(outbox, bus, { logger, ...options.relay });

@@ -40,7 +40,9 @@ export interface PaymentApp extends Stoppable {
  */
 export async function startPayment(config: Readonly<PaymentConfig>, deps: StartDeps = {}): Promise<PaymentApp> {
   const logger = deps.logger ?? createLogger("payment");
-  const db = openDatabase(path.join(config.dataDir, "payment.db"), [...paymentSchema, ...outboxSchema, ...inboxSchema]);
+  const db = openDatabase(path.join(config.dataDir, "payment.db"), [...paymentSchema, ...outboxSchema, ...inboxSchema], {
+    synchronous: config.sqliteSynchronous,
+  });
   const outbox = new OutboxStore(db);
   const bus = deps.bus ?? createKafkaEventBus({ brokers: config.kafkaBrokers, clientId: "shopmesh-payment", logger });
   const relay = new OutboxRelay(outbox, bus, { logger });

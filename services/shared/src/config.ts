@@ -84,6 +84,7 @@ export interface RetrySettings {
  * | `EVENT_RETRY_ATTEMPTS` | `5` | handler calls per event (the first included) before it is dead-lettered |
  * | `EVENT_RETRY_INITIAL_MS` | `200` | backoff before the second call; doubles per attempt |
  * | `EVENT_RETRY_MAX_MS` | `5000` | cap of that backoff |
+ * | `SQLITE_SYNCHRONOUS` | `FULL` | durability of business commits: FULL (fsync per commit) or NORMAL (see database.ts) |
  * | `LOG_LEVEL` / `LOG_FORMAT` | `info` / pretty in a terminal | read by logger.ts |
  */
 export interface ServiceSettings {
@@ -94,6 +95,7 @@ export interface ServiceSettings {
   readonly kafkaGroupId: string;
   readonly kafkaFromBeginning: boolean;
   readonly eventRetry: RetrySettings;
+  readonly sqliteSynchronous: "FULL" | "NORMAL";
 }
 
 /** readServiceSettings reads the keys every service shares; each service's config.ts adds its own. */
@@ -110,5 +112,17 @@ export function readServiceSettings(env: Env, service: string, defaultPort: numb
       initialDelayMs: readInt(env, "EVENT_RETRY_INITIAL_MS", 200, { min: 0, max: 60_000 }),
       maxDelayMs: readInt(env, "EVENT_RETRY_MAX_MS", 5_000, { min: 0, max: 600_000 }),
     },
+    sqliteSynchronous: readChoice(env, "SQLITE_SYNCHRONOUS", ["FULL", "NORMAL"] as const, "FULL"),
   };
+}
+
+/** readChoice reads one of a fixed set of values (case-insensitive), naming the allowed ones when it is not. */
+export function readChoice<T extends string>(env: Env, name: string, choices: readonly T[], fallback: T): T {
+  const text = raw(env, name)?.toUpperCase();
+  if (text === undefined) return fallback;
+  const match = choices.find((choice) => choice.toUpperCase() === text);
+  if (match === undefined) {
+    throw new ConfigError(`environment variable "${name}" must be one of ${choices.join(", ")}, got "${env[name]}"`);
+  }
+  return match;
 }

@@ -5,6 +5,14 @@ import { dirname } from "node:path";
 export type SqliteDatabase = Database.Database;
 
 /**
+ * SqliteSynchronous is the business connection's durability level (SQLITE_SYNCHRONOUS). FULL is the default and
+ * the recommendation; NORMAL exists to measure what that choice costs (bench P3) and for deployments whose storage
+ * makes the trade-off differently (battery-backed caches): it may lose the last commits on power loss, never on a
+ * process crash.
+ */
+export type SqliteSynchronous = "FULL" | "NORMAL";
+
+/**
  * openDatabase opens a service's own SQLite file (database per service, never
  * shared) and applies its schema statements, which must be idempotent
  * (`CREATE TABLE IF NOT EXISTS`).
@@ -13,15 +21,19 @@ export type SqliteDatabase = Database.Database;
  * one writer. synchronous=FULL, not the WAL-usual NORMAL: NORMAL can lose the
  * last commits on power loss, and a lost commit here is a lost order together
  * with its outbox row, which the customer was already told about. We pay an fsync
- * per commit for that. `synchronous` is a per-connection setting, so writes that
+ * per commit for that (SQLITE_SYNCHRONOUS=NORMAL opts out, see SqliteSynchronous). `synchronous` is a per-connection setting, so writes that
  * may be lost harmlessly (the outbox relay's bookkeeping) use a second connection
  * from {@link openBookkeepingConnection} instead of weakening this one.
  */
-export function openDatabase(path: string, schema: readonly string[]): SqliteDatabase {
+export function openDatabase(
+  path: string,
+  schema: readonly string[],
+  options: { synchronous?: SqliteSynchronous } = {},
+): SqliteDatabase {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = FULL");
+  db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
   db.pragma("foreign_keys = ON");
   // A second connection (the relay's, a test, the dlq tool) may hold the write lock briefly.
   db.pragma("busy_timeout = 5000");

@@ -1,0 +1,34 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, readServiceSettings } from "../src/config.js";
+
+describe("readServiceSettings", () => {
+  it("when nothing is set, then every service key has its documented default", () => {
+    const settings = readServiceSettings({}, "order", 50051);
+
+    expect(settings).toEqual({
+      host: "127.0.0.1",
+      port: 50051,
+      dataDir: ".data/order",
+      kafkaBrokers: ["127.0.0.1:9092"],
+      kafkaGroupId: "shopmesh-order",
+      kafkaFromBeginning: true,
+      eventRetry: { attempts: 5, initialDelayMs: 200, maxDelayMs: 5000 },
+      sqliteSynchronous: "FULL",
+    });
+  });
+
+  it("when SQLITE_SYNCHRONOUS is normal in any case, then it is read as NORMAL", () => {
+    expect(readServiceSettings({ SQLITE_SYNCHRONOUS: "normal" }, "payment", 50052).sqliteSynchronous).toBe("NORMAL");
+  });
+
+  it("when SQLITE_SYNCHRONOUS is not FULL or NORMAL, then start-up fails naming the variable and the choices", () => {
+    const read = () => readServiceSettings({ SQLITE_SYNCHRONOUS: "OFF" }, "payment", 50052);
+
+    expect(read).toThrow(ConfigError);
+    expect(read).toThrow('environment variable "SQLITE_SYNCHRONOUS" must be one of FULL, NORMAL, got "OFF"');
+  });
+
+  it("when PORT is not a port number, then start-up fails naming PORT", () => {
+    expect(() => readServiceSettings({ PORT: "80a" }, "inventory", 50053)).toThrow(/"PORT" must be an integer between 0 and 65535/);
+  });
+});
