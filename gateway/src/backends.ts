@@ -1,4 +1,4 @@
-import type { DescService } from "@bufbuild/protobuf";
+import type { DescMessage, DescMethod, DescService, MessageShape } from "@bufbuild/protobuf";
 import { createClient, type CallOptions, type Client, type HandlerContext } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { InventoryService } from "../../gen/shop/inventory/v1/inventory_service_pb.js";
@@ -7,6 +7,7 @@ import { OrderService as OrderServiceV2 } from "../../gen/shop/order/v2/order_se
 import { OpsService } from "../../gen/shop/ops/v1/ops_service_pb.js";
 import { PaymentService } from "../../gen/shop/payment/v1/payment_service_pb.js";
 import type { GatewayConfig } from "./config.js";
+import { callUnary, type Cancel, type UnaryResult } from "./grpc-unary.js";
 import { headerOf, type NodeRequest } from "./http-handler.js";
 import { requestContext, requestContextKey, type RequestContext } from "./request-context.js";
 
@@ -43,6 +44,17 @@ export interface Backends {
    * timeoutMs, or `timeoutMs`), else the default backend timeout; and a signal to cancel with the caller.
    */
   callOptions(from: NodeRequest | HandlerContext, options?: { signal?: AbortSignal; timeoutMs?: number }): CallOptions;
+  /**
+   * unary calls a unary method of a public service on its backend through the lean path (grpc-unary.ts), with
+   * callOptions' metadata and deadline; `cancel` or `signal` cancel it with the caller.
+   */
+  unary<I extends DescMessage, O extends DescMessage>(
+    service: DescService,
+    method: DescMethod & { input: I; output: O },
+    input: MessageShape<I>,
+    from: NodeRequest | HandlerContext,
+    options?: { cancel?: Cancel; signal?: AbortSignal },
+  ): Promise<UnaryResult<MessageShape<O>>>;
   /** close drops the HTTP/2 sessions to the backends. */
   close(): void;
 }
@@ -54,16 +66,22 @@ export function createBackends(config: Readonly<GatewayConfig>): Backends {
     payment: config.paymentAddr,
     inventory: config.inventoryAddr,
   };
-  const sessions: Http2SessionManager[] = [];
+  const sessions = new Map<BackendName, Http2SessionManager>();
   const transports = new Map<BackendName, ReturnType<typeof createGrpcTransport>>();
+  // One session manager per backend, shared by its Connect transport and the lean unary path, kept so close() can
+  // end it; it reconnects by itself after a backend restart.
+  const sessionOf = (backend: BackendName) => {
+    let session = sessions.get(backend);
+    if (!session) {
+      session = new Http2SessionManager(`http://${addresses[backend]}`, { pingIntervalMs: 30_000, idleConnectionTimeoutMs: 60_000 });
+      sessions.set(backend, session);
+    }
+    return session;
+  };
   const transportOf = (backend: BackendName) => {
     let transport = transports.get(backend);
     if (!transport) {
-      const baseUrl = `http://${addresses[backend]}`;
-      // One session manager per backend, kept so close() can end it; it reconnects by itself after a backend restart.
-      const sessionManager = new Http2SessionManager(baseUrl, { pingIntervalMs: 30_000, idleConnectionTimeoutMs: 60_000 });
-      sessions.push(sessionManager);
-      transport = createGrpcTransport({ baseUrl, sessionManager, defaultTimeoutMs: config.backendTimeoutMs });
+      transport = createGrpcTransport({ baseUrl: `http://${addresses[backend]}`, sessionManager: sessionOf(backend), defaultTimeoutMs: config.backendTimeoutMs });
       transports.set(backend, transport);
     }
     return transport;
@@ -71,19 +89,23 @@ export function createBackends(config: Readonly<GatewayConfig>): Backends {
   const backendOf = new Map<string, BackendName>(PUBLIC_SERVICES.map(({ service, backend }) => [service.typeName, backend]));
   const clients = new Map<string, Client<DescService>>();
 
-  const forwardHeaders = (from: NodeRequest | HandlerContext): Headers => {
-    const headers = new Headers();
+  /** forwardedRecord is forwardHeaders as a plain object (the lean unary path needs no Headers instance). */
+  const forwardedRecord = (from: NodeRequest | HandlerContext): Record<string, string> => {
+    const headers: Record<string, string> = {};
     const context = contextOf(from);
     if (context) {
-      headers.set("traceparent", context.traceparent);
-      if (context.principal) headers.set("x-shop-subject", context.principal.subject);
+      headers["traceparent"] = context.traceparent;
+      if (context.principal) headers["x-shop-subject"] = context.principal.subject;
     }
     for (const name of FORWARDED_HEADERS) {
       const value = isHandlerContext(from) ? from.requestHeader.get(name) ?? undefined : headerOf(from, name);
-      if (value !== undefined) headers.set(name, value);
+      if (value !== undefined) headers[name] = value;
     }
     return headers;
   };
+  const forwardHeaders = (from: NodeRequest | HandlerContext): Headers => new Headers(forwardedRecord(from));
+  const timeoutOf = (from: NodeRequest | HandlerContext, timeoutMs?: number) =>
+    (isHandlerContext(from) ? from.timeoutMs() : undefined) ?? timeoutMs ?? config.backendTimeoutMs;
 
   return {
     clientFor<S extends DescService>(service: S): Client<S> {
@@ -103,13 +125,23 @@ export function createBackends(config: Readonly<GatewayConfig>): Backends {
       const ctx = isHandlerContext(from) ? from : undefined;
       return {
         headers: forwardHeaders(from),
-        timeoutMs: ctx?.timeoutMs() ?? options.timeoutMs ?? config.backendTimeoutMs,
+        timeoutMs: timeoutOf(from, options.timeoutMs),
         signal: options.signal ?? ctx?.signal,
       };
     },
+    unary(service, method, input, from, options = {}) {
+      const backend = backendOf.get(service.typeName);
+      if (!backend) throw new Error(`no backend serves ${service.typeName}`);
+      return callUnary(sessionOf(backend), method, input, {
+        headers: forwardedRecord(from),
+        timeoutMs: timeoutOf(from),
+        signal: options.signal ?? (isHandlerContext(from) ? from.signal : undefined),
+        cancel: options.cancel,
+      });
+    },
     close() {
-      for (const session of sessions) session.abort();
-      sessions.length = 0;
+      for (const session of sessions.values()) session.abort();
+      sessions.clear();
       transports.clear();
       clients.clear();
     },

@@ -81,6 +81,14 @@ function forwardingImpl(service: DescService, backends: Backends): Record<string
     });
     switch (method.methodKind) {
       case "unary":
+        // The lean call (grpc-unary.ts): no async-iterable pipeline and no AbortControllers per call.
+        impl[method.localName] = async (input, ctx) => {
+          const result = await backends.unary(service, method, input as never, ctx);
+          copyHeaders(result.header(), ctx.responseHeader);
+          copyHeaders(result.trailer(), ctx.responseTrailer);
+          return result.message;
+        };
+        break;
       case "client_streaming":
         impl[method.localName] = (input, ctx) => call(input, options(ctx));
         break;

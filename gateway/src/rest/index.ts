@@ -11,6 +11,7 @@ import { PUBLIC_SERVICES, type Backends } from "../backends.js";
 import type { GatewayConfig } from "../config.js";
 import { httpError, toConnectError, toErrorEnvelope, writeErrorEnvelope } from "../errors.js";
 import { headerOf, pathOf, readBody, type HttpHandler, type NodeRequest, type NodeResponse } from "../http-handler.js";
+import { Cancel } from "../grpc-unary.js";
 import { requestContext } from "../request-context.js";
 import { expandPathTemplate } from "./path-template.js";
 import { buildRouteTable, successorPath, versionOfPath, type RouteMatch, type RouteTable } from "./route-table.js";
@@ -73,20 +74,25 @@ async function serve(deps: RestDeps, table: RouteTable, policy: VersionPolicy, r
       throw httpError(415, Code.InvalidArgument, `Content-Type: ${type} is not supported; send application/json`);
     }
   }
-  const query = new URL(req.url ?? "/", "http://gateway").searchParams;
+  const url = req.url ?? "/";
+  const query = url.includes("?") ? new URL(url, "http://gateway").searchParams : NO_QUERY;
   const request = decodeRequest(route, { pathParams: match.pathParams, query, body });
-  const abort = new AbortController();
-  res.once("close", () => abort.abort());
-  const client = deps.backends.clientFor(route.service) as unknown as Record<string, Call>;
-  const call = client[route.method.localName];
-  if (!call) throw new Error(`no client method ${route.method.localName}`);
   if (route.streaming) {
     // Streams follow an order for as long as it lives: no deadline, cancelled when the client goes away.
+    const abort = new AbortController();
+    res.once("close", () => abort.abort());
+    const client = deps.backends.clientFor(route.service) as unknown as Record<string, Call>;
+    const call = client[route.method.localName];
+    if (!call) throw new Error(`no client method ${route.method.localName}`);
     const options = { ...deps.backends.callOptions(req, { signal: abort.signal }), timeoutMs: 0 };
     await stream(res, match, call(request, options) as AsyncIterable<Message>, requestContext(req).traceId);
     return;
   }
-  const response = (await call(request, deps.backends.callOptions(req, { signal: abort.signal }))) as Message;
+  // Unary: the lean call (grpc-unary.ts). A plain cancel hook instead of an AbortController: `close` fires after
+  // every response, and aborting a controller each time built a DOMException per request for nothing.
+  const cancel = new Cancel();
+  res.once("close", () => cancel.cancel());
+  const { message: response } = await deps.backends.unary(route.service, route.method, request, req, { cancel });
   if (route.empty) {
     res.writeHead(204);
     res.end();
@@ -108,6 +114,9 @@ async function serve(deps: RestDeps, table: RouteTable, policy: VersionPolicy, r
 }
 
 type Call = (request: Message, options: object) => Promise<unknown> | AsyncIterable<unknown>;
+
+/** NO_QUERY stands for the query of a URL without `?` (most reads): no URL parse for them. */
+const NO_QUERY: URLSearchParams = new URLSearchParams();
 
 /**
  * resolve finds the route of a request. A versioned path must exist in its version (404/405 otherwise). An

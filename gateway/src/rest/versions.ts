@@ -42,12 +42,20 @@ export function datesOf(deprecatedAt: string, sunset: string): DeprecationDates 
   return { deprecatedAt: deprecated, sunsetAt };
 }
 
+// The dates are fixed per policy: format them once, not on every v1 answer.
+const formattedDates = new WeakMap<DeprecationDates, { deprecation: string; sunset: string }>();
+
 /** deprecationHeaders are the headers of an answer from a deprecated route. */
 export function deprecationHeaders(dates: DeprecationDates, successorPath: string | undefined): Record<string, string> {
+  let formatted = formattedDates.get(dates);
+  if (!formatted) {
+    // RFC 9745: a Structured Field Date, `@` + seconds since the epoch. RFC 8594: an HTTP-date.
+    formatted = { deprecation: `@${Math.floor(dates.deprecatedAt.getTime() / 1000)}`, sunset: dates.sunsetAt.toUTCString() };
+    formattedDates.set(dates, formatted);
+  }
   const headers: Record<string, string> = {};
-  // RFC 9745: a Structured Field Date, `@` + seconds since the epoch. RFC 8594: an HTTP-date.
-  headers["deprecation"] = `@${Math.floor(dates.deprecatedAt.getTime() / 1000)}`;
-  headers["sunset"] = dates.sunsetAt.toUTCString();
+  headers["deprecation"] = formatted.deprecation;
+  headers["sunset"] = formatted.sunset;
   const links = [`<${VERSIONING_DOC_PATH}>; rel="deprecation"; type="text/markdown"`];
   if (successorPath) links.unshift(`<${successorPath}>; rel="successor-version"`);
   headers["link"] = links.join(", ");
