@@ -13,6 +13,7 @@ describe("payment config", () => {
       kafkaFromBeginning: true,
       paymentCurrencies: ["EUR"],
       eventRetry: { attempts: 5, initialDelayMs: 200, maxDelayMs: 5_000 },
+      sqliteSynchronous: "FULL",
     });
   });
 
