@@ -32,7 +32,7 @@ ENV HOST=0.0.0.0 \
     LOG_FORMAT=json
 
 # A service is healthy once grpc.health.v1 says SERVING (its port bound and its Kafka consumers joined). Plain node and
-# plain JavaScript (grpc-health-check's definition, as scripts/start.ts's checkHealth uses): no tsx for a probe that
+# plain JavaScript (grpc-health-check's service definition; the TypeScript twin is services/shared/src/grpc/health-client.ts): no tsx for a probe that
 # runs every ten seconds.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "const g = require('@grpc/grpc-js'); const Health = g.makeGenericClientConstructor(require('grpc-health-check').service, 'Health'); new Health('127.0.0.1:' + process.env.PORT, g.credentials.createInsecure()).check({ service: '' }, { deadline: Date.now() + 3000 }, (error, response) => process.exit(!error && response.status === 'SERVING' ? 0 : 1));"]

@@ -11,16 +11,16 @@
  * (reuses a broker already answering on 127.0.0.1:${KAFKA_PORT:-9092}). LOG_FORMAT passes through; in a terminal it
  * defaults to pretty. START_TIMEOUT_MS bounds each service's start (default 60000).
  */
-import { credentials, makeGenericClientConstructor, type Client, type ServiceError } from "@grpc/grpc-js";
+import type { ServiceError } from "@grpc/grpc-js";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { connect } from "node:net";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { service as healthService } from "grpc-health-check";
 import { build, bundlePath, stopBuildService, type ProcessName } from "./build.js";
 import { ensureTopics } from "./create-topics.js";
+import { checkHealth, createHealthClient } from "../services/shared/src/grpc/health-client.js";
 import { parseBrokers } from "../services/shared/src/events/kafka-client.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -33,36 +33,6 @@ interface ProcessSpec {
   readonly port: number;
   readonly kind: "grpc" | "http";
   readonly env: Record<string, string>;
-}
-
-type HealthClient = Client & {
-  check(
-    request: { service: string },
-    options: { deadline: number },
-    callback: (error: ServiceError | null, response?: { status: string }) => void,
-  ): void;
-};
-
-const HealthClientConstructor = makeGenericClientConstructor(healthService, "Health") as unknown as new (
-  address: string,
-  creds: ReturnType<typeof credentials.createInsecure>,
-) => HealthClient;
-
-/** createHealthClient returns a grpc.health.v1 client (grpc-health-check's definition); close it when done. */
-export function createHealthClient(address: string): HealthClient {
-  return new HealthClientConstructor(address, credentials.createInsecure());
-}
-
-/** checkHealth asks grpc.health.v1 for the server's overall status (the "" service); rejects when unreachable. */
-export function checkHealth(address: string, timeoutMs = 1_000, client?: HealthClient): Promise<string> {
-  const own = client ?? createHealthClient(address);
-  return new Promise<string>((resolve, reject) => {
-    own.check({ service: "" }, { deadline: Date.now() + timeoutMs }, (error, response) => {
-      if (!client) own.close();
-      if (error) reject(error);
-      else resolve(response?.status ?? "UNKNOWN");
-    });
-  });
 }
 
 /** portAnswers tells whether something accepts TCP connections on host:port (used for the HTTP gateway). */
@@ -170,7 +140,7 @@ class Runner {
       for (;;) {
         if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${spec.name} exited during start-up`);
         if (client) {
-          last = await checkHealth(address, 1_000, client).catch((error: ServiceError) => error.details ?? String(error));
+          last = await checkHealth(address, { client }).catch((error: ServiceError) => error.details ?? String(error));
           if (last === "SERVING") return;
         } else if (await portAnswers("127.0.0.1", spec.port)) {
           return;

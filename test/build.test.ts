@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { build, ENTRIES, ROOT, type BuildResult, type ProcessName } from "../scripts/build.js";
-import { checkHealth } from "../scripts/start.js";
+import { checkHealth } from "../services/shared/src/grpc/health-client.js";
 
 // Inside the repository (git-ignored .cache/): the bundles load node_modules and "type": "module" from above them.
 mkdirSync(path.join(ROOT, ".cache"), { recursive: true });
@@ -81,7 +81,7 @@ async function waitForServing(child: ChildProcess, address: string, timeoutMs: n
   let last = "no answer";
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`inventory exited during start-up:\n${output.join("")}`);
-    last = await checkHealth(address, 1_000).catch((error: unknown) => String(error));
+    last = await checkHealth(address).catch((error: unknown) => String(error));
     if (last === "SERVING") return last;
     if (Date.now() > deadline) throw new Error(`inventory not SERVING on ${address} after ${timeoutMs} ms (${last}):\n${output.join("")}`);
     await new Promise((resolve) => setTimeout(resolve, 200));

@@ -14,7 +14,7 @@ import { InventoryService } from "../../gen/shop/inventory/v1/inventory_service_
 import { OrderService } from "../../gen/shop/order/v1/order_service_pb.js";
 import { build, bundlePath, stopBuildService, type BuildResult } from "../../scripts/build.js";
 import { ensureTopics } from "../../scripts/create-topics.js";
-import { checkHealth } from "../../scripts/start.js";
+import { checkHealth } from "../../services/shared/src/grpc/health-client.js";
 import { parseBrokers } from "../../services/shared/src/events/kafka-client.js";
 import { createClient, type ServiceClient } from "../../services/shared/src/grpc/client.js";
 import { BenchChild, repin, ROOT, sleep } from "./proc.js";
@@ -138,7 +138,7 @@ export class BenchMesh {
         },
       });
       procs.set(name, child);
-      await waitFor(child, () => checkHealth(`127.0.0.1:${ports[name]}`, 1_000).then((s) => s === "SERVING"), 90_000);
+      await waitFor(child, () => checkHealth(`127.0.0.1:${ports[name]}`).then((s) => s === "SERVING"), 90_000);
     };
     try {
       await launch("inventory");

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { appendFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { checkHealth, createHealthClient } from "../../scripts/start.js";
+import { checkHealth, createHealthClient } from "../../services/shared/src/grpc/health-client.js";
 import { sleep } from "./wait.js";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -113,7 +113,7 @@ export async function waitForServing(proc: ServiceProcess, address: string, time
         throw new Error(`${proc.name} exited before it was SERVING on ${address}. Its last output:\n${proc.tail()}`);
       }
       try {
-        last = await checkHealth(address, 1_000, client);
+        last = await checkHealth(address, { client });
         if (last === "SERVING") return;
       } catch (error) {
         last = (error as ServiceError).details ?? String(error);

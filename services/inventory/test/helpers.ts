@@ -101,21 +101,3 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     };
   }
 }
-
-/** healthStatus asks grpc.health.v1 Check about `service` ("" = the whole server) and returns the status name. */
-export async function healthStatus(address: string, service = ""): Promise<string> {
-  const { credentials, makeGenericClientConstructor } = await import("@grpc/grpc-js");
-  const { service: healthService } = await import("grpc-health-check");
-  const Health = makeGenericClientConstructor(healthService, "Health");
-  const client = new Health(address, credentials.createInsecure()) as unknown as {
-    check(request: object, callback: (error: Error | null, response?: { status: string | number }) => void): void;
-    close(): void;
-  };
-  try {
-    return await new Promise<string>((resolve, reject) =>
-      client.check({ service }, (error, response) => (error ? reject(error) : resolve(String(response?.status)))),
-    );
-  } finally {
-    client.close();
-  }
-}

@@ -5,7 +5,8 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ReserveStockRequestSchema } from "../../../gen/shop/inventory/v1/inventory_service_pb.js";
 import { Topics } from "../../shared/src/events/topics.js";
 import { SEED_CATALOG } from "../src/domain/catalog-seed.js";
-import { AsyncQueue, healthStatus, recordingBus, startTestInventory, waitFor, type RunningInventory } from "./helpers.js";
+import { checkHealth } from "../../shared/src/grpc/health-client.js";
+import { AsyncQueue, recordingBus, startTestInventory, waitFor, type RunningInventory } from "./helpers.js";
 
 type ReserveInit = MessageInitShape<typeof ReserveStockRequestSchema>;
 
@@ -23,8 +24,8 @@ describe("inventory gRPC service (in-process, port 0)", () => {
   const stockOf = async (productId: string) => (await inventory.client.getProduct({ productId })).product?.stock;
 
   it("when the service has started, then health reports SERVING for the server and InventoryService", async () => {
-    expect(await healthStatus(inventory.app.address)).toBe("SERVING");
-    expect(await healthStatus(inventory.app.address, "shop.inventory.v1.InventoryService")).toBe("SERVING");
+    expect(await checkHealth(inventory.app.address)).toBe("SERVING");
+    expect(await checkHealth(inventory.app.address, { service: "shop.inventory.v1.InventoryService" })).toBe("SERVING");
   });
 
   it("when the catalog is listed page by page, then every seeded product comes once, ordered by id", async () => {

@@ -18,7 +18,7 @@ import { dlqTopicOf, Topics } from "../../shared/src/events/topics.js";
 import { createLogger } from "../../shared/src/logger.js";
 import { startPayment, type PaymentApp } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
-import { healthStatus } from "./health-client.js";
+import { checkHealth } from "../../shared/src/grpc/health-client.js";
 import { collect, pinGroupToLatest, waitFor, type Collector } from "./kafka-helpers.js";
 
 const brokers = parseBrokers(inject("kafkaBrokers"));
@@ -84,7 +84,7 @@ describe("payment service on Kafka", () => {
   }
 
   it("when the service is running, then health says SERVING", async () => {
-    expect(await healthStatus(app.address)).toBe("SERVING");
+    expect(await checkHealth(app.address)).toBe("SERVING");
   });
 
   it("when an order is created, then its payment is authorized, stored and announced with CloudEvents headers", async () => {

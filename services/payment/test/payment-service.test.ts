@@ -18,7 +18,7 @@ import { openDatabase, type SqliteDatabase } from "../../shared/src/store/databa
 import { Payments } from "../src/payments.js";
 import { createServer } from "../src/server.js";
 import { PaymentStore, paymentSchema } from "../src/store/payment-store.js";
-import { healthStatus } from "./health-client.js";
+import { checkHealth } from "../../shared/src/grpc/health-client.js";
 
 const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -212,6 +212,6 @@ describe("PaymentService over gRPC", () => {
 
   it("when the server is built but the service not started, then health says NOT_SERVING", async () => {
     // createServer alone has no consumer yet: the app turns health SERVING only after bind + group join.
-    expect(await healthStatus(address)).toBe("NOT_SERVING");
+    expect(await checkHealth(address)).toBe("NOT_SERVING");
   });
 });

@@ -1,6 +1,7 @@
 // The gRPC adapter: protobuf-es descriptors on grpc-js, for every service and the gateway.
 export { addService, type AddServiceOptions } from "./add-service.js";
 export { createClient, type CallOptions, type ClientMethod, type ClientOptions, type ServiceClient } from "./client.js";
+export { checkHealth, createHealthClient, type HealthClient } from "./health-client.js";
 export { createHandlerContext, type HandlerContext, type RequestMetadata, type ServerCall } from "./handler-context.js";
 export { createReflectionService, fileDescriptorSet, reflectionPackageDefinition } from "./reflection.js";
 export type { RpcLogger } from "./rpc-logger.js";
