@@ -45,7 +45,10 @@ export async function endOffsets(admin: Admin, topics: readonly string[]): Promi
 /**
  * commitOffsets commits `offsets` for a consumer group that has no running members (a fresh one), so its first real
  * join starts exactly there whatever its `fromBeginning` says. It joins once with a paused consumer and commits as
- * that member: kafkajs's admin.setOffsets does the same per topic but waits a whole fetch (5 s) each time.
+ * that member: kafkajs's admin.setOffsets does the same per topic but waits a whole fetch (5 s) each time. Its batches
+ * are left unresolved and nothing auto-commits, so what it fetches meanwhile moves no offset. (It is not paused:
+ * `pause` right after `run` throws when kafkajs is still restarting the member, as it does on a fresh broker whose
+ * group coordinator is not ready yet.)
  */
 export async function commitOffsets(kafka: Kafka, groupId: string, offsets: TopicOffsets, topics?: readonly string[]): Promise<void> {
   const chosen = [...offsets].filter(([topic]) => topics === undefined || topics.includes(topic));
@@ -56,7 +59,6 @@ export async function commitOffsets(kafka: Kafka, groupId: string, offsets: Topi
     await consumer.subscribe({ topics: chosen.map(([topic]) => topic), fromBeginning: false });
     const joined = waitForJoin(consumer);
     await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: async () => undefined });
-    consumer.pause(chosen.map(([topic]) => ({ topic })));
     await joined;
     await consumer.commitOffsets(
       chosen.flatMap(([topic, partitions]) => [...partitions].map(([partition, offset]) => ({ topic, partition, offset }))),
