@@ -36,7 +36,7 @@ interface ProcessSpec {
 }
 
 /** portAnswers tells whether something accepts TCP connections on host:port (used for the HTTP gateway). */
-export function portAnswers(host: string, port: number, timeoutMs = 1_000): Promise<boolean> {
+function portAnswers(host: string, port: number, timeoutMs = 1_000): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
     const done = (ok: boolean) => {

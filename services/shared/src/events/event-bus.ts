@@ -100,11 +100,6 @@ export function toOutgoingEvent<Desc extends DescMessage>(
   };
 }
 
-/** isEventOf tells whether an incoming event carries a message of the given schema (by `ce_type`). */
-export function isEventOf(schema: DescMessage, event: Pick<IncomingEvent, "type">): boolean {
-  return event.type === schema.typeName;
-}
-
 /** decodeEvent decodes an event's data as the given schema; it throws when `ce_type` names another message. */
 export function decodeEvent<Desc extends DescMessage>(schema: Desc, event: Pick<IncomingEvent, "type" | "data">): MessageShape<Desc> {
   if (event.type !== schema.typeName) {
