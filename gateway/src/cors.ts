@@ -1,3 +1,4 @@
+import { writeHead } from "./node-http.js";
 import { Code, ConnectError, cors as connectCors } from "@connectrpc/connect";
 import { writeErrorEnvelope } from "./errors.js";
 import { headerOf, type HttpHandler, type NodeRequest } from "./http-handler.js";
@@ -41,7 +42,7 @@ export function createCorsHandler(allowedOrigins: readonly string[]): HttpHandle
       res.setHeader("access-control-expose-headers", EXPOSED_HEADERS.join(", "));
       return false;
     }
-    res.writeHead(204, {
+    writeHead(res, 204, {
       "access-control-allow-methods": ALLOWED_METHODS.join(", "),
       "access-control-allow-headers": ALLOWED_HEADERS.join(", "),
       "access-control-max-age": String(PREFLIGHT_MAX_AGE_SECONDS),

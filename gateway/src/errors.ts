@@ -1,3 +1,4 @@
+import { writeHead } from "./node-http.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
 import type { NodeResponse } from "./http-handler.js";
@@ -113,7 +114,7 @@ export function writeErrorEnvelope(res: NodeResponse, err: unknown, traceId: str
     headers["www-authenticate"] = challengeOf(body.message);
   }
   const text = JSON.stringify(body);
-  res.writeHead(status, { ...headers, "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
+  writeHead(res, status, { ...headers, "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
   res.end(text);
   return body;
 }

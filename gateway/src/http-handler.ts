@@ -1,11 +1,7 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { writeHead, type NodeRequest, type NodeResponse } from "./node-http.js";
 import { payloadTooLarge } from "./errors.js";
 
-/** NodeRequest is a request from either listener protocol: HTTP/1.1 or HTTP/2 (h2c). */
-export type NodeRequest = IncomingMessage | Http2ServerRequest;
-/** NodeResponse is the matching response. */
-export type NodeResponse = ServerResponse | Http2ServerResponse;
+export type { NodeRequest, NodeResponse };
 
 /**
  * HttpHandler is one link of the gateway's request chain. It resolves true when it answered the request (or took
@@ -39,7 +35,7 @@ export function headerOf(req: NodeRequest, name: string): string | undefined {
 /** sendJson answers with a JSON body. */
 export function sendJson(res: NodeResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { ...headers, "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
+  writeHead(res, status, { ...headers, "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
   res.end(text);
 }
 

@@ -2,6 +2,7 @@
  * The built web UI (web/dist, from `npm run build:web`), served from the gateway's one port so the UI and the API
  * share an origin: no CORS for the UI, and Connect calls go to `location.origin`.
  */
+import { writeHead } from "./node-http.js";
 import { createReadStream, type Stats } from "node:fs";
 import { stat } from "node:fs/promises";
 import path from "node:path";
@@ -131,11 +132,11 @@ async function sendFile(req: NodeRequest, res: NodeResponse, file: string, stats
     "x-content-type-options": "nosniff",
   };
   if (headerOf(req, "if-none-match") === etag) {
-    res.writeHead(304, headers);
+    writeHead(res, 304, headers);
     res.end();
     return;
   }
-  res.writeHead(200, { ...headers, "content-length": stats.size });
+  writeHead(res, 200, { ...headers, "content-length": stats.size });
   if (req.method === "HEAD") {
     res.end();
     return;

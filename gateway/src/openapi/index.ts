@@ -2,6 +2,7 @@
  * `/openapi.json` (the document built from the REST route table), `/docs` (Swagger UI from swagger-ui-dist) and
  * `/docs/versioning.md` (the version policy the deprecation Link points to).
  */
+import { writeHead } from "../node-http.js";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -100,7 +101,7 @@ export function createOpenApiHandler(deps: OpenApiDeps): HttpHandler {
       writeErrorEnvelope(res, error, requestContext(req).traceId);
       return true;
     }
-    res.writeHead(200, { "content-type": type, "content-length": Buffer.byteLength(body), "cache-control": "no-cache" });
+    writeHead(res, 200, { "content-type": type, "content-length": Buffer.byteLength(body), "cache-control": "no-cache" });
     if (req.method === "HEAD") res.end();
     else res.end(body);
     return true;

@@ -3,6 +3,7 @@
  * by the route table derived from the `google.api.http` annotations. Every failure answers with the one error
  * envelope (errors.ts); server streams answer as Server-Sent Events (sse.ts).
  */
+import { writeHead } from "../node-http.js";
 import type { Message } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import type { Logger } from "../../../services/shared/src/logger.js";
@@ -94,7 +95,7 @@ async function serve(deps: RestDeps, table: RouteTable, policy: VersionPolicy, r
   res.once("close", () => cancel.cancel());
   const { message: response } = await deps.backends.unary(route.service, route.method, request, req, { cancel });
   if (route.empty) {
-    res.writeHead(204);
+    writeHead(res, 204);
     res.end();
     return;
   }
@@ -109,7 +110,7 @@ async function serve(deps: RestDeps, table: RouteTable, policy: VersionPolicy, r
     }
   }
   const text = JSON.stringify(json);
-  res.writeHead(status, { "content-type": `${contentType}; charset=utf-8`, "content-length": Buffer.byteLength(text) });
+  writeHead(res, status, { "content-type": `${contentType}; charset=utf-8`, "content-length": Buffer.byteLength(text) });
   res.end(text);
 }
 

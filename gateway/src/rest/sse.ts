@@ -3,6 +3,7 @@
  * one `data:` line of JSON per message, `event: error` with the error envelope when the stream fails, and a final
  * `event: end` when it completes — an EventSource reconnects after any close, so clients close on `end`.
  */
+import { writeHead } from "../node-http.js";
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { NodeResponse } from "../http-handler.js";
 
@@ -17,7 +18,7 @@ export interface SseWriter {
 
 /** openSse sends the event-stream headers (plus `headers`) and returns a writer. */
 export function openSse(res: NodeResponse, headers: Record<string, string>): SseWriter {
-  res.writeHead(200, {
+  writeHead(res, 200, {
     ...headers,
     "content-type": "text/event-stream; charset=utf-8",
     "cache-control": "no-cache, no-transform",
