@@ -1,0 +1,73 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import { randomBytes } from "node:crypto";
+
+/**
+ * The trace context of the work in progress: the W3C `traceparent` (https://www.w3.org/TR/trace-context/) of the RPC
+ * or event being handled. The gRPC adapter enters it for every call and the event bus for every consumed event, so
+ * code further down (the outgoing-event builder, log lines) reads it from here instead of having it threaded through
+ * every use case. A call or event that brought none starts a new trace, so nothing the mesh emits is ever without
+ * one (grpcurl, for one, sends no `traceparent`).
+ *
+ * This is the seam that OpenTelemetry's context takes over once traces are exported; until then it is plain
+ * AsyncLocalStorage, because nothing else here needs a tracing SDK.
+ */
+const storage = new AsyncLocalStorage<TraceContext>();
+
+/** TraceContext is one position in a trace: the trace it belongs to and the span that is current. */
+export interface TraceContext {
+  /** traceId is 32 lowercase hex digits, never all zeros. */
+  readonly traceId: string;
+  /** spanId is 16 lowercase hex digits: the current operation, the parent of anything it starts. */
+  readonly spanId: string;
+  /** sampled is the `sampled` trace flag, passed on unchanged. */
+  readonly sampled: boolean;
+}
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/** parseTraceparent reads a version-00 `traceparent`; undefined for anything malformed or all-zero (per the spec). */
+export function parseTraceparent(value: string | undefined): TraceContext | undefined {
+  const match = value === undefined ? null : TRACEPARENT.exec(value.trim());
+  if (match === null) return undefined;
+  const [, traceId, spanId, flags] = match as unknown as [string, string, string, string];
+  if (/^0+$/.test(traceId) || /^0+$/.test(spanId)) return undefined;
+  return { traceId, spanId, sampled: (Number.parseInt(flags, 16) & 1) === 1 };
+}
+
+/** formatTraceparent writes a context as a version-00 `traceparent` header value. */
+export function formatTraceparent(context: TraceContext): string {
+  return `00-${context.traceId}-${context.spanId}-${context.sampled ? "01" : "00"}`;
+}
+
+/** newTrace starts a trace: a fresh trace id and span id, sampled. */
+export function newTrace(): TraceContext {
+  return { traceId: randomBytes(16).toString("hex"), spanId: randomBytes(8).toString("hex"), sampled: true };
+}
+
+/** childOf is a new span in the same trace, for work that the current span causes (an event, a downstream call). */
+export function childOf(parent: TraceContext): TraceContext {
+  return { traceId: parent.traceId, spanId: randomBytes(8).toString("hex"), sampled: parent.sampled };
+}
+
+/**
+ * runInTrace runs `fn` inside the trace that `traceparent` names, continuing it as a child span, or inside a new
+ * trace when `traceparent` is missing or malformed.
+ */
+export function runInTrace<T>(traceparent: string | undefined, fn: () => T): T {
+  const parent = parseTraceparent(traceparent);
+  return storage.run(parent === undefined ? newTrace() : childOf(parent), fn);
+}
+
+/** currentTrace is the trace of the work in progress, or undefined outside any call or event. */
+export function currentTrace(): TraceContext | undefined {
+  return storage.getStore();
+}
+
+/**
+ * outgoingTraceparent is the `traceparent` for something the current work sends on (an event, a downstream call):
+ * a child of the current span, or the root of a new trace when there is no current work (a timer, a sweep).
+ */
+export function outgoingTraceparent(): string {
+  const current = storage.getStore();
+  return formatTraceparent(current === undefined ? newTrace() : childOf(current));
+}
