@@ -1,5 +1,6 @@
 import { Kafka, logLevel, type LogEntry, type logCreator } from "kafkajs";
 import { pino } from "pino";
+import { quietKafkajsNegativeTimeouts } from "./kafkajs-timer-warning.js";
 
 /** KafkaLogger is the part of a pino logger the Kafka client writes to. */
 export interface KafkaLogger {
@@ -21,6 +22,7 @@ export interface KafkaClientOptions {
  * errors reach the logger (as structured pino lines), since its INFO level logs every group join.
  */
 export function createKafkaClient(options: KafkaClientOptions): Kafka {
+  quietKafkajsNegativeTimeouts();
   const logger = options.logger ?? pino({ name: "kafka", level: "warn" });
   return new Kafka({
     clientId: options.clientId,
