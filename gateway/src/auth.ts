@@ -5,13 +5,8 @@ import { http } from "../../gen/google/api/annotations_pb.js";
 import type { JwtConfig } from "./config.js";
 import { challengeOf, writeErrorEnvelope } from "./errors.js";
 import { headerOf, pathOf, sendJson, type HttpHandler, type NodeRequest } from "./http-handler.js";
-import { requestContext, requestContextKey } from "./request-context.js";
+import { requestContext, requestContextKey, type Principal } from "./request-context.js";
 
-/** Principal is a verified caller: the token's subject and the scopes it grants. */
-export interface Principal {
-  readonly subject: string;
-  readonly scopes: readonly string[];
-}
 
 /** WRITE_SCOPES maps each proto package prefix to the scope its writes need. */
 const WRITE_SCOPES: ReadonlyArray<readonly [prefix: string, scope: string]> = [

@@ -1,7 +1,7 @@
-import { writeHead } from "./node-http.js";
 import { Code, ConnectError, cors as connectCors } from "@connectrpc/connect";
 import { writeErrorEnvelope } from "./errors.js";
 import { headerOf, type HttpHandler, type NodeRequest } from "./http-handler.js";
+import { writeHead } from "./node-http.js";
 import { requestContext } from "./request-context.js";
 
 /** ALLOWED_METHODS are Connect's (GET, POST) plus the verbs REST routes may use. */

@@ -1,7 +1,6 @@
-import { writeHead } from "./node-http.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
-import type { NodeResponse } from "./http-handler.js";
+import { writeHead, type NodeResponse } from "./node-http.js";
 
 /** ErrorEnvelope is the one error body every HTTP (non-RPC) answer of the gateway uses. */
 export interface ErrorEnvelope {

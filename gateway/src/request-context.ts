@@ -2,9 +2,13 @@ import { randomFillSync } from "node:crypto";
 import { createContextKey } from "@connectrpc/connect";
 import { pino } from "pino";
 import type { Logger } from "../../services/shared/src/logger.js";
-import type { Principal } from "./auth.js";
-import type { NodeRequest } from "./http-handler.js";
-import { headerOf } from "./http-handler.js";
+import { headerOf, type NodeRequest } from "./http-handler.js";
+
+/** Principal is a verified caller: the token's subject and the scopes it grants. */
+export interface Principal {
+  readonly subject: string;
+  readonly scopes: readonly string[];
+}
 
 /** RequestContext is what the gateway knows about one request, from the first link of the chain onwards. */
 export interface RequestContext {
