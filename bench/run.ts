@@ -13,12 +13,12 @@
 import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { HAS_TASKSET, ROOT } from "../scripts/mesh/child.js";
 import { chartSvg, writePng } from "./lib/chart.js";
 import { profileMarkdown, summarizeProfile, type ProfileSummary } from "./lib/cpuprofile.js";
 import { describeMachine } from "./lib/machine.js";
 import { resultsMarkdown } from "./lib/markdown.js";
 import { acquireBroker, BenchMesh, meshNotes, pinMesh, type Broker } from "./lib/mesh.js";
-import { HAS_TASKSET, ROOT } from "./lib/proc.js";
 import { MEASURE_IDS, validateResults, type BenchResults, type Measure } from "./lib/results.js";
 import { round } from "./lib/stats.js";
 import { runP1, seedOrder, type LoadShape, type SeededOrder } from "./measures/p1-grpc.js";
@@ -266,10 +266,11 @@ async function main(): Promise<void> {
         log(`P3 failed: ${p3Error}`);
       }
     }
-    for (const [name, child] of m.procs) {
-      if (!child.hasExited) continue;
-      const tail = child.output().split("\n").filter((l) => l.trim()).slice(-3).join(" | ").slice(0, 600);
-      notes.push(`${name} exited during the run (code ${child.child.exitCode}, signal ${child.child.signalCode}); its last output: ${tail}`);
+    for (const name of m.processes.names) {
+      const child = m.processes.process(name);
+      if (!child.exited) continue;
+      const tail = child.tail(4).split("\n").slice(0, -1).join(" | ").slice(0, 600);
+      notes.push(`${name} exited during the run (code ${child.exited.code}, signal ${child.exited.signal}); its last output: ${tail}`);
       log(`${name} EXITED during the run: ${tail}`);
     }
   } else if (needsMesh) {
@@ -328,7 +329,7 @@ async function main(): Promise<void> {
     measures: MEASURE_IDS.map((id) => measures.get(id) ?? failed(id, ...TITLES[id], "not selected (--only)")),
     notes: [
       ...notes,
-      ...(await meshNotes()),
+      ...(await meshNotes(needsMesh && broker !== undefined)),
       "P1/P2: ghz and bench/load/http-load.ts run on the load CPU, the order service (and the gateway) on the other; both sides of each ratio get the same CPU budget.",
       "P3/P6: nothing pinned; four Node processes, the Kafka broker and the driver share the machine. WatchOrder is called on the order service directly.",
       ...(Object.keys(profiles).length ? [`Profiles: ${Object.keys(profiles).join(", ")} under ${path.relative(ROOT, profileDir!)}.`] : []),

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { MEASURE_IDS, validateResults, type BenchResults } from "../bench/lib/results.js";
-import { cleanEnv, ROOT } from "../bench/lib/proc.js";
+import { childEnv, ROOT } from "../scripts/mesh/child.js";
 
 const out = mkdtempSync(path.join(tmpdir(), "shopmesh-bench-test-"));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
@@ -19,7 +19,7 @@ function runBench(): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bench", "run.ts"), "--quick", "--out", out], {
       cwd: ROOT,
-      env: { ...cleanEnv(), BENCH_SMOKE: "1", KAFKA_BROKERS: process.env["KAFKA_BROKERS"] ?? inject("kafkaBrokers") },
+      env: { ...childEnv(), BENCH_SMOKE: "1", KAFKA_BROKERS: process.env["KAFKA_BROKERS"] ?? inject("kafkaBrokers") },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";

@@ -9,25 +9,15 @@
  *   4. none of these: fail with what to install. A test that needs Kafka never skips.
  * Teardown stops only what this setup started (KAFKA_KEEP_RUNNING=1 keeps a locally started broker running).
  */
-import { spawn } from "node:child_process";
-import { createServer } from "node:net";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { GenericContainer, getContainerRuntimeClient, Wait, type StartedTestContainer } from "testcontainers";
 import type { TestProject } from "vitest/node";
 import { ensureTopics } from "../scripts/create-topics.js";
+import { startLocalBroker, type Broker } from "../scripts/mesh/broker.js";
+import { freePort } from "../scripts/mesh/free-port.js";
 import { parseBrokers } from "../services/shared/src/events/kafka-client.js";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const KAFKA_SCRIPT = path.join(ROOT, "scripts", "kafka.sh");
 /** KAFKA_IMAGE: the same Kafka version as scripts/kafka.sh (docs/kafka.md). */
 const KAFKA_IMAGE = `apache/kafka:${process.env["KAFKA_VERSION"] ?? "4.4.0"}`;
-
-interface Broker {
-  readonly brokers: string;
-  readonly origin: string;
-  stop(): Promise<void>;
-}
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const broker = await findBroker();
@@ -35,24 +25,24 @@ export default async function setup(project: TestProject): Promise<() => Promise
   try {
     await ensureTopics(parseBrokers(broker.brokers));
   } catch (error) {
-    await broker.stop();
+    await broker.release();
     throw error;
   }
   process.env["KAFKA_BROKERS"] = broker.brokers;
   project.provide("kafkaBrokers", broker.brokers);
-  return () => broker.stop();
+  return () => broker.release();
 }
 
 async function findBroker(): Promise<Broker> {
   const configured = process.env["KAFKA_BROKERS"]?.trim();
-  if (configured) return { brokers: configured, origin: "KAFKA_BROKERS", stop: async () => {} };
+  if (configured) return { brokers: configured, origin: "KAFKA_BROKERS", startedHere: false, release: async () => {} };
 
   const host = await dockerHost();
   if (host !== undefined) return startContainer(host);
 
   const failures: string[] = ["no Docker engine reachable"];
   try {
-    return await startLocalBroker();
+    return await startLocalBroker(TEST_KAFKA_PORT);
   } catch (error) {
     failures.push(error instanceof Error ? error.message : String(error));
   }
@@ -87,7 +77,8 @@ async function dockerHost(): Promise<string | undefined> {
  * so the port is chosen before start and bound as is.
  */
 async function startContainer(host: string): Promise<Broker> {
-  const port = await freePort();
+  // Docker publishes the port on every interface, so it must be free on all of them.
+  const port = await freePort("0.0.0.0");
   const container: StartedTestContainer = await new GenericContainer(KAFKA_IMAGE)
     .withExposedPorts({ container: 9092, host: port })
     .withEnvironment({
@@ -112,7 +103,8 @@ async function startContainer(host: string): Promise<Broker> {
   return {
     brokers: `${host}:${port}`,
     origin: `container ${KAFKA_IMAGE}`,
-    stop: async () => {
+    startedHere: true,
+    release: async () => {
       await container.stop();
     },
   };
@@ -124,41 +116,3 @@ async function startContainer(host: string): Promise<Broker> {
  * the next `npm start` would replay them all into the demo's services.
  */
 const TEST_KAFKA_PORT = process.env["KAFKA_TEST_PORT"] ?? "19092";
-
-/** startLocalBroker runs scripts/kafka.sh start and, unless the broker was already up, stops it at teardown. */
-async function startLocalBroker(): Promise<Broker> {
-  const wasRunning = (await runKafkaScript("status", "ignore")) === 0;
-  const code = await runKafkaScript("start", "inherit");
-  if (code !== 0) throw new Error(`\`bash scripts/kafka.sh start\` exited with ${code} (its output is above)`);
-  const keep = wasRunning || process.env["KAFKA_KEEP_RUNNING"] === "1";
-  return {
-    brokers: `127.0.0.1:${TEST_KAFKA_PORT}`,
-    origin: wasRunning ? "local broker, already running" : "local broker, started by scripts/kafka.sh",
-    stop: async () => {
-      if (!keep) await runKafkaScript("stop", "inherit");
-    },
-  };
-}
-
-function runKafkaScript(command: "start" | "stop" | "status", output: "inherit" | "ignore"): Promise<number> {
-  return new Promise((resolve) => {
-    const child = spawn("bash", [KAFKA_SCRIPT, command], {
-      cwd: ROOT,
-      env: { ...process.env, KAFKA_PORT: TEST_KAFKA_PORT },
-      stdio: ["ignore", output, output],
-    });
-    child.on("error", () => resolve(127));
-    child.on("exit", (code) => resolve(code ?? 1));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}

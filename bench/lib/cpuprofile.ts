@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { ROOT } from "./proc.js";
+import { ROOT } from "../../scripts/mesh/child.js";
 
 interface ProfileNode {
   id: number;

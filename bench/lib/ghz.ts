@@ -4,7 +4,7 @@
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { BenchChild, ROOT } from "./proc.js";
+import { MeshChild, ROOT } from "../../scripts/mesh/child.js";
 
 /** GHZ is the pinned ghz binary. */
 export const GHZ = path.join(ROOT, ".tools", "bin", "ghz");
@@ -61,11 +61,11 @@ export async function runGhz(run: GhzRun): Promise<LoadResult> {
     ...(run.proto ? [`--proto=${run.proto}`] : []),
     run.target,
   ];
-  const child = BenchChild.command(GHZ, args, { name: "ghz", cpus: run.cpus });
+  const child = MeshChild.command(GHZ, args, { name: "ghz", cpus: run.cpus });
   let stdout = "";
   child.child.stdout?.on("data", (chunk: string) => (stdout += chunk));
   const { code } = await child.waitForExit();
-  if (code !== 0) throw new Error(`ghz exited with ${code} on ${run.call} at ${run.target}:\n${child.output()}`);
+  if (code !== 0) throw new Error(`ghz exited with ${code} on ${run.call} at ${run.target}:\n${child.tail()}`);
   const report = JSON.parse(stdout) as GhzReport;
   const at = (p: number) => (report.latencyDistribution?.find((d) => d.percentage === p)?.latency ?? Number.NaN) / 1e6;
   const ok = report.statusCodeDistribution?.["OK"] ?? 0;

@@ -3,8 +3,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { HAS_TASKSET, ROOT } from "../../scripts/mesh/child.js";
 import { GHZ } from "./ghz.js";
-import { HAS_TASKSET, ROOT } from "./proc.js";
 
 export interface Machine {
   readonly nproc: number;

@@ -7,9 +7,11 @@
 import { toBinary } from "@bufbuild/protobuf";
 import path from "node:path";
 import { GetOrderResponseSchema, OrderStatus } from "../../gen/shop/order/v1/order_service_pb.js";
+import { MeshChild, ROOT } from "../../scripts/mesh/child.js";
+import { freePort } from "../../scripts/mesh/free-port.js";
+import { waitUntil } from "../../scripts/mesh/wait.js";
 import { runGhz, type LoadResult } from "../lib/ghz.js";
-import { freePort, type BenchMesh } from "../lib/mesh.js";
-import { BenchChild, ROOT, sleep } from "../lib/proc.js";
+import type { BenchMesh } from "../lib/mesh.js";
 import { summarize, type Summary } from "../lib/stats.js";
 
 /** LoadShape is the load both sides of a comparison get. */
@@ -39,13 +41,16 @@ export async function seedOrder(mesh: BenchMesh): Promise<SeededOrder> {
   );
   const orderId = created.order?.orderId;
   if (!orderId) throw new Error("CreateOrder answered without an order");
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const response = await mesh.order.getOrder({ orderId });
-    if (response.order?.status === OrderStatus.CONFIRMED) return { orderId, responseBytes: toBinary(GetOrderResponseSchema, response).length };
-    if (Date.now() > deadline) throw new Error(`order ${orderId} not CONFIRMED within 30 s (status ${response.order?.status})`);
-    await sleep(100);
-  }
+  let status: OrderStatus | undefined;
+  const response = await waitUntil(
+    async () => {
+      const answer = await mesh.order.getOrder({ orderId });
+      status = answer.order?.status;
+      return status === OrderStatus.CONFIRMED && answer;
+    },
+    { timeoutMs: 30_000, intervalMs: 100, message: `order ${orderId} to be CONFIRMED`, describe: () => `status ${status}` },
+  );
+  return { orderId, responseBytes: toBinary(GetOrderResponseSchema, response).length };
 }
 
 /** Side is the summary of one target over the repeats. */
@@ -75,7 +80,7 @@ export interface P1Result {
 /** runP1 measures GetOrder and the echo baseline; see the file comment. */
 export async function runP1(mesh: BenchMesh, order: SeededOrder, shape: LoadShape, log: (line: string) => void): Promise<P1Result> {
   const echoPort = await freePort();
-  const echo = BenchChild.node("bench/echo/echo-server.ts", {
+  const echo = MeshChild.node("bench/echo/echo-server.ts", {
     name: "echo",
     cpus: shape.sutCpus,
     env: { PORT: String(echoPort), ECHO_RESPONSE_BYTES: String(order.responseBytes) },
@@ -109,11 +114,11 @@ export async function runP1(mesh: BenchMesh, order: SeededOrder, shape: LoadShap
   }
 }
 
-async function waitForLine(child: BenchChild, text: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!child.output().includes(text)) {
-    if (child.hasExited) throw new Error(`${child.name} exited:\n${child.output()}`);
-    if (Date.now() > deadline) throw new Error(`${child.name} did not say "${text}" within ${timeoutMs} ms`);
-    await sleep(100);
-  }
+async function waitForLine(child: MeshChild, text: string, timeoutMs = 30_000): Promise<void> {
+  await waitUntil(() => child.tail().includes(text), {
+    timeoutMs,
+    intervalMs: 100,
+    signal: child.exitSignal,
+    message: `${child.name} to say "${text}"`,
+  });
 }

@@ -9,8 +9,8 @@
  */
 import http from "node:http";
 import { OrderStatus } from "../../gen/shop/order/v1/order_service_pb.js";
+import { sleep } from "../../scripts/mesh/wait.js";
 import type { BenchMesh } from "../lib/mesh.js";
-import { sleep } from "../lib/proc.js";
 import { percentile, round } from "../lib/stats.js";
 
 export interface P3Settings {

@@ -8,6 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitUntil } from "../../scripts/mesh/wait.js";
 import { buildWebUi, launchChromium } from "./support/chromium.js";
 import { startGatewayMesh, type GatewayMesh } from "./support/gateway-mesh.js";
 
@@ -52,14 +53,19 @@ async function text(testId: string): Promise<string> {
 
 /** waitForText waits (bounded) until an element's text satisfies `accept`, and says what it saw otherwise. */
 async function waitForText(testId: string, accept: (value: string) => boolean, what: string): Promise<string> {
-  const deadline = Date.now() + LIVE_MS;
   let seen = "";
-  while (Date.now() < deadline) {
-    seen = await text(testId).catch(() => "");
-    if (accept(seen)) return seen;
-    await page.waitForTimeout(100);
-  }
-  throw new Error(`timed out waiting for ${what}: [data-testid="${testId}"] shows "${seen}"; page errors: ${pageErrors.join(" | ") || "none"}\n${gm.mesh?.describe(15) ?? ""}`);
+  return waitUntil(
+    async () => {
+      seen = await text(testId).catch(() => "");
+      return accept(seen) && seen;
+    },
+    {
+      timeoutMs: LIVE_MS,
+      intervalMs: 100,
+      message: what,
+      describe: () => `[data-testid="${testId}"] shows "${seen}"; page errors: ${pageErrors.join(" | ") || "none"}\n${gm.mesh?.describe(15) ?? ""}`,
+    },
+  );
 }
 
 describe("the web UI in a browser", () => {

@@ -10,12 +10,13 @@ import type { Kafka } from "kafkajs";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GetEventStatusResponseSchema } from "../../gen/shop/ops/v1/ops_service_pb.js";
+import { freePort } from "../../scripts/mesh/free-port.js";
+import { waitUntil } from "../../scripts/mesh/wait.js";
 import { toCloudEventHeaders } from "../../services/shared/src/events/cloudevents.js";
 import { createKafkaClient, parseBrokers } from "../../services/shared/src/events/kafka-client.js";
 import { dlqTopicOf, Topics } from "../../services/shared/src/events/topics.js";
 import { commitOffsets, endOffsets, quietLogger } from "../../test/system/event-log.js";
 import { kafkaBrokers } from "../../test/system/mesh.js";
-import { freePort, waitUntil } from "../../test/system/wait.js";
 import { createOpsEventsHandler, type OpsBackend, type OpsEventsHandler, type OpsEventsReport } from "../src/ops-events.js";
 
 const logger = pino({ level: "silent" });

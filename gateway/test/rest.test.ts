@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createProduct, uniqueId } from "../../test/system/fixtures.js";
-import { waitUntil } from "../../test/system/wait.js";
+import { waitUntil } from "../../scripts/mesh/wait.js";
 import { startGatewayMesh, type GatewayMesh } from "./support/gateway-mesh.js";
 import { call, expectEnvelope, readSse, type RestAnswer } from "./support/rest-client.js";
 

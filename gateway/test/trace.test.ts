@@ -3,7 +3,7 @@
  * with it in `trace-id`, logs it on every line about the request, and forwards it so the service logs it too.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { waitUntil } from "../../test/system/wait.js";
+import { waitUntil } from "../../scripts/mesh/wait.js";
 import { startGatewayMesh, type GatewayMesh } from "./support/gateway-mesh.js";
 
 let gm: GatewayMesh;

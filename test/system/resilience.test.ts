@@ -3,24 +3,24 @@
  * created. Whatever happens, every order completes and every business event exists exactly once (counted by ce_id;
  * at-least-once delivery may repeat a message, never invent a second event), with one payment per order.
  */
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StockCommittedSchema } from "../../gen/shop/inventory/v1/inventory_events_pb.js";
 import { OrderConfirmedSchema, OrderCreatedSchema } from "../../gen/shop/order/v1/order_events_pb.js";
 import { OrderStatus, type Order } from "../../gen/shop/order/v1/order_service_pb.js";
 import { PaymentAuthorizedSchema } from "../../gen/shop/payment/v1/payment_events_pb.js";
+import { kafkaScript } from "../../scripts/mesh/broker.js";
 import { availableOf, createOrder, createProduct, orderOf, waitForStatus } from "./fixtures.js";
 import { Mesh } from "./mesh.js";
-import { ROOT } from "./processes.js";
 
-const run = promisify(execFile);
 const FLOW_TYPES = [
   OrderCreatedSchema.typeName,
   PaymentAuthorizedSchema.typeName,
   StockCommittedSchema.typeName,
   OrderConfirmedSchema.typeName,
 ];
+
+/** KAFKA_SCRIPT_MS bounds each scripts/kafka.sh call. */
+const KAFKA_SCRIPT_MS = 180_000;
 
 let mesh: Mesh;
 
@@ -57,20 +57,6 @@ function brokerPort(brokers: string): string | undefined {
   return match?.[1];
 }
 
-async function kafkaScript(command: "start" | "stop" | "status", port: string): Promise<{ code: number; output: string }> {
-  try {
-    const { stdout, stderr } = await run("bash", ["scripts/kafka.sh", command], {
-      cwd: ROOT,
-      env: { ...process.env, KAFKA_PORT: port },
-      timeout: 180_000,
-    });
-    return { code: 0, output: stdout + stderr };
-  } catch (error) {
-    const { code, stdout = "", stderr = "" } = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof code === "number" ? code : 1, output: stdout + stderr };
-  }
-}
-
 describe("failures while orders are created", () => {
   it("when payment is killed with SIGKILL right after orders are created, then after its restart every order completes once", async () => {
     // Arrange
@@ -91,7 +77,7 @@ describe("failures while orders are created", () => {
   it("when the broker is stopped while orders are created, then they are accepted and after its restart every event arrives once", async () => {
     // Arrange
     const port = brokerPort(mesh.brokers);
-    const status = port === undefined ? undefined : await kafkaScript("status", port);
+    const status = port === undefined ? undefined : await kafkaScript("status", { port, timeoutMs: KAFKA_SCRIPT_MS });
     if (port === undefined || !status?.output.includes("started by kafka.sh")) {
       throw new Error(
         `this test stops and restarts the broker, which only works with a broker run by scripts/kafka.sh on this ` +
@@ -103,13 +89,13 @@ describe("failures while orders are created", () => {
     const productId = await createProduct(mesh, 20);
 
     // Act
-    const stopped = await kafkaScript("stop", port);
+    const stopped = await kafkaScript("stop", { port, timeoutMs: KAFKA_SCRIPT_MS });
     expect(stopped.code, stopped.output).toBe(0);
     let orders: Order[];
     try {
       orders = await Promise.all(Array.from({ length: 4 }, () => createOrder(mesh, orderOf(productId, 2))));
     } finally {
-      const started = await kafkaScript("start", port);
+      const started = await kafkaScript("start", { port, timeoutMs: KAFKA_SCRIPT_MS });
       expect(started.code, started.output).toBe(0);
     }
 

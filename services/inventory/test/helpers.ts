@@ -56,20 +56,6 @@ export async function startTestInventory(env: Record<string, string> = {}, deps:
   };
 }
 
-/** WAIT_MS bounds every polling wait. */
-const WAIT_MS = 20_000;
-
-/** waitFor polls `condition` until it holds, failing after WAIT_MS with what it was waiting for. */
-export async function waitFor<T>(condition: () => T | undefined | false | Promise<T | undefined | false>, what: string): Promise<T> {
-  const until = Date.now() + WAIT_MS;
-  for (;;) {
-    const value = await condition();
-    if (value) return value;
-    if (Date.now() > until) throw new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 /** AsyncQueue is a push/pull queue for feeding a client stream from a test step by step. */
 export class AsyncQueue<T> implements AsyncIterable<T> {
   private readonly items: T[] = [];

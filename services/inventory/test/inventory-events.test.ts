@@ -10,7 +10,8 @@ import { createKafkaEventBus, decodeEvent, toOutgoingEvent, type EventBus, type 
 import { parseBrokers } from "../../shared/src/events/kafka-client.js";
 import { Topics } from "../../shared/src/events/topics.js";
 import { RESTOCK_REASON } from "../src/reservations.js";
-import { startTestInventory, waitFor, type RunningInventory } from "./helpers.js";
+import { waitUntil } from "../../../scripts/mesh/wait.js";
+import { startTestInventory, type RunningInventory } from "./helpers.js";
 import { awaitConsumersPositioned } from "./kafka-helpers.js";
 
 const brokers = parseBrokers(process.env["KAFKA_BROKERS"] ?? "127.0.0.1:9092");
@@ -60,14 +61,14 @@ describe("inventory event consumers (real Kafka)", () => {
       }),
     ]);
 
-    await waitFor(async () => (await statusOf(orderId))?.status === ReservationStatus.COMMITTED, "the reservation to be committed");
+    await waitUntil(async () => (await statusOf(orderId))?.status === ReservationStatus.COMMITTED, { message: "the reservation to be committed" });
     expect(await stockOf("sku-espresso")).toMatchObject({
       availableQuantity: (before?.availableQuantity ?? 0) - 2,
       reservedQuantity: before?.reservedQuantity ?? 0,
     });
-    const committed = await waitFor(
+    const committed = await waitUntil(
       () => eventsAbout(orderId).find((event) => event.type === StockCommittedSchema.typeName),
-      "StockCommitted on shop.inventory.v1.events",
+      { message: "StockCommitted on shop.inventory.v1.events" },
     );
     expect(decodeEvent(StockCommittedSchema, committed)).toMatchObject({ reservationId: orderId, orderId });
     expect(committed.source).toBe("shopmesh/inventory");
@@ -91,7 +92,7 @@ describe("inventory event consumers (real Kafka)", () => {
     await bus.publish(Topics.paymentEvents, [authorized, marker]);
 
     const handled = inventory.app.db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM inbox WHERE event_id = ?`);
-    await waitFor(() => (handled.get(marker.id)?.n ?? 0) > 0, "the marker event to be handled");
+    await waitUntil(() => (handled.get(marker.id)?.n ?? 0) > 0, { message: "the marker event to be handled" });
     expect(handled.get(authorized.id)?.n).toBe(1);
     expect((await statusOf(orderId))?.status).toBe(ReservationStatus.COMMITTED);
     expect(await stockOf("sku-mug")).toMatchObject({
@@ -116,18 +117,18 @@ describe("inventory event consumers (real Kafka)", () => {
       toOutgoingEvent(PaymentDeclinedSchema, create(PaymentDeclinedSchema, { orderId: declinedOrder, reason: "card declined" }), { source: "inventory-test", subject: declinedOrder }),
       toOutgoingEvent(PaymentAuthorizedSchema, create(PaymentAuthorizedSchema, { orderId: paidOrder }), { source: "inventory-test", subject: paidOrder }),
     ]);
-    await waitFor(async () => (await statusOf(declinedOrder))?.status === ReservationStatus.RELEASED, "the declined order's release");
-    await waitFor(async () => (await statusOf(paidOrder))?.status === ReservationStatus.COMMITTED, "the paid order's commit");
+    await waitUntil(async () => (await statusOf(declinedOrder))?.status === ReservationStatus.RELEASED, { message: "the declined order's release" });
+    await waitUntil(async () => (await statusOf(paidOrder))?.status === ReservationStatus.COMMITTED, { message: "the paid order's commit" });
 
     await bus.publish(Topics.orderEvents, [
       toOutgoingEvent(OrderCancelledSchema, create(OrderCancelledSchema, { orderId: paidOrder, reason: "customer", paymentId: "pay-3" }), { source: "inventory-test", subject: paidOrder }),
     ]);
-    await waitFor(async () => (await statusOf(paidOrder))?.status === ReservationStatus.RELEASED, "the cancelled order's restock");
+    await waitUntil(async () => (await statusOf(paidOrder))?.status === ReservationStatus.RELEASED, { message: "the cancelled order's restock" });
 
     expect(await stockOf("sku-filter")).toMatchObject({ availableQuantity: before?.availableQuantity, reservedQuantity: before?.reservedQuantity });
     const reason = inventory.app.db.prepare<[string], { reason: string }>(`SELECT reason FROM reservations WHERE reservation_id = ?`);
     expect(reason.get(paidOrder)?.reason).toBe(RESTOCK_REASON);
     expect(reason.get(declinedOrder)?.reason).toBe("payment declined: card declined");
-    await waitFor(() => eventsAbout(paidOrder).some((event) => event.type === "shop.inventory.v1.StockReleased"), "StockReleased for the restock");
+    await waitUntil(() => eventsAbout(paidOrder).some((event) => event.type === "shop.inventory.v1.StockReleased"), { message: "StockReleased for the restock" });
   });
 });

@@ -6,7 +6,8 @@ import type { ReserveStockRequestSchema } from "../../../gen/shop/inventory/v1/i
 import { Topics } from "../../shared/src/events/topics.js";
 import { SEED_CATALOG } from "../src/domain/catalog-seed.js";
 import { checkHealth } from "../../shared/src/grpc/health-client.js";
-import { AsyncQueue, recordingBus, startTestInventory, waitFor, type RunningInventory } from "./helpers.js";
+import { waitUntil } from "../../../scripts/mesh/wait.js";
+import { AsyncQueue, recordingBus, startTestInventory, type RunningInventory } from "./helpers.js";
 
 type ReserveInit = MessageInitShape<typeof ReserveStockRequestSchema>;
 
@@ -104,9 +105,13 @@ describe("inventory gRPC service (in-process, port 0)", () => {
     // Reserved once, not twice; the rejected request changed nothing.
     expect(await stockOf("sku-kettle")).toMatchObject({ availableQuantity: 98, reservedQuantity: 2 });
     expect(await stockOf("sku-grinder")).toMatchObject({ availableQuantity: 3, reservedQuantity: 0 });
-    const reserved = await waitFor(
-      () => bus.published.filter(({ topic, event }) => topic === Topics.inventoryEvents && event.subject === "o-mux-1"),
-      "StockReserved to be relayed",
+    const reserved = await waitUntil(
+      () => {
+        const relayed = bus.published.filter(({ topic, event }) => topic === Topics.inventoryEvents && event.subject === "o-mux-1");
+        // An empty list is "not yet": the relay publishes after the reservation's commit.
+        return relayed.length > 0 && relayed;
+      },
+      { message: "StockReserved to be relayed" },
     );
     expect(reserved.map(({ event }) => event.type)).toEqual(["shop.inventory.v1.StockReserved"]);
   });
@@ -169,7 +174,7 @@ describe("inventory gRPC service (in-process, port 0)", () => {
     });
     await watch.return?.();
     controller.abort();
-    await waitFor(() => inventory.app.feed.listenerCount() === 0, "the watch to unsubscribe after the client left");
+    await waitUntil(() => inventory.app.feed.listenerCount() === 0, { message: "the watch to unsubscribe after the client left" });
   });
 
   it("when an unknown product is watched, then the call fails NOT_FOUND before streaming", async () => {

@@ -8,7 +8,7 @@ import { toOutgoingEvent } from "../../shared/src/events/event-bus.js";
 import { createKafkaClient, parseBrokers } from "../../shared/src/events/kafka-client.js";
 import { EVENT_PARTITIONS, Topics } from "../../shared/src/events/topics.js";
 import type { SqliteDatabase } from "../../shared/src/store/database.js";
-import { waitFor } from "./helpers.js";
+import { waitUntil } from "../../../scripts/mesh/wait.js";
 
 /**
  * awaitConsumersPositioned returns once the service's fresh consumer group (KAFKA_FROM_BEGINNING=false) reads every
@@ -27,7 +27,7 @@ export async function awaitConsumersPositioned(db: SqliteDatabase, brokers = pro
   );
   try {
     let lastSend = 0;
-    await waitFor(async () => {
+    await waitUntil(async () => {
       const pending = targets.filter((target) => !target.ids.some((id) => (seen.get(id)?.n ?? 0) > 0));
       if (pending.length === 0) return true;
       if (Date.now() - lastSend > 1_000) {
@@ -47,7 +47,7 @@ export async function awaitConsumersPositioned(db: SqliteDatabase, brokers = pro
         }
       }
       return false;
-    }, "the inventory consumers to read every partition");
+    }, { message: "the inventory consumers to read every partition" });
   } finally {
     await producer.disconnect();
   }

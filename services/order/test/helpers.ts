@@ -180,17 +180,6 @@ export async function startTestOrderService(
   };
 }
 
-/** waitFor polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
-export async function waitFor<T>(check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000, what = "condition"): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 /** grpcCode extracts the numeric status of a failed call. */
 export async function grpcError(promise: Promise<unknown>): Promise<{ code: number; details: string }> {
   try {

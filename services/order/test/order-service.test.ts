@@ -8,7 +8,8 @@ import { PaymentAuthorizedSchema, PaymentDeclinedSchema } from "../../../gen/sho
 import { decodeEvent, toOutgoingEvent } from "../../shared/src/events/event-bus.js";
 import { Topics } from "../../shared/src/events/topics.js";
 import { createClient, type ServiceClient } from "../../shared/src/grpc/client.js";
-import { FakeInventory, grpcError, MemoryBus, startTestOrderService, waitFor, type TestOrderService } from "./helpers.js";
+import { waitUntil } from "../../../scripts/mesh/wait.js";
+import { FakeInventory, grpcError, MemoryBus, startTestOrderService, type TestOrderService } from "./helpers.js";
 
 const card = "tok_visa";
 const espresso = (quantity = 2) => ({ customerId: "cust-1", lines: [{ productId: "sku-espresso", quantity }], cardToken: card });
@@ -66,7 +67,7 @@ describe("CreateOrder", () => {
     const created = decodeEvent(OrderCreatedSchema, { type: row.event_type, data: new Uint8Array(row.payload) });
     expect(created).toMatchObject({ orderId: order!.orderId, cardToken: card, customerId: "cust-1" });
     // The relay publishes it after the commit.
-    await waitFor(() => bus.published.some((p) => p.event.subject === order!.orderId), 5_000, "OrderCreated published");
+    await waitUntil(() => bus.published.some((p) => p.event.subject === order!.orderId), { timeoutMs: 5_000, message: "OrderCreated published" });
   });
 
   it("when stock is missing, then FAILED_PRECONDITION and nothing is stored", async () => {
@@ -167,7 +168,7 @@ describe("CreateOrder when inventory misbehaves", () => {
     inventory.delayMs = 300;
     const requestsBefore = inventory.requests;
     const pending = client.createOrder(espresso(1));
-    await waitFor(() => inventory.requests > requestsBefore, 5_000, "the reservation to reach inventory");
+    await waitUntil(() => inventory.requests > requestsBefore, { timeoutMs: 5_000, message: "the reservation to reach inventory" });
     inventory.stop();
     await inventory.start(inventory.port);
     const { order } = await pending;
@@ -281,7 +282,7 @@ describe("WatchOrder", () => {
     const watching = (async () => {
       for await (const message of client.watchOrder({ orderId: order!.orderId })) seen.push(message.order!.status);
     })();
-    await waitFor(() => seen.length === 1, 5_000, "the current state");
+    await waitUntil(() => seen.length === 1, { timeoutMs: 5_000, message: "the current state" });
     await deliverPayment(PaymentAuthorizedSchema, { paymentId: "pay-5", orderId: order!.orderId });
     await watching; // the stream ends by itself after the terminal state
     expect(seen).toEqual([OrderStatus.AWAITING_PAYMENT, OrderStatus.CONFIRMED]);

@@ -10,7 +10,8 @@ import { PaymentAuthorizedSchema } from "../../../gen/shop/payment/v1/payment_ev
 import { decodeEvent, toOutgoingEvent } from "../../shared/src/events/event-bus.js";
 import { Topics } from "../../shared/src/events/topics.js";
 import { createClient, type ServiceClient } from "../../shared/src/grpc/client.js";
-import { FakeInventory, grpcError, MemoryBus, startTestOrderService, waitFor, type TestOrderService } from "./helpers.js";
+import { waitUntil } from "../../../scripts/mesh/wait.js";
+import { FakeInventory, grpcError, MemoryBus, startTestOrderService, type TestOrderService } from "./helpers.js";
 
 const espressoV2 = (quantity = 2) => ({
   customerId: "cust-v2",
@@ -102,7 +103,7 @@ describe("shop.order.v2.OrderService", () => {
         seen.push({ status: message.order!.state!.status, reason: message.order!.state!.reason });
       }
     })();
-    await waitFor(() => seen.length === 1, 5_000, "the current state");
+    await waitUntil(() => seen.length === 1, { timeoutMs: 5_000, message: "the current state" });
 
     const authorized = create(PaymentAuthorizedSchema, { paymentId: "pay-v2", orderId: order!.orderId });
     await bus.deliver(Topics.paymentEvents, toOutgoingEvent(PaymentAuthorizedSchema, authorized, { source: "test", subject: order!.orderId }));
@@ -159,8 +160,8 @@ describe("shop.ops.v1.OpsService on the order service", () => {
     try {
       const before = await ops.getEventStatus({});
       await v2.createOrder(espressoV2());
-      await waitFor(() => bus.published.length === 1, 5_000, "OrderCreated published");
-      await waitFor(() => count("outbox") === 1 && service.db.prepare(`SELECT state FROM outbox`).pluck().get() === "PUBLISHED", 5_000, "row marked");
+      await waitUntil(() => bus.published.length === 1, { timeoutMs: 5_000, message: "OrderCreated published" });
+      await waitUntil(() => count("outbox") === 1 && service.db.prepare(`SELECT state FROM outbox`).pluck().get() === "PUBLISHED", { timeoutMs: 5_000, message: "row marked" });
 
       const after = await ops.getEventStatus({});
 

@@ -7,7 +7,8 @@ import { createKafkaEventBus, toOutgoingEvent, type EventBus, type IncomingEvent
 import { parseBrokers } from "../../shared/src/events/kafka-client.js";
 import { Topics } from "../../shared/src/events/topics.js";
 import { createClient, type ServiceClient } from "../../shared/src/grpc/client.js";
-import { FakeInventory, quietLogger, startTestOrderService, waitFor, type TestOrderService } from "./helpers.js";
+import { waitUntil } from "../../../scripts/mesh/wait.js";
+import { FakeInventory, quietLogger, startTestOrderService, type TestOrderService } from "./helpers.js";
 
 let inventory: FakeInventory;
 let service: TestOrderService;
@@ -30,11 +31,12 @@ function paymentEvent(schema: typeof PaymentAuthorizedSchema | typeof PaymentDec
  * it also proves the fresh consumer group (KAFKA_FROM_BEGINNING=false) is positioned, whatever the join timing.
  */
 async function settle(orderId: string): Promise<void> {
-  await waitFor(async () => {
+  await waitUntil(async () => {
     const marker = paymentEvent(PaymentDeclinedSchema, { paymentId: "marker", orderId, reason: "marker" });
     await testBus.publish(Topics.paymentEvents, [marker]);
-    return waitFor(() => inboxHas(marker.id), 3_000, "marker").then(() => true, () => false);
-  }, 30_000, `the order service to consume events about ${orderId}`);
+    // A marker not handled within 3 s throws, which counts as "not yet": the next round publishes a new one.
+    return waitUntil(() => inboxHas(marker.id), { timeoutMs: 3_000, message: "the marker to be handled" });
+  }, { timeoutMs: 30_000, message: `the order service to consume events about ${orderId}` });
 }
 
 beforeAll(async () => {
@@ -91,7 +93,7 @@ describe("the order service on Kafka", () => {
         },
       }),
     );
-    await waitFor(() => seen.some((e) => e.type === "shop.order.v1.OrderConfirmed"), 30_000, "OrderConfirmed on Kafka");
+    await waitUntil(() => seen.some((e) => e.type === "shop.order.v1.OrderConfirmed"), { timeoutMs: 30_000, message: "OrderConfirmed on Kafka" });
     expect(seen.map((e) => e.type)).toEqual(["shop.order.v1.OrderCreated", "shop.order.v1.OrderConfirmed"]);
     expect(seen[1]?.source).toBe("shopmesh/order");
   });

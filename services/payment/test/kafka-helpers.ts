@@ -39,13 +39,3 @@ export async function collect(bus: EventBus, brokers: readonly string[], topic: 
   return { events, close: () => subscription.close() };
 }
 
-/** waitFor polls `condition` until it holds or `timeoutMs` passes, then fails naming what it waited for. */
-export async function waitFor<T>(condition: () => T | undefined | false, what: string, timeoutMs = 20_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = condition();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

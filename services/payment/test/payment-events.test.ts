@@ -19,7 +19,8 @@ import { createLogger } from "../../shared/src/logger.js";
 import { startPayment, type PaymentApp } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
 import { checkHealth } from "../../shared/src/grpc/health-client.js";
-import { collect, pinGroupToLatest, waitFor, type Collector } from "./kafka-helpers.js";
+import { waitUntil } from "../../../scripts/mesh/wait.js";
+import { collect, pinGroupToLatest, type Collector } from "./kafka-helpers.js";
 
 const brokers = parseBrokers(inject("kafkaBrokers"));
 const TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
@@ -80,7 +81,7 @@ describe("payment service on Kafka", () => {
   }
 
   function waitForPaymentEvent(orderId: string, type: string): Promise<IncomingEvent> {
-    return waitFor(() => paymentEventsOf(orderId, type)[0], `${type} for order ${orderId}`);
+    return waitUntil(() => paymentEventsOf(orderId, type)[0], { message: `${type} for order ${orderId}` });
   }
 
   it("when the service is running, then health says SERVING", async () => {
@@ -136,9 +137,9 @@ describe("payment service on Kafka", () => {
     await publishOrderEvents(created, created, sameOrderOtherEvent);
 
     // Assert: the last one was handled (it is in the inbox), so the duplicate before it was too.
-    await waitFor(
+    await waitUntil(
       () => app.db.prepare("SELECT 1 AS ok FROM inbox WHERE event_id = ?").get(sameOrderOtherEvent.id),
-      "the last OrderCreated to be handled",
+      { message: "the last OrderCreated to be handled" },
     );
     await waitForPaymentEvent(orderId, PaymentAuthorizedSchema.typeName);
     expect(app.payments.list({ orderId, limit: 10 }).payments).toHaveLength(1);
@@ -181,7 +182,7 @@ describe("payment service on Kafka", () => {
 
     await publishOrderEvents(cancel);
 
-    await waitFor(() => app.db.prepare("SELECT 1 AS ok FROM inbox WHERE event_id = ?").get(cancel.id), "OrderCancelled to be handled");
+    await waitUntil(() => app.db.prepare("SELECT 1 AS ok FROM inbox WHERE event_id = ?").get(cancel.id), { message: "OrderCancelled to be handled" });
     expect(app.payments.list({ orderId, limit: 10 }).payments[0]?.status).toBe("DECLINED");
     expect(paymentEventsOf(orderId, PaymentRefundedSchema.typeName)).toHaveLength(0);
   });
@@ -197,7 +198,7 @@ describe("payment service on Kafka", () => {
     await publishOrderEvents(orderCreated(goodOrderId));
 
     // Assert: after the retries the original event sits on the DLQ, saying which consumer failed and why.
-    const dead = await waitFor(() => dlq.events.find((e) => e.id === bad.id), "the USD OrderCreated on the DLQ");
+    const dead = await waitUntil(() => dlq.events.find((e) => e.id === bad.id), { message: "the USD OrderCreated on the DLQ" });
     expect(dead.headers).toMatchObject({
       dlq_consumer: groupId,
       dlq_attempts: "3",

@@ -5,6 +5,7 @@ import { StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { Partitioners, type IHeaders, type Kafka, type KafkaMessage } from "kafkajs";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { ensureTopics } from "../../../scripts/create-topics.js";
+import { waitUntil } from "../../../scripts/mesh/wait.js";
 import { decodeEvent, toOutgoingEvent, type EventBus, type IncomingEvent } from "../src/events/event-bus.js";
 import { createKafkaClient, parseBrokers } from "../src/events/kafka-client.js";
 import { createKafkaEventBus } from "../src/events/kafka-event-bus.js";
@@ -13,7 +14,6 @@ import { dlqTopicOf } from "../src/events/topics.js";
 const brokers = parseBrokers(inject("kafkaBrokers"));
 const kafka: Kafka = createKafkaClient({ brokers, clientId: "event-bus-test" });
 const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-const WAIT_MS = 20_000;
 
 describe("event bus on Kafka", () => {
   const topics: string[] = [];
@@ -63,7 +63,7 @@ describe("event bus on Kafka", () => {
     await bus.publish(topic, [event]);
 
     // Assert
-    await waitFor(() => received.length === 1, "the event to be consumed");
+    await waitUntil(() => received.length === 1, { message: "the event to be consumed" });
     const [got] = received;
     expect(got?.data).toEqual(event.data);
     expect(decodeEvent(StringValueSchema, got!).value).toBe("order 42 created");
@@ -111,7 +111,7 @@ describe("event bus on Kafka", () => {
     await bus.publish(topic, [good]);
 
     // Assert
-    await waitFor(() => handled.length === 1, "the event after the poison one to be handled");
+    await waitUntil(() => handled.length === 1, { message: "the event after the poison one to be handled" });
     expect(handled[0]?.id).toBe(good.id);
     expect(poisonCalls).toBe(3);
     const [dead] = await readRaw(dlqTopicOf(topic), 1);
@@ -130,7 +130,7 @@ describe("event bus on Kafka", () => {
       dlq_original_partition: String(partition),
       dlq_original_offset: original!.offset,
     });
-    await waitFor(async () => (await committedOffset(groupId, topic, partition)) === String(Number(handled[0]!.offset) + 1), "the offsets to be committed");
+    await waitUntil(async () => (await committedOffset(groupId, topic, partition)) === String(Number(handled[0]!.offset) + 1), { message: "the offsets to be committed" });
   });
 
   it("when a message has no CloudEvents headers, then it goes to the DLQ and consumption goes on", async () => {
@@ -149,7 +149,7 @@ describe("event bus on Kafka", () => {
     await bus.publish(topic, [good]);
 
     // Assert
-    await waitFor(() => handled.length === 1, "the well-formed event to be handled");
+    await waitUntil(() => handled.length === 1, { message: "the well-formed event to be handled" });
     expect(handled[0]?.id).toBe(good.id);
     const [dead] = await readRaw(dlqTopicOf(topic), 1);
     expect(dead?.value?.toString()).toBe("not a cloudevent");
@@ -172,7 +172,7 @@ async function readRaw(topic: string, count: number): Promise<KafkaMessage[]> {
   try {
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     await consumer.run({ eachMessage: async ({ message }) => void messages.push(message) });
-    await waitFor(() => messages.length >= count, `${count} message(s) on ${topic}`);
+    await waitUntil(() => messages.length >= count, { message: `${count} message(s) on ${topic}` });
     return messages.slice(0, count);
   } finally {
     await consumer.disconnect();
@@ -194,11 +194,3 @@ function stringHeaders(headers: IHeaders | undefined): Record<string, string> {
   return Object.fromEntries(Object.entries(headers ?? {}).map(([name, value]) => [name, String(value)]));
 }
 
-/** waitFor polls `condition` until it holds, failing after WAIT_MS with what it was waiting for. */
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
