@@ -15,10 +15,10 @@ import {
   type CreateOrderFields,
   type CreateOrderInput,
 } from "./domain/create-order-command.js";
-import { newOrder, type Money, type Order } from "./domain/order.js";
+import { fromProtoMoney, type Money } from "../../shared/src/money.js";
+import { newOrder, type Order } from "./domain/order.js";
 import { orderCreatedEvent } from "./order-events.js";
 import type { OrderDeps } from "./order-deps.js";
-import { fromProtoMoney } from "./order-mapper.js";
 import type { InventoryReserver } from "./clients/inventory-reserver.js";
 
 /** CallInfo is what CreateOrder takes from the gRPC call besides the request. */

@@ -9,7 +9,8 @@ import { toOutgoingEvent } from "../../shared/src/events/event-bus.js";
 import type { OutboxEvent } from "../../shared/src/events/outbox.js";
 import { Topics } from "../../shared/src/events/topics.js";
 import type { Order } from "./domain/order.js";
-import { toProtoLines, toProtoMoney } from "./order-mapper.js";
+import { toProtoMoney } from "../../shared/src/money.js";
+import { toProtoLines } from "./order-mapper.js";
 
 /** EVENT_SOURCE is the CloudEvents `source` of everything the order service publishes. */
 export const EVENT_SOURCE = "shopmesh/order";

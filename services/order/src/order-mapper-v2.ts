@@ -9,7 +9,7 @@ import {
 import { invalidArgument } from "../../shared/src/errors.js";
 import type { CreateOrderFields, CreateOrderInput } from "./domain/create-order-command.js";
 import type { Order, OrderStatus } from "./domain/order.js";
-import { toProtoMoney } from "./order-mapper.js";
+import { toProtoMoney } from "../../shared/src/money.js";
 
 /** V2_FIELDS are shop.order.v2's paths for the CreateOrder fields v1 spells differently. */
 export const V2_FIELDS: CreateOrderFields = { customerId: "customer_id", lines: "items", cardToken: "payment.card_token" };

@@ -1,6 +1,5 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { MoneySchema, type Money as ProtoMoney } from "../../../gen/shop/common/v1/money_pb.js";
 import {
   OrderLineSchema,
   OrderSchema,
@@ -8,23 +7,14 @@ import {
   type Order as ProtoOrder,
 } from "../../../gen/shop/order/v1/order_service_pb.js";
 import { invalidArgument } from "../../shared/src/errors.js";
-import type { Money, Order, OrderLine, OrderStatus } from "./domain/order.js";
+import { toProtoMoney } from "../../shared/src/money.js";
+import type { Order, OrderLine, OrderStatus } from "./domain/order.js";
 
 const TO_PROTO_STATUS: Record<OrderStatus, ProtoOrderStatus> = {
   AWAITING_PAYMENT: ProtoOrderStatus.AWAITING_PAYMENT,
   CONFIRMED: ProtoOrderStatus.CONFIRMED,
   CANCELLED: ProtoOrderStatus.CANCELLED,
 };
-
-/** toProtoMoney maps domain money to shop.common.v1.Money. */
-export function toProtoMoney(money: Money): ProtoMoney {
-  return create(MoneySchema, { currencyCode: money.currencyCode, amountMinor: money.amountMinor });
-}
-
-/** fromProtoMoney maps shop.common.v1.Money (possibly unset) to domain money. */
-export function fromProtoMoney(money: ProtoMoney | undefined): Money | undefined {
-  return money === undefined ? undefined : { currencyCode: money.currencyCode, amountMinor: money.amountMinor };
-}
 
 /** toProtoLines maps priced domain lines to proto order lines. */
 export function toProtoLines(lines: readonly OrderLine[]) {

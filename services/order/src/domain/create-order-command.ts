@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { failedPrecondition, invalidArgument } from "../../../shared/src/errors.js";
-import type { Money, OrderLine } from "./order.js";
+import { mixedCurrencies, sum, times, type Money } from "../../../shared/src/money.js";
+import type { OrderLine } from "./order.js";
 
 /** Limits of a CreateOrder request, as the proto documents them. */
 export const MAX_CUSTOMER_ID_LENGTH = 64;
@@ -105,20 +106,14 @@ export function priceLines(
   unitPrices: ReadonlyMap<string, Money>,
   fields: CreateOrderFields = V1_FIELDS,
 ): { lines: OrderLine[]; total: Money } {
-  let currency: string | undefined;
-  let total = 0n;
   const lines = requested.map((line) => {
     const unitPrice = unitPrices.get(line.productId);
     if (unitPrice === undefined) throw new Error(`reservation has no price for product "${line.productId}"`);
-    if (currency !== undefined && unitPrice.currencyCode !== currency) {
-      throw failedPrecondition(
-        `${fields.lines}: products are priced in ${currency} and ${unitPrice.currencyCode}; an order has one currency`,
-      );
-    }
-    currency = unitPrice.currencyCode;
-    const lineTotal = unitPrice.amountMinor * BigInt(line.quantity);
-    total += lineTotal;
-    return { ...line, unitPrice, lineTotal: { currencyCode: unitPrice.currencyCode, amountMinor: lineTotal } };
+    return { ...line, unitPrice, lineTotal: times(unitPrice, line.quantity) };
   });
-  return { lines, total: { currencyCode: currency ?? "", amountMinor: total } };
+  const mixed = mixedCurrencies(lines.map((line) => line.unitPrice));
+  if (mixed !== undefined) {
+    throw failedPrecondition(`${fields.lines}: products are priced in ${mixed[0]} and ${mixed[1]}; an order has one currency`);
+  }
+  return { lines, total: sum(lines.map((line) => line.lineTotal)) };
 }

@@ -1,13 +1,8 @@
 import { failedPrecondition } from "../../../shared/src/errors.js";
+import type { Money } from "../../../shared/src/money.js";
 
 /** OrderStatus is where an order stands; the gRPC layer maps it to the proto enum. */
 export type OrderStatus = "AWAITING_PAYMENT" | "CONFIRMED" | "CANCELLED";
-
-/** Money is an amount in minor units of one ISO 4217 currency. */
-export interface Money {
-  readonly currencyCode: string;
-  readonly amountMinor: bigint;
-}
 
 /** OrderLine is one priced line of an order. */
 export interface OrderLine {
