@@ -8,7 +8,8 @@ import { toStatusName } from "../../shared/src/errors.js";
 import type { ServiceImpl } from "../../shared/src/grpc/index.js";
 import type { Catalog, ImportSummary } from "./catalog.js";
 import type { ImportLine } from "./domain/stock-import.js";
-import { fromProtoMoney, toProtoProduct, toProtoReservation, toProtoStockLevel } from "./proto-mapping.js";
+import { fromProtoMoney } from "../../shared/src/money.js";
+import { toProtoProduct, toProtoReservation, toProtoStockLevel } from "./proto-mapping.js";
 import type { ReserveOutcome, Reservations } from "./reservations.js";
 import type { StockFeed } from "./stock-feed.js";
 

@@ -1,6 +1,5 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { MoneySchema, type Money as ProtoMoney } from "../../../gen/shop/common/v1/money_pb.js";
 import {
   ProductSchema,
   ReservationLineSchema,
@@ -12,20 +11,10 @@ import {
   type ReservationLine as ProtoLine,
   type StockLevel,
 } from "../../../gen/shop/inventory/v1/inventory_service_pb.js";
-import type { Money } from "./domain/money.js";
+import { toProtoMoney } from "../../shared/src/money.js";
 import type { Reservation, ReservationLine, ReservationStatus } from "./domain/reservation.js";
 import type { ProductRecord } from "./store/product-store.js";
 import type { StockSnapshot } from "./stock-feed.js";
-
-/** toProtoMoney maps a domain amount to shop.common.v1.Money. */
-export function toProtoMoney(money: Money): ProtoMoney {
-  return create(MoneySchema, { currencyCode: money.currencyCode, amountMinor: money.amountMinor });
-}
-
-/** fromProtoMoney maps a request's Money (possibly absent) to the domain. */
-export function fromProtoMoney(money: ProtoMoney | undefined): Money | undefined {
-  return money === undefined ? undefined : { currencyCode: money.currencyCode, amountMinor: money.amountMinor };
-}
 
 /** toProtoStockLevel maps a product's stock at one moment. */
 export function toProtoStockLevel(level: StockSnapshot): StockLevel {

@@ -9,13 +9,12 @@ import { createLogger, type Logger } from "../../shared/src/logger.js";
 import { openDatabase, type SqliteDatabase } from "../../shared/src/store/database.js";
 import { createInventoryClient, type InventoryClient } from "./clients/inventory-client.js";
 import { InventoryReserver, type ReserverOptions } from "./clients/inventory-reserver.js";
+import { createStockReservations } from "./clients/stock-reservations.js";
 import type { OrderConfig } from "./config.js";
-import { OrderCreator } from "./create-order.js";
 import { paymentAuthorizedHandler } from "./events/handlers/payment-authorized-handler.js";
 import { paymentDeclinedHandler } from "./events/handlers/payment-declined-handler.js";
 import { OrderChanges } from "./order-changes.js";
-import type { OrderDeps } from "./order-deps.js";
-import { OrderTransitions } from "./order-transitions.js";
+import { OrderUseCases } from "./order-use-cases.js";
 import { createServer } from "./server.js";
 import { IdempotencyStore, idempotencySchema } from "./store/idempotency-store.js";
 import { OrderStore, orderSchema } from "./store/order-store.js";
@@ -60,19 +59,19 @@ export async function startOrderService(config: Readonly<OrderConfig>, options: 
   const inventoryClient = options.inventoryClient ?? createInventoryClient(config.inventoryAddr);
   const reserver = new InventoryReserver(inventoryClient, { logger, ...options.reserver });
 
-  const deps: OrderDeps = {
+  const orders = new OrderUseCases({
     db,
     orders: new OrderStore(db),
     keys: new IdempotencyStore(db),
     outbox,
     inbox: new Inbox(db),
+    stock: createStockReservations(reserver, logger),
+    reserveTimeoutMs: config.reserveTimeoutMs,
     relay,
     changes: new OrderChanges(),
     logger,
-  };
-  const creator = new OrderCreator({ ...deps, reserver, reserveTimeoutMs: config.reserveTimeoutMs });
-  const transitions = new OrderTransitions(deps);
-  const { server, health } = createServer({ creator, transitions, orders: deps.orders, changes: deps.changes, db, logger });
+  });
+  const { server, health } = createServer({ orders, db, logger });
   health.setAll("NOT_SERVING");
 
   let subscription: Subscription | undefined;
@@ -92,7 +91,7 @@ export async function startOrderService(config: Readonly<OrderConfig>, options: 
       fromBeginning: config.kafkaFromBeginning,
       retry: config.eventRetry,
       logger,
-      handlers: [paymentAuthorizedHandler(transitions, CONSUMER, logger), paymentDeclinedHandler(transitions, CONSUMER, logger)],
+      handlers: [paymentAuthorizedHandler(orders, CONSUMER, logger), paymentDeclinedHandler(orders, CONSUMER, logger)],
     });
     relay.start();
     health.setAll("SERVING");

@@ -8,10 +8,14 @@ import {
 import { toOutgoingEvent } from "../../shared/src/events/event-bus.js";
 import type { OutboxEvent } from "../../shared/src/events/outbox.js";
 import { Topics } from "../../shared/src/events/topics.js";
+import { toProtoMoney } from "../../shared/src/money.js";
+import { toV1Lines } from "./api/v1/order-mapper.js";
 import type { Order } from "./domain/order.js";
-import { toProtoLines, toProtoMoney } from "./order-mapper.js";
 
-/** EVENT_SOURCE is the CloudEvents `source` of everything the order service publishes. */
+/**
+ * EVENT_SOURCE is the CloudEvents `source` of everything the order service publishes. `traceparent` is left to
+ * toOutgoingEvent, which takes it from the call or event being handled.
+ */
 export const EVENT_SOURCE = "shopmesh/order";
 
 function outboxEvent(event: ReturnType<typeof toOutgoingEvent>): OutboxEvent {
@@ -19,29 +23,30 @@ function outboxEvent(event: ReturnType<typeof toOutgoingEvent>): OutboxEvent {
 }
 
 /** orderCreatedEvent is the OrderCreated outbox row of a new order; it carries the card token for payment. */
-export function orderCreatedEvent(order: Order, cardToken: string, traceparent?: string): OutboxEvent {
+export function orderCreatedEvent(order: Order, cardToken: string): OutboxEvent {
   const message = create(OrderCreatedSchema, {
     orderId: order.orderId,
     customerId: order.customerId,
-    lines: toProtoLines(order.lines),
+    // OrderCreated reuses shop.order.v1.OrderLine, so its lines map as v1 answers map them.
+    lines: toV1Lines(order.lines),
     total: toProtoMoney(order.total),
     cardToken,
     createTime: timestampFromDate(order.createTime),
   });
   return outboxEvent(
-    toOutgoingEvent(OrderCreatedSchema, message, { source: EVENT_SOURCE, subject: order.orderId, traceparent, time: order.createTime }),
+    toOutgoingEvent(OrderCreatedSchema, message, { source: EVENT_SOURCE, subject: order.orderId, time: order.createTime }),
   );
 }
 
 /** orderConfirmedEvent is the OrderConfirmed outbox row of a paid order. */
-export function orderConfirmedEvent(order: Order, traceparent?: string): OutboxEvent {
+export function orderConfirmedEvent(order: Order): OutboxEvent {
   const message = create(OrderConfirmedSchema, {
     orderId: order.orderId,
     paymentId: order.paymentId,
     confirmTime: timestampFromDate(order.updateTime),
   });
   return outboxEvent(
-    toOutgoingEvent(OrderConfirmedSchema, message, { source: EVENT_SOURCE, subject: order.orderId, traceparent, time: order.updateTime }),
+    toOutgoingEvent(OrderConfirmedSchema, message, { source: EVENT_SOURCE, subject: order.orderId, time: order.updateTime }),
   );
 }
 
@@ -49,7 +54,7 @@ export function orderConfirmedEvent(order: Order, traceparent?: string): OutboxE
  * orderCancelledEvent is the OrderCancelled outbox row. `paymentId` is set only when the payment must be refunded
  * (a confirmed order cancelled by the customer); empty means inventory just releases the reservation.
  */
-export function orderCancelledEvent(order: Order, paymentId: string, traceparent?: string): OutboxEvent {
+export function orderCancelledEvent(order: Order, paymentId: string): OutboxEvent {
   const message = create(OrderCancelledSchema, {
     orderId: order.orderId,
     reason: order.cancelReason,
@@ -57,6 +62,6 @@ export function orderCancelledEvent(order: Order, paymentId: string, traceparent
     cancelTime: timestampFromDate(order.updateTime),
   });
   return outboxEvent(
-    toOutgoingEvent(OrderCancelledSchema, message, { source: EVENT_SOURCE, subject: order.orderId, traceparent, time: order.updateTime }),
+    toOutgoingEvent(OrderCancelledSchema, message, { source: EVENT_SOURCE, subject: order.orderId, time: order.updateTime }),
   );
 }

@@ -1,22 +1,61 @@
+import { randomUUID } from "node:crypto";
 import { invalidArgument, notFound } from "../../shared/src/errors.js";
-import type { HandlerContext } from "../../shared/src/grpc/handler-context.js";
+import type { Inbox } from "../../shared/src/events/inbox.js";
+import type { OutboxEvent, OutboxStore } from "../../shared/src/events/outbox.js";
+import type { Logger } from "../../shared/src/logger.js";
+import { formatMoney, type Money } from "../../shared/src/money.js";
 import { decodePageToken, encodePageToken, pageSizeOf } from "../../shared/src/page-token.js";
-import type { CreateOrderFields, CreateOrderInput } from "./domain/create-order-command.js";
-import { isTerminal, type Order, type OrderStatus } from "./domain/order.js";
-import type { CallInfo, OrderCreator } from "./create-order.js";
+import type { SqliteDatabase } from "../../shared/src/store/database.js";
+import { idempotencyKeyOf, requestFingerprint, type CreateOrderCommand, type RequestedLine } from "./domain/order-commands.js";
+import { cancelByCustomer, isTerminal, newOrder, priceLines, type Order, type OrderStatus, type PaymentOutcome } from "./domain/order.js";
 import type { OrderChanges } from "./order-changes.js";
-import type { OrderTransitions } from "./order-transitions.js";
+import { orderCancelledEvent, orderConfirmedEvent, orderCreatedEvent } from "./order-events.js";
+import type { IdempotencyStore } from "./store/idempotency-store.js";
 import type { OrderStore } from "./store/order-store.js";
 
-/** OrderServiceDeps are the use cases and reads behind the RPCs. */
-export interface OrderServiceDeps {
-  readonly creator: OrderCreator;
-  readonly transitions: OrderTransitions;
-  readonly orders: OrderStore;
-  readonly changes: OrderChanges;
+/** StockAnswer is inventory's answer to a reservation it could make sense of. */
+export type StockAnswer =
+  | { readonly kind: "held"; readonly unitPrices: ReadonlyMap<string, Money> }
+  /** productId is the line's product inventory does not know, when its message says which. */
+  | { readonly kind: "unknown-product"; readonly productId: string | undefined; readonly message: string };
+
+/** StockReservations is what the order flow needs from inventory (implemented in clients/stock-reservations.ts). */
+export interface StockReservations {
+  /**
+   * reserve holds the lines under the order's id. It throws FAILED_PRECONDITION when stock is short, and UNAVAILABLE,
+   * DEADLINE_EXCEEDED (at `deadline`) or the signal's reason when inventory gives no answer.
+   */
+  reserve(orderId: string, lines: readonly RequestedLine[], deadline: Date, signal?: AbortSignal): Promise<StockAnswer>;
+  /** release gives an order's reservation back. It never throws: what it cannot free, inventory's TTL frees. */
+  release(orderId: string, reason: string): Promise<void>;
 }
 
-/** ListQuery is a ListOrders request in domain terms, whichever API version it came from. */
+/** OrderUseCaseDeps are the database, its stores, inventory, the relay to wake and the watchers to tell. */
+export interface OrderUseCaseDeps {
+  readonly db: SqliteDatabase;
+  readonly orders: OrderStore;
+  readonly keys: IdempotencyStore;
+  readonly outbox: OutboxStore;
+  readonly inbox: Inbox;
+  readonly stock: StockReservations;
+  /** reserveTimeoutMs bounds how long a reservation may take, whatever the caller's deadline. */
+  readonly reserveTimeoutMs: number;
+  /** relay is woken after each commit that wrote an outbox row. */
+  readonly relay: { notify(): void };
+  readonly changes: OrderChanges;
+  readonly logger: Logger;
+}
+
+/** CallOptions are what CreateOrder takes from the call besides the command (api/shared-handlers.ts `callOf`). */
+export interface CallOptions {
+  readonly idempotencyKey?: string | undefined;
+  /** signal aborts when the caller gives up; the reservation stops waiting then. */
+  readonly signal?: AbortSignal | undefined;
+  /** deadline is the caller's; the reservation never waits past it. */
+  readonly deadline?: Date | undefined;
+}
+
+/** ListQuery is a ListOrders request in domain terms, whichever API version it came in. */
 export interface ListQuery {
   readonly pageSize: number;
   readonly pageToken: string;
@@ -24,80 +63,178 @@ export interface ListQuery {
   readonly status: OrderStatus | undefined;
 }
 
+/** InboxEvent identifies a consumed event for the inbox. */
+export interface InboxEvent {
+  readonly id: string;
+  readonly type: string;
+}
+
+/** PaymentResult is what a payment event did: an outcome, or nothing because it was a duplicate or about no order. */
+export type PaymentResult = PaymentOutcome | { kind: "duplicate" } | { kind: "unknown-order" };
+
 /**
- * OrderUseCases are the order RPCs in domain terms. Every API version (shop.order.v1, shop.order.v2) maps its
- * messages onto these, so both versions serve the same orders with the same rules, idempotency keys and page
- * tokens; a version only adds its own message shapes.
+ * OrderUseCases is the order flow, in domain terms: every API version maps its messages onto it, so both versions
+ * serve the same orders with the same rules, idempotency keys and page tokens, and the payment event handlers drive
+ * the same transitions. Each change, its history and its outbox event commit together; watchers hear of it after the
+ * commit. It knows no transport: the trace context the events carry is the one the call or event runs in.
  */
-export interface OrderUseCases {
-  create(input: CreateOrderInput, ctx: HandlerContext, fields?: CreateOrderFields): Promise<Order>;
-  get(orderId: string): Order;
-  list(query: ListQuery): { orders: Order[]; nextPageToken: string };
-  cancel(orderId: string, reason: string, ctx: HandlerContext): Order;
-  /** watch yields the order now and after every visible change, until it reaches a terminal state. */
-  watch(orderId: string, ctx: HandlerContext): AsyncGenerator<Order>;
-}
+export class OrderUseCases {
+  /** inFlight holds the CreateOrder running for each idempotency key, so a concurrent duplicate waits for it. */
+  private readonly inFlight = new Map<string, { fingerprint: string; promise: Promise<Order> }>();
 
-function requireOrderId(orderId: string): string {
-  if (orderId.trim() === "") throw invalidArgument("order_id", "is required");
-  return orderId;
-}
+  constructor(private readonly deps: OrderUseCaseDeps) {}
 
-function callInfoOf(ctx: HandlerContext, fields: CreateOrderFields | undefined): CallInfo {
-  return {
-    idempotencyKey: ctx.metadata.get("idempotency-key"),
-    traceparent: ctx.metadata.get("traceparent"),
-    deadline: ctx.deadline,
-    signal: ctx.signal,
-    fields,
-  };
-}
+  /**
+   * create runs CreateOrder: check the idempotency key, reserve stock, then store the order, the key and its
+   * OrderCreated event in one transaction, releasing the reservation if that fails. The same key with the same
+   * command returns the first order; with another command it is INVALID_ARGUMENT.
+   */
+  async create(command: CreateOrderCommand, call: CallOptions = {}): Promise<Order> {
+    const key = idempotencyKeyOf(call.idempotencyKey);
+    const fingerprint = requestFingerprint(command);
+    if (key === undefined) return this.reserveAndStore(command, fingerprint, undefined, call);
 
-/** createOrderUseCases binds the order use cases to their collaborators. */
-export function createOrderUseCases(deps: OrderServiceDeps): OrderUseCases {
-  const get = (orderId: string): Order => {
-    const order = deps.orders.get(requireOrderId(orderId));
+    const running = this.inFlight.get(key);
+    if (running) {
+      if (running.fingerprint !== fingerprint) throw keyReused();
+      return running.promise;
+    }
+    const stored = this.deps.keys.get(key);
+    if (stored) {
+      if (stored.fingerprint !== fingerprint) throw keyReused();
+      const order = this.deps.orders.get(stored.orderId);
+      if (!order) throw new Error(`idempotency key points at missing order ${stored.orderId}`);
+      this.deps.logger.info({ orderId: order.orderId }, "CreateOrder repeated with the same idempotency key; returning the stored order");
+      return order;
+    }
+    const promise = this.reserveAndStore(command, fingerprint, key, call);
+    this.inFlight.set(key, { fingerprint, promise });
+    try {
+      return await promise;
+    } finally {
+      this.inFlight.delete(key);
+    }
+  }
+
+  /** get returns an order or throws NOT_FOUND. */
+  get(orderId: string): Order {
+    const order = this.deps.orders.get(orderId);
     if (!order) throw notFound(`order "${orderId}"`);
     return order;
-  };
+  }
 
-  return {
-    create: (input, ctx, fields) => deps.creator.create(input, callInfoOf(ctx, fields)),
+  /** list returns a page of orders, newest first, and the token of the next page ("" at the end). */
+  list(query: ListQuery): { orders: Order[]; nextPageToken: string } {
+    const pageSize = pageSizeOf(query.pageSize);
+    // The filter is in domain terms, so a v1 page token continues a v2 listing and vice versa.
+    const filter = `${query.customerId}|${query.status ?? ""}`;
+    const cursor = decodePageToken(query.pageToken, filter);
+    const afterSeq = cursor === undefined ? undefined : Number(cursor.after);
+    if (afterSeq !== undefined && !Number.isInteger(afterSeq)) throw invalidArgument("page_token", "is not a token this server issued");
+    const page = this.deps.orders.list({ customerId: query.customerId, status: query.status }, pageSize, afterSeq);
+    return {
+      orders: page.orders,
+      nextPageToken: page.more && page.lastSeq !== undefined ? encodePageToken({ after: String(page.lastSeq), filter }) : "",
+    };
+  }
 
-    get,
+  /** cancel runs CancelOrder; cancelling a cancelled order returns it unchanged and writes nothing. */
+  cancel(orderId: string, reason: string): Order {
+    const { db, orders, outbox } = this.deps;
+    const result = db.transaction(() => {
+      const order = this.get(orderId);
+      const outcome = cancelByCustomer(order, reason, new Date());
+      if (outcome.kind === "unchanged") return { order, changed: false };
+      orders.update(outcome.order);
+      outbox.add(orderCancelledEvent(outcome.order, outcome.refundPaymentId));
+      return { order: outcome.order, changed: true };
+    })();
+    if (result.changed) {
+      this.committed(orderId, true);
+      this.deps.logger.info({ orderId, paid: result.order.paymentId !== "" }, "order cancelled by the customer");
+    }
+    return result.order;
+  }
 
-    list(query) {
-      const pageSize = pageSizeOf(query.pageSize);
-      // The filter is in domain terms, so a v1 page token continues a v2 listing and vice versa.
-      const filter = `${query.customerId}|${query.status ?? ""}`;
-      const cursor = decodePageToken(query.pageToken, filter);
-      const afterSeq = cursor === undefined ? undefined : Number(cursor.after);
-      if (afterSeq !== undefined && !Number.isInteger(afterSeq)) throw invalidArgument("page_token", "is not a token this server issued");
-      const page = deps.orders.list({ customerId: query.customerId, status: query.status }, pageSize, afterSeq);
-      return {
-        orders: page.orders,
-        nextPageToken: page.more && page.lastSeq !== undefined ? encodePageToken({ after: String(page.lastSeq), filter }) : "",
-      };
-    },
-
-    cancel: (orderId, reason, ctx) => deps.transitions.cancel(requireOrderId(orderId), reason, ctx.metadata.get("traceparent")),
-
-    async *watch(orderId, ctx) {
-      requireOrderId(orderId);
-      // Listen before the first read, so a change committed in between is not lost.
-      const changes = deps.changes.subscribe(orderId, ctx.signal);
-      try {
-        let order = get(orderId);
-        yield order;
-        while (!isTerminal(order.status)) {
-          await changes.next();
-          const next = get(orderId);
-          if (next.history.length !== order.history.length || next.paymentId !== order.paymentId) yield next;
-          order = next;
-        }
-      } finally {
-        changes.close();
+  /** watch yields the order now and after every visible change, until it reaches a terminal state or `signal` aborts. */
+  async *watch(orderId: string, signal: AbortSignal): AsyncGenerator<Order> {
+    // Listen before the first read, so a change committed in between is not lost.
+    const changes = this.deps.changes.subscribe(orderId, signal);
+    try {
+      let order = this.get(orderId);
+      yield order;
+      while (!isTerminal(order.status)) {
+        await changes.next();
+        const next = this.get(orderId);
+        if (next.history.length !== order.history.length || next.paymentId !== order.paymentId) yield next;
+        order = next;
       }
-    },
-  };
+    } finally {
+      changes.close();
+    }
+  }
+
+  /**
+   * applyPayment applies a payment event once (inbox) to the order it names, with its outbox event in the same
+   * transaction. `decide` is the domain rule for this event type.
+   */
+  applyPayment(consumer: string, event: InboxEvent, orderId: string, decide: (order: Order) => PaymentOutcome): PaymentResult {
+    const { orders, outbox, inbox } = this.deps;
+    const { ran, result } = inbox.once<PaymentResult>(consumer, event, () => {
+      const order = orders.get(orderId);
+      if (!order) return { kind: "unknown-order" };
+      const outcome = decide(order);
+      let outgoing: OutboxEvent | undefined;
+      if (outcome.kind === "confirmed") outgoing = orderConfirmedEvent(outcome.order);
+      if (outcome.kind === "cancelled") outgoing = orderCancelledEvent(outcome.order, "");
+      if (outcome.kind !== "ignored") orders.update(outcome.order);
+      if (outgoing) outbox.add(outgoing);
+      return outcome;
+    });
+    if (!ran || result === undefined) return { kind: "duplicate" };
+    if (result.kind === "confirmed" || result.kind === "cancelled" || result.kind === "payment-recorded") {
+      this.committed(orderId, result.kind !== "payment-recorded");
+    }
+    return result;
+  }
+
+  private async reserveAndStore(command: CreateOrderCommand, fingerprint: string, key: string | undefined, call: CallOptions): Promise<Order> {
+    const { db, orders, keys, outbox, relay, stock, logger } = this.deps;
+    const orderId = randomUUID();
+    const ownDeadline = Date.now() + this.deps.reserveTimeoutMs;
+    const deadline = new Date(Math.min(ownDeadline, call.deadline?.getTime() ?? ownDeadline));
+    const answer = await stock.reserve(orderId, command.lines, deadline, call.signal);
+    if (answer.kind === "unknown-product") throw unknownProduct(command, answer.productId, answer.message);
+    try {
+      const { lines, total } = priceLines(command.lines, answer.unitPrices, command.linesField);
+      const order = newOrder({ orderId, customerId: command.customerId, lines, total, at: new Date() });
+      db.transaction(() => {
+        orders.insert(order);
+        if (key !== undefined) keys.put(key, { fingerprint, orderId });
+        outbox.add(orderCreatedEvent(order, command.cardToken));
+      })();
+      relay.notify();
+      logger.info({ orderId, customerId: order.customerId, total: formatMoney(order.total) }, "order created");
+      return order;
+    } catch (error) {
+      await stock.release(orderId, "order not created: storing it failed");
+      throw error;
+    }
+  }
+
+  private committed(orderId: string, wroteEvent: boolean): void {
+    if (wroteEvent) this.deps.relay.notify();
+    this.deps.changes.changed(orderId);
+  }
+}
+
+function keyReused() {
+  return invalidArgument("idempotency-key", "was already used with a different request");
+}
+
+/** unknownProduct is the caller's bad argument: it names the line, as the caller's API version spells it. */
+function unknownProduct(command: CreateOrderCommand, productId: string | undefined, message: string) {
+  const index = command.lines.findIndex((line) => line.productId === productId);
+  if (index < 0) return invalidArgument(command.linesField, message);
+  return invalidArgument(`${command.linesField}[${index}].product_id`, `product "${productId}" not found`);
 }

@@ -4,12 +4,13 @@ import { createGrpcServer, implement, type GrpcServer } from "../../shared/src/g
 import type { RpcLogger } from "../../shared/src/grpc/rpc-logger.js";
 import { opsService } from "../../shared/src/ops-service.js";
 import type { SqliteDatabase } from "../../shared/src/store/database.js";
-import { createOrderService } from "./order-service.js";
-import { createOrderServiceV2 } from "./order-service-v2.js";
-import { createOrderUseCases, type OrderServiceDeps } from "./order-use-cases.js";
+import { createOrderService } from "./api/v1/order-service.js";
+import { createOrderServiceV2 } from "./api/v2/order-service.js";
+import type { OrderUseCases } from "./order-use-cases.js";
 
-/** ServerDeps are what the order gRPC server needs: the use cases' collaborators and the database OpsService reads. */
-export interface ServerDeps extends OrderServiceDeps {
+/** ServerDeps are what the order gRPC server needs: the use cases and the database OpsService reads. */
+export interface ServerDeps {
+  readonly orders: OrderUseCases;
   readonly db: SqliteDatabase;
   readonly logger?: RpcLogger;
 }
@@ -19,11 +20,10 @@ export interface ServerDeps extends OrderServiceDeps {
  * same use cases (v1 stays served until its sunset, docs/versioning.md), shop.ops.v1.OpsService, health, reflection.
  */
 export function createServer(deps: ServerDeps): GrpcServer {
-  const orders = createOrderUseCases(deps);
   return createGrpcServer({
     services: [
-      implement(OrderService, createOrderService(orders)),
-      implement(OrderServiceV2, createOrderServiceV2(orders)),
+      implement(OrderService, createOrderService(deps.orders)),
+      implement(OrderServiceV2, createOrderServiceV2(deps.orders)),
       opsService({ service: "order", db: deps.db }),
     ],
     ...(deps.logger ? { logger: deps.logger } : {}),

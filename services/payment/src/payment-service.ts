@@ -1,6 +1,5 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { MoneySchema } from "../../../gen/shop/common/v1/money_pb.js";
 import {
   PaymentSchema,
   PaymentStatus as ProtoPaymentStatus,
@@ -9,6 +8,7 @@ import {
 } from "../../../gen/shop/payment/v1/payment_service_pb.js";
 import { invalidArgument } from "../../shared/src/errors.js";
 import type { ServiceImpl } from "../../shared/src/grpc/service-impl.js";
+import { toProtoMoney } from "../../shared/src/money.js";
 import { decodePageToken, encodePageToken, pageSizeOf } from "../../shared/src/page-token.js";
 import { optionalUuid, requireUuid, type Payment, type PaymentStatus } from "./domain/payment.js";
 import type { Payments } from "./payments.js";
@@ -66,7 +66,7 @@ export function toProtoPayment(payment: Payment): ProtoPayment {
   return create(PaymentSchema, {
     paymentId: payment.paymentId,
     orderId: payment.orderId,
-    amount: create(MoneySchema, payment.amount),
+    amount: toProtoMoney(payment.amount),
     status: STATUS[payment.status],
     declineReason: payment.declineReason,
     cardLast4: payment.cardLast4,

@@ -3,6 +3,7 @@ import { notFound } from "../../shared/src/errors.js";
 import type { Inbox } from "../../shared/src/events/inbox.js";
 import type { OutboxStore } from "../../shared/src/events/outbox.js";
 import type { Logger } from "../../shared/src/logger.js";
+import { fromProtoMoney } from "../../shared/src/money.js";
 import type { SqliteDatabase } from "../../shared/src/store/database.js";
 import { cardLast4, decideCharge, InvalidChargeError } from "./domain/card-processor.js";
 import { planRefund, refunded, type Payment } from "./domain/payment.js";
@@ -69,8 +70,8 @@ export class Payments {
       if (order.orderId === "") throw new InvalidChargeError("order_id: missing");
       const existing = store.getByOrder(order.orderId);
       if (existing) return { kind: "already-charged", payment: existing };
-      if (!order.total) throw new InvalidChargeError("total: missing");
-      const amount = { currencyCode: order.total.currencyCode, amountMinor: order.total.amountMinor };
+      const amount = fromProtoMoney(order.total);
+      if (!amount) throw new InvalidChargeError("total: missing");
       const decision = decideCharge({ cardToken: order.cardToken, amount }, this.deps.currencies);
       const now = this.now();
       const payment: Payment = {

@@ -1,4 +1,4 @@
-import type { Money } from "./money.js";
+import { money, type Money } from "../../../shared/src/money.js";
 
 /** SeedProduct is one product of the starter catalog. */
 export interface SeedProduct {
@@ -9,7 +9,7 @@ export interface SeedProduct {
   readonly available: number;
 }
 
-const eur = (amountMinor: number): Money => ({ currencyCode: "EUR", amountMinor: BigInt(amountMinor) });
+const eur = (amountMinor: number): Money => money("EUR", amountMinor);
 
 /**
  * SEED_CATALOG is what a fresh inventory starts with, so the demo has something to sell. `sku-grinder` has only 3

@@ -1,5 +1,5 @@
 import { invalidArgument } from "../../../shared/src/errors.js";
-import { validatePrice, type Money } from "./money.js";
+import { validateMoney, type Money } from "../../../shared/src/money.js";
 
 /** ImportLine is one restock line as received. */
 export interface ImportLine {
@@ -42,6 +42,6 @@ export function planImportLine(line: ImportLine, current: { readonly available: 
   if (line.price === undefined) {
     throw invalidArgument("price", `is required to create unknown product "${line.productId}"`);
   }
-  const price = validatePrice("price", line.price);
+  const price = validateMoney("price", line.price);
   return { kind: "create", productId: line.productId, quantity: line.quantity, name: line.name.trim(), price };
 }

@@ -1,13 +1,9 @@
 import { failedPrecondition } from "../../../shared/src/errors.js";
+import { mixedCurrencies, sum, times, type Money } from "../../../shared/src/money.js";
+import type { RequestedLine } from "./order-commands.js";
 
 /** OrderStatus is where an order stands; the gRPC layer maps it to the proto enum. */
 export type OrderStatus = "AWAITING_PAYMENT" | "CONFIRMED" | "CANCELLED";
-
-/** Money is an amount in minor units of one ISO 4217 currency. */
-export interface Money {
-  readonly currencyCode: string;
-  readonly amountMinor: bigint;
-}
 
 /** OrderLine is one priced line of an order. */
 export interface OrderLine {
@@ -79,6 +75,28 @@ export function newOrder(init: {
     cancelReason: "",
     history: [{ status: "AWAITING_PAYMENT", at, reason: "order created" }],
   };
+}
+
+/**
+ * priceLines prices the requested lines at the unit prices inventory reserved them at, and totals them. An order has
+ * one currency; products priced in different ones are FAILED_PRECONDITION (the catalog, not the request, is the
+ * problem), naming the caller's `linesField`.
+ */
+export function priceLines(
+  requested: readonly RequestedLine[],
+  unitPrices: ReadonlyMap<string, Money>,
+  linesField: string,
+): { lines: OrderLine[]; total: Money } {
+  const lines = requested.map((line) => {
+    const unitPrice = unitPrices.get(line.productId);
+    if (unitPrice === undefined) throw new Error(`reservation has no price for product "${line.productId}"`);
+    return { ...line, unitPrice, lineTotal: times(unitPrice, line.quantity) };
+  });
+  const mixed = mixedCurrencies(lines.map((line) => line.unitPrice));
+  if (mixed !== undefined) {
+    throw failedPrecondition(`${linesField}: products are priced in ${mixed[0]} and ${mixed[1]}; an order has one currency`);
+  }
+  return { lines, total: sum(lines.map((line) => line.lineTotal)) };
 }
 
 /** transition moves an order to `to`; an illegal move is FAILED_PRECONDITION naming both states. */

@@ -1,3 +1,4 @@
+import { money, times } from "../../../shared/src/money.js";
 import type { SqliteDatabase } from "../../../shared/src/store/database.js";
 import { isTerminal, type Order, type OrderLine, type OrderStatus, type StatusChange } from "../domain/order.js";
 
@@ -216,13 +217,8 @@ export class OrderStore {
 
 function toOrder(row: FullOrderRow): Order {
   const lines: OrderLine[] = (JSON.parse(row.lines_json) as LineTuple[]).map(([productId, quantity, currencyCode, unitMinor]) => {
-    const unit = BigInt(unitMinor);
-    return {
-      productId,
-      quantity,
-      unitPrice: { currencyCode, amountMinor: unit },
-      lineTotal: { currencyCode, amountMinor: unit * BigInt(quantity) },
-    };
+    const unitPrice = money(currencyCode, BigInt(unitMinor));
+    return { productId, quantity, unitPrice, lineTotal: times(unitPrice, quantity) };
   });
   const history: StatusChange[] = (JSON.parse(row.history_json) as HistoryTuple[]).map(([status, at, reason]) => ({
     status,
@@ -233,7 +229,7 @@ function toOrder(row: FullOrderRow): Order {
     orderId: row.order_id,
     customerId: row.customer_id,
     lines,
-    total: { currencyCode: row.currency_code, amountMinor: BigInt(row.total_minor) },
+    total: money(row.currency_code, BigInt(row.total_minor)),
     status: row.status,
     createTime: new Date(row.create_time),
     updateTime: new Date(row.update_time),

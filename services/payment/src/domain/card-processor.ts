@@ -2,17 +2,12 @@
  * The simulated card processor (docs/architecture.md, "The simulated card processor"). It is deterministic so that
  * tests and demos can pick an outcome by card token or amount. Pure: no I/O, no clock, no randomness.
  */
-
-/** Amount is money in minor units, as on the wire (`shop.common.v1.Money`). */
-export interface Amount {
-  readonly currencyCode: string;
-  readonly amountMinor: bigint;
-}
+import type { Money } from "../../../shared/src/money.js";
 
 /** ChargeRequest is what the processor needs to decide one charge. */
 export interface ChargeRequest {
   readonly cardToken: string;
-  readonly amount: Amount;
+  readonly amount: Money;
 }
 
 /** ChargeDecision is the processor's answer: authorized, or declined with a reason the customer may see. */

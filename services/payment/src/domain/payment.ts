@@ -1,5 +1,5 @@
 import { failedPrecondition, invalidArgument } from "../../../shared/src/errors.js";
-import type { Amount } from "./card-processor.js";
+import type { Money } from "../../../shared/src/money.js";
 
 /** PaymentStatus is where a payment stands; the names match the proto enum without its prefix. */
 export type PaymentStatus = "AUTHORIZED" | "DECLINED" | "REFUNDED";
@@ -8,7 +8,7 @@ export type PaymentStatus = "AUTHORIZED" | "DECLINED" | "REFUNDED";
 export interface Payment {
   readonly paymentId: string;
   readonly orderId: string;
-  readonly amount: Amount;
+  readonly amount: Money;
   readonly status: PaymentStatus;
   /** declineReason is empty unless the payment was declined. */
   readonly declineReason: string;

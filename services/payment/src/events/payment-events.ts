@@ -1,6 +1,5 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { MoneySchema } from "../../../../gen/shop/common/v1/money_pb.js";
 import {
   PaymentAuthorizedSchema,
   PaymentDeclinedSchema,
@@ -8,6 +7,7 @@ import {
 } from "../../../../gen/shop/payment/v1/payment_events_pb.js";
 import { toOutgoingEvent } from "../../../shared/src/events/event-bus.js";
 import type { OutboxEvent } from "../../../shared/src/events/outbox.js";
+import { toProtoMoney } from "../../../shared/src/money.js";
 import { Topics } from "../../../shared/src/events/topics.js";
 import type { Payment } from "../domain/payment.js";
 
@@ -38,7 +38,7 @@ export function paymentOutcomeEvent(payment: Payment, traceparent: string | unde
           create(PaymentAuthorizedSchema, {
             paymentId: payment.paymentId,
             orderId: payment.orderId,
-            amount: toMoney(payment),
+            amount: toProtoMoney(payment.amount),
             authorizeTime: at,
           }),
           attributes,
@@ -53,14 +53,10 @@ export function paymentRefundedEvent(payment: Payment, traceparent: string | und
     create(PaymentRefundedSchema, {
       paymentId: payment.paymentId,
       orderId: payment.orderId,
-      amount: toMoney(payment),
+      amount: toProtoMoney(payment.amount),
       refundTime: timestampFromDate(payment.updateTime),
     }),
     { source: PAYMENT_EVENT_SOURCE, subject: payment.orderId, traceparent, time: payment.updateTime },
   );
   return { ...event, topic: Topics.paymentEvents };
-}
-
-function toMoney(payment: Payment) {
-  return create(MoneySchema, { currencyCode: payment.amount.currencyCode, amountMinor: payment.amount.amountMinor });
 }

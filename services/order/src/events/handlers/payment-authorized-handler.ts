@@ -2,16 +2,16 @@ import { PaymentAuthorizedSchema } from "../../../../../gen/shop/payment/v1/paym
 import { eventHandler } from "../../../../shared/src/events/consumer.js";
 import type { Logger } from "../../../../shared/src/logger.js";
 import { onPaymentAuthorized } from "../../domain/order.js";
-import type { OrderTransitions } from "../../order-transitions.js";
+import type { OrderUseCases } from "../../order-use-cases.js";
 
 /**
  * PaymentAuthorizedHandler confirms the paid order (+OrderConfirmed). For an order cancelled meanwhile it only
  * records the payment id: payment refunds on its own when it sees the OrderCancelled.
  */
-export function paymentAuthorizedHandler(transitions: OrderTransitions, consumer: string, logger: Logger) {
+export function paymentAuthorizedHandler(orders: OrderUseCases, consumer: string, logger: Logger) {
   return eventHandler(PaymentAuthorizedSchema, (message, event) => {
     const orderId = message.orderId;
-    const result = transitions.applyPayment(consumer, event, orderId, (order) =>
+    const result = orders.applyPayment(consumer, event, orderId, (order) =>
       onPaymentAuthorized(order, message.paymentId, new Date()),
     );
     const fields = { eventId: event.id, orderId, paymentId: message.paymentId, result: result.kind };

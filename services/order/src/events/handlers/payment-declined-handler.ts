@@ -2,13 +2,13 @@ import { PaymentDeclinedSchema } from "../../../../../gen/shop/payment/v1/paymen
 import { eventHandler } from "../../../../shared/src/events/consumer.js";
 import type { Logger } from "../../../../shared/src/logger.js";
 import { onPaymentDeclined } from "../../domain/order.js";
-import type { OrderTransitions } from "../../order-transitions.js";
+import type { OrderUseCases } from "../../order-use-cases.js";
 
 /** PaymentDeclinedHandler cancels the order with "payment declined: <reason>" (+OrderCancelled without payment id). */
-export function paymentDeclinedHandler(transitions: OrderTransitions, consumer: string, logger: Logger) {
+export function paymentDeclinedHandler(orders: OrderUseCases, consumer: string, logger: Logger) {
   return eventHandler(PaymentDeclinedSchema, (message, event) => {
     const orderId = message.orderId;
-    const result = transitions.applyPayment(consumer, event, orderId, (order) =>
+    const result = orders.applyPayment(consumer, event, orderId, (order) =>
       onPaymentDeclined(order, message.reason, new Date()),
     );
     const fields = { eventId: event.id, orderId, paymentId: message.paymentId, result: result.kind };

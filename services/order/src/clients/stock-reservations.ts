@@ -1,0 +1,68 @@
+import { status } from "@grpc/grpc-js";
+import { ReservationStatus, type ReserveStockResponse } from "../../../../gen/shop/inventory/v1/inventory_service_pb.js";
+import { failedPrecondition, ServiceError } from "../../../shared/src/errors.js";
+import type { Logger } from "../../../shared/src/logger.js";
+import { fromProtoMoney, type Money } from "../../../shared/src/money.js";
+import type { StockAnswer, StockReservations } from "../order-use-cases.js";
+import type { InventoryReserver } from "./inventory-reserver.js";
+
+/**
+ * createStockReservations puts the order flow's {@link StockReservations} on the inventory reserver: the reservation
+ * id is the order id, and inventory's answer becomes unit prices, an unknown product, or the error the caller gets.
+ */
+export function createStockReservations(reserver: Pick<InventoryReserver, "reserve" | "release">, logger: Logger): StockReservations {
+  const release = async (orderId: string, reason: string): Promise<void> => {
+    try {
+      await reserver.release(orderId, reason);
+      logger.info({ orderId, reason }, "reservation released (compensation)");
+    } catch (error) {
+      logger.warn({ orderId, err: error }, "releasing the reservation failed; inventory's reservation TTL will free it");
+    }
+  };
+
+  return {
+    async reserve(orderId, lines, deadline, signal): Promise<StockAnswer> {
+      let response: ReserveStockResponse;
+      try {
+        response = await reserver.reserve({ reservationId: orderId, orderId, lines: [...lines] }, deadline, signal);
+      } catch (error) {
+        // Inventory may have made the reservation and only the answer was lost: give it back rather than wait for
+        // its TTL. Releasing an unknown reservation is harmless.
+        if (answerMayBeLost(error)) void release(orderId, "order not created: reservation timed out or was cancelled");
+        throw error;
+      }
+      if (response.errorCode === "" && response.reservation?.status === ReservationStatus.HELD) {
+        return { kind: "held", unitPrices: unitPricesOf(response) };
+      }
+      const message = response.errorMessage || "stock reservation rejected";
+      logger.info({ orderId, errorCode: response.errorCode, reason: message }, "stock reservation rejected");
+      if (response.errorCode === "NOT_FOUND") {
+        // Inventory quotes the product it does not know, e.g. `product "sku-x" not found`.
+        const productId = lines.find((line) => message.includes(`"${line.productId}"`))?.productId;
+        return { kind: "unknown-product", productId, message };
+      }
+      throw rejection(response.errorCode, message);
+    },
+    release,
+  };
+}
+
+function answerMayBeLost(error: unknown): boolean {
+  return error instanceof ServiceError && (error.status === status.DEADLINE_EXCEEDED || error.status === status.CANCELLED);
+}
+
+function unitPricesOf(response: ReserveStockResponse): Map<string, Money> {
+  const prices = new Map<string, Money>();
+  for (const line of response.reservation?.lines ?? []) {
+    const price = fromProtoMoney(line.unitPrice);
+    if (price) prices.set(line.productId, price);
+  }
+  return prices;
+}
+
+/** rejection passes inventory's refusal on with its code; missing stock (or no code at all) is FAILED_PRECONDITION. */
+function rejection(errorCode: string, message: string): ServiceError {
+  if (errorCode === "" || errorCode === "FAILED_PRECONDITION") return failedPrecondition(message);
+  const code = (status as unknown as Record<string, number | undefined>)[errorCode];
+  return new ServiceError(code ?? status.UNKNOWN, message);
+}
