@@ -122,7 +122,7 @@ describe("CreateOrder compensation and deadlines", () => {
     expect(Date.now() - started).toBeLessThan(900);
     expect(count("orders")).toBe(0);
     // Inventory may hold stock whose answer nobody waited for: the order service gives it back.
-    await waitFor(() => inventory.released.length > releasedBefore, 5_000, "the timed-out reservation to be released");
+    await waitUntil(() => inventory.released.length > releasedBefore, { timeoutMs: 5_000, message: "the timed-out reservation to be released" });
   });
 });
 
