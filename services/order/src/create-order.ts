@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { status } from "@grpc/grpc-js";
+import { Code, ConnectError } from "@connectrpc/connect";
 import {
   ReservationStatus,
   type ReserveStockResponse,
 } from "../../../gen/shop/inventory/v1/inventory_service_pb.js";
-import { failedPrecondition, invalidArgument, ServiceError } from "../../shared/src/errors.js";
+import { failedPrecondition, fromStatusName, invalidArgument } from "../../shared/src/errors.js";
 import {
   priceLines,
   requestFingerprint,
@@ -92,7 +92,7 @@ export class OrderCreator {
     } catch (error) {
       // Inventory may have made the reservation and only the answer was lost: give it back rather than wait for
       // its TTL. Releasing an unknown reservation is harmless.
-      if (error instanceof ServiceError && (error.status === status.DEADLINE_EXCEEDED || error.status === status.CANCELLED)) {
+      if (error instanceof ConnectError && (error.code === Code.DeadlineExceeded || error.code === Code.Canceled)) {
         void this.compensate(orderId, "order not created: reservation timed out or was cancelled");
       }
       throw error;
@@ -129,7 +129,7 @@ export class OrderCreator {
   }
 }
 
-function keyReused(): ServiceError {
+function keyReused(): ConnectError {
   return invalidArgument("idempotency-key", "was already used with a different request");
 }
 
@@ -146,7 +146,7 @@ function unitPricesOf(response: ReserveStockResponse): Map<string, Money> {
  * rejection turns inventory's refusal into the caller's error. Missing stock stays FAILED_PRECONDITION. An unknown
  * product is the caller's bad argument here, so NOT_FOUND becomes INVALID_ARGUMENT on the line that names it.
  */
-function rejection(response: ReserveStockResponse, command: CreateOrderCommand, fields: CreateOrderFields): ServiceError {
+function rejection(response: ReserveStockResponse, command: CreateOrderCommand, fields: CreateOrderFields): ConnectError {
   const message = response.errorMessage || "stock reservation rejected";
   switch (response.errorCode) {
     case "NOT_FOUND": {
@@ -154,13 +154,12 @@ function rejection(response: ReserveStockResponse, command: CreateOrderCommand, 
       return invalidArgument(index >= 0 ? `${fields.lines}[${index}].product_id` : fields.lines, message);
     }
     case "INVALID_ARGUMENT":
-      return new ServiceError(status.INVALID_ARGUMENT, message);
+      return new ConnectError(message, Code.InvalidArgument);
     case "FAILED_PRECONDITION":
     case "":
       return failedPrecondition(message);
     default: {
-      const code = (status as unknown as Record<string, number | undefined>)[response.errorCode];
-      return new ServiceError(code ?? status.UNKNOWN, message);
+      return new ConnectError(message, fromStatusName(response.errorCode) ?? Code.Unknown);
     }
   }
 }

@@ -1,5 +1,5 @@
 import type { OrderService } from "../../../gen/shop/order/v2/order_service_pb.js";
-import type { ServiceImpl } from "../../shared/src/grpc/service-impl.js";
+import type { ServiceImpl } from "@connectrpc/connect";
 import { fromProtoCreateOrderV2, fromProtoStatusFilterV2, toProtoOrderV2, V2_FIELDS } from "./order-mapper-v2.js";
 import type { OrderUseCases } from "./order-use-cases.js";
 

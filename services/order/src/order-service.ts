@@ -1,5 +1,5 @@
 import type { OrderService } from "../../../gen/shop/order/v1/order_service_pb.js";
-import type { ServiceImpl } from "../../shared/src/grpc/service-impl.js";
+import type { ServiceImpl } from "@connectrpc/connect";
 import { fromProtoStatusFilter, toProtoOrder } from "./order-mapper.js";
 import type { OrderUseCases } from "./order-use-cases.js";
 

@@ -1,5 +1,5 @@
 import { invalidArgument, notFound } from "../../shared/src/errors.js";
-import type { HandlerContext } from "../../shared/src/grpc/handler-context.js";
+import type { HandlerContext } from "@connectrpc/connect";
 import { decodePageToken, encodePageToken, pageSizeOf } from "../../shared/src/page-token.js";
 import type { CreateOrderFields, CreateOrderInput } from "./domain/create-order-command.js";
 import { isTerminal, type Order, type OrderStatus } from "./domain/order.js";
@@ -45,12 +45,18 @@ function requireOrderId(orderId: string): string {
 
 function callInfoOf(ctx: HandlerContext, fields: CreateOrderFields | undefined): CallInfo {
   return {
-    idempotencyKey: ctx.metadata.get("idempotency-key"),
-    traceparent: ctx.metadata.get("traceparent"),
-    deadline: ctx.deadline,
+    idempotencyKey: ctx.requestHeader.get("idempotency-key") ?? undefined,
+    traceparent: ctx.requestHeader.get("traceparent") ?? undefined,
+    deadline: deadlineOf(ctx),
     signal: ctx.signal,
     fields,
   };
+}
+
+/** deadlineOf is when the caller stops waiting, or undefined when it set no deadline. */
+function deadlineOf(ctx: HandlerContext): Date | undefined {
+  const timeoutMs = ctx.timeoutMs();
+  return timeoutMs === undefined ? undefined : new Date(Date.now() + timeoutMs);
 }
 
 /** createOrderUseCases binds the order use cases to their collaborators. */
@@ -80,7 +86,7 @@ export function createOrderUseCases(deps: OrderServiceDeps): OrderUseCases {
       };
     },
 
-    cancel: (orderId, reason, ctx) => deps.transitions.cancel(requireOrderId(orderId), reason, ctx.metadata.get("traceparent")),
+    cancel: (orderId, reason, ctx) => deps.transitions.cancel(requireOrderId(orderId), reason, ctx.requestHeader.get("traceparent") ?? undefined),
 
     async *watch(orderId, ctx) {
       requireOrderId(orderId);
