@@ -4,7 +4,7 @@ export { addService, type AddServiceOptions } from "./add-service.js";
 export { createClient, type CallOptions, type ClientMethod, type ClientOptions, type ServiceClient } from "./client.js";
 export { checkHealth, createHealthClient, type HealthClient } from "./health-client.js";
 export { GrpcHandlerContext, peerKey, type ServerCall } from "./handler-context.js";
-export { createReflectionService, fileDescriptorSet, reflectionPackageDefinition } from "./reflection.js";
+export { DescriptorIndex, REFLECTION_SERVICES, reflectionServices } from "./reflection.js";
 export { implement, type ServiceRegistration } from "./registration.js";
 export type { RpcLogger } from "./rpc-logger.js";
 export {

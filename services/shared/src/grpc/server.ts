@@ -1,8 +1,9 @@
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import type { ServerOptions } from "@grpc/grpc-js";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
+import { Health } from "../../../../gen/grpc/health/v1/health_pb.js";
 import { addService } from "./add-service.js";
-import { createReflectionService } from "./reflection.js";
+import { reflectionServices } from "./reflection.js";
 import type { ServiceRegistration } from "./registration.js";
 import type { RpcLogger } from "./rpc-logger.js";
 import { DEFAULT_MAX_REQUEST_BYTES } from "./service-definition.js";
@@ -49,7 +50,8 @@ const GRPC_JS_RECEIVE_CAP_FLOOR = 4 * 1024 * 1024;
 
 /**
  * createGrpcServer builds a grpc-js server with the given services, grpc.health.v1 (every service SERVING) and
- * server reflection v1 + v1alpha. It does not listen: only a service's main.ts binds a port, tests bind port 0.
+ * server reflection v1 + v1alpha (served through the adapter like any service). It does not listen: only a
+ * service's main.ts binds a port, tests bind port 0.
  */
 export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
   const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
@@ -61,10 +63,11 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
   });
   const descs = options.services.map((s) => s.service);
   const addOptions = { logger: options.logger, maxRequestBytes, stopping: options.stopping };
-  for (const { service: desc, impl } of options.services) addService(server, desc, impl, addOptions);
+  for (const { service: desc, impl } of [...options.services, ...reflectionServices([...descs, Health])]) {
+    addService(server, desc, impl, addOptions);
+  }
   const health = createServerHealth(["", ...descs.map((d) => d.typeName)]);
   health.implementation.addToServer(server);
-  createReflectionService(descs, options.logger).addToServer(server);
   return { server, health };
 }
 
