@@ -2,8 +2,8 @@
 // packages into the ignored .proto-deps/ folder, which buf.yaml lists as a second
 // module: the google/api annotations our contracts import (google-proto-files),
 // and grpc.health.v1 (grpc-health-check), which we generate only so that server
-// reflection can describe the health service, and grpc.reflection.v1/v1alpha (@grpc/reflection), which the
-// gateway's hand-written reflection service is built on. We copy only what we need: pointing
+// reflection can describe the health service, and grpc.reflection.v1/v1alpha (@grpc/reflection), which our one
+// reflection service (services/shared/src/grpc/reflection.ts) is built on. We copy only what we need: pointing
 // buf at the whole google-proto-files package fails, because it ships test protos
 // that do not compile. Nothing third-party is committed; this runs on postinstall
 // and before buf.
@@ -22,7 +22,7 @@ export const protoDepFiles = {
   "google/api/http.proto": join(packageRoot("google-proto-files"), "google/api/http.proto"),
   "google/api/field_behavior.proto": join(packageRoot("google-proto-files"), "google/api/field_behavior.proto"),
   "grpc/health/v1/health.proto": join(packageRoot("grpc-health-check"), "proto/health/v1/health.proto"),
-  // The gateway answers server reflection itself (gateway/src/reflection.ts), so it needs these messages as stubs.
+  // Server reflection is answered by our own Connect implementation (services/shared/src/grpc/reflection.ts).
   "grpc/reflection/v1/reflection.proto": join(packageRoot("@grpc/reflection"), "build/proto/grpc/reflection/v1/reflection.proto"),
   "grpc/reflection/v1alpha/reflection.proto": join(
     packageRoot("@grpc/reflection"),

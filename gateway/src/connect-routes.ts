@@ -12,7 +12,7 @@ import type { Auth } from "./auth.js";
 import { PUBLIC_SERVICES, type Backends } from "./backends.js";
 import { codeName, toConnectError } from "./errors.js";
 import { pathOf, type HttpHandler } from "./http-handler.js";
-import { reflectionRoutes, REFLECTION_SERVICES } from "./reflection.js";
+import { reflectionServices, REFLECTION_SERVICES } from "../../services/shared/src/grpc/reflection.js";
 import { requestContext, requestContextKey } from "./request-context.js";
 
 /** RpcHandler serves every public service over Connect, gRPC and gRPC-Web by forwarding to its backend. */
@@ -44,7 +44,7 @@ export function createRpcHandler(deps: RpcHandlerDeps): RpcHandler {
   const adapter = connectNodeAdapter({
     routes: (router: ConnectRouter) => {
       for (const service of services) router.service(service, forwardingImpl(service, deps.backends) as unknown as Partial<ServiceImpl<DescService>>);
-      reflectionRoutes(router, services);
+      for (const { service, impl } of reflectionServices(services)) router.service(service, impl);
     },
     readMaxBytes: deps.readMaxBytes,
     interceptors: [traceInterceptor, deps.auth.interceptor],

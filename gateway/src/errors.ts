@@ -59,17 +59,12 @@ export const INTERNAL_MESSAGE = "internal error";
 
 /**
  * toConnectError is the one gateway error normaliser. A ConnectError (from a backend, or the gateway's own
- * rejections) keeps its code and message; a ServiceError-like error (numeric gRPC `status`) keeps them too; a JSON
- * SyntaxError is the caller's fault (INVALID_ARGUMENT); anything else is INTERNAL with a generic message, and
+ * rejections) keeps its code and message; a JSON SyntaxError is the caller's fault (INVALID_ARGUMENT); anything else is INTERNAL with a generic message, and
  * `internal` tells the caller to log the original.
  */
 export function toConnectError(err: unknown): { error: ConnectError; internal: boolean } {
   if (err instanceof ConnectError) return { error: err, internal: false };
   if (err instanceof SyntaxError) return { error: new ConnectError(`malformed JSON: ${err.message}`, Code.InvalidArgument), internal: false };
-  const status = (err as { status?: unknown } | null)?.status;
-  if (typeof status === "number" && Number.isInteger(status) && status > 0 && status <= 16 && err instanceof Error) {
-    return { error: new ConnectError(err.message, status as Code), internal: false };
-  }
   return { error: new ConnectError(INTERNAL_MESSAGE, Code.Internal, undefined, undefined, err), internal: true };
 }
 

@@ -1,6 +1,6 @@
 /**
  * The real grpcurl against the gateway's one port (h2c, gRPC protocol), with no proto files: it lists, describes
- * and calls through the gateway's hand-written server reflection (gateway/src/reflection.ts).
+ * and calls through server reflection (services/shared/src/grpc/reflection.ts, the services' own).
  */
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";

@@ -1,4 +1,5 @@
-import { invalidArgument, notFound, ServiceError } from "../../shared/src/errors.js";
+import { ConnectError } from "@connectrpc/connect";
+import { invalidArgument, notFound } from "../../shared/src/errors.js";
 import { decodePageToken, encodePageToken, pageSizeOf } from "../../shared/src/page-token.js";
 import type { SqliteDatabase } from "../../shared/src/store/database.js";
 import { SEED_CATALOG } from "./domain/catalog-seed.js";
@@ -97,9 +98,9 @@ export class Catalog {
           if (outcome === "created") summary.created++;
           changed.add(line.productId);
         } catch (error) {
-          if (!(error instanceof ServiceError)) throw error;
+          if (!(error instanceof ConnectError)) throw error;
           summary.rejected++;
-          summary.errors.push({ lineIndex: index, productId: line.productId, message: error.message });
+          summary.errors.push({ lineIndex: index, productId: line.productId, message: error.rawMessage });
         }
       }
     })();

@@ -5,7 +5,7 @@ import {
   type ReserveStockResponse,
 } from "../../../gen/shop/inventory/v1/inventory_service_pb.js";
 import { toStatusName } from "../../shared/src/errors.js";
-import type { ServiceImpl } from "../../shared/src/grpc/index.js";
+import type { ServiceImpl } from "@connectrpc/connect";
 import type { Catalog, ImportSummary } from "./catalog.js";
 import type { ImportLine } from "./domain/stock-import.js";
 import { fromProtoMoney } from "../../shared/src/money.js";
@@ -100,8 +100,8 @@ function toReserveResponse(reservationId: string, outcome: ReserveOutcome): Rese
   return create(ReserveStockResponseSchema, {
     reservationId,
     reservation: outcome.reservation ? toProtoReservation(outcome.reservation) : undefined,
-    errorCode: outcome.error ? toStatusName(outcome.error.status) : "",
-    errorMessage: outcome.error?.message ?? "",
+    errorCode: outcome.error ? toStatusName(outcome.error.code) : "",
+    errorMessage: outcome.error?.rawMessage ?? "",
   });
 }
 

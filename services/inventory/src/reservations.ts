@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { failedPrecondition, invalidArgument, notFound, ServiceError } from "../../shared/src/errors.js";
+import { ConnectError } from "@connectrpc/connect";
+import { failedPrecondition, invalidArgument, notFound } from "../../shared/src/errors.js";
 import { toOutgoingEvent } from "../../shared/src/events/event-bus.js";
 import type { Inbox } from "../../shared/src/events/inbox.js";
 import type { OutboxStore } from "../../shared/src/events/outbox.js";
@@ -35,7 +36,7 @@ export const RESTOCK_REASON = "restocked after cancellation";
 /** ReserveOutcome answers one ReserveStock request: the reservation (HELD, or REJECTED unstored) or an error. */
 export interface ReserveOutcome {
   readonly reservation?: Reservation;
-  readonly error?: ServiceError;
+  readonly error?: ConnectError;
 }
 
 /** OrderEffect says what an event about an order did to its reservation. */
@@ -103,7 +104,7 @@ export class Reservations {
         return { reservation };
       });
     } catch (error) {
-      if (error instanceof ServiceError) return { error };
+      if (error instanceof ConnectError) return { error };
       throw error;
     }
   }

@@ -1,6 +1,5 @@
-import { status } from "@grpc/grpc-js";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { ServiceError } from "../../shared/src/errors.js";
 import {
   cancelDecision,
   commitDecision,
@@ -22,14 +21,14 @@ const shelf: Record<string, StockOnHand> = {
 const stockOf = (productId: string) => shelf[productId];
 const request = (lines: ReserveRequest["lines"], ids = { reservationId: "r-1", orderId: "o-1" }): ReserveRequest => ({ ...ids, lines });
 
-function thrown(run: () => unknown): ServiceError {
+function thrown(run: () => unknown): ConnectError {
   try {
     run();
   } catch (error) {
-    if (error instanceof ServiceError) return error;
+    if (error instanceof ConnectError) return error;
     throw error;
   }
-  throw new Error("expected a ServiceError");
+  throw new Error("expected a ConnectError");
 }
 
 describe("validateReserveRequest", () => {
@@ -42,13 +41,13 @@ describe("validateReserveRequest", () => {
     [{ reservationId: "r", orderId: "o", lines: [{ productId: "sku-a", quantity: 1001 }] }, "lines[0].quantity: must be between 1 and 1000"],
   ])("when the request is %j, then it is INVALID_ARGUMENT naming the field", (bad, message) => {
     const error = thrown(() => validateReserveRequest(bad));
-    expect(error.status).toBe(status.INVALID_ARGUMENT);
-    expect(error.message).toBe(message);
+    expect(error.code).toBe(Code.InvalidArgument);
+    expect(error.rawMessage).toBe(message);
   });
 
   it("when a product appears twice, then the second line is named", () => {
     const error = thrown(() => validateReserveRequest(request([{ productId: "sku-a", quantity: 1 }, { productId: "sku-a", quantity: 2 }])));
-    expect(error.message).toMatch(/^lines\[1\]\.product_id: "sku-a" repeats lines\[0\]/);
+    expect(error.rawMessage).toMatch(/^lines\[1\]\.product_id: "sku-a" repeats lines\[0\]/);
   });
 
   it("when the request is well formed, then it passes", () => {
@@ -71,8 +70,8 @@ describe("planReservation", () => {
 
   it("when a product is unknown, then it is NOT_FOUND naming the line", () => {
     const error = thrown(() => planReservation(request([{ productId: "sku-a", quantity: 1 }, { productId: "sku-x", quantity: 1 }]), stockOf));
-    expect(error.status).toBe(status.NOT_FOUND);
-    expect(error.message).toBe('lines[1].product_id: product "sku-x" not found');
+    expect(error.code).toBe(Code.NotFound);
+    expect(error.rawMessage).toBe('lines[1].product_id: product "sku-x" not found');
   });
 });
 
@@ -105,7 +104,7 @@ describe("reservation transitions", () => {
   it("when a release is asked for, then held releases, released is a no-op and committed is FAILED_PRECONDITION", () => {
     expect(releaseDecision("r-1", "HELD")).toBe("release");
     expect(releaseDecision("r-1", "RELEASED")).toBe("noop");
-    expect(thrown(() => releaseDecision("r-1", "COMMITTED")).status).toBe(status.FAILED_PRECONDITION);
+    expect(thrown(() => releaseDecision("r-1", "COMMITTED")).code).toBe(Code.FailedPrecondition);
   });
 
   it("when an order is cancelled, then held releases, committed restocks and released is skipped", () => {

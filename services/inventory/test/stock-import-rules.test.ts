@@ -1,6 +1,5 @@
-import { status } from "@grpc/grpc-js";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { ServiceError } from "../../shared/src/errors.js";
 import { MAX_STOCK, planImportLine, type ImportLine } from "../src/domain/stock-import.js";
 
 const line = (overrides: Partial<ImportLine>): ImportLine => ({ productId: "sku-a", quantity: 5, name: "", price: undefined, ...overrides });
@@ -10,7 +9,7 @@ function messageOf(run: () => unknown): string {
   try {
     run();
   } catch (error) {
-    if (error instanceof ServiceError && error.status === status.INVALID_ARGUMENT) return error.message;
+    if (error instanceof ConnectError && error.code === Code.InvalidArgument) return error.rawMessage;
     throw error;
   }
   throw new Error("expected INVALID_ARGUMENT");

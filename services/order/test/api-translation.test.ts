@@ -1,12 +1,11 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { status } from "@grpc/grpc-js";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { CreateOrderRequestSchema as V1CreateOrderRequestSchema } from "../../../gen/shop/order/v1/order_service_pb.js";
 import {
   CreateOrderRequestSchema as V2CreateOrderRequestSchema,
   OrderStatus as V2OrderStatus,
 } from "../../../gen/shop/order/v2/order_service_pb.js";
-import { ServiceError } from "../../shared/src/errors.js";
 import { sharedHandlers } from "../src/api/shared-handlers.js";
 import { fromV1CreateOrder } from "../src/api/v1/order-service.js";
 import { toV2Order, V2_STATUS } from "../src/api/v2/order-mapper.js";
@@ -32,7 +31,7 @@ const v2Request = (init: MessageInitShape<typeof V2CreateOrderRequestSchema> = {
 
 const fifty = (n: number) => Array.from({ length: n }, (_, i) => ({ productId: `p-${i}`, quantity: 1 }));
 const invalid = (message: string) =>
-  expect.objectContaining({ constructor: ServiceError, status: status.INVALID_ARGUMENT, message: expect.stringMatching(`^${escape(message)}`) });
+  expect.objectContaining({ constructor: ConnectError, code: Code.InvalidArgument, rawMessage: expect.stringMatching(`^${escape(message)}`) });
 
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

@@ -1,6 +1,5 @@
-import { status } from "@grpc/grpc-js";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { ServiceError } from "../../shared/src/errors.js";
 import { idempotencyKeyOf, orderLinesOf, requestFingerprint, type CreateOrderCommand } from "../src/domain/order-commands.js";
 import {
   canTransition,
@@ -33,14 +32,14 @@ function aCommand(overrides: Partial<CreateOrderCommand> = {}): CreateOrderComma
   return { customerId: "c-1", lines, cardToken: "tok_ok", linesField: "lines", ...overrides };
 }
 
-function rejectionOf(run: () => unknown): ServiceError {
+function rejectionOf(run: () => unknown): ConnectError {
   try {
     run();
   } catch (error) {
-    expect(error).toBeInstanceOf(ServiceError);
-    return error as ServiceError;
+    expect(error).toBeInstanceOf(ConnectError);
+    return error as ConnectError;
   }
-  throw new Error("expected a ServiceError");
+  throw new Error("expected a ConnectError");
 }
 
 describe("the order state machine", () => {
@@ -62,8 +61,8 @@ describe("the order state machine", () => {
   it("when a transition is illegal, then it fails with FAILED_PRECONDITION", () => {
     const cancelled = transition(anOrder(), "CANCELLED", { at: later, reason: "x" });
     const error = rejectionOf(() => transition(cancelled, "CONFIRMED", { at: later, reason: "y" }));
-    expect(error.status).toBe(status.FAILED_PRECONDITION);
-    expect(error.message).toContain("CANCELLED");
+    expect(error.code).toBe(Code.FailedPrecondition);
+    expect(error.rawMessage).toContain("CANCELLED");
   });
 
   it("treats CONFIRMED and CANCELLED as where a watcher stops", () => {
@@ -114,8 +113,8 @@ describe("the order state machine", () => {
 describe("the order request rules", () => {
   it("when lines break a rule, then the error names the line under the field the caller's version gave", () => {
     const error = rejectionOf(() => orderLinesOf("items", [{ productId: "p-1", quantity: 1 }, { productId: " p-1 ", quantity: 2 }]));
-    expect(error.status).toBe(status.INVALID_ARGUMENT);
-    expect(error.message).toBe('items[1].product_id: "p-1" is already ordered in items[0]; order each product once');
+    expect(error.code).toBe(Code.InvalidArgument);
+    expect(error.rawMessage).toBe('items[1].product_id: "p-1" is already ordered in items[0]; order each product once');
   });
 
   it("when lines are valid, then their product ids come back trimmed", () => {
@@ -123,7 +122,7 @@ describe("the order request rules", () => {
   });
 
   it("rejects an idempotency key longer than 200 characters and ignores an empty one", () => {
-    expect(rejectionOf(() => idempotencyKeyOf("k".repeat(201))).message).toMatch(/^idempotency-key:/);
+    expect(rejectionOf(() => idempotencyKeyOf("k".repeat(201))).rawMessage).toMatch(/^idempotency-key:/);
     expect(idempotencyKeyOf("")).toBeUndefined();
     expect(idempotencyKeyOf("k-1")).toBe("k-1");
   });
@@ -157,7 +156,7 @@ describe("pricing", () => {
   it("when products are priced in two currencies, then FAILED_PRECONDITION naming the caller's lines field", () => {
     const prices = new Map([["p-1", eur(250n)], ["p-2", { currencyCode: "USD", amountMinor: 199n }]]);
     const error = rejectionOf(() => priceLines(aCommand().lines, prices, "items"));
-    expect(error.status).toBe(status.FAILED_PRECONDITION);
-    expect(error.message).toBe("items: products are priced in EUR and USD; an order has one currency");
+    expect(error.code).toBe(Code.FailedPrecondition);
+    expect(error.rawMessage).toBe("items: products are priced in EUR and USD; an order has one currency");
   });
 });

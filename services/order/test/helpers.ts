@@ -2,7 +2,6 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { status } from "@grpc/grpc-js";
 import { pino } from "pino";
 import {
   InventoryService,
@@ -11,7 +10,7 @@ import {
   type ReserveStockRequest,
   type ReserveStockResponse,
 } from "../../../gen/shop/inventory/v1/inventory_service_pb.js";
-import { ServiceError, unavailable } from "../../shared/src/errors.js";
+import { notFound, unavailable } from "../../shared/src/errors.js";
 import type { EventBus, IncomingEvent, OutgoingEvent, SubscribeOptions } from "../../shared/src/events/event-bus.js";
 import { bindServer, createGrpcServer, implement } from "../../shared/src/grpc/server.js";
 import type { Server } from "@grpc/grpc-js";
@@ -58,7 +57,7 @@ export class FakeInventory {
           releaseReservation: (request) => {
             this.released.push(request.reservationId);
             const held = this.reservations.get(request.reservationId);
-            if (!held) throw new ServiceError(status.NOT_FOUND, `reservation "${request.reservationId}" not found`);
+            if (!held) throw notFound(`reservation "${request.reservationId}"`);
             return { reservation: held.reservation };
           },
         }),

@@ -7,7 +7,7 @@ import {
   type PaymentService,
 } from "../../../gen/shop/payment/v1/payment_service_pb.js";
 import { invalidArgument } from "../../shared/src/errors.js";
-import type { ServiceImpl } from "../../shared/src/grpc/service-impl.js";
+import type { ServiceImpl } from "@connectrpc/connect";
 import { toProtoMoney } from "../../shared/src/money.js";
 import { decodePageToken, encodePageToken, pageSizeOf } from "../../shared/src/page-token.js";
 import { optionalUuid, requireUuid, type Payment, type PaymentStatus } from "./domain/payment.js";
@@ -49,7 +49,7 @@ export function createPaymentService(payments: Payments): ServiceImpl<typeof Pay
         throw invalidArgument("reason", `must be at most ${MAX_REFUND_REASON_LENGTH} characters`);
       }
       const reason = request.reason === "" ? "refund requested" : request.reason;
-      const { payment } = payments.refund(paymentId, reason, ctx.metadata.get("traceparent"));
+      const { payment } = payments.refund(paymentId, reason, ctx.requestHeader.get("traceparent") ?? undefined);
       return { payment: toProtoPayment(payment) };
     },
   };

@@ -7,8 +7,7 @@ import {
   type ChargeRequest,
 } from "../src/domain/card-processor.js";
 import { planRefund, requireUuid, optionalUuid } from "../src/domain/payment.js";
-import { ServiceError } from "../../shared/src/errors.js";
-import { status } from "@grpc/grpc-js";
+import { Code, ConnectError } from "@connectrpc/connect";
 
 const EUR = new Set(["EUR"]);
 const charge = (cardToken: string, amountMinor: bigint, currencyCode = "EUR"): ChargeRequest => ({
@@ -85,8 +84,8 @@ describe("the refund rule", () => {
     } catch (thrown) {
       error = thrown;
     }
-    expect(error).toBeInstanceOf(ServiceError);
-    expect((error as ServiceError).status).toBe(status.FAILED_PRECONDITION);
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(Code.FailedPrecondition);
   });
 });
 

@@ -1,49 +1,30 @@
 // In-process tests: the real gRPC server on port 0 and a typed client, over a real (temporary) SQLite database.
 // No Kafka here: payments are seeded through the same use case the OrderCreated handler calls, and the events a
 // refund emits are read from the outbox, where the transaction put them.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { create, fromBinary } from "@bufbuild/protobuf";
+import { fromBinary } from "@bufbuild/protobuf";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OrderCreatedSchema } from "../../../gen/shop/order/v1/order_events_pb.js";
 import { PaymentRefundedSchema } from "../../../gen/shop/payment/v1/payment_events_pb.js";
 import { PaymentService, PaymentStatus } from "../../../gen/shop/payment/v1/payment_service_pb.js";
-import { Inbox, inboxSchema } from "../../shared/src/events/inbox.js";
-import { OutboxStore, outboxSchema } from "../../shared/src/events/outbox.js";
 import { bindServer, createClient, shutdownServer, type GrpcServer, type ServiceClient } from "../../shared/src/grpc/index.js";
-import { createLogger } from "../../shared/src/logger.js";
-import { openDatabase, type SqliteDatabase } from "../../shared/src/store/database.js";
-import { Payments } from "../src/payments.js";
+import type { SqliteDatabase } from "../../shared/src/store/database.js";
 import { createServer } from "../src/server.js";
-import { PaymentStore, paymentSchema } from "../src/store/payment-store.js";
 import { checkHealth } from "../../shared/src/grpc/health-client.js";
+import { openTestPayments, type TestPayments } from "./payments-fixture.js";
 
 const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 describe("PaymentService over gRPC", () => {
-  let dir: string;
+  let fixture: TestPayments;
   let db: SqliteDatabase;
-  let payments: Payments;
   let grpc: GrpcServer;
   let client: ServiceClient<typeof PaymentService>;
   let address: string;
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), "payment-service-"));
-    db = openDatabase(path.join(dir, "payment.db"), [...paymentSchema, ...outboxSchema, ...inboxSchema]);
-    payments = new Payments({
-      db,
-      store: new PaymentStore(db),
-      outbox: new OutboxStore(db),
-      inbox: new Inbox(db),
-      consumer: "test",
-      currencies: new Set(["EUR"]),
-      committed: () => undefined,
-      logger: createLogger("payment-test", { LOG_LEVEL: "warn", LOG_FORMAT: "json" }),
-    });
-    grpc = createServer({ payments });
+    fixture = openTestPayments();
+    db = fixture.db;
+    grpc = createServer({ payments: fixture.payments });
     const port = await bindServer(grpc.server, "127.0.0.1:0");
     address = `127.0.0.1:${port}`;
     client = createClient(PaymentService, address, { defaultTimeoutMs: 5_000 });
@@ -52,22 +33,10 @@ describe("PaymentService over gRPC", () => {
   afterAll(async () => {
     client.close();
     await shutdownServer(grpc.server, grpc.health, { graceMs: 1_000 });
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
+    fixture.close();
   });
 
-  /** charge seeds one payment the way the OrderCreated handler does, and returns it. */
-  function charge(cardToken: string, amountMinor = 2_500n, orderId: string = crypto.randomUUID()) {
-    const order = create(OrderCreatedSchema, {
-      orderId,
-      customerId: "customer-1",
-      cardToken,
-      total: { currencyCode: "EUR", amountMinor },
-    });
-    const outcome = payments.chargeOrder(order, { id: crypto.randomUUID(), type: OrderCreatedSchema.typeName });
-    if (outcome.kind !== "charged") throw new Error(`seeding failed: ${outcome.kind}`);
-    return outcome.payment;
-  }
+  const charge = (...args: Parameters<TestPayments["charge"]>) => fixture.charge(...args);
 
   async function codeOf(call: Promise<unknown>): Promise<{ code: number; details: string }> {
     const error = (await call.then(() => undefined, (e: unknown) => e)) as { code: number; details: string } | undefined;

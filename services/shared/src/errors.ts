@@ -1,81 +1,85 @@
-import { Metadata, status } from "@grpc/grpc-js";
+import { Code, ConnectError } from "@connectrpc/connect";
 
-/**
- * ServiceError is a domain failure that knows its gRPC status. Domain rules throw it (through the helpers below);
- * the gRPC adapter turns it into a status exactly once, in {@link toGrpcStatus}.
+/*
+ * Domain failures are Connect's own ConnectError with a Code (whose numbers are gRPC's status codes), built through
+ * the helpers below so domain code reads as the rule it states. Whatever serves the handler turns the error into a
+ * status exactly once: the grpc-js adapter with {@link toGrpcStatus}, connect-node and createRouterTransport natively.
+ * Use `rawMessage` for the caller-facing text: `message` carries Connect's "[not_found] " prefix.
  */
-export class ServiceError extends Error {
-  override readonly name = "ServiceError";
-  /** status is the gRPC status code the caller receives. */
-  readonly status: status;
-  /** field is the offending request field for INVALID_ARGUMENT, e.g. `lines[0].quantity`. */
-  readonly field: string | undefined;
-
-  constructor(code: status, message: string, options?: { field?: string; cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.status = code;
-    this.field = options?.field;
-  }
-}
 
 /** invalidArgument names the field and the problem, so the message reads `lines[0].quantity: must be positive`. */
-export function invalidArgument(field: string, problem: string): ServiceError {
-  return new ServiceError(status.INVALID_ARGUMENT, `${field}: ${problem}`, { field });
+export function invalidArgument(field: string, problem: string): ConnectError {
+  return new ConnectError(`${field}: ${problem}`, Code.InvalidArgument);
 }
 
 /** notFound says what is missing: `notFound('product "sku-x"')` reads `product "sku-x" not found`. */
-export function notFound(what: string): ServiceError {
-  return new ServiceError(status.NOT_FOUND, `${what} not found`);
+export function notFound(what: string): ConnectError {
+  return new ConnectError(`${what} not found`, Code.NotFound);
 }
 
 /** failedPrecondition rejects a request the current state does not allow (out of stock, order already paid). */
-export function failedPrecondition(message: string): ServiceError {
-  return new ServiceError(status.FAILED_PRECONDITION, message);
+export function failedPrecondition(message: string): ConnectError {
+  return new ConnectError(message, Code.FailedPrecondition);
 }
 
 /** alreadyExists rejects creating something that exists (e.g. an idempotency key reused with another body). */
-export function alreadyExists(message: string): ServiceError {
-  return new ServiceError(status.ALREADY_EXISTS, message);
+export function alreadyExists(message: string): ConnectError {
+  return new ConnectError(message, Code.AlreadyExists);
 }
 
 /** aborted reports a concurrency conflict the caller may retry at a higher level. */
-export function aborted(message: string): ServiceError {
-  return new ServiceError(status.ABORTED, message);
+export function aborted(message: string): ConnectError {
+  return new ConnectError(message, Code.Aborted);
 }
 
 /** unavailable reports a transient failure (a dependency down); safe to retry for idempotent methods. */
-export function unavailable(message: string): ServiceError {
-  return new ServiceError(status.UNAVAILABLE, message);
+export function unavailable(message: string, cause?: unknown): ConnectError {
+  return new ConnectError(message, Code.Unavailable, undefined, undefined, cause);
+}
+
+/** deadlineExceeded reports that an answer did not come in time. */
+export function deadlineExceeded(message: string): ConnectError {
+  return new ConnectError(message, Code.DeadlineExceeded);
 }
 
 /** permissionDenied rejects a caller that is known but not allowed. */
-export function permissionDenied(message: string): ServiceError {
-  return new ServiceError(status.PERMISSION_DENIED, message);
+export function permissionDenied(message: string): ConnectError {
+  return new ConnectError(message, Code.PermissionDenied);
 }
 
 /** unauthenticated rejects a caller without valid credentials. */
-export function unauthenticated(message: string): ServiceError {
-  return new ServiceError(status.UNAUTHENTICATED, message);
+export function unauthenticated(message: string): ConnectError {
+  return new ConnectError(message, Code.Unauthenticated);
 }
 
 /** GrpcStatusError is the shape grpc-js gives a failed call: numeric `code`, `details`, trailing `metadata`. */
 export interface GrpcStatusError extends Error {
-  code: status;
+  code: number;
   details: string;
-  metadata?: Metadata;
+  metadata?: unknown;
 }
 
 /** isGrpcStatusError recognises an error from a downstream gRPC call (grpc-js `ServiceError`). */
 export function isGrpcStatusError(err: unknown): err is GrpcStatusError {
-  if (typeof err !== "object" || err === null) return false;
+  if (typeof err !== "object" || err === null || err instanceof ConnectError) return false;
   const { code, details } = err as { code?: unknown; details?: unknown };
   // Node system errors also carry `code` (a string such as "ECONNREFUSED"); only a numeric status code counts.
   return typeof code === "number" && Number.isInteger(code) && code >= 0 && code <= 16 && typeof details === "string";
 }
 
+/**
+ * codeOf is the status code an error carries: a ConnectError's code or a downstream grpc-js error's code; undefined
+ * for anything else (a bug, which the caller must not mistake for a status).
+ */
+export function codeOf(err: unknown): Code | undefined {
+  if (err instanceof ConnectError) return err.code;
+  return isGrpcStatusError(err) ? (err.code as Code) : undefined;
+}
+
 /** GrpcStatus is what the adapter sends: a code and a message that is safe to show the caller. */
 export interface GrpcStatus {
-  code: status;
+  /** code is the gRPC status code (Connect's Code numbers are the same). */
+  code: number;
   details: string;
   /** internal is true when the real error was hidden behind the generic message and must be logged. */
   internal: boolean;
@@ -85,19 +89,43 @@ export interface GrpcStatus {
 export const INTERNAL_MESSAGE = "internal error";
 
 /**
- * toGrpcStatus is the one domain → gRPC error mapper. A ServiceError keeps its code and message; a downstream gRPC
+ * toGrpcStatus is the one domain → gRPC error mapper. A ConnectError keeps its code and message; a downstream gRPC
  * error keeps its code and details (a downstream DEADLINE_EXCEEDED stays DEADLINE_EXCEEDED, so callers can tell a
  * slow dependency from a bug); anything else becomes INTERNAL "internal error", never leaking the original message.
  */
 export function toGrpcStatus(err: unknown): GrpcStatus {
-  if (err instanceof ServiceError) return { code: err.status, details: err.message, internal: false };
+  if (err instanceof ConnectError) return { code: err.code, details: err.rawMessage, internal: false };
   if (isGrpcStatusError(err)) return { code: err.code, details: err.details, internal: false };
-  return { code: status.INTERNAL, details: INTERNAL_MESSAGE, internal: true };
+  return { code: Code.Internal, details: INTERNAL_MESSAGE, internal: true };
 }
 
-/** toStatusName spells a code the way the gRPC spec and Connect do, e.g. 3 → "INVALID_ARGUMENT". */
+const STATUS_NAMES = [
+  "OK",
+  "CANCELLED",
+  "UNKNOWN",
+  "INVALID_ARGUMENT",
+  "DEADLINE_EXCEEDED",
+  "NOT_FOUND",
+  "ALREADY_EXISTS",
+  "PERMISSION_DENIED",
+  "RESOURCE_EXHAUSTED",
+  "FAILED_PRECONDITION",
+  "ABORTED",
+  "OUT_OF_RANGE",
+  "UNIMPLEMENTED",
+  "INTERNAL",
+  "UNAVAILABLE",
+  "DATA_LOSS",
+  "UNAUTHENTICATED",
+] as const;
+
+/** toStatusName spells a code the way the gRPC spec spells it, e.g. 3 → "INVALID_ARGUMENT". */
 export function toStatusName(code: number): string {
-  // grpc-js's `status` is a numeric TypeScript enum, so it carries the reverse mapping code → name.
-  const name = (status as unknown as Record<number, string | undefined>)[code];
-  return name ?? "UNKNOWN";
+  return STATUS_NAMES[code] ?? "UNKNOWN";
+}
+
+/** fromStatusName reads a code spelled the gRPC way ("NOT_FOUND" → Code.NotFound); undefined when unknown. */
+export function fromStatusName(name: string): Code | undefined {
+  const code = STATUS_NAMES.indexOf(name as (typeof STATUS_NAMES)[number]);
+  return code > 0 ? (code as Code) : undefined;
 }

@@ -1,7 +1,7 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { OpsService } from "../../../gen/shop/ops/v1/ops_service_pb.js";
-import { implement, type ServiceRegistration } from "./grpc/server.js";
-import type { ServiceImpl } from "./grpc/service-impl.js";
+import { implement, type ServiceRegistration } from "./grpc/registration.js";
+import type { ServiceImpl } from "@connectrpc/connect";
 import type { SqliteDatabase } from "./store/database.js";
 
 /** OpsServiceOptions name the service reporting and its own database (which holds its outbox and inbox tables). */

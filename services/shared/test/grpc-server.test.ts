@@ -16,19 +16,11 @@ import { loadSync } from "@grpc/proto-loader";
 import { fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { service as healthService } from "grpc-health-check";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { shutdownServer } from "../src/grpc/index.js";
-import { startInventory, type InventoryHarness } from "./fixtures/grpc-harness.js";
+import { inventoryServers } from "./fixtures/grpc-harness.js";
 
-const running: InventoryHarness[] = [];
-async function start(...args: Parameters<typeof startInventory>): Promise<InventoryHarness> {
-  const harness = await startInventory(...args);
-  running.push(harness);
-  return harness;
-}
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((h) => h.stop()));
-});
+const start = inventoryServers();
 
 const GET_PRODUCT = "/shop.inventory.v1.InventoryService/GetProduct";
 

@@ -1,8 +1,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import { status } from "@grpc/grpc-js";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { MoneySchema } from "../../../gen/shop/common/v1/money_pb.js";
-import { ServiceError } from "../src/errors.js";
 import {
   formatMoney,
   fromProtoMoney,
@@ -34,7 +33,7 @@ describe("validateMoney", () => {
     ["beyond 2^53 - 1", eur(MAX_AMOUNT_MINOR + 1n), `items[2].price.amount_minor: must be between 0 and ${MAX_AMOUNT_MINOR}`],
   ])("when the amount is %s, then INVALID_ARGUMENT names the field under the caller's path", (_, value, message) => {
     expect(() => validateMoney("items[2].price", value as Money | undefined)).toThrow(
-      expect.objectContaining({ constructor: ServiceError, status: status.INVALID_ARGUMENT, message }),
+      expect.objectContaining({ constructor: ConnectError, code: Code.InvalidArgument, rawMessage: message }),
     );
   });
 });

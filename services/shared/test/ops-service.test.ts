@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { createHandlerContext } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   GetEventStatusRequestSchema,
@@ -14,7 +15,6 @@ import type { OutgoingEvent } from "../src/events/event-bus.js";
 import { Inbox, inboxSchema } from "../src/events/inbox.js";
 import { OutboxRelay, OutboxStore, outboxSchema, type OutboxEvent } from "../src/events/outbox.js";
 import { createClient } from "../src/grpc/client.js";
-import type { HandlerContext } from "../src/grpc/handler-context.js";
 import { bindServer, createGrpcServer } from "../src/grpc/server.js";
 import { createOpsServiceImpl, opsService } from "../src/ops-service.js";
 import { openDatabase, type SqliteDatabase } from "../src/store/database.js";
@@ -35,10 +35,12 @@ function event(n: number): OutboxEvent {
   };
 }
 
-/** status calls the handler straight, as the adapter would; GetEventStatus reads nothing from the call context. */
+/** status calls the handler straight, with the context Connect builds for unit tests. */
 async function status(): Promise<GetEventStatusResponse> {
   const impl = createOpsServiceImpl({ service: "order", db });
-  const response = await impl.getEventStatus(create(GetEventStatusRequestSchema), {} as HandlerContext);
+  const method = OpsService.method.getEventStatus;
+  const ctx = createHandlerContext({ service: OpsService, method, protocolName: "test", requestMethod: "POST", url: "/" });
+  const response = await impl.getEventStatus(create(GetEventStatusRequestSchema), ctx);
   return create(GetEventStatusResponseSchema, response);
 }
 

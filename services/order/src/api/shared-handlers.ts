@@ -1,5 +1,5 @@
+import type { HandlerContext } from "@connectrpc/connect";
 import { invalidArgument } from "../../../shared/src/errors.js";
-import type { HandlerContext } from "../../../shared/src/grpc/handler-context.js";
 import { requiredText } from "../domain/order-commands.js";
 import type { Order, OrderStatus } from "../domain/order.js";
 import type { CallOptions, OrderUseCases } from "../order-use-cases.js";
@@ -9,7 +9,9 @@ import type { CallOptions, OrderUseCases } from "../order-use-cases.js";
  * abort signal and deadline.
  */
 export function callOf(ctx: HandlerContext): CallOptions & { readonly signal: AbortSignal } {
-  return { idempotencyKey: ctx.metadata.get("idempotency-key"), signal: ctx.signal, deadline: ctx.deadline };
+  const timeoutMs = ctx.timeoutMs();
+  const deadline = timeoutMs === undefined ? undefined : new Date(Date.now() + timeoutMs);
+  return { idempotencyKey: ctx.requestHeader.get("idempotency-key") ?? undefined, signal: ctx.signal, deadline };
 }
 
 /** VersionMapping is what an API version brings to the handlers the versions share: its Order message and status enum. */

@@ -1,7 +1,7 @@
-import { status } from "@grpc/grpc-js";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, type CircuitBreakerPolicy } from "cockatiel";
 import type { Logger } from "../../../shared/src/logger.js";
-import { isGrpcStatusError, ServiceError, unavailable } from "../../../shared/src/errors.js";
+import { codeOf, deadlineExceeded, isGrpcStatusError, unavailable } from "../../../shared/src/errors.js";
 import type { InventoryClient, ReserveStockRequestInit, ReserveStockResponse, ReserveStream } from "./inventory-client.js";
 
 /** ReserverOptions tune the stream, the breaker and the resends. */
@@ -30,13 +30,14 @@ interface Pending {
 
 /** isTransient tells a failure that says "inventory is unwell" (the breaker counts those) from a business answer. */
 function isTransient(error: unknown): boolean {
-  const code = error instanceof ServiceError ? error.status : isGrpcStatusError(error) ? error.code : undefined;
-  return code === status.UNAVAILABLE || code === status.DEADLINE_EXCEEDED;
+  const code = codeOf(error);
+  return code === Code.Unavailable || code === Code.DeadlineExceeded;
 }
 
 function describe(error: Error | undefined): string {
   if (error === undefined) return "stream ended";
-  return isGrpcStatusError(error) ? error.details : error.message;
+  if (isGrpcStatusError(error)) return error.details;
+  return error instanceof ConnectError ? error.rawMessage : error.message;
 }
 
 /**
@@ -98,7 +99,7 @@ export class InventoryReserver {
       return await this.breaker.execute(call);
     } catch (error) {
       if (isBrokenCircuitError(error)) {
-        throw new ServiceError(status.UNAVAILABLE, "inventory is unavailable (circuit open after repeated failures)", { cause: error });
+        throw unavailable("inventory is unavailable (circuit open after repeated failures)", error);
       }
       throw error;
     }
@@ -114,7 +115,7 @@ export class InventoryReserver {
         const p = this.pending.get(id);
         if (p) {
           this.settle(id, p, () =>
-            p.reject(new ServiceError(status.DEADLINE_EXCEEDED, "inventory did not answer the reservation in time")),
+            p.reject(deadlineExceeded("inventory did not answer the reservation in time")),
           );
         }
       }, Math.max(0, waitMs));

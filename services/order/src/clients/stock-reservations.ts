@@ -1,6 +1,6 @@
-import { status } from "@grpc/grpc-js";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { ReservationStatus, type ReserveStockResponse } from "../../../../gen/shop/inventory/v1/inventory_service_pb.js";
-import { failedPrecondition, ServiceError } from "../../../shared/src/errors.js";
+import { codeOf, failedPrecondition, fromStatusName } from "../../../shared/src/errors.js";
 import type { Logger } from "../../../shared/src/logger.js";
 import { fromProtoMoney, type Money } from "../../../shared/src/money.js";
 import type { StockAnswer, StockReservations } from "../order-use-cases.js";
@@ -48,7 +48,8 @@ export function createStockReservations(reserver: Pick<InventoryReserver, "reser
 }
 
 function answerMayBeLost(error: unknown): boolean {
-  return error instanceof ServiceError && (error.status === status.DEADLINE_EXCEEDED || error.status === status.CANCELLED);
+  const code = codeOf(error);
+  return code === Code.DeadlineExceeded || code === Code.Canceled;
 }
 
 function unitPricesOf(response: ReserveStockResponse): Map<string, Money> {
@@ -61,8 +62,7 @@ function unitPricesOf(response: ReserveStockResponse): Map<string, Money> {
 }
 
 /** rejection passes inventory's refusal on with its code; missing stock (or no code at all) is FAILED_PRECONDITION. */
-function rejection(errorCode: string, message: string): ServiceError {
+function rejection(errorCode: string, message: string): ConnectError {
   if (errorCode === "" || errorCode === "FAILED_PRECONDITION") return failedPrecondition(message);
-  const code = (status as unknown as Record<string, number | undefined>)[errorCode];
-  return new ServiceError(code ?? status.UNKNOWN, message);
+  return new ConnectError(message, fromStatusName(errorCode) ?? Code.Unknown);
 }

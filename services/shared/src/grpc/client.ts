@@ -1,22 +1,23 @@
-import { Client, Metadata, credentials as grpcCredentials, propagate } from "@grpc/grpc-js";
+import { Client, Metadata, credentials as grpcCredentials } from "@grpc/grpc-js";
 import type { CallOptions as GrpcCallOptions, ChannelCredentials, ChannelOptions, ClientWritableStream, StatusObject } from "@grpc/grpc-js";
 import { fromBinary } from "@bufbuild/protobuf";
 import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import type { EventEmitter } from "node:events";
 import type { Readable } from "node:stream";
-import type { HandlerContext } from "./handler-context.js";
 import { methodPath, serializeMessage } from "./service-definition.js";
 
-/** CallOptions are per call. Failed calls reject with grpc-js's ServiceError: numeric `code`, `details`, `metadata`. */
+/**
+ * CallOptions are per call. Failed calls reject with grpc-js's ServiceError: numeric `code`, `details`, `metadata`.
+ * A handler that calls on passes its own deadline and cancellation, as Connect handlers do:
+ * `{ signal: ctx.signal, timeoutMs: ctx.timeoutMs() }`.
+ */
 export interface CallOptions {
   /** timeoutMs sets the deadline relative to now; `deadline` wins when both are given. */
-  timeoutMs?: number;
-  deadline?: Date | number;
+  timeoutMs?: number | undefined;
+  deadline?: Date | number | undefined;
   metadata?: Record<string, string> | Metadata;
-  /** signal cancels the call (the caller then sees CANCELLED). */
-  signal?: AbortSignal;
-  /** parent is the server context of the call being served: its deadline and cancellation carry over. */
-  parent?: HandlerContext;
+  /** signal cancels the call (the caller then sees CANCELLED; a handler's signal also aborts at its deadline). */
+  signal?: AbortSignal | undefined;
   /** onHeader receives the response headers. */
   onHeader?: (header: Metadata) => void;
   /** onTrailer receives the response trailers, also on failure. */
@@ -93,11 +94,6 @@ function prepare(opts: CallOptions, defaultTimeoutMs: number | undefined): Prepa
   const timeoutMs = opts.timeoutMs ?? defaultTimeoutMs;
   const deadline = opts.deadline ?? (timeoutMs === undefined ? undefined : Date.now() + timeoutMs);
   if (deadline !== undefined) callOptions.deadline = deadline;
-  if (opts.parent) {
-    // grpc-js uses the earlier of the parent's deadline and ours, and cancels this call when the parent is cancelled.
-    callOptions.parent = opts.parent.call;
-    callOptions.propagate_flags = propagate.DEFAULTS;
-  }
   return { metadata, callOptions };
 }
 

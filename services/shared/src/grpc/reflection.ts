@@ -1,83 +1,172 @@
-import { ReflectionService } from "@grpc/reflection";
-import { Health } from "../../../../gen/grpc/health/v1/health_pb.js";
-import { toBinary } from "@bufbuild/protobuf";
-import type { DescFile, DescService } from "@bufbuild/protobuf";
+/**
+ * Server reflection (grpc.reflection.v1 and v1alpha) as one Connect ServiceImpl, so `grpcurl list`, `describe` and
+ * calls work with no proto files on every service (registered on grpc-js through the adapter) and on the gateway
+ * (registered on connect-node). It answers from the protobuf-es descriptors already embedded in gen/
+ * (`DescFile.proto`), so it cannot drift from what is actually served.
+ *
+ * Why not @grpc/reflection: it serves grpc-js only (its request handler is not exported, and it speaks proto-loader's
+ * shapes), so it cannot serve the gateway; and 1.0.x leaves option-only imports (google/api/annotations.proto) out of
+ * a file's dependencies (grpc/grpc-node#2595), which strict clients such as grpcurl reject. No package serves
+ * reflection on a Connect router.
+ * Protocol: https://github.com/grpc/grpc/blob/master/doc/server-reflection.md
+ */
+import { fromBinary, toBinary, type DescExtension, type DescFile, type DescService } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
-import type { RpcLogger } from "./rpc-logger.js";
+import { nestedTypes } from "@bufbuild/protobuf/reflect";
+import { Code } from "@connectrpc/connect";
+import {
+  ServerReflection as ServerReflectionV1,
+  ServerReflectionRequestSchema as RequestV1Schema,
+  ServerReflectionResponseSchema as ResponseV1Schema,
+  type ServerReflectionRequest,
+  type ServerReflectionResponse,
+} from "../../../../gen/grpc/reflection/v1/reflection_pb.js";
+import {
+  ServerReflection as ServerReflectionV1Alpha,
+  ServerReflectionRequestSchema as RequestV1AlphaSchema,
+  ServerReflectionResponseSchema as ResponseV1AlphaSchema,
+} from "../../../../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { implement, type ServiceRegistration } from "./registration.js";
 
-type PackageDefinition = ConstructorParameters<typeof ReflectionService>[0];
+/** REFLECTION_SERVICES are the two reflection versions; clients try v1 first and fall back to v1alpha. */
+export const REFLECTION_SERVICES: readonly DescService[] = [ServerReflectionV1, ServerReflectionV1Alpha];
 
-/**
- * fileDescriptorSet lists the files that declare the services and everything they import, transitively, each once
- * and dependencies first (google/api/annotations.proto, google/protobuf/timestamp.proto, shop/common/v1/money.proto
- * ...), so a reflection client can rebuild every type without proto files.
- */
-export function fileDescriptorSet(services: readonly DescService[]): DescFile[] {
-  const seen = new Map<string, DescFile>();
-  const visit = (file: DescFile) => {
-    if (seen.has(file.proto.name)) return;
-    for (const dep of file.dependencies) visit(dep);
-    seen.set(file.proto.name, file);
-  };
-  for (const service of services) visit(service.file);
-  return [...seen.values()];
-}
+/** DescriptorIndex finds a file by name, by the symbols it declares and by the extensions it defines. */
+export class DescriptorIndex {
+  private readonly files = new Map<string, DescFile>();
+  private readonly symbols = new Map<string, DescFile>();
+  private readonly extensions = new Map<string, DescExtension[]>();
 
-/**
- * reflectionPackageDefinition builds the proto-loader-shaped PackageDefinition @grpc/reflection reads: it only looks
- * at each entry's `fileDescriptorProtos` (serialized FileDescriptorProtos), so one entry per service carrying the
- * whole transitive file set is enough; protobuf-es's embedded descriptors (`DescFile.proto`) are exactly those.
- */
-export function reflectionPackageDefinition(services: readonly DescService[]): PackageDefinition {
-  const files = fileDescriptorSet(services).map((file) => Buffer.from(toBinary(FileDescriptorProtoSchema, file.proto)));
-  const definition: Record<string, unknown> = {};
-  for (const service of services) {
-    definition[service.typeName] = { format: "Protocol Buffer 3 FileDescriptorProto", type: {}, fileDescriptorProtos: files };
+  constructor(readonly services: readonly DescService[]) {
+    for (const service of services) this.add(service.file);
   }
-  return definition as PackageDefinition;
-}
 
-/**
- * createReflectionService serves grpc.reflection.v1 and v1alpha for the given services and for grpc.health.v1, so
- * `grpcurl ... grpc.health.v1.Health/Check` works with no proto files. The health descriptor is generated from the
- * proto grpc-health-check ships (scripts/proto-deps.mjs); proto-loader's own descriptor of it has a map entry that
- * strict clients such as grpcurl reject. The reflection service itself is not listed: its clients know it by heart.
- */
-export function createReflectionService(services: readonly DescService[], logger?: RpcLogger): ReflectionService {
-  const described = [...services, Health];
-  const reflection = new ReflectionService(reflectionPackageDefinition(described), {
-    services: described.map((s) => s.typeName),
-  });
-  linkDeclaredImports(reflection, logger);
-  return reflection;
-}
-
-interface ReflectionIndex {
-  files: Record<string, { dependency?: string[] }>;
-  fileDependencies: Map<object, object[]>;
-}
-
-/**
- * linkDeclaredImports makes file_containing_symbol return every imported file. @grpc/reflection 1.0.x derives a
- * file's dependencies from the types it references only (grpc/grpc-node#2595), so imports used just for options
- * (google/api/annotations.proto, field_behavior.proto) are left out and strict clients fail to build the file. This
- * adds each file's declared imports to its internal graph; if the internals ever change shape, it only warns:
- * clients can still fetch the missing files by name.
- */
-function linkDeclaredImports(reflection: ReflectionService, logger?: RpcLogger): void {
-  const internals = reflection as unknown as Record<"v1" | "v1Alpha", Partial<ReflectionIndex> | undefined>;
-  for (const impl of [internals.v1, internals.v1Alpha]) {
-    if (!impl || typeof impl.files !== "object" || !(impl.fileDependencies instanceof Map)) {
-      logger?.warn({}, "grpc reflection: unexpected @grpc/reflection internals; option-only imports are served by name only");
-      return;
-    }
-    for (const file of Object.values(impl.files)) {
-      const deps = impl.fileDependencies.get(file) ?? [];
-      for (const name of file.dependency ?? []) {
-        const dep = impl.files[name];
-        if (dep !== undefined && !deps.includes(dep)) deps.push(dep);
+  private add(file: DescFile): void {
+    if (this.files.has(file.proto.name)) return;
+    this.files.set(file.proto.name, file);
+    for (const dep of file.dependencies) this.add(dep);
+    for (const type of nestedTypes(file)) {
+      this.symbols.set(type.typeName, file);
+      if (type.kind === "service") for (const method of type.methods) this.symbols.set(`${type.typeName}.${method.name}`, file);
+      if (type.kind === "extension") {
+        const list = this.extensions.get(type.extendee.typeName) ?? [];
+        list.push(type);
+        this.extensions.set(type.extendee.typeName, list);
       }
-      impl.fileDependencies.set(file, deps);
     }
   }
+
+  /** byName is the file with that path, e.g. `shop/order/v1/order_service.proto`. */
+  byName(name: string): DescFile | undefined {
+    return this.files.get(name);
+  }
+
+  /** bySymbol is the file declaring a fully-qualified service, method, message, enum or extension. */
+  bySymbol(symbol: string): DescFile | undefined {
+    return this.symbols.get(symbol.replace(/^\./, ""));
+  }
+
+  /** extensionsOf lists the extensions of a message type, e.g. google.protobuf.MethodOptions → google.api.http. */
+  extensionsOf(typeName: string): readonly DescExtension[] {
+    return this.extensions.get(typeName) ?? [];
+  }
+
+  /**
+   * withDependencies serializes a file and, after it, every file it imports transitively (declared imports, options
+   * included), each once, so a client can build the file without asking again.
+   */
+  withDependencies(file: DescFile): Uint8Array[] {
+    const seen = new Set<string>();
+    const out: Uint8Array[] = [];
+    const visit = (f: DescFile) => {
+      if (seen.has(f.proto.name)) return;
+      seen.add(f.proto.name);
+      out.push(toBinary(FileDescriptorProtoSchema, f.proto));
+      for (const dep of f.dependencies) visit(dep);
+    };
+    visit(file);
+    return out;
+  }
+}
+
+type Answer = ServerReflectionResponse["messageResponse"];
+
+/** answer is the reflection response to one request (v1 shapes). */
+export function answer(index: DescriptorIndex, req: ServerReflectionRequest): Answer {
+  const files = (file: DescFile | undefined, what: string): Answer =>
+    file
+      ? { case: "fileDescriptorResponse", value: { $typeName: "grpc.reflection.v1.FileDescriptorResponse", fileDescriptorProto: index.withDependencies(file) } }
+      : error(Code.NotFound, `${what} not found`);
+  const request = req.messageRequest;
+  switch (request.case) {
+    case "listServices":
+      return {
+        case: "listServicesResponse",
+        value: {
+          $typeName: "grpc.reflection.v1.ListServiceResponse",
+          service: index.services.map((s) => ({ $typeName: "grpc.reflection.v1.ServiceResponse", name: s.typeName })),
+        },
+      };
+    case "fileByFilename":
+      return files(index.byName(request.value), `file "${request.value}"`);
+    case "fileContainingSymbol":
+      return files(index.bySymbol(request.value), `symbol "${request.value}"`);
+    case "fileContainingExtension": {
+      const { containingType, extensionNumber } = request.value;
+      const ext = index.extensionsOf(containingType).find((e) => e.number === extensionNumber);
+      return files(ext?.file, `extension ${extensionNumber} of "${containingType}"`);
+    }
+    case "allExtensionNumbersOfType": {
+      const typeName = request.value.replace(/^\./, "");
+      if (!index.bySymbol(typeName)) return error(Code.NotFound, `type "${typeName}" not found`);
+      return {
+        case: "allExtensionNumbersResponse",
+        value: {
+          $typeName: "grpc.reflection.v1.ExtensionNumberResponse",
+          baseTypeName: typeName,
+          extensionNumber: index.extensionsOf(typeName).map((e) => e.number),
+        },
+      };
+    }
+    default:
+      return error(Code.InvalidArgument, "empty reflection request");
+  }
+}
+
+function error(errorCode: Code, errorMessage: string): Answer {
+  return { case: "errorResponse", value: { $typeName: "grpc.reflection.v1.ErrorResponse", errorCode, errorMessage } };
+}
+
+function respond(index: DescriptorIndex, req: ServerReflectionRequest): ServerReflectionResponse {
+  return {
+    $typeName: "grpc.reflection.v1.ServerReflectionResponse",
+    validHost: req.host,
+    originalRequest: req,
+    messageResponse: answer(index, req),
+  };
+}
+
+/**
+ * reflectionServices implements both reflection versions for the given services (and the files they import); the
+ * reflection services list themselves too, as grpc-go's do. v1alpha is the same wire format as v1 (same field
+ * numbers), so its messages are re-read as v1 and answered by the same code. Serve the result with
+ * `createGrpcServer`/`addService` or Connect's `router.service`.
+ */
+export function reflectionServices(services: readonly DescService[]): ServiceRegistration[] {
+  const index = new DescriptorIndex([...services, ...REFLECTION_SERVICES]);
+  return [
+    implement(ServerReflectionV1, {
+      async *serverReflectionInfo(requests) {
+        for await (const req of requests) yield respond(index, req);
+      },
+    }),
+    implement(ServerReflectionV1Alpha, {
+      async *serverReflectionInfo(requests) {
+        for await (const req of requests) {
+          const v1 = fromBinary(RequestV1Schema, toBinary(RequestV1AlphaSchema, req));
+          yield fromBinary(ResponseV1AlphaSchema, toBinary(ResponseV1Schema, respond(index, v1)));
+        }
+      },
+    }),
+  ];
 }

@@ -1,36 +1,32 @@
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import type { ServerOptions } from "@grpc/grpc-js";
-import type { DescService } from "@bufbuild/protobuf";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
+import { Health } from "../../../../gen/grpc/health/v1/health_pb.js";
 import { addService } from "./add-service.js";
-import { createReflectionService } from "./reflection.js";
+import { reflectionServices } from "./reflection.js";
+import type { ServiceRegistration } from "./registration.js";
 import type { RpcLogger } from "./rpc-logger.js";
 import { DEFAULT_MAX_REQUEST_BYTES } from "./service-definition.js";
-import type { ServiceImpl } from "./service-impl.js";
 
-/** ServiceRegistration pairs a generated service descriptor with its implementation. */
-export interface ServiceRegistration<S extends DescService = DescService> {
-  service: S;
-  impl: Partial<ServiceImpl<S>>;
-}
-
-/**
- * implement pairs a service descriptor with its implementation, type-checking the impl against that descriptor: in a
- * bare `{ service, impl }` literal inside the `services` array TypeScript would check it against `DescService` only.
- */
-export function implement<S extends DescService>(desc: S, impl: Partial<ServiceImpl<S>>): ServiceRegistration {
-  return { service: desc, impl } as unknown as ServiceRegistration;
-}
+// Registrations are built where servers are: callers import `implement` from here or from the index.
+export { implement, type ServiceRegistration } from "./registration.js";
 
 /** CreateGrpcServerOptions configures {@link createGrpcServer}. */
 export interface CreateGrpcServerOptions {
-  /** services to serve, each built with {@link implement}. */
+  /** services to serve, each built with `implement` (registration.ts). */
   services: readonly ServiceRegistration[];
   logger?: RpcLogger;
   /** maxRequestBytes is the request message limit answered with INVALID_ARGUMENT (default 1 MiB). */
   maxRequestBytes?: number;
   /** serverOptions are passed to grpc-js (keepalive, max concurrent streams ...). */
   serverOptions?: ServerOptions;
+  /**
+   * stopping aborts when the server shuts down: every open server-streaming and bidi call then ends at once with
+   * UNAVAILABLE "shutting down" (its handler's signal aborts with that ConnectError, so `finally` blocks run), while
+   * unary and client-streaming calls are left to finish (shutdownServer drains them with tryShutdown). Any call
+   * that starts after it aborted is answered UNAVAILABLE "shutting down" too.
+   */
+  stopping?: AbortSignal;
 }
 
 /** ServerHealth is the grpc.health.v1 state of one server: per service, plus "" for the server as a whole. */
@@ -54,7 +50,8 @@ const GRPC_JS_RECEIVE_CAP_FLOOR = 4 * 1024 * 1024;
 
 /**
  * createGrpcServer builds a grpc-js server with the given services, grpc.health.v1 (every service SERVING) and
- * server reflection v1 + v1alpha. It does not listen: only a service's main.ts binds a port, tests bind port 0.
+ * server reflection v1 + v1alpha (served through the adapter like any service). It does not listen: only a
+ * service's main.ts binds a port, tests bind port 0.
  */
 export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
   const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
@@ -64,13 +61,13 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
     "grpc.max_receive_message_length": Math.max(GRPC_JS_RECEIVE_CAP_FLOOR, maxRequestBytes * 2),
     ...options.serverOptions,
   });
-  for (const { service: desc, impl } of options.services) {
-    addService(server, desc, impl, { logger: options.logger, maxRequestBytes });
-  }
   const descs = options.services.map((s) => s.service);
+  const addOptions = { logger: options.logger, maxRequestBytes, stopping: options.stopping };
+  for (const { service: desc, impl } of [...options.services, ...reflectionServices([...descs, Health])]) {
+    addService(server, desc, impl, addOptions);
+  }
   const health = createServerHealth(["", ...descs.map((d) => d.typeName)]);
   health.implementation.addToServer(server);
-  createReflectionService(descs, options.logger).addToServer(server);
   return { server, health };
 }
 

@@ -1,0 +1,52 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { OrderCreatedSchema } from "../../../gen/shop/order/v1/order_events_pb.js";
+import { Inbox, inboxSchema } from "../../shared/src/events/inbox.js";
+import { OutboxStore, outboxSchema } from "../../shared/src/events/outbox.js";
+import { createLogger } from "../../shared/src/logger.js";
+import { openDatabase, type SqliteDatabase } from "../../shared/src/store/database.js";
+import type { Payment } from "../src/domain/payment.js";
+import { Payments } from "../src/payments.js";
+import { PaymentStore, paymentSchema } from "../src/store/payment-store.js";
+
+/** TestPayments are the payment use cases over a real, temporary SQLite database (no Kafka). */
+export interface TestPayments {
+  readonly db: SqliteDatabase;
+  readonly payments: Payments;
+  /** charge seeds one payment the way the OrderCreated handler does, and returns it. */
+  charge(cardToken: string, amountMinor?: bigint, orderId?: string): Payment;
+  /** close closes the database and deletes its folder. */
+  close(): void;
+}
+
+/** openTestPayments opens the use cases on a fresh database in a temporary folder. */
+export function openTestPayments(): TestPayments {
+  const dir = mkdtempSync(path.join(tmpdir(), "payment-test-"));
+  const db = openDatabase(path.join(dir, "payment.db"), [...paymentSchema, ...outboxSchema, ...inboxSchema]);
+  const payments = new Payments({
+    db,
+    store: new PaymentStore(db),
+    outbox: new OutboxStore(db),
+    inbox: new Inbox(db),
+    consumer: "test",
+    currencies: new Set(["EUR"]),
+    committed: () => undefined,
+    logger: createLogger("payment-test", { LOG_LEVEL: "warn", LOG_FORMAT: "json" }),
+  });
+  return {
+    db,
+    payments,
+    charge(cardToken, amountMinor = 2_500n, orderId = crypto.randomUUID()) {
+      const order = create(OrderCreatedSchema, { orderId, customerId: "customer-1", cardToken, total: { currencyCode: "EUR", amountMinor } });
+      const outcome = payments.chargeOrder(order, { id: crypto.randomUUID(), type: OrderCreatedSchema.typeName });
+      if (outcome.kind !== "charged") throw new Error(`seeding failed: ${outcome.kind}`);
+      return outcome.payment;
+    },
+    close() {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
