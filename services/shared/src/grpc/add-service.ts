@@ -12,6 +12,7 @@ import type {
 import type { DescMethod, DescService, Message } from "@bufbuild/protobuf";
 import type { Readable } from "node:stream";
 import { ServiceError, toGrpcStatus, toStatusName } from "../errors.js";
+import { runInTrace } from "../trace-context.js";
 import { createHandlerContext, type HandlerContext, type ServerCall } from "./handler-context.js";
 import type { RpcLogger } from "./rpc-logger.js";
 import { createServiceDefinition, isBadRequest, serializeMessage, type DefinitionOptions } from "./service-definition.js";
@@ -20,7 +21,18 @@ import type { ServiceImpl } from "./service-impl.js";
 /** AddServiceOptions tune one registration. */
 export interface AddServiceOptions extends DefinitionOptions {
   /** logger gets one line per finished RPC, and the stack of every INTERNAL error. */
-  logger?: RpcLogger;
+  logger?: RpcLogger | undefined;
+  /**
+   * stopping, once aborted, ends every open server-streaming and bidi call at once with UNAVAILABLE "shutting down"
+   * (their `ctx.signal` aborts, so handler `finally` blocks run) and answers every call that starts after it the
+   * same way; unary and client-streaming calls already running are left to drain.
+   */
+  stopping?: AbortSignal | undefined;
+}
+
+/** shuttingDown is the status of a call ended, or refused, because the server is stopping. */
+function shuttingDown(): ServiceError {
+  return new ServiceError(status.UNAVAILABLE, "shutting down");
 }
 
 /**
@@ -35,21 +47,48 @@ export function addService<S extends DescService>(
 ): void {
   const handlers: Record<string, UntypedHandleCall> = {};
   const fns = impl as Record<string, ((...args: never[]) => unknown) | undefined>;
+  const streams = openStreams(options.stopping);
   for (const method of service.methods) {
     const fn = fns[method.localName];
-    if (fn !== undefined) handlers[method.name] = wrap(method, fn.bind(impl) as AnyHandler, options.logger);
+    if (fn !== undefined) handlers[method.name] = wrap(method, fn.bind(impl) as AnyHandler, options.logger, streams);
   }
   server.addService(createServiceDefinition(service, options), handlers);
 }
 
 type AnyHandler = (input: unknown, ctx: HandlerContext) => unknown;
 
-function wrap(method: DescMethod, fn: AnyHandler, logger: RpcLogger | undefined): UntypedHandleCall {
+/** OpenStreams tracks the open streaming calls of one registration, so one `stopping` listener can end them all. */
+interface OpenStreams {
+  readonly stopping: AbortSignal | undefined;
+  readonly open: Set<Rpc>;
+}
+
+function openStreams(stopping: AbortSignal | undefined): OpenStreams {
+  const open = new Set<Rpc>();
+  stopping?.addEventListener("abort", () => open.forEach((rpc) => rpc.abort(shuttingDown())), { once: true });
+  return { stopping, open };
+}
+
+function wrap(method: DescMethod, fn: AnyHandler, logger: RpcLogger | undefined, streams: OpenStreams): UntypedHandleCall {
+  const handle = wrapKind(method, fn, logger, streams);
+  // Every call runs in its trace (trace-context.ts): the caller's `traceparent`, or a new trace when it sent none.
+  return ((call: ServerCall, callback?: sendUnaryData<unknown>) =>
+    runInTrace(traceparentOf(call), () => (handle as (c: ServerCall, cb?: sendUnaryData<unknown>) => void)(call, callback))) as UntypedHandleCall;
+}
+
+function traceparentOf(call: ServerCall): string | undefined {
+  const value = call.metadata.get("traceparent")[0];
+  return typeof value === "string" ? value : undefined;
+}
+
+function wrapKind(method: DescMethod, fn: AnyHandler, logger: RpcLogger | undefined, streams: OpenStreams): UntypedHandleCall {
+  const refused = () => streams.stopping?.aborted === true;
   switch (method.methodKind) {
     case "unary":
       return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
         const rpc = new Rpc(call, logger);
         const request = call.request;
+        if (refused()) return rpc.failUnary(callback, shuttingDown());
         if (isBadRequest(request)) return rpc.failUnary(callback, badRequest(request.problem));
         void settle(() => fn(request, rpc.ctx)).then(
           (res) => rpc.replyUnary(callback, method, res),
@@ -59,6 +98,7 @@ function wrap(method: DescMethod, fn: AnyHandler, logger: RpcLogger | undefined)
     case "client_streaming":
       return (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) => {
         const rpc = new Rpc(call, logger);
+        if (refused()) return rpc.failUnary(callback, shuttingDown());
         void settle(() => fn(readRequests(call, rpc.ctx.signal), rpc.ctx)).then(
           (res) => rpc.replyUnary(callback, method, res),
           (err: unknown) => rpc.failUnary(callback, err),
@@ -68,13 +108,15 @@ function wrap(method: DescMethod, fn: AnyHandler, logger: RpcLogger | undefined)
       return (call: ServerWritableStream<unknown, unknown>) => {
         const rpc = new Rpc(call, logger);
         const request = call.request;
+        if (refused()) return rpc.failStream(call, shuttingDown());
         if (isBadRequest(request)) return rpc.failStream(call, badRequest(request.problem));
-        void rpc.stream(call, method, () => fn(request, rpc.ctx) as AsyncIterable<unknown>);
+        void rpc.stream(call, method, () => fn(request, rpc.ctx) as AsyncIterable<unknown>, streams.open);
       };
     case "bidi_streaming":
       return (call: ServerDuplexStream<unknown, unknown>) => {
         const rpc = new Rpc(call, logger);
-        void rpc.stream(call, method, () => fn(readRequests(call, rpc.ctx.signal), rpc.ctx) as AsyncIterable<unknown>);
+        if (refused()) return rpc.failStream(call, shuttingDown());
+        void rpc.stream(call, method, () => fn(readRequests(call, rpc.ctx.signal), rpc.ctx) as AsyncIterable<unknown>, streams.open);
       };
   }
 }
@@ -120,6 +162,8 @@ class Rpc {
   private readonly dispose: () => void;
   /** abortReason says whether (and why) the call was cancelled without creating ctx.signal (see createHandlerContext). */
   private readonly abortReason: () => ServiceError | undefined;
+  /** abort aborts ctx.signal from the server's side (stopping). */
+  readonly abort: (reason: ServiceError) => void;
   private readonly started = performance.now();
   private headerSent = false;
   private done = false;
@@ -128,7 +172,7 @@ class Rpc {
     private readonly call: ServerCall,
     private readonly logger: RpcLogger | undefined,
   ) {
-    ({ ctx: this.ctx, dispose: this.dispose, abortReason: this.abortReason } = createHandlerContext(call));
+    ({ ctx: this.ctx, dispose: this.dispose, abortReason: this.abortReason, abort: this.abort } = createHandlerContext(call));
   }
 
   replyUnary(callback: sendUnaryData<unknown>, method: DescMethod, response: unknown): void {
@@ -163,8 +207,23 @@ class Rpc {
     call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
     method: DescMethod,
     run: () => AsyncIterable<unknown>,
+    open: Set<Rpc>,
   ): Promise<void> {
     const signal = this.ctx.signal;
+    open.add(this);
+    try {
+      await this.pump(call, method, run, signal);
+    } finally {
+      open.delete(this);
+    }
+  }
+
+  private async pump(
+    call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
+    method: DescMethod,
+    run: () => AsyncIterable<unknown>,
+    signal: AbortSignal,
+  ): Promise<void> {
     try {
       // `break` in for-await calls the generator's return(), so its finally blocks run when the client goes away.
       for await (const response of (await settle(run)) as AsyncIterable<unknown>) {
@@ -176,6 +235,8 @@ class Rpc {
     } catch (err) {
       return this.failStream(call, err);
     }
+    // A server-side abort (stopping) still owes the client a status; a cancelled client is gone.
+    if (signal.aborted && this.abortReason()?.status === status.UNAVAILABLE) return this.failStream(call, this.abortReason());
     if (signal.aborted) return this.finish(...this.abortedStatus());
     this.sendHeader();
     call.end(this.ctx.responseTrailer);

@@ -20,7 +20,11 @@ export interface HandlerContext {
   readonly metadata: RequestMetadata;
   /** deadline is when the caller stops waiting, or undefined when it set none. */
   readonly deadline: Date | undefined;
-  /** signal aborts when the caller cancels or the deadline passes; its reason is a CANCELLED/DEADLINE_EXCEEDED ServiceError. */
+  /**
+   * signal aborts when the caller cancels or the deadline passes, and for server-streaming and bidi calls also when
+   * the server stops; its reason is a CANCELLED/DEADLINE_EXCEEDED/UNAVAILABLE ServiceError. A streaming handler
+   * ends when it aborts (its `finally` blocks run), so a stopping server can end every open stream at once.
+   */
   readonly signal: AbortSignal;
   /** peer is the caller's address, e.g. `ipv4:127.0.0.1:53412`. */
   readonly peer: string;
@@ -46,6 +50,8 @@ export interface HandlerContextParts {
   dispose: () => void;
   /** abortReason is the CANCELLED/DEADLINE_EXCEEDED error once the call is cancelled, read without creating the signal. */
   abortReason: () => ServiceError | undefined;
+  /** abort aborts `ctx.signal` from the server's side (a stream ended because the server is stopping). */
+  abort: (reason: ServiceError) => void;
 }
 
 /**
@@ -60,14 +66,19 @@ export function createHandlerContext(call: ServerCall): HandlerContextParts {
   const rawDeadline = call.getDeadline();
   const deadlineMs = rawDeadline instanceof Date ? rawDeadline.getTime() : rawDeadline;
   const deadline = Number.isFinite(deadlineMs) ? new Date(deadlineMs) : undefined;
+  const abort = (why: ServiceError) => {
+    if (reason !== undefined) return;
+    reason = why;
+    controller?.abort(reason);
+  };
   // grpc-js emits 'cancelled' for both a client cancel and its own deadline timer; the clock tells them apart.
   const onCancelled = () => {
-    if (reason !== undefined) return;
     const expired = deadline !== undefined && Date.now() >= deadline.getTime();
-    reason = expired
-      ? new ServiceError(status.DEADLINE_EXCEEDED, "deadline exceeded")
-      : new ServiceError(status.CANCELLED, "cancelled by the client");
-    controller?.abort(reason);
+    abort(
+      expired
+        ? new ServiceError(status.DEADLINE_EXCEEDED, "deadline exceeded")
+        : new ServiceError(status.CANCELLED, "cancelled by the client"),
+    );
   };
   const events: EventEmitter = call; // the union of call types is not callable as such; all are EventEmitters
   events.once("cancelled", onCancelled);
@@ -88,7 +99,7 @@ export function createHandlerContext(call: ServerCall): HandlerContextParts {
     responseTrailer: new Metadata(),
     call,
   };
-  return { ctx, dispose: () => events.removeListener("cancelled", onCancelled), abortReason: () => reason };
+  return { ctx, dispose: () => events.removeListener("cancelled", onCancelled), abortReason: () => reason, abort };
 }
 
 function requestMetadata(raw: Metadata): RequestMetadata {

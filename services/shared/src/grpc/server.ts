@@ -1,5 +1,5 @@
-import { Server, ServerCredentials } from "@grpc/grpc-js";
-import type { ServerOptions } from "@grpc/grpc-js";
+import { Server, ServerCredentials, status } from "@grpc/grpc-js";
+import type { ServerOptions, ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
 import { addService } from "./add-service.js";
@@ -31,6 +31,11 @@ export interface CreateGrpcServerOptions {
   maxRequestBytes?: number;
   /** serverOptions are passed to grpc-js (keepalive, max concurrent streams ...). */
   serverOptions?: ServerOptions;
+  /**
+   * stopping, once aborted, ends every open server-streaming and bidi call (health Watch and reflection included)
+   * with UNAVAILABLE "shutting down" and refuses new calls the same way; unary calls in flight are left to drain.
+   */
+  stopping?: AbortSignal;
 }
 
 /** ServerHealth is the grpc.health.v1 state of one server: per service, plus "" for the server as a whole. */
@@ -65,13 +70,53 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
     ...options.serverOptions,
   });
   for (const { service: desc, impl } of options.services) {
-    addService(server, desc, impl, { logger: options.logger, maxRequestBytes });
+    addService(server, desc, impl, { logger: options.logger, maxRequestBytes, stopping: options.stopping });
   }
   const descs = options.services.map((s) => s.service);
   const health = createServerHealth(["", ...descs.map((d) => d.typeName)]);
-  health.implementation.addToServer(server);
-  createReflectionService(descs, options.logger).addToServer(server);
+  // Health and reflection are grpc-js implementations of their own; they get the same stop semantics from a guard.
+  const guarded = options.stopping ? guardStreams(server, options.stopping) : server;
+  health.implementation.addToServer(guarded);
+  createReflectionService(descs, options.logger).addToServer(guarded);
   return { server, health };
+}
+
+type RawCall = NodeJS.EventEmitter & { write(message: unknown): boolean; end(): void };
+type RawHandler = (call: RawCall, callback?: (error: object | null, value?: unknown) => void) => void;
+
+/**
+ * guardStreams is a `Server` for addToServer-style registrations (grpc-health-check, @grpc/reflection) that gives
+ * their raw grpc-js handlers the `stopping` semantics of addService: open response streams (a health Watch) end with
+ * UNAVAILABLE "shutting down" when it aborts, and calls arriving after it are refused the same way.
+ */
+function guardStreams(server: Server, stopping: AbortSignal): Pick<Server, "addService"> {
+  const open = new Set<RawCall>();
+  const refusal = () => ({ code: status.UNAVAILABLE, details: "shutting down" });
+  const end = (call: RawCall) => {
+    open.delete(call);
+    call.write = () => true; // the implementation may still write (a health change); the call is over
+    call.emit("error", refusal());
+  };
+  stopping.addEventListener("abort", () => open.forEach(end), { once: true });
+  return {
+    addService(definition: ServiceDefinition, implementation: UntypedServiceImplementation) {
+      const wrapped: UntypedServiceImplementation = {};
+      for (const [name, attrs] of Object.entries(definition)) {
+        const handler = (implementation[name] ?? implementation[attrs.originalName ?? ""]) as RawHandler | undefined;
+        if (handler === undefined) continue;
+        wrapped[name] = ((call: RawCall, callback?: (error: object | null, value?: unknown) => void) => {
+          if (stopping.aborted) return attrs.responseStream ? call.emit("error", refusal()) : callback?.(refusal());
+          if (attrs.responseStream) {
+            open.add(call);
+            call.once("finish", () => open.delete(call));
+            call.once("cancelled", () => open.delete(call));
+          }
+          handler(call, callback);
+        }) as UntypedServiceImplementation[string];
+      }
+      server.addService(definition, wrapped);
+    },
+  };
 }
 
 function createServerHealth(serviceNames: readonly string[]): ServerHealth {
