@@ -38,7 +38,6 @@ describe("PaymentService over gRPC", () => {
       store: new PaymentStore(db),
       outbox: new OutboxStore(db),
       inbox: new Inbox(db),
-      consumer: "test",
       currencies: new Set(["EUR"]),
       committed: () => undefined,
       logger: createLogger("payment-test", { LOG_LEVEL: "warn", LOG_FORMAT: "json" }),
@@ -64,7 +63,7 @@ describe("PaymentService over gRPC", () => {
       cardToken,
       total: { currencyCode: "EUR", amountMinor },
     });
-    const outcome = payments.chargeOrder(order, { id: crypto.randomUUID(), type: OrderCreatedSchema.typeName });
+    const outcome = payments.chargeOrder(order, { id: crypto.randomUUID(), type: OrderCreatedSchema.typeName, inboxConsumer: "payment.order-created" });
     if (outcome.kind !== "charged") throw new Error(`seeding failed: ${outcome.kind}`);
     return outcome.payment;
   }
@@ -181,7 +180,10 @@ describe("PaymentService over gRPC", () => {
       orderId: seeded.orderId,
       amount: { currencyCode: "EUR", amountMinor: 4_200n },
     });
-    expect(events[1]!.traceparent).toBe(TRACEPARENT);
+    // The event continues the caller's trace, as a span of its own (a child of the call's).
+    const [, traceId, spanId] = TRACEPARENT.split("-");
+    expect(events[1]!.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+    expect(events[1]!.traceparent).not.toContain(spanId);
   });
 
   it("when a refunded payment is refunded again, then it comes back unchanged and no second event is recorded", async () => {

@@ -8,10 +8,10 @@ import type { OrderTransitions } from "../../order-transitions.js";
  * PaymentAuthorizedHandler confirms the paid order (+OrderConfirmed). For an order cancelled meanwhile it only
  * records the payment id: payment refunds on its own when it sees the OrderCancelled.
  */
-export function paymentAuthorizedHandler(transitions: OrderTransitions, consumer: string, logger: Logger) {
+export function paymentAuthorizedHandler(transitions: OrderTransitions, logger: Logger) {
   return eventHandler(PaymentAuthorizedSchema, (message, event) => {
     const orderId = message.orderId;
-    const result = transitions.applyPayment(consumer, event, orderId, (order) =>
+    const result = transitions.applyPayment(event.inboxConsumer, event, orderId, (order) =>
       onPaymentAuthorized(order, message.paymentId, new Date()),
     );
     const fields = { eventId: event.id, orderId, paymentId: message.paymentId, result: result.kind };

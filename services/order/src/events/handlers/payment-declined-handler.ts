@@ -5,10 +5,10 @@ import { onPaymentDeclined } from "../../domain/order.js";
 import type { OrderTransitions } from "../../order-transitions.js";
 
 /** PaymentDeclinedHandler cancels the order with "payment declined: <reason>" (+OrderCancelled without payment id). */
-export function paymentDeclinedHandler(transitions: OrderTransitions, consumer: string, logger: Logger) {
+export function paymentDeclinedHandler(transitions: OrderTransitions, logger: Logger) {
   return eventHandler(PaymentDeclinedSchema, (message, event) => {
     const orderId = message.orderId;
-    const result = transitions.applyPayment(consumer, event, orderId, (order) =>
+    const result = transitions.applyPayment(event.inboxConsumer, event, orderId, (order) =>
       onPaymentDeclined(order, message.reason, new Date()),
     );
     const fields = { eventId: event.id, orderId, paymentId: message.paymentId, result: result.kind };
