@@ -1,4 +1,4 @@
-import { Partitioners, type EachBatchPayload, type IHeaders, type KafkaMessage, type Message, type Producer } from "kafkajs";
+import { Partitioners, type EachBatchPayload, type Kafka, type IHeaders, type KafkaMessage, type Message, type Producer } from "kafkajs";
 import { pino } from "pino";
 import {
   headersToStrings,
@@ -113,10 +113,15 @@ export function createKafkaEventBus(options: KafkaEventBusOptions): EventBus {
     return handle;
   }
 
+  // Evictions use a client of their own that logs nothing: kafkajs logs every error response at ERROR, and "not aware
+  // of this member" is an expected answer here (the member already left); evict() logs the outcome and real errors.
+  let evictor: Kafka | undefined;
+
   /** evict drops a member an earlier run left behind; a failure costs only join time, unless it is worth a retry. */
   async function evict(groupId: string, memberId: string): Promise<void> {
+    evictor ??= createKafkaClient({ ...options, logger: { error: () => undefined, warn: () => undefined } });
     try {
-      const left = await leaveGroupMember(kafka, groupId, memberId);
+      const left = await leaveGroupMember(evictor, groupId, memberId);
       logger.info?.({ groupId, memberId, left }, left ? "evicted a stale group member" : "stale group member already gone");
     } catch (error) {
       if ((error as { retriable?: unknown }).retriable === true) throw error;
