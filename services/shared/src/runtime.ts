@@ -41,11 +41,13 @@ export async function runUntilSignalled(
     stopping = true;
     const budgetMs = service.stopBudgetMs ?? forceAfterMs;
     logger.info({ signal, budgetMs }, "stopping");
+    // Not unref'd: a stop step waiting on a promise no socket or timer keeps alive would otherwise let the process
+    // drain out and exit 0 half stopped; this timer keeps it alive until the stop ends or the budget is spent.
     setTimeout(() => {
       const step = service.stopProgress?.() ?? "unknown";
       logger.error({ budgetMs, step }, `graceful stop took longer than its budget: exiting while "${step}" was still running`);
       process.exit(1);
-    }, budgetMs).unref();
+    }, budgetMs);
     service.stop().then(
       () => {
         logger.info("stopped");

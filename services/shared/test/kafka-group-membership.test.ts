@@ -7,6 +7,7 @@ import { afterEach, describe, expect, inject, it } from "vitest";
 import { createKafkaClient, parseBrokers } from "../src/events/kafka-client.js";
 import { leaveGroupMember } from "../src/events/kafka-group-membership.js";
 import { Topics } from "../src/events/topics.js";
+import { groupMemberIds } from "../../../test/system/consumer-groups.js";
 
 const brokers = inject("kafkaBrokers");
 const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "group-member.ts");
@@ -35,17 +36,6 @@ function joinInChildProcess(groupId: string): Promise<string> {
   });
 }
 
-async function membersOf(groupId: string): Promise<string[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const { groups } = await admin.describeGroups([groupId]);
-    return groups[0]?.members.map((member) => member.memberId) ?? [];
-  } finally {
-    await admin.disconnect();
-  }
-}
-
 describe("leaveGroupMember (real broker)", () => {
   it("when a member's process was killed with SIGKILL, then leaving on its behalf removes it from the group at once", async () => {
     // Arrange: a dead member, still in the group (its 30 s session has not run out)
@@ -54,20 +44,20 @@ describe("leaveGroupMember (real broker)", () => {
     const killed = new Promise((resolve) => child!.once("exit", resolve));
     child!.kill("SIGKILL");
     await killed;
-    expect(await membersOf(groupId)).toEqual([memberId]);
+    expect(await groupMemberIds(brokers, groupId)).toEqual([memberId]);
 
     // Act
     const left = await leaveGroupMember(kafka, groupId, memberId);
 
     // Assert
     expect(left).toBe(true);
-    expect(await membersOf(groupId)).toEqual([]);
+    expect(await groupMemberIds(brokers, groupId)).toEqual([]);
   }, 60_000);
 
   it("when the member is not in the group (any more), then it answers false and changes nothing", async () => {
     const groupId = `leave-test-${crypto.randomUUID()}`;
 
     expect(await leaveGroupMember(kafka, groupId, "shopmesh-gone-0000")).toBe(false);
-    expect(await membersOf(groupId)).toEqual([]);
+    expect(await groupMemberIds(brokers, groupId)).toEqual([]);
   });
 });
