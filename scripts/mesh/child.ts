@@ -131,6 +131,11 @@ export class MeshChild {
     return this.ring.slice(-n).join("\n");
   }
 
+  /** output returns every captured line still in memory (the last {@link RING_LINES}), each tagged like {@link tail}'s. */
+  output(): string[] {
+    return [...this.ring];
+  }
+
   /** stop sends `signal` (if still running) and waits up to `timeoutMs` for the exit; SIGKILL after that. */
   async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 15_000): Promise<ExitStatus> {
     if (this.exitStatus) return this.exitStatus;

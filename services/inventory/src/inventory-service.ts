@@ -21,14 +21,11 @@ export interface InventoryServiceDeps {
   readonly catalog: Catalog;
   readonly reservations: Reservations;
   readonly feed: StockFeed;
-  /** stopping aborts when the service shuts down, ending long-lived streams so the server can drain. */
-  readonly stopping?: AbortSignal;
 }
 
 /** createInventoryService implements shop.inventory.v1.InventoryService: protobuf ⇄ domain mapping only. */
 export function createInventoryService(deps: InventoryServiceDeps): ServiceImpl<typeof InventoryService> {
   const { catalog, reservations, feed } = deps;
-  const stopping = deps.stopping ?? new AbortController().signal;
 
   return {
     listProducts(request) {
@@ -43,7 +40,8 @@ export function createInventoryService(deps: InventoryServiceDeps): ServiceImpl<
     async *watchStock(request, ctx) {
       // Snapshot and subscription in one synchronous step: no committed change can fall between them.
       const snapshot = catalog.levels(request.productIds);
-      const changes = feed.watch(new Set(request.productIds), AbortSignal.any([ctx.signal, stopping]));
+      // ctx.signal also aborts when the service stops, which ends this stream (UNAVAILABLE "shutting down").
+      const changes = feed.watch(new Set(request.productIds), ctx.signal);
       try {
         for (const level of snapshot) yield { stock: toProtoStockLevel(level) };
         for await (const level of changes) yield { stock: toProtoStockLevel(level) };
@@ -73,10 +71,10 @@ export function createInventoryService(deps: InventoryServiceDeps): ServiceImpl<
       };
     },
 
-    async *reserveStock(requests, ctx) {
+    async *reserveStock(requests) {
       // Requests on one stream are applied one after another, each answered as soon as it is done. A bad request
-      // gets an error response carrying its reservation id; only a broken stream ends the call.
-      for await (const request of untilAborted(requests, AbortSignal.any([ctx.signal, stopping]))) {
+      // gets an error response carrying its reservation id; only a broken stream (or the service stopping) ends it.
+      for await (const request of requests) {
         const outcome = reservations.reserve({
           reservationId: request.reservationId,
           orderId: request.orderId,
@@ -103,22 +101,4 @@ function toReserveResponse(reservationId: string, outcome: ReserveOutcome): Rese
     errorCode: outcome.error ? toStatusName(outcome.error.code) : "",
     errorMessage: outcome.error?.rawMessage ?? "",
   });
-}
-
-/** untilAborted iterates `source` until `signal` aborts, then ends quietly (a graceful end of a long-lived stream). */
-async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
-  const it = source[Symbol.asyncIterator]();
-  const aborted = new Promise<"aborted">((resolve) => {
-    if (signal.aborted) resolve("aborted");
-    else signal.addEventListener("abort", () => resolve("aborted"), { once: true });
-  });
-  try {
-    for (;;) {
-      const next = await Promise.race([it.next(), aborted]);
-      if (next === "aborted" || next.done) return;
-      yield next.value;
-    }
-  } finally {
-    void it.return?.();
-  }
 }

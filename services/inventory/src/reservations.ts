@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ConnectError } from "@connectrpc/connect";
 import { failedPrecondition, invalidArgument, notFound } from "../../shared/src/errors.js";
-import { toOutgoingEvent } from "../../shared/src/events/event-bus.js";
+import { eventSource, toOutgoingEvent } from "../../shared/src/events/event-bus.js";
 import type { Inbox } from "../../shared/src/events/inbox.js";
 import type { OutboxStore } from "../../shared/src/events/outbox.js";
 import { Topics } from "../../shared/src/events/topics.js";
@@ -28,7 +28,7 @@ import type { ProductStore } from "./store/product-store.js";
 import type { ReservationStore } from "./store/reservation-store.js";
 
 /** EVENT_SOURCE is the CloudEvents `source` of everything inventory publishes. */
-export const EVENT_SOURCE = "shopmesh/inventory";
+const EVENT_SOURCE = eventSource("inventory");
 
 /** RESTOCK_REASON marks a committed reservation whose stock came back because its order was cancelled after payment. */
 export const RESTOCK_REASON = "restocked after cancellation";

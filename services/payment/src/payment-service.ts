@@ -43,13 +43,13 @@ export function createPaymentService(payments: Payments): ServiceImpl<typeof Pay
       };
     },
 
-    refundPayment(request, ctx) {
+    refundPayment(request) {
       const paymentId = requireUuid("payment_id", request.paymentId);
       if (request.reason.length > MAX_REFUND_REASON_LENGTH) {
         throw invalidArgument("reason", `must be at most ${MAX_REFUND_REASON_LENGTH} characters`);
       }
       const reason = request.reason === "" ? "refund requested" : request.reason;
-      const { payment } = payments.refund(paymentId, reason, ctx.requestHeader.get("traceparent") ?? undefined);
+      const { payment } = payments.refund(paymentId, reason);
       return { payment: toProtoPayment(payment) };
     },
   };

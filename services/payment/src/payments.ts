@@ -10,11 +10,11 @@ import { planRefund, refunded, type Payment } from "./domain/payment.js";
 import { paymentOutcomeEvent, paymentRefundedEvent } from "./events/payment-events.js";
 import type { PaymentPage, PaymentStore } from "./store/payment-store.js";
 
-/** EventRef is what the use cases need of a consumed event: its id (the inbox key), type and trace context. */
+/** EventRef is what the use cases need of a consumed event: its id and type, and the inbox name of its handler. */
 export interface EventRef {
   readonly id: string;
   readonly type: string;
-  readonly traceparent?: string | undefined;
+  readonly inboxConsumer: string;
 }
 
 /** PaymentsDeps are the collaborators of {@link Payments}. */
@@ -23,8 +23,6 @@ export interface PaymentsDeps {
   readonly store: PaymentStore;
   readonly outbox: OutboxStore;
   readonly inbox: Inbox;
-  /** consumer names this service in the inbox (the consumer group id). */
-  readonly consumer: string;
   readonly currencies: ReadonlySet<string>;
   /** committed runs after every commit that wrote an outbox row: it wakes the relay. */
   readonly committed: () => void;
@@ -65,8 +63,8 @@ export class Payments {
    * Throws (so the bus retries, then dead-letters) on an unsupported currency or a broken event.
    */
   chargeOrder(order: OrderCreated, event: EventRef): ChargeOutcome {
-    const { store, outbox, inbox, consumer } = this.deps;
-    const { ran, result } = inbox.once(consumer, event, (): ChargeOutcome => {
+    const { store, outbox, inbox } = this.deps;
+    const { ran, result } = inbox.once(event.inboxConsumer, event, (): ChargeOutcome => {
       if (order.orderId === "") throw new InvalidChargeError("order_id: missing");
       const existing = store.getByOrder(order.orderId);
       if (existing) return { kind: "already-charged", payment: existing };
@@ -85,7 +83,7 @@ export class Payments {
         updateTime: now,
       };
       store.insert(payment);
-      outbox.add(paymentOutcomeEvent(payment, event.traceparent));
+      outbox.add(paymentOutcomeEvent(payment));
       return { kind: "charged", payment };
     });
     if (!ran || !result) return { kind: "duplicate-event" };
@@ -98,12 +96,12 @@ export class Payments {
    * at all (the order was cancelled before it was charged, or belongs to another deployment) needs nothing.
    */
   cancelOrder(cancel: OrderCancelled, event: EventRef): CancelOutcome {
-    const { store, inbox, consumer } = this.deps;
-    const { ran, result } = inbox.once(consumer, event, (): CancelOutcome => {
+    const { store, inbox } = this.deps;
+    const { ran, result } = inbox.once(event.inboxConsumer, event, (): CancelOutcome => {
       const payment = store.getByOrder(cancel.orderId);
       if (!payment || payment.status !== "AUTHORIZED") return { kind: "nothing-to-refund", payment };
       const reason = cancel.reason === "" ? "order cancelled" : `order cancelled: ${cancel.reason}`;
-      return { kind: "refunded", payment: this.refundInTransaction(payment, reason, event.traceparent) };
+      return { kind: "refunded", payment: this.refundInTransaction(payment, reason) };
     });
     if (!ran || !result) return { kind: "duplicate-event" };
     if (result.kind === "refunded") this.deps.committed();
@@ -114,13 +112,13 @@ export class Payments {
    * refund refunds an authorized payment in full (RefundPayment). A refunded payment comes back unchanged; a declined
    * one is FAILED_PRECONDITION; an unknown one NOT_FOUND.
    */
-  refund(paymentId: string, reason: string, traceparent: string | undefined): { payment: Payment; changed: boolean } {
+  refund(paymentId: string, reason: string): { payment: Payment; changed: boolean } {
     const { db, store } = this.deps;
     const outcome = db.transaction(() => {
       const payment = store.get(paymentId);
       if (!payment) throw notFound(`payment "${paymentId}"`);
       if (planRefund(payment) === "already-refunded") return { payment, changed: false };
-      return { payment: this.refundInTransaction(payment, reason, traceparent), changed: true };
+      return { payment: this.refundInTransaction(payment, reason), changed: true };
     })();
     if (outcome.changed) this.deps.committed();
     return outcome;
@@ -138,10 +136,10 @@ export class Payments {
     return this.deps.store.list(options);
   }
 
-  private refundInTransaction(payment: Payment, reason: string, traceparent: string | undefined): Payment {
+  private refundInTransaction(payment: Payment, reason: string): Payment {
     const after = refunded(payment, this.now());
     this.deps.store.markRefunded(payment.paymentId, reason, after.updateTime);
-    this.deps.outbox.add(paymentRefundedEvent(after, traceparent));
+    this.deps.outbox.add(paymentRefundedEvent(after));
     return after;
   }
 }

@@ -14,6 +14,8 @@ describe("payment config", () => {
       paymentCurrencies: ["EUR"],
       eventRetry: { attempts: 5, initialDelayMs: 200, maxDelayMs: 5_000 },
       sqliteSynchronous: "FULL",
+      kafkaStartTimeoutMs: 60_000,
+      shutdown: { drainMs: 500, graceMs: 10_000 },
     });
   });
 

@@ -6,6 +6,7 @@ import type { ServiceError as GrpcServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PaymentService, PaymentStatus } from "../../../gen/shop/payment/v1/payment_service_pb.js";
 import { bindServer, createClient, createGrpcServer, implement, type GrpcServer, type ServiceClient } from "../../shared/src/grpc/index.js";
+import { traceInterceptor } from "../../shared/src/grpc/trace-interceptor.js";
 import { createPaymentService } from "../src/payment-service.js";
 import { openTestPayments, type TestPayments } from "./payments-fixture.js";
 
@@ -34,7 +35,8 @@ describe("PaymentService handlers served in memory (Connect router) and by grpc-
   beforeAll(async () => {
     fixture = openTestPayments();
     const impl = createPaymentService(fixture.payments);
-    inMemory = createConnectClient(PaymentService, createRouterTransport(({ service }) => service(PaymentService, impl)));
+    const routes = createRouterTransport(({ service }) => service(PaymentService, impl), { router: { interceptors: [traceInterceptor] } });
+    inMemory = createConnectClient(PaymentService, routes);
     grpc = createGrpcServer({ services: [implement(PaymentService, impl)] });
     overGrpc = createClient(PaymentService, `127.0.0.1:${await bindServer(grpc.server, "127.0.0.1:0")}`, { defaultTimeoutMs: 5_000 });
   });
@@ -89,7 +91,7 @@ describe("PaymentService handlers served in memory (Connect router) and by grpc-
     expect(socket).toEqual(memory);
   });
 
-  it("when a refund carries traceparent, then the handler reads it from requestHeader on both", async () => {
+  it("when a refund carries traceparent, then its event continues the caller's trace on both", async () => {
     const viaMemory = charge("tok_visa");
     const viaSocket = charge("tok_visa");
 
@@ -101,6 +103,8 @@ describe("PaymentService handlers served in memory (Connect router) and by grpc-
         fixture.db.prepare<[string], { traceparent: string }>("SELECT traceparent FROM outbox WHERE subject = ? AND event_type LIKE '%Refunded'").get(orderId)
           ?.traceparent,
     );
-    expect(traceparents).toEqual([TRACEPARENT, TRACEPARENT]);
+    // The event is a child span of the call, in the caller's trace.
+    const inCallersTrace = expect.stringMatching(/^00-4bf92f3577b34da6a3ce929d0e0e4736-(?!00f067aa0ba902b7)[0-9a-f]{16}-01$/);
+    expect(traceparents).toEqual([inCallersTrace, inCallersTrace]);
   });
 });

@@ -30,7 +30,6 @@ export function openTestPayments(): TestPayments {
     store: new PaymentStore(db),
     outbox: new OutboxStore(db),
     inbox: new Inbox(db),
-    consumer: "test",
     currencies: new Set(["EUR"]),
     committed: () => undefined,
     logger: createLogger("payment-test", { LOG_LEVEL: "warn", LOG_FORMAT: "json" }),
@@ -40,7 +39,7 @@ export function openTestPayments(): TestPayments {
     payments,
     charge(cardToken, amountMinor = 2_500n, orderId = crypto.randomUUID()) {
       const order = create(OrderCreatedSchema, { orderId, customerId: "customer-1", cardToken, total: { currencyCode: "EUR", amountMinor } });
-      const outcome = payments.chargeOrder(order, { id: crypto.randomUUID(), type: OrderCreatedSchema.typeName });
+      const outcome = payments.chargeOrder(order, { id: crypto.randomUUID(), type: OrderCreatedSchema.typeName, inboxConsumer: "payment.order-created" });
       if (outcome.kind !== "charged") throw new Error(`seeding failed: ${outcome.kind}`);
       return outcome.payment;
     },

@@ -85,7 +85,13 @@ export interface RetrySettings {
  * | `EVENT_RETRY_INITIAL_MS` | `200` | backoff before the second call; doubles per attempt |
  * | `EVENT_RETRY_MAX_MS` | `5000` | cap of that backoff |
  * | `SQLITE_SYNCHRONOUS` | `FULL` | durability of business commits: FULL (fsync per commit) or NORMAL (see database.ts) |
+ * | `KAFKA_START_TIMEOUT_MS` | `60000` | how long start-up waits for Kafka (reachable, topics there, group joined) |
+ * | `SHUTDOWN_DRAIN_MS` | `500` | after SIGTERM, how long health says NOT_SERVING before streams end and the port closes |
+ * | `SHUTDOWN_GRACE_MS` | `10000` | how long in-flight unary calls may take to finish after that, before they are cancelled |
  * | `LOG_LEVEL` / `LOG_FORMAT` | `info` / pretty in a terminal | read by logger.ts |
+ *
+ * The service kit (services/shared/src/kit) reads the last three; a stop that outlasts drain + grace + the kit's
+ * close budget is cut short by the runtime (runtime.ts), naming the step that was still running.
  */
 export interface ServiceSettings {
   readonly host: string;
@@ -96,6 +102,14 @@ export interface ServiceSettings {
   readonly kafkaFromBeginning: boolean;
   readonly eventRetry: RetrySettings;
   readonly sqliteSynchronous: "FULL" | "NORMAL";
+  readonly kafkaStartTimeoutMs: number;
+  readonly shutdown: ShutdownSettings;
+}
+
+/** ShutdownSettings time a graceful stop: NOT_SERVING for `drainMs`, then at most `graceMs` to drain calls. */
+export interface ShutdownSettings {
+  readonly drainMs: number;
+  readonly graceMs: number;
 }
 
 /** readServiceSettings reads the keys every service shares; each service's config.ts adds its own. */
@@ -113,6 +127,11 @@ export function readServiceSettings(env: Env, service: string, defaultPort: numb
       maxDelayMs: readInt(env, "EVENT_RETRY_MAX_MS", 5_000, { min: 0, max: 600_000 }),
     },
     sqliteSynchronous: readChoice(env, "SQLITE_SYNCHRONOUS", ["FULL", "NORMAL"] as const, "FULL"),
+    kafkaStartTimeoutMs: readInt(env, "KAFKA_START_TIMEOUT_MS", 60_000, { min: 1_000, max: 3_600_000 }),
+    shutdown: {
+      drainMs: readInt(env, "SHUTDOWN_DRAIN_MS", 500, { min: 0, max: 300_000 }),
+      graceMs: readInt(env, "SHUTDOWN_GRACE_MS", 10_000, { min: 0, max: 300_000 }),
+    },
   };
 }
 

@@ -14,6 +14,8 @@ describe("readServiceSettings", () => {
       kafkaFromBeginning: true,
       eventRetry: { attempts: 5, initialDelayMs: 200, maxDelayMs: 5000 },
       sqliteSynchronous: "FULL",
+      kafkaStartTimeoutMs: 60_000,
+      shutdown: { drainMs: 500, graceMs: 10_000 },
     });
   });
 

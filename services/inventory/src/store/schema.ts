@@ -1,10 +1,7 @@
-import { inboxSchema } from "../../../shared/src/events/inbox.js";
-import { outboxSchema } from "../../../shared/src/events/outbox.js";
-
 /**
- * inventorySchema is the inventory database: products with their stock, reservations with their lines, and the
- * shared outbox and inbox tables. The CHECKs are the last line of defence for the stock rules: a bug that would
- * drive stock negative fails its transaction instead of corrupting the numbers.
+ * inventorySchema is the inventory database: products with their stock and reservations with their lines (the
+ * service kit adds the shared outbox and inbox tables). The CHECKs are the last line of defence for the stock
+ * rules: a bug that would drive stock negative fails its transaction instead of corrupting the numbers.
  */
 export const inventorySchema: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS products (
@@ -36,6 +33,4 @@ export const inventorySchema: readonly string[] = [
      amount_minor   INTEGER NOT NULL,
      PRIMARY KEY (reservation_id, line_no)
    )`,
-  ...outboxSchema,
-  ...inboxSchema,
 ];

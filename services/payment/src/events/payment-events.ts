@@ -5,21 +5,22 @@ import {
   PaymentDeclinedSchema,
   PaymentRefundedSchema,
 } from "../../../../gen/shop/payment/v1/payment_events_pb.js";
-import { toOutgoingEvent } from "../../../shared/src/events/event-bus.js";
+import { eventSource, toOutgoingEvent } from "../../../shared/src/events/event-bus.js";
 import type { OutboxEvent } from "../../../shared/src/events/outbox.js";
 import { toProtoMoney } from "../../../shared/src/money.js";
 import { Topics } from "../../../shared/src/events/topics.js";
 import type { Payment } from "../domain/payment.js";
 
 /** PAYMENT_EVENT_SOURCE is the CloudEvents `source` of every event this service publishes. */
-export const PAYMENT_EVENT_SOURCE = "shopmesh/payment";
+const PAYMENT_EVENT_SOURCE = eventSource("payment");
 
 /**
  * paymentOutcomeEvent is the event a new payment announces: PaymentAuthorized or PaymentDeclined, keyed by the order
- * id (so it lands on the order's partition, after OrderCreated) and carrying the trace of the event that caused it.
+ * id (so it lands on the order's partition, after OrderCreated). Its `traceparent` continues the trace of the
+ * event or call being handled (toOutgoingEvent reads it from the trace context).
  */
-export function paymentOutcomeEvent(payment: Payment, traceparent: string | undefined): OutboxEvent {
-  const attributes = { source: PAYMENT_EVENT_SOURCE, subject: payment.orderId, traceparent, time: payment.updateTime };
+export function paymentOutcomeEvent(payment: Payment): OutboxEvent {
+  const attributes = { source: PAYMENT_EVENT_SOURCE, subject: payment.orderId, time: payment.updateTime };
   const at = timestampFromDate(payment.updateTime);
   const event =
     payment.status === "DECLINED"
@@ -47,7 +48,7 @@ export function paymentOutcomeEvent(payment: Payment, traceparent: string | unde
 }
 
 /** paymentRefundedEvent announces a full refund. */
-export function paymentRefundedEvent(payment: Payment, traceparent: string | undefined): OutboxEvent {
+export function paymentRefundedEvent(payment: Payment): OutboxEvent {
   const event = toOutgoingEvent(
     PaymentRefundedSchema,
     create(PaymentRefundedSchema, {
@@ -56,7 +57,7 @@ export function paymentRefundedEvent(payment: Payment, traceparent: string | und
       amount: toProtoMoney(payment.amount),
       refundTime: timestampFromDate(payment.updateTime),
     }),
-    { source: PAYMENT_EVENT_SOURCE, subject: payment.orderId, traceparent, time: payment.updateTime },
+    { source: PAYMENT_EVENT_SOURCE, subject: payment.orderId, time: payment.updateTime },
   );
   return { ...event, topic: Topics.paymentEvents };
 }

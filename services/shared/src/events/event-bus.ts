@@ -56,6 +56,14 @@ export interface SubscribeOptions {
   readonly retry?: RetryPolicy | undefined;
   /** fromBeginning: where a group with no committed offset starts; default true (the oldest retained event). */
   readonly fromBeginning?: boolean | undefined;
+  /**
+   * staleMembers are member ids that earlier runs of this consumer held in the group and may never have left (a
+   * process killed with SIGKILL). They are asked to leave before the join, so the join does not wait out their
+   * session timeout.
+   */
+  readonly staleMembers?: readonly string[] | undefined;
+  /** onGroupJoin hears the member id of every join (it changes when the consumer restarts), to pass as stale later. */
+  onGroupJoin?(memberId: string): void;
 }
 
 /** Subscription is a running consumer; close() lets the current event finish, commits and leaves the group. */
@@ -79,6 +87,20 @@ export interface EventBus {
   subscribe(options: SubscribeOptions): Promise<Subscription>;
   /** close stops every subscription (committing their offsets) and disconnects the producer. */
   close(): Promise<void>;
+  /**
+   * ready connects the producer and checks that the topics exist, so a service's start-up waits for the broker (or
+   * fails) before it reports SERVING rather than at its first publish. Errors marked `retriable` are worth retrying.
+   * Optional: an in-memory bus is always ready.
+   */
+  ready?(topics: readonly string[]): Promise<void>;
+}
+
+/**
+ * eventSource is the CloudEvents `source` of every event a service publishes: `shopmesh/<service>`, the one rule
+ * (docs/architecture.md, "Names").
+ */
+export function eventSource(service: string): string {
+  return `shopmesh/${service}`;
 }
 
 /**

@@ -6,6 +6,7 @@ import { quietKafkajsNegativeTimeouts } from "./kafkajs-timer-warning.js";
 export interface KafkaLogger {
   error(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
+  info?(obj: object, msg: string): void;
 }
 
 /** KafkaClientOptions configures createKafkaClient. */

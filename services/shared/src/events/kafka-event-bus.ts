@@ -1,4 +1,4 @@
-import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type KafkaMessage, type Message, type Producer } from "kafkajs";
+import { Partitioners, type EachBatchPayload, type Kafka, type IHeaders, type KafkaMessage, type Message, type Producer } from "kafkajs";
 import { pino } from "pino";
 import {
   headersToStrings,
@@ -15,7 +15,8 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from "./event-bus.js";
-import { createKafkaClient, type KafkaClientOptions } from "./kafka-client.js";
+import { createKafkaClient, type KafkaClientOptions, type KafkaLogger } from "./kafka-client.js";
+import { leaveGroupMember, RetriableError, waitForGroupJoin } from "./kafka-group-membership.js";
 import { dlqTopicOf } from "./topics.js";
 
 /** KafkaEventBusOptions configures createKafkaEventBus. */
@@ -27,6 +28,13 @@ export interface KafkaEventBusOptions extends KafkaClientOptions {
   readonly partitionsConsumedConcurrently?: number;
   /** joinTimeoutMs bounds how long subscribe waits for the group join (default 30 s). */
   readonly joinTimeoutMs?: number;
+  /**
+   * sessionTimeoutMs is how long the coordinator keeps a consumer that stopped heartbeating (default 10 s, kafkajs's
+   * own is 30 s). Only a backstop for a member nobody evicted (SubscribeOptions.staleMembers does that at once).
+   */
+  readonly sessionTimeoutMs?: number;
+  /** clientLogger gets kafkajs's own warnings and errors (default: `logger`); the service kit quiets them at start. */
+  readonly clientLogger?: KafkaLogger;
 }
 
 /**
@@ -39,7 +47,7 @@ export interface KafkaEventBusOptions extends KafkaClientOptions {
  */
 export function createKafkaEventBus(options: KafkaEventBusOptions): EventBus {
   const logger = options.logger ?? pino({ name: "event-bus", level: "warn" });
-  const kafka = createKafkaClient({ ...options, logger });
+  const kafka = createKafkaClient({ ...options, logger: options.clientLogger ?? logger });
   // No idempotent producer (not required, and it needs extra broker ACLs in some setups); one request in flight keeps
   // a key's events in order even when a send is retried.
   // The Java client's partitioner (murmur2 of the key), so a JVM or Go producer puts a subject on the same partition.
@@ -70,10 +78,18 @@ export function createKafkaEventBus(options: KafkaEventBusOptions): EventBus {
     const retry = subscription.retry ?? DEFAULT_RETRY;
     if (!(retry.attempts >= 1)) throw new Error(`retry.attempts must be at least 1, got ${retry.attempts}`);
     // maxWaitTimeInMs bounds a fetch's long poll, and so how long close() waits for the fetch in flight (default 5 s).
-    const consumer = kafka.consumer({ groupId: subscription.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 1_000 });
+    const consumer = kafka.consumer({
+      groupId: subscription.groupId,
+      allowAutoTopicCreation: false,
+      maxWaitTimeInMs: 1_000,
+      sessionTimeout: options.sessionTimeoutMs ?? 10_000,
+    });
     await consumer.connect();
     try {
       await consumer.subscribe({ topics: [...subscription.topics], fromBeginning: subscription.fromBeginning ?? true });
+      for (const memberId of subscription.staleMembers ?? []) await evict(subscription.groupId, memberId);
+      const onGroupJoin = subscription.onGroupJoin;
+      if (onGroupJoin) consumer.on(consumer.events.GROUP_JOIN, (event) => onGroupJoin(event.payload.memberId));
       const joined = waitForGroupJoin(consumer, options.joinTimeoutMs ?? 30_000);
       await consumer.run({
         autoCommit: true,
@@ -95,6 +111,22 @@ export function createKafkaEventBus(options: KafkaEventBusOptions): EventBus {
     };
     subscriptions.add(handle);
     return handle;
+  }
+
+  // Evictions use a client of their own that logs nothing: kafkajs logs every error response at ERROR, and "not aware
+  // of this member" is an expected answer here (the member already left); evict() logs the outcome and real errors.
+  let evictor: Kafka | undefined;
+
+  /** evict drops a member an earlier run left behind; a failure costs only join time, unless it is worth a retry. */
+  async function evict(groupId: string, memberId: string): Promise<void> {
+    evictor ??= createKafkaClient({ ...options, logger: { error: () => undefined, warn: () => undefined } });
+    try {
+      const left = await leaveGroupMember(evictor, groupId, memberId);
+      logger.info?.({ groupId, memberId, left }, left ? "evicted a stale group member" : "stale group member already gone");
+    } catch (error) {
+      if ((error as { retriable?: unknown }).retriable === true) throw error;
+      logger.warn({ groupId, memberId, err: error }, "could not evict a stale group member; the join waits out its session");
+    }
   }
 
   async function consumeBatch(payload: EachBatchPayload, subscription: SubscribeOptions, retry: RetryPolicy): Promise<void> {
@@ -167,7 +199,22 @@ export function createKafkaEventBus(options: KafkaEventBusOptions): EventBus {
     await send(dlqTopicOf(topic), [{ key: message.key, value: message.value, headers }]);
   }
 
+  async function ready(topics: readonly string[]): Promise<void> {
+    await connectProducer();
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const existing = new Set(await admin.listTopics());
+      const missing = topics.filter((topic) => !existing.has(topic));
+      // Topics are created up front (auto-creation is off): one missing now is most likely still being created.
+      if (missing.length > 0) throw new RetriableError(`topics missing on the broker: ${missing.join(", ")} (scripts/create-topics.ts creates them)`);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
   return {
+    ready,
     async publish(topic: string, events: readonly OutgoingEvent[]): Promise<void> {
       if (closed) throw new Error("event bus is closed");
       if (events.length === 0) return;
@@ -210,20 +257,4 @@ async function pause(ms: number, heartbeat: () => Promise<void>, isRunning: () =
     await heartbeat();
   }
   return isRunning();
-}
-
-/** waitForGroupJoin resolves on the consumer's first group join and rejects on a crash or after `timeoutMs`. */
-function waitForGroupJoin(consumer: Consumer, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => finish(new Error(`consumer did not join its group within ${timeoutMs} ms`)), timeoutMs);
-    const removeJoin = consumer.on(consumer.events.GROUP_JOIN, () => finish());
-    const removeCrash = consumer.on(consumer.events.CRASH, (event) => finish(event.payload.error));
-    function finish(error?: Error): void {
-      clearTimeout(timer);
-      removeJoin();
-      removeCrash();
-      if (error) reject(error);
-      else resolve();
-    }
-  });
 }

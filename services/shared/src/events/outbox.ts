@@ -207,18 +207,24 @@ export class OutboxRelay {
   }
 
   /**
-   * stop ends polling after one last flush attempt, bounded by `timeoutMs`, and releases the store's bookkeeping
-   * connection (call it before closing the database).
+   * stop ends polling after a last flush of everything committed so far, bounded by `timeoutMs` (a broker that is
+   * down keeps the rows for the next start), and releases the store's bookkeeping connection (call it before closing
+   * the database). Resolves with the rows left unpublished.
    */
-  async stop(timeoutMs = 5_000): Promise<void> {
+  async stop(timeoutMs = 5_000): Promise<number> {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
     if (this.store.backlog() > 0) {
-      await Promise.race([this.drainOnce(), new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+      await Promise.race([this.flush(), timeout]);
+      clearTimeout(timer);
     }
-    // A drain still running past the timeout reopens the connection when it marks its batch.
+    const left = this.store.backlog();
+    // A flush still running past the timeout reopens the connection when it marks its batch.
     this.store.close();
+    return left;
   }
 
   /** flush publishes until the outbox is empty or a publish fails; returns the rows published. */

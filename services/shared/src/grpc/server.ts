@@ -1,5 +1,5 @@
-import { Server, ServerCredentials } from "@grpc/grpc-js";
-import type { ServerOptions } from "@grpc/grpc-js";
+import { Server, ServerCredentials, status } from "@grpc/grpc-js";
+import type { ServerOptions, ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
 import { Health } from "../../../../gen/grpc/health/v1/health_pb.js";
 import { addService } from "./add-service.js";
@@ -67,8 +67,47 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
     addService(server, desc, impl, addOptions);
   }
   const health = createServerHealth(["", ...descs.map((d) => d.typeName)]);
-  health.implementation.addToServer(server);
+  // grpc-health-check registers raw grpc-js handlers; a guard gives its Watch streams the same stop semantics.
+  health.implementation.addToServer(options.stopping ? guardStreams(server, options.stopping) : server);
   return { server, health };
+}
+
+type RawCall = NodeJS.EventEmitter & { write(message: unknown): boolean; end(): void };
+type RawHandler = (call: RawCall, callback?: (error: object | null, value?: unknown) => void) => void;
+
+/**
+ * guardStreams is a `Server` for addToServer-style registrations (grpc-health-check) that gives
+ * their raw grpc-js handlers the `stopping` semantics of addService: open response streams (a health Watch) end with
+ * UNAVAILABLE "shutting down" when it aborts, and calls arriving after it are refused the same way.
+ */
+function guardStreams(server: Server, stopping: AbortSignal): Pick<Server, "addService"> {
+  const open = new Set<RawCall>();
+  const refusal = () => ({ code: status.UNAVAILABLE, details: "shutting down" });
+  const end = (call: RawCall) => {
+    open.delete(call);
+    call.write = () => true; // the implementation may still write (a health change); the call is over
+    call.emit("error", refusal());
+  };
+  stopping.addEventListener("abort", () => open.forEach(end), { once: true });
+  return {
+    addService(definition: ServiceDefinition, implementation: UntypedServiceImplementation) {
+      const wrapped: UntypedServiceImplementation = {};
+      for (const [name, attrs] of Object.entries(definition)) {
+        const handler = (implementation[name] ?? implementation[attrs.originalName ?? ""]) as RawHandler | undefined;
+        if (handler === undefined) continue;
+        wrapped[name] = ((call: RawCall, callback?: (error: object | null, value?: unknown) => void) => {
+          if (stopping.aborted) return attrs.responseStream ? call.emit("error", refusal()) : callback?.(refusal());
+          if (attrs.responseStream) {
+            open.add(call);
+            call.once("finish", () => open.delete(call));
+            call.once("cancelled", () => open.delete(call));
+          }
+          handler(call, callback);
+        }) as UntypedServiceImplementation[string];
+      }
+      server.addService(definition, wrapped);
+    },
+  };
 }
 
 function createServerHealth(serviceNames: readonly string[]): ServerHealth {

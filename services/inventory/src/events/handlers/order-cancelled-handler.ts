@@ -4,8 +4,6 @@ import type { Logger } from "../../../../shared/src/logger.js";
 import type { Reservations } from "../../reservations.js";
 import { logEffect } from "./log-effect.js";
 
-const CONSUMER = "inventory.order-cancelled";
-
 /**
  * OrderCancelledHandler gives a cancelled order's stock back: a HELD reservation is released, a COMMITTED one
  * (cancelled after payment) is restocked; both publish StockReleased.
@@ -13,7 +11,7 @@ const CONSUMER = "inventory.order-cancelled";
 export function orderCancelledHandler(reservations: Reservations, logger: Logger) {
   return eventHandler(OrderCancelledSchema, (message, event) => {
     const reason = message.reason ? `order cancelled: ${message.reason}` : "order cancelled";
-    const effect = reservations.cancelForOrder(CONSUMER, event, message.orderId, reason);
+    const effect = reservations.cancelForOrder(event.inboxConsumer, event, message.orderId, reason);
     logEffect(logger, effect, { eventId: event.id, eventType: event.type, orderId: message.orderId });
   });
 }

@@ -4,16 +4,13 @@ import type { Logger } from "../../../../shared/src/logger.js";
 import type { Reservations } from "../../reservations.js";
 import { logEffect } from "./log-effect.js";
 
-/** CONSUMER names this handler in the inbox, so its dedupe is independent of the other handlers'. */
-const CONSUMER = "inventory.payment-authorized";
-
 /**
  * PaymentAuthorizedHandler commits the paid order's reservation (HELD → COMMITTED, StockCommitted). A reservation
  * already released or committed is left alone; an unknown one is logged and skipped.
  */
 export function paymentAuthorizedHandler(reservations: Reservations, logger: Logger) {
   return eventHandler(PaymentAuthorizedSchema, (message, event) => {
-    const effect = reservations.commitForOrder(CONSUMER, event, message.orderId);
+    const effect = reservations.commitForOrder(event.inboxConsumer, event, message.orderId);
     logEffect(logger, effect, { eventId: event.id, eventType: event.type, orderId: message.orderId });
   });
 }

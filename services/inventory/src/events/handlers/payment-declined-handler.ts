@@ -4,13 +4,11 @@ import type { Logger } from "../../../../shared/src/logger.js";
 import type { Reservations } from "../../reservations.js";
 import { logEffect } from "./log-effect.js";
 
-const CONSUMER = "inventory.payment-declined";
-
 /** PaymentDeclinedHandler releases the order's HELD reservation (compensation), publishing StockReleased. */
 export function paymentDeclinedHandler(reservations: Reservations, logger: Logger) {
   return eventHandler(PaymentDeclinedSchema, (message, event) => {
     const reason = message.reason ? `payment declined: ${message.reason}` : "payment declined";
-    const effect = reservations.releaseForOrder(CONSUMER, event, message.orderId, reason);
+    const effect = reservations.releaseForOrder(event.inboxConsumer, event, message.orderId, reason);
     logEffect(logger, effect, { eventId: event.id, eventType: event.type, orderId: message.orderId });
   });
 }

@@ -1,23 +1,15 @@
 import { PaymentAuthorizedSchema } from "../../../../../gen/shop/payment/v1/payment_events_pb.js";
-import { eventHandler } from "../../../../shared/src/events/consumer.js";
 import type { Logger } from "../../../../shared/src/logger.js";
 import { onPaymentAuthorized } from "../../domain/order.js";
 import type { OrderUseCases } from "../../order-use-cases.js";
+import { paymentOutcomeHandler } from "./payment-outcome-handler.js";
 
 /**
  * PaymentAuthorizedHandler confirms the paid order (+OrderConfirmed). For an order cancelled meanwhile it only
  * records the payment id: payment refunds on its own when it sees the OrderCancelled.
  */
-export function paymentAuthorizedHandler(orders: OrderUseCases, consumer: string, logger: Logger) {
-  return eventHandler(PaymentAuthorizedSchema, (message, event) => {
-    const orderId = message.orderId;
-    const result = orders.applyPayment(consumer, event, orderId, (order) =>
-      onPaymentAuthorized(order, message.paymentId, new Date()),
-    );
-    const fields = { eventId: event.id, orderId, paymentId: message.paymentId, result: result.kind };
-    if (result.kind === "duplicate") logger.debug(fields, "PaymentAuthorized already handled; skipped");
-    else if (result.kind === "unknown-order") logger.warn(fields, "PaymentAuthorized for an unknown order; skipped");
-    else if (result.kind === "ignored") logger.info({ ...fields, reason: result.reason }, "PaymentAuthorized changed nothing");
-    else logger.info(fields, "PaymentAuthorized handled");
-  });
+export function paymentAuthorizedHandler(orders: OrderUseCases, logger: Logger) {
+  return paymentOutcomeHandler(PaymentAuthorizedSchema, orders, logger, (order, message, at) =>
+    onPaymentAuthorized(order, message.paymentId, at),
+  );
 }

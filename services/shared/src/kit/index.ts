@@ -1,0 +1,3 @@
+// The service kit: what every service has, built one way (docs/architecture.md, "The service kit").
+export type { Kit, KitOverrides, RunningService, ServiceDefinition, ServiceTimer, ServiceWiring } from "./service-definition.js";
+export { startService } from "./start-service.js";

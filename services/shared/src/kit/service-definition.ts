@@ -1,0 +1,100 @@
+import type { ServiceSettings } from "../config.js";
+import type { EventHandler } from "../events/consumer.js";
+import type { EventBus } from "../events/event-bus.js";
+import type { Inbox } from "../events/inbox.js";
+import type { OutboxRelay, OutboxRelayOptions, OutboxStore } from "../events/outbox.js";
+import type { ServiceRegistration } from "../grpc/server.js";
+import type { Logger } from "../logger.js";
+import type { Stoppable } from "../runtime.js";
+import type { SqliteDatabase } from "../store/database.js";
+
+/**
+ * ServiceDefinition is all a service declares about itself; the kit ({@link startService}) gives it everything
+ * every service has. A new service is one of these in its `app.ts`.
+ */
+export interface ServiceDefinition<Config extends ServiceSettings, Parts> {
+  /**
+   * name names the service everywhere the kit does: its logger, its database file (`<name>.db` in DATA_DIR), its
+   * Kafka client (`shopmesh-<name>`), its events' `source` (`shopmesh/<name>`) and its inbox (`<name>.<event-name>`).
+   */
+  readonly name: string;
+  /** schema is the service's own tables; the kit adds the outbox, the inbox and its own. */
+  readonly schema: readonly string[];
+  /** wire builds the service's parts from what the kit provides, and says what it serves, consumes and publishes. */
+  wire(kit: Kit<Config>): ServiceWiring<Parts>;
+}
+
+/** Kit is what every service gets from the kit, ready to use when `wire` runs. */
+export interface Kit<Config extends ServiceSettings> {
+  readonly name: string;
+  readonly config: Config;
+  readonly logger: Logger;
+  /** db is the service's own SQLite database, its schema and the outbox, inbox and kit tables applied. */
+  readonly db: SqliteDatabase;
+  /** outbox records events in the business transaction; `relay.notify()` after the commit sends them sooner. */
+  readonly outbox: OutboxStore;
+  readonly inbox: Inbox;
+  readonly relay: OutboxRelay;
+  /**
+   * stopping aborts once the service begins to stop (after health said NOT_SERVING for the drain delay). Every
+   * streaming RPC's `ctx.signal` already aborts with it; anything else long-lived of the service's own listens here.
+   */
+  readonly stopping: AbortSignal;
+}
+
+/** ServiceWiring is what a service declares: what it serves, consumes, publishes and runs on a timer. */
+export interface ServiceWiring<Parts> {
+  /** serves are the gRPC services (each from `implement(...)`); the kit adds OpsService, health and reflection. */
+  readonly serves: readonly ServiceRegistration[];
+  /**
+   * consumes maps each topic the service reads to its handlers, one per event type. The kit subscribes them as one
+   * consumer group (`KAFKA_GROUP_ID`, default `shopmesh-<name>`) with the EVENT_RETRY_* policy, each event handled in
+   * its trace and under its handler's inbox name.
+   */
+  // Handlers of different event types; the variance of MessageShape needs `any` here.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly consumes?: Readonly<Record<string, readonly EventHandler<any>[]>>;
+  /** publishes lists the topics its outbox rows go to; start-up waits until they (and the consumed ones) exist. */
+  readonly publishes?: readonly string[];
+  /** timers run in the background from SERVING until the stop begins, each tick in a trace of its own. */
+  readonly timers?: readonly ServiceTimer[];
+  /** close releases what the service opened itself (clients of other services), after the bus and before the DB. */
+  close?(): void | Promise<void>;
+  /** parts are handed back to the caller of startService (tests reach the service's internals through them). */
+  readonly parts: Parts;
+}
+
+/** ServiceTimer is a background job of a service, e.g. inventory's sweep of expired reservations. */
+export interface ServiceTimer {
+  readonly name: string;
+  readonly everyMs: number;
+  run(): unknown;
+}
+
+/** KitOverrides let tests (and tools) swap what the kit would build from the config. */
+export interface KitOverrides {
+  readonly logger?: Logger | undefined;
+  /** bus, when given, is shared with the caller: the service uses it but does not close it. */
+  readonly bus?: EventBus | undefined;
+  readonly relay?: OutboxRelayOptions | undefined;
+  /** graceMs overrides SHUTDOWN_GRACE_MS. */
+  readonly graceMs?: number | undefined;
+  /** drainDelayMs overrides SHUTDOWN_DRAIN_MS. */
+  readonly drainDelayMs?: number | undefined;
+}
+
+/** RunningService is a started service: where it listens, its database and parts, and its graceful stop. */
+export interface RunningService<Parts> extends Stoppable {
+  readonly name: string;
+  /** address is `host:port`, the real port when PORT=0. */
+  readonly address: string;
+  readonly port: number;
+  readonly db: SqliteDatabase;
+  readonly relay: OutboxRelay;
+  readonly logger: Logger;
+  readonly parts: Parts;
+  /** stop runs the stop sequence once; a second call returns the same promise. */
+  stop(): Promise<void>;
+  readonly stopBudgetMs: number;
+  stopProgress(): string | undefined;
+}

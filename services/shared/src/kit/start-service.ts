@@ -1,0 +1,235 @@
+import { join } from "node:path";
+import type { ServiceSettings } from "../config.js";
+import { subscribeHandlers } from "../events/consumer.js";
+import { createKafkaEventBus, type EventBus, type Subscription } from "../events/event-bus.js";
+import { Inbox, inboxSchema } from "../events/inbox.js";
+import { OutboxRelay, OutboxStore, outboxSchema } from "../events/outbox.js";
+import { bindServer, createGrpcServer, type GrpcServer } from "../grpc/server.js";
+import { createLogger, type Logger } from "../logger.js";
+import { opsService } from "../ops-service.js";
+import { openDatabase } from "../store/database.js";
+import { runInTrace } from "../trace-context.js";
+import { GroupMembers, groupMembersSchema } from "./group-members.js";
+import { kafkaStartWait } from "./kafka-start.js";
+import type { Kit, KitOverrides, RunningService, ServiceDefinition, ServiceTimer, ServiceWiring } from "./service-definition.js";
+import { StopSequence, type StopStep } from "./stop-sequence.js";
+
+/**
+ * CLOSE_BUDGET_MS bounds the stop steps after the call drain: leaving the group (the batch in hand finishes, a fetch
+ * long-poll ends within 1 s), the relay's last flush (5 s at most), closing the bus and the database.
+ */
+const CLOSE_BUDGET_MS = 15_000;
+
+/**
+ * startService starts a service the one way every service starts, the model being eShop's `AddServiceDefaults()`:
+ *
+ * Start, in order: the database (the service's schema plus outbox, inbox and kit tables) → the service's own parts
+ * (`wire`) → the gRPC server (its services, OpsService, health, reflection) bound early, health NOT_SERVING → the
+ * event bus ready (broker reachable, topics there) and the outbox relay running → the consumer group joined (a
+ * member a crashed run left behind evicted first) → timers → health SERVING. Retriable Kafka errors on the way are
+ * waited out (KAFKA_START_TIMEOUT_MS), said once at warn; anything else fails the start, undoing what was done.
+ *
+ * Stop, in order, once: see {@link stopSteps}.
+ */
+export async function startService<Config extends ServiceSettings, Parts>(
+  definition: ServiceDefinition<Config, Parts>,
+  config: Config,
+  overrides: KitOverrides = {},
+): Promise<RunningService<Parts>> {
+  const { name } = definition;
+  const logger = overrides.logger ?? createLogger(name);
+  const db = openDatabase(join(config.dataDir, `${name}.db`), [...definition.schema, ...outboxSchema, ...inboxSchema, ...groupMembersSchema], {
+    synchronous: config.sqliteSynchronous,
+  });
+  const wait = kafkaStartWait(logger, config.kafkaStartTimeoutMs);
+  const bus =
+    overrides.bus ??
+    createKafkaEventBus({ brokers: config.kafkaBrokers, clientId: `shopmesh-${name}`, logger, clientLogger: wait.clientLogger });
+  const outbox = new OutboxStore(db);
+  const relay = new OutboxRelay(outbox, bus, { logger, ...overrides.relay });
+  const stopping = new AbortController();
+  const kit: Kit<Config> = { name, config, logger, db, outbox, inbox: new Inbox(db), relay, stopping: stopping.signal };
+
+  let wiring: ServiceWiring<Parts>;
+  try {
+    wiring = definition.wire(kit);
+  } catch (error) {
+    if (!overrides.bus) await bus.close().catch(() => undefined);
+    db.close();
+    throw error;
+  }
+  const grpc = createGrpcServer({
+    services: [...wiring.serves, opsService({ service: name, db })],
+    logger,
+    stopping: stopping.signal,
+  });
+  grpc.health.setAll("NOT_SERVING");
+
+  const members = new GroupMembers(db);
+  const state: LifeState = { serving: false, subscription: undefined, timers: [] };
+  const drainMs = overrides.drainDelayMs ?? config.shutdown.drainMs;
+  const graceMs = overrides.graceMs ?? config.shutdown.graceMs;
+  const sequence = new StopSequence(
+    stopSteps({ kit, grpc, state, members, stopping, drainMs, graceMs, ownBus: overrides.bus ? undefined : bus, closeOwn: wiring.close }),
+    logger,
+  );
+
+  const consumes = Object.entries(wiring.consumes ?? {});
+  const topics = [...new Set([...(wiring.publishes ?? []), ...consumes.map(([topic]) => topic)])];
+  try {
+    const port = await bindServer(grpc.server, `${config.host}:${config.port}`);
+    const address = `${config.host}:${port}`;
+    await wait.retry("event bus", async () => bus.ready?.(topics));
+    relay.start();
+    if (consumes.length > 0) {
+      const groupId = config.kafkaGroupId;
+      state.subscription = await wait.retry("consumer group", () =>
+        subscribeHandlers(bus, {
+          service: name,
+          groupId,
+          topics: consumes.map(([topic]) => topic),
+          handlers: consumes.flatMap(([, handlers]) => handlers),
+          retry: config.eventRetry,
+          fromBeginning: config.kafkaFromBeginning,
+          staleMembers: members.stale(groupId),
+          onGroupJoin: (memberId) => rememberJoin(members, groupId, memberId, logger),
+          logger,
+        }),
+      );
+    }
+    wait.done();
+    state.timers = (wiring.timers ?? []).map((timer) => startTimer(timer, logger));
+    grpc.health.setAll("SERVING");
+    state.serving = true;
+    logger.info({ address, groupId: config.kafkaGroupId, consumes: topics.filter((t) => wiring.consumes?.[t]), publishes: wiring.publishes }, `${name} serving`);
+    return {
+      name,
+      address,
+      port,
+      db,
+      relay,
+      logger,
+      parts: wiring.parts,
+      stop: () => sequence.run(),
+      stopBudgetMs: drainMs + graceMs + CLOSE_BUDGET_MS,
+      stopProgress: () => sequence.current,
+    };
+  } catch (error) {
+    wait.done();
+    await sequence.run().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** LifeState is what start-up has brought up so far, for the stop to take down. */
+interface LifeState {
+  serving: boolean;
+  subscription: Subscription | undefined;
+  timers: NodeJS.Timeout[];
+}
+
+interface StopParts<Config extends ServiceSettings> {
+  readonly kit: Kit<Config>;
+  readonly grpc: GrpcServer;
+  readonly state: LifeState;
+  readonly members: GroupMembers;
+  readonly stopping: AbortController;
+  readonly drainMs: number;
+  readonly graceMs: number;
+  /** ownBus is the bus the kit built, to close; undefined when the caller's. */
+  readonly ownBus: EventBus | undefined;
+  readonly closeOwn: (() => void | Promise<void>) | undefined;
+}
+
+/**
+ * stopSteps is the stop, in order: health NOT_SERVING → the drain delay, so health watchers and load balancers see it
+ * while the port still answers → `stopping` aborts: open streams end with UNAVAILABLE "shutting down" and timers
+ * stop → unary calls drain (tryShutdown, cancelled after the grace) → the consumer leaves its group, committing its
+ * offsets → the relay flushes → the bus, the service's own clients and the database close.
+ *
+ * The group is left before the relay's last flush, not after: until it has left, a handler may still be running and
+ * writing outbox rows (a payment authorized, stock committed); flushing afterwards sends those too, instead of
+ * leaving them for the next start.
+ */
+function stopSteps<Config extends ServiceSettings>(parts: StopParts<Config>): StopStep[] {
+  const { kit, grpc, state, members, stopping, drainMs, graceMs } = parts;
+  const { logger, config } = kit;
+  return [
+    { name: "health NOT_SERVING", run: () => grpc.health.setAll("NOT_SERVING") },
+    { name: "drain delay", run: () => (state.serving ? delay(drainMs) : undefined) },
+    {
+      name: "end streams and timers",
+      run: () => {
+        stopping.abort();
+        state.timers.forEach((timer) => clearInterval(timer));
+      },
+    },
+    { name: "drain calls", run: () => drainCalls(grpc, graceMs, logger) },
+    {
+      name: "leave the consumer group",
+      run: async () => {
+        if (state.subscription === undefined) return;
+        await state.subscription.close();
+        members.left(config.kafkaGroupId);
+        logger.info({ groupId: config.kafkaGroupId }, "left the consumer group");
+      },
+    },
+    {
+      name: "flush the outbox relay",
+      run: async () => {
+        const left = await kit.relay.stop();
+        logger.info({ left }, left === 0 ? "outbox flushed" : "outbox not fully flushed; the rest goes at the next start");
+      },
+    },
+    { name: "close the event bus", run: () => parts.ownBus?.close() },
+    { name: "close the service's clients", run: () => parts.closeOwn?.() },
+    {
+      name: "close the database",
+      run: () => {
+        kit.db.close();
+        logger.info("database closed");
+      },
+    },
+  ];
+}
+
+/** drainCalls stops accepting and lets calls in flight finish; after `graceMs` it cancels what is left. */
+function drainCalls(grpc: GrpcServer, graceMs: number, logger: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    const force = setTimeout(() => {
+      logger.warn({ graceMs }, "calls still running after the grace (SHUTDOWN_GRACE_MS); cancelling them");
+      grpc.server.forceShutdown();
+      resolve();
+    }, graceMs);
+    grpc.server.tryShutdown(() => {
+      clearTimeout(force);
+      resolve();
+    });
+  });
+}
+
+function startTimer(timer: ServiceTimer, logger: Logger): NodeJS.Timeout {
+  const handle = setInterval(() => {
+    try {
+      // Each tick is work of its own: the events it publishes start a trace, shared by that tick's events.
+      runInTrace(undefined, () => timer.run());
+    } catch (error) {
+      logger.error({ err: error, timer: timer.name }, "background timer failed");
+    }
+  }, timer.everyMs);
+  handle.unref();
+  return handle;
+}
+
+function rememberJoin(members: GroupMembers, groupId: string, memberId: string, logger: Logger): void {
+  try {
+    members.joined(groupId, memberId);
+  } catch (error) {
+    // Only costs a faster restart after a crash; never worth failing the consumer for.
+    logger.warn({ err: error, groupId, memberId }, "could not record the group member id");
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
