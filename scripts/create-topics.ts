@@ -8,8 +8,8 @@
  */
 import { pathToFileURL } from "node:url";
 import type { Kafka } from "kafkajs";
-import { createKafkaClient, parseBrokers } from "../services/shared/src/events/kafka-client.js";
-import { TOPIC_SPECS, toTopicConfig, type TopicSpec } from "../services/shared/src/events/topics.js";
+import { createKafkaClient, parseBrokers } from "#shared/events/kafka-client.js";
+import { TOPIC_SPECS, toTopicConfig, type TopicSpec } from "#shared/events/topics.js";
 
 /** ensureTopics creates the missing topics among `specs` and returns the names it created. */
 export async function ensureTopics(

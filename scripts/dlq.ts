@@ -15,9 +15,9 @@
  */
 import { Partitioners, type IHeaders, type Kafka } from "kafkajs";
 import { pathToFileURL } from "node:url";
-import { headersToStrings } from "../services/shared/src/events/cloudevents.js";
-import { createKafkaClient, parseBrokers } from "../services/shared/src/events/kafka-client.js";
-import { dlqTopicOf, TOPIC_SPECS } from "../services/shared/src/events/topics.js";
+import { headersToStrings } from "#shared/events/cloudevents.js";
+import { createKafkaClient, parseBrokers } from "#shared/events/kafka-client.js";
+import { dlqTopicOf, TOPIC_SPECS } from "#shared/events/topics.js";
 
 /** DeadLetter is one message found on a DLQ topic. */
 export interface DeadLetter {

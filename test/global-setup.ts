@@ -14,7 +14,7 @@ import type { TestProject } from "vitest/node";
 import { ensureTopics } from "../scripts/create-topics.js";
 import { startLocalBroker, type Broker } from "../scripts/mesh/broker.js";
 import { freePort } from "../scripts/mesh/free-port.js";
-import { parseBrokers } from "../services/shared/src/events/kafka-client.js";
+import { parseBrokers } from "#shared/events/kafka-client.js";
 
 /** KAFKA_IMAGE: the same Kafka version as scripts/kafka.sh (docs/kafka.md). */
 const KAFKA_IMAGE = `apache/kafka:${process.env["KAFKA_VERSION"] ?? "4.4.0"}`;

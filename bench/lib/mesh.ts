@@ -6,12 +6,12 @@
  */
 import { DEV_JWT_SECRET } from "../../gateway/src/config.js";
 import { ALL_WRITE_SCOPES, signToken } from "../../gateway/src/auth.js";
-import { InventoryService } from "../../gen/shop/inventory/v1/inventory_service_pb.js";
-import { OrderService } from "../../gen/shop/order/v1/order_service_pb.js";
+import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import { OrderService } from "#gen/shop/order/v1/order_service_pb.js";
 import { acquireBroker as acquireRunBroker, type Broker } from "../../scripts/mesh/broker.js";
 import { repin } from "../../scripts/mesh/child.js";
 import { ensureBuilt, ProcessMesh, type MeshProcessName } from "../../scripts/mesh/mesh.js";
-import { createClient, type ServiceClient } from "../../services/shared/src/grpc/client.js";
+import { createClient, type ServiceClient } from "#shared/grpc/client.js";
 
 export type { Broker };
 

@@ -6,7 +6,7 @@
  */
 import { toBinary } from "@bufbuild/protobuf";
 import path from "node:path";
-import { GetOrderResponseSchema, OrderStatus } from "../../gen/shop/order/v1/order_service_pb.js";
+import { GetOrderResponseSchema, OrderStatus } from "#gen/shop/order/v1/order_service_pb.js";
 import { MeshChild, ROOT } from "../../scripts/mesh/child.js";
 import { freePort } from "../../scripts/mesh/free-port.js";
 import { waitUntil } from "../../scripts/mesh/wait.js";

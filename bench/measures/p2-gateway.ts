@@ -7,7 +7,7 @@
  * share the server CPU; the direct baseline has the order service alone on it: same CPU budget for both.
  */
 import { create, toBinary } from "@bufbuild/protobuf";
-import { GetOrderRequestSchema } from "../../gen/shop/order/v1/order_service_pb.js";
+import { GetOrderRequestSchema } from "#gen/shop/order/v1/order_service_pb.js";
 import { runGhz, type LoadResult } from "../lib/ghz.js";
 import { runHttpLoad } from "../lib/http-load.js";
 import type { BenchMesh } from "../lib/mesh.js";

@@ -8,7 +8,7 @@
  * RSS is sampled (P6). Nothing is pinned here: the mesh, the broker and this driver share both CPUs.
  */
 import http from "node:http";
-import { OrderStatus } from "../../gen/shop/order/v1/order_service_pb.js";
+import { OrderStatus } from "#gen/shop/order/v1/order_service_pb.js";
 import { sleep } from "../../scripts/mesh/wait.js";
 import type { BenchMesh } from "../lib/mesh.js";
 import { percentile, round } from "../lib/stats.js";

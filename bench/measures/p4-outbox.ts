@@ -12,12 +12,12 @@ import { Partitioners, type Message } from "kafkajs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { OrderCreatedSchema } from "../../gen/shop/order/v1/order_events_pb.js";
-import { toCloudEventHeaders } from "../../services/shared/src/events/cloudevents.js";
-import { createKafkaEventBus } from "../../services/shared/src/events/event-bus.js";
-import { createKafkaClient, parseBrokers } from "../../services/shared/src/events/kafka-client.js";
-import { OutboxRelay, OutboxStore, outboxSchema, type OutboxEvent } from "../../services/shared/src/events/outbox.js";
-import { openDatabase } from "../../services/shared/src/store/database.js";
+import { OrderCreatedSchema } from "#gen/shop/order/v1/order_events_pb.js";
+import { toCloudEventHeaders } from "#shared/events/cloudevents.js";
+import { createKafkaEventBus } from "#shared/events/event-bus.js";
+import { createKafkaClient, parseBrokers } from "#shared/events/kafka-client.js";
+import { OutboxRelay, OutboxStore, outboxSchema, type OutboxEvent } from "#shared/events/outbox.js";
+import { openDatabase } from "#shared/store/database.js";
 import { summarize, type Summary } from "../lib/stats.js";
 
 /** BENCH_TOPIC keeps benchmark events off the shop's topics (a mesh sharing the broker would consume them). */

@@ -5,15 +5,15 @@
  */
 import { create, fromBinary, fromJsonString, toBinary, toJson, toJsonString, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { StockCommittedSchema } from "../../gen/shop/inventory/v1/inventory_events_pb.js";
-import { OrderConfirmedSchema, OrderCreatedSchema } from "../../gen/shop/order/v1/order_events_pb.js";
+import { StockCommittedSchema } from "#gen/shop/inventory/v1/inventory_events_pb.js";
+import { OrderConfirmedSchema, OrderCreatedSchema } from "#gen/shop/order/v1/order_events_pb.js";
 import {
   CreateOrderResponseSchema,
   GetOrderResponseSchema,
   OrderStatus,
   type OrderLineSchema,
-} from "../../gen/shop/order/v1/order_service_pb.js";
-import { PaymentAuthorizedSchema } from "../../gen/shop/payment/v1/payment_events_pb.js";
+} from "#gen/shop/order/v1/order_service_pb.js";
+import { PaymentAuthorizedSchema } from "#gen/shop/payment/v1/payment_events_pb.js";
 import { round, summarize } from "../lib/stats.js";
 
 /** P5Settings: how long each timed loop runs and how often it is repeated. */

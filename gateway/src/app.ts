@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { createLogger, type Logger } from "../../services/shared/src/logger.js";
+import { createLogger, type Logger } from "#shared/logger.js";
 import { createAuth, createDevTokenHandler, type Auth } from "./auth.js";
 import { createBackends, type BackendName, type Backends } from "./backends.js";
 import type { GatewayConfig } from "./config.js";

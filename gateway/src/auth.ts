@@ -1,7 +1,7 @@
 import { getOption, type DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { errors as jose, jwtVerify, SignJWT } from "jose";
-import { http } from "../../gen/google/api/annotations_pb.js";
+import { http } from "#gen/google/api/annotations_pb.js";
 import type { JwtConfig } from "./config.js";
 import { challengeOf, writeErrorEnvelope } from "./errors.js";
 import { headerOf, pathOf, sendJson, type HttpHandler, type NodeRequest } from "./http-handler.js";

@@ -1,11 +1,11 @@
 import type { DescMessage, DescMethod, DescService, MessageShape } from "@bufbuild/protobuf";
 import { createClient, type CallOptions, type Client, type HandlerContext } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { InventoryService } from "../../gen/shop/inventory/v1/inventory_service_pb.js";
-import { OrderService as OrderServiceV1 } from "../../gen/shop/order/v1/order_service_pb.js";
-import { OrderService as OrderServiceV2 } from "../../gen/shop/order/v2/order_service_pb.js";
-import { OpsService } from "../../gen/shop/ops/v1/ops_service_pb.js";
-import { PaymentService } from "../../gen/shop/payment/v1/payment_service_pb.js";
+import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import { OrderService as OrderServiceV1 } from "#gen/shop/order/v1/order_service_pb.js";
+import { OrderService as OrderServiceV2 } from "#gen/shop/order/v2/order_service_pb.js";
+import { OpsService } from "#gen/shop/ops/v1/ops_service_pb.js";
+import { PaymentService } from "#gen/shop/payment/v1/payment_service_pb.js";
 import type { GatewayConfig } from "./config.js";
 import { callUnary, type Cancel, type UnaryResult } from "./grpc-unary.js";
 import { headerOf, type NodeRequest } from "./http-handler.js";

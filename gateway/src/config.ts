@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { ConfigError, deepFreeze, readBool, readInt, readList, readString, type Env } from "../../services/shared/src/config.js";
+import { ConfigError, deepFreeze, readBool, readInt, readList, readString, type Env } from "#shared/config.js";
 
 /**
  * repoRoot is the nearest directory at or above `moduleUrl` holding a package.json: the repository root both from

@@ -12,7 +12,7 @@ import type { Auth } from "./auth.js";
 import { PUBLIC_SERVICES, type Backends } from "./backends.js";
 import { codeName, toConnectError } from "./errors.js";
 import { pathOf, type HttpHandler } from "./http-handler.js";
-import { reflectionServices, REFLECTION_SERVICES } from "../../services/shared/src/grpc/reflection.js";
+import { reflectionServices, REFLECTION_SERVICES } from "#shared/grpc/reflection.js";
 import { requestContext, requestContextKey } from "./request-context.js";
 
 /** RpcHandler serves every public service over Connect, gRPC and gRPC-Web by forwarding to its backend. */

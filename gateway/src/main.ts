@@ -1,5 +1,5 @@
-import { createLogger } from "../../services/shared/src/logger.js";
-import { runUntilSignalled } from "../../services/shared/src/runtime.js";
+import { createLogger } from "#shared/logger.js";
+import { runUntilSignalled } from "#shared/runtime.js";
 import { startGateway } from "./app.js";
 import { loadConfig } from "./config.js";
 

@@ -4,7 +4,7 @@
  */
 import type { Consumer, Kafka, KafkaMessage } from "kafkajs";
 import type { Logger } from "pino";
-import { headersToStrings, parseCloudEventHeaders } from "../../services/shared/src/events/cloudevents.js";
+import { headersToStrings, parseCloudEventHeaders } from "#shared/events/cloudevents.js";
 
 /** EventSummary is one event as the panel shows it: CloudEvents attributes and where it sits in the log. */
 export interface EventSummary {

@@ -1,7 +1,7 @@
 import { randomFillSync } from "node:crypto";
 import { createContextKey } from "@connectrpc/connect";
 import { pino } from "pino";
-import type { Logger } from "../../services/shared/src/logger.js";
+import type { Logger } from "#shared/logger.js";
 import { headerOf, type NodeRequest } from "./http-handler.js";
 
 /** Principal is a verified caller: the token's subject and the scopes it grants. */

@@ -5,7 +5,7 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OrderService } from "../../gen/shop/order/v1/order_service_pb.js";
+import { OrderService } from "#gen/shop/order/v1/order_service_pb.js";
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";

@@ -2,7 +2,7 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OrderService } from "../../gen/shop/order/v1/order_service_pb.js";
+import { OrderService } from "#gen/shop/order/v1/order_service_pb.js";
 import { startGatewayMesh, type GatewayMesh } from "./support/gateway-mesh.js";
 
 const LIMIT = 2048;

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { OrderStatus as OrderStatusV1, WatchOrderResponseSchema } from "../../gen/shop/order/v1/order_service_pb.js";
+import { OrderStatus as OrderStatusV1, WatchOrderResponseSchema } from "#gen/shop/order/v1/order_service_pb.js";
 import { expandPathTemplate, matchPathTemplate, parsePathTemplate } from "../src/rest/path-template.js";
 import { apiRouteTable } from "../src/rest/index.js";
 import type { Route } from "../src/rest/route-table.js";

@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { ensureTopics } from "../create-topics.js";
-import { parseBrokers } from "../../services/shared/src/events/kafka-client.js";
+import { parseBrokers } from "#shared/events/kafka-client.js";
 import { ROOT } from "./child.js";
 
 /** Broker is the Kafka a run uses, and how to let go of it. */

@@ -12,7 +12,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { checkHealth, createHealthClient } from "../../services/shared/src/grpc/health-client.js";
+import { checkHealth, createHealthClient } from "#shared/grpc/health-client.js";
 import { build, bundlePath, ENTRIES, stopBuildService, type BuildResult } from "../build.js";
 import { MeshChild, type ExitStatus } from "./child.js";
 import { freePort } from "./free-port.js";

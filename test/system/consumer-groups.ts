@@ -1,4 +1,4 @@
-import { createKafkaClient, parseBrokers } from "../../services/shared/src/events/kafka-client.js";
+import { createKafkaClient, parseBrokers } from "#shared/events/kafka-client.js";
 import { quietLogger } from "./event-log.js";
 
 /** groupMemberIds asks the broker which members a consumer group has now (describeGroups), e.g. none after a leave. */

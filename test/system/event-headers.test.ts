@@ -4,11 +4,11 @@
  * CloudEvents headers, with `ce_source` following `shopmesh/<service>`; the events one cause led to share its trace.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { StockCommittedSchema, StockReleasedSchema, StockReservedSchema } from "../../gen/shop/inventory/v1/inventory_events_pb.js";
-import { OrderCancelledSchema, OrderConfirmedSchema, OrderCreatedSchema } from "../../gen/shop/order/v1/order_events_pb.js";
-import { OrderStatus } from "../../gen/shop/order/v1/order_service_pb.js";
-import { PaymentAuthorizedSchema, PaymentDeclinedSchema, PaymentRefundedSchema } from "../../gen/shop/payment/v1/payment_events_pb.js";
-import { Topics } from "../../services/shared/src/events/topics.js";
+import { StockCommittedSchema, StockReleasedSchema, StockReservedSchema } from "#gen/shop/inventory/v1/inventory_events_pb.js";
+import { OrderCancelledSchema, OrderConfirmedSchema, OrderCreatedSchema } from "#gen/shop/order/v1/order_events_pb.js";
+import { OrderStatus } from "#gen/shop/order/v1/order_service_pb.js";
+import { PaymentAuthorizedSchema, PaymentDeclinedSchema, PaymentRefundedSchema } from "#gen/shop/payment/v1/payment_events_pb.js";
+import { Topics } from "#shared/events/topics.js";
 import type { RecordedEvent } from "./event-log.js";
 import { createOrder, createProduct, orderOf, RFC3339_PATTERN, UUID_PATTERN, waitForStatus } from "./fixtures.js";
 import { Mesh } from "./mesh.js";

@@ -5,9 +5,9 @@
  */
 import { fromBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import type { Admin, Consumer, Kafka } from "kafkajs";
-import { headersToStrings } from "../../services/shared/src/events/cloudevents.js";
-import { createKafkaClient, parseBrokers, type KafkaLogger } from "../../services/shared/src/events/kafka-client.js";
-import { dlqTopicOf, Topics } from "../../services/shared/src/events/topics.js";
+import { headersToStrings } from "#shared/events/cloudevents.js";
+import { createKafkaClient, parseBrokers, type KafkaLogger } from "#shared/events/kafka-client.js";
+import { dlqTopicOf, Topics } from "#shared/events/topics.js";
 import { waitUntil, type WaitOptions } from "./wait.js";
 
 /** EVENT_TOPICS are the three domain event topics. */

@@ -3,9 +3,9 @@
  * its own customer id, so tests sharing one mesh never see each other's stock or orders.
  */
 import { status as grpcStatus } from "@grpc/grpc-js";
-import type { Order } from "../../gen/shop/order/v1/order_service_pb.js";
-import { OrderStatus } from "../../gen/shop/order/v1/order_service_pb.js";
-import type { CallOptions } from "../../services/shared/src/grpc/client.js";
+import type { Order } from "#gen/shop/order/v1/order_service_pb.js";
+import { OrderStatus } from "#gen/shop/order/v1/order_service_pb.js";
+import type { CallOptions } from "#shared/grpc/client.js";
 import type { Mesh } from "./mesh.js";
 import { waitUntil } from "./wait.js";
 

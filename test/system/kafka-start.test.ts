@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
-import { checkHealth } from "../../services/shared/src/grpc/health-client.js";
+import { checkHealth } from "#shared/grpc/health-client.js";
 import { groupMemberIds } from "./consumer-groups.js";
 import { kafkaBrokers } from "./mesh.js";
 import { MeshChild, ROOT } from "../../scripts/mesh/child.js";

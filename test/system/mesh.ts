@@ -5,14 +5,14 @@
  * after the mesh started. One mesh per test file; tests inside it use their own products and customers.
  */
 import { inject } from "vitest";
-import { InventoryService } from "../../gen/shop/inventory/v1/inventory_service_pb.js";
-import { OrderService } from "../../gen/shop/order/v1/order_service_pb.js";
-import { PaymentService } from "../../gen/shop/payment/v1/payment_service_pb.js";
+import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import { OrderService } from "#gen/shop/order/v1/order_service_pb.js";
+import { PaymentService } from "#gen/shop/payment/v1/payment_service_pb.js";
 import type { ExitStatus, MeshChild } from "../../scripts/mesh/child.js";
 import { ProcessMesh, START_ORDER, type ServiceName } from "../../scripts/mesh/mesh.js";
-import { createKafkaClient, parseBrokers } from "../../services/shared/src/events/kafka-client.js";
-import { Topics } from "../../services/shared/src/events/topics.js";
-import { createClient, type ServiceClient } from "../../services/shared/src/grpc/client.js";
+import { createKafkaClient, parseBrokers } from "#shared/events/kafka-client.js";
+import { Topics } from "#shared/events/topics.js";
+import { createClient, type ServiceClient } from "#shared/grpc/client.js";
 import { commitOffsets, EventLog, quietLogger, type TopicOffsets } from "./event-log.js";
 
 export { START_ORDER, type ServiceName };

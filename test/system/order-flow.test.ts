@@ -3,11 +3,11 @@
  * mesh.ts). Each test uses its own products and customers, so they share one mesh.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { StockCommittedSchema, StockReleasedSchema, StockReservedSchema } from "../../gen/shop/inventory/v1/inventory_events_pb.js";
-import { OrderCancelledSchema, OrderConfirmedSchema, OrderCreatedSchema } from "../../gen/shop/order/v1/order_events_pb.js";
-import { OrderStatus } from "../../gen/shop/order/v1/order_service_pb.js";
-import { PaymentAuthorizedSchema, PaymentDeclinedSchema } from "../../gen/shop/payment/v1/payment_events_pb.js";
-import { Topics } from "../../services/shared/src/events/topics.js";
+import { StockCommittedSchema, StockReleasedSchema, StockReservedSchema } from "#gen/shop/inventory/v1/inventory_events_pb.js";
+import { OrderCancelledSchema, OrderConfirmedSchema, OrderCreatedSchema } from "#gen/shop/order/v1/order_events_pb.js";
+import { OrderStatus } from "#gen/shop/order/v1/order_service_pb.js";
+import { PaymentAuthorizedSchema, PaymentDeclinedSchema } from "#gen/shop/payment/v1/payment_events_pb.js";
+import { Topics } from "#shared/events/topics.js";
 import { countBy, decodeRecorded, type RecordedEvent } from "./event-log.js";
 import {
   availableOf,

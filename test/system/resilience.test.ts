@@ -4,10 +4,10 @@
  * at-least-once delivery may repeat a message, never invent a second event), with one payment per order.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { StockCommittedSchema } from "../../gen/shop/inventory/v1/inventory_events_pb.js";
-import { OrderConfirmedSchema, OrderCreatedSchema } from "../../gen/shop/order/v1/order_events_pb.js";
-import { OrderStatus, type Order } from "../../gen/shop/order/v1/order_service_pb.js";
-import { PaymentAuthorizedSchema } from "../../gen/shop/payment/v1/payment_events_pb.js";
+import { StockCommittedSchema } from "#gen/shop/inventory/v1/inventory_events_pb.js";
+import { OrderConfirmedSchema, OrderCreatedSchema } from "#gen/shop/order/v1/order_events_pb.js";
+import { OrderStatus, type Order } from "#gen/shop/order/v1/order_service_pb.js";
+import { PaymentAuthorizedSchema } from "#gen/shop/payment/v1/payment_events_pb.js";
 import { kafkaScript } from "../../scripts/mesh/broker.js";
 import { availableOf, createOrder, createProduct, orderOf, waitForStatus } from "./fixtures.js";
 import { Mesh } from "./mesh.js";

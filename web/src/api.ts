@@ -4,8 +4,8 @@
  */
 import { createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
-import { InventoryService } from "../../gen/shop/inventory/v1/inventory_service_pb.js";
-import { OrderService } from "../../gen/shop/order/v1/order_service_pb.js";
+import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import { OrderService } from "#gen/shop/order/v1/order_service_pb.js";
 
 const transport = createConnectTransport({ baseUrl: location.origin });
 

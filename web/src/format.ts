@@ -1,7 +1,7 @@
 /** Formatting helpers: money from minor units, times, enum names. */
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import type { Money } from "../../gen/shop/common/v1/money_pb.js";
+import type { Money } from "#gen/shop/common/v1/money_pb.js";
 
 /**
  * formatMoney renders a Money in the browser's locale. amount_minor is an int64 (bigint): the currency's own minor

@@ -4,7 +4,7 @@
  * is CONFIRMED or CANCELLED.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { OrderStatus, type Order } from "../../gen/shop/order/v1/order_service_pb.js";
+import { OrderStatus, type Order } from "#gen/shop/order/v1/order_service_pb.js";
 import { devToken, newIdempotencyKey, orders } from "./api.js";
 import { h, replace } from "./dom.js";
 import { enumName, formatMoney, formatTime } from "./format.js";

@@ -4,7 +4,7 @@
  * the order form through `selectedLines()`.
  */
 import { ConnectError } from "@connectrpc/connect";
-import type { Product, StockLevel } from "../../gen/shop/inventory/v1/inventory_service_pb.js";
+import type { Product, StockLevel } from "#gen/shop/inventory/v1/inventory_service_pb.js";
 import { inventory } from "./api.js";
 import { h, replace } from "./dom.js";
 import { formatMoney } from "./format.js";

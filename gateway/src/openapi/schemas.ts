@@ -5,7 +5,7 @@
  */
 import { getOption, hasOption, ScalarType } from "@bufbuild/protobuf";
 import type { DescEnum, DescField, DescMessage } from "@bufbuild/protobuf";
-import { FieldBehavior, field_behavior } from "../../../gen/google/api/field_behavior_pb.js";
+import { FieldBehavior, field_behavior } from "#gen/google/api/field_behavior_pb.js";
 
 /** JsonSchema is a schema object; kept loose because it is only ever serialized. */
 export type JsonSchema = { [key: string]: unknown };

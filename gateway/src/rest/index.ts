@@ -6,7 +6,7 @@
 import { writeHead } from "../node-http.js";
 import type { Message } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import type { Logger } from "../../../services/shared/src/logger.js";
+import type { Logger } from "#shared/logger.js";
 import type { Auth } from "../auth.js";
 import { PUBLIC_SERVICES, type Backends } from "../backends.js";
 import type { GatewayConfig } from "../config.js";

@@ -5,8 +5,8 @@
  */
 import { getOption, hasOption } from "@bufbuild/protobuf";
 import type { DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
-import { http } from "../../../gen/google/api/annotations_pb.js";
-import type { HttpRule } from "../../../gen/google/api/http_pb.js";
+import { http } from "#gen/google/api/annotations_pb.js";
+import type { HttpRule } from "#gen/google/api/http_pb.js";
 import { expandPathTemplate, matchPathTemplate, parsePathTemplate, type PathTemplate } from "./path-template.js";
 
 /** HttpMethod is a method a rule can bind. */

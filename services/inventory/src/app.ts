@@ -1,7 +1,7 @@
-import { Topics } from "../../shared/src/events/topics.js";
-import { startService, type KitOverrides } from "../../shared/src/kit/index.js";
-import type { Stoppable } from "../../shared/src/runtime.js";
-import type { SqliteDatabase } from "../../shared/src/store/database.js";
+import { Topics } from "#shared/events/topics.js";
+import { startService, type KitOverrides } from "#shared/kit/index.js";
+import type { Stoppable } from "#shared/runtime.js";
+import type { SqliteDatabase } from "#shared/store/database.js";
 import { Catalog } from "./catalog.js";
 import type { InventoryConfig } from "./config.js";
 import { orderCancelledHandler } from "./events/handlers/order-cancelled-handler.js";

@@ -1,7 +1,7 @@
 import { ConnectError } from "@connectrpc/connect";
-import { invalidArgument, notFound } from "../../shared/src/errors.js";
-import { decodePageToken, encodePageToken, pageSizeOf } from "../../shared/src/page-token.js";
-import type { SqliteDatabase } from "../../shared/src/store/database.js";
+import { invalidArgument, notFound } from "#shared/errors.js";
+import { decodePageToken, encodePageToken, pageSizeOf } from "#shared/page-token.js";
+import type { SqliteDatabase } from "#shared/store/database.js";
 import { SEED_CATALOG } from "./domain/catalog-seed.js";
 import { planImportLine, type ImportLine } from "./domain/stock-import.js";
 import type { StockFeed } from "./stock-feed.js";

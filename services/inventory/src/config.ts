@@ -1,4 +1,4 @@
-import { deepFreeze, readInt, readServiceSettings, type Env, type ServiceSettings } from "../../shared/src/config.js";
+import { deepFreeze, readInt, readServiceSettings, type Env, type ServiceSettings } from "#shared/config.js";
 
 /**
  * InventoryConfig is the inventory service's settings, read once from the environment: the keys every service shares

@@ -3,12 +3,12 @@ import {
   ReserveStockResponseSchema,
   type InventoryService,
   type ReserveStockResponse,
-} from "../../../gen/shop/inventory/v1/inventory_service_pb.js";
-import { toStatusName } from "../../shared/src/errors.js";
+} from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import { toStatusName } from "#shared/errors.js";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { Catalog, ImportSummary } from "./catalog.js";
 import type { ImportLine } from "./domain/stock-import.js";
-import { fromProtoMoney } from "../../shared/src/money.js";
+import { fromProtoMoney } from "#shared/money.js";
 import { toProtoProduct, toProtoReservation, toProtoStockLevel } from "./proto-mapping.js";
 import type { ReserveOutcome, Reservations } from "./reservations.js";
 import type { StockFeed } from "./stock-feed.js";

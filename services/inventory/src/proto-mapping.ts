@@ -10,8 +10,8 @@ import {
   type Reservation as ProtoReservation,
   type ReservationLine as ProtoLine,
   type StockLevel,
-} from "../../../gen/shop/inventory/v1/inventory_service_pb.js";
-import { toProtoMoney } from "../../shared/src/money.js";
+} from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import { toProtoMoney } from "#shared/money.js";
 import type { Reservation, ReservationLine, ReservationStatus } from "./domain/reservation.js";
 import type { ProductRecord } from "./store/product-store.js";
 import type { StockSnapshot } from "./stock-feed.js";

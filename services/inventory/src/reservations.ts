@@ -1,18 +1,18 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ConnectError } from "@connectrpc/connect";
-import { failedPrecondition, invalidArgument, notFound } from "../../shared/src/errors.js";
-import { eventSource, toOutgoingEvent } from "../../shared/src/events/event-bus.js";
-import type { Inbox } from "../../shared/src/events/inbox.js";
-import type { OutboxStore } from "../../shared/src/events/outbox.js";
-import { Topics } from "../../shared/src/events/topics.js";
-import type { SqliteDatabase } from "../../shared/src/store/database.js";
+import { failedPrecondition, invalidArgument, notFound } from "#shared/errors.js";
+import { eventSource, toOutgoingEvent } from "#shared/events/event-bus.js";
+import type { Inbox } from "#shared/events/inbox.js";
+import type { OutboxStore } from "#shared/events/outbox.js";
+import { Topics } from "#shared/events/topics.js";
+import type { SqliteDatabase } from "#shared/store/database.js";
 import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
 import {
   StockCommittedSchema,
   StockReleasedSchema,
   StockReservedSchema,
-} from "../../../gen/shop/inventory/v1/inventory_events_pb.js";
+} from "#gen/shop/inventory/v1/inventory_events_pb.js";
 import {
   cancelDecision,
   commitDecision,

@@ -1,5 +1,5 @@
-import { InventoryService } from "../../../gen/shop/inventory/v1/inventory_service_pb.js";
-import { implement, type ServiceRegistration } from "../../shared/src/grpc/index.js";
+import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import { implement, type ServiceRegistration } from "#shared/grpc/index.js";
 import { createInventoryService, type InventoryServiceDeps } from "./inventory-service.js";
 
 /**

@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
-import { InventoryService } from "../../../gen/shop/inventory/v1/inventory_service_pb.js";
-import type { EventBus, OutgoingEvent } from "../../shared/src/events/event-bus.js";
-import { createClient, type ServiceClient } from "../../shared/src/grpc/index.js";
-import { createLogger } from "../../shared/src/logger.js";
+import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import type { EventBus, OutgoingEvent } from "#shared/events/event-bus.js";
+import { createClient, type ServiceClient } from "#shared/grpc/index.js";
+import { createLogger } from "#shared/logger.js";
 import { startInventory, type InventoryApp, type StartDeps } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
 

@@ -1,11 +1,11 @@
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ReservationStatus, type ReserveStockResponse } from "../../../gen/shop/inventory/v1/inventory_service_pb.js";
+import { ReservationStatus, type ReserveStockResponse } from "#gen/shop/inventory/v1/inventory_service_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { ReserveStockRequestSchema } from "../../../gen/shop/inventory/v1/inventory_service_pb.js";
-import { Topics } from "../../shared/src/events/topics.js";
+import type { ReserveStockRequestSchema } from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import { Topics } from "#shared/events/topics.js";
 import { SEED_CATALOG } from "../src/domain/catalog-seed.js";
-import { checkHealth } from "../../shared/src/grpc/health-client.js";
+import { checkHealth } from "#shared/grpc/health-client.js";
 import { waitUntil } from "../../../scripts/mesh/wait.js";
 import { AsyncQueue, recordingBus, startTestInventory, type RunningInventory } from "./helpers.js";
 

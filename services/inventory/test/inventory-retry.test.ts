@@ -2,10 +2,10 @@
 // tried before it is dead-lettered, as it does for the other services (inventory used to ignore it).
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PaymentAuthorizedSchema } from "../../../gen/shop/payment/v1/payment_events_pb.js";
-import { createKafkaEventBus, type EventBus, type IncomingEvent, type Subscription } from "../../shared/src/events/event-bus.js";
-import { parseBrokers } from "../../shared/src/events/kafka-client.js";
-import { dlqTopicOf, Topics } from "../../shared/src/events/topics.js";
+import { PaymentAuthorizedSchema } from "#gen/shop/payment/v1/payment_events_pb.js";
+import { createKafkaEventBus, type EventBus, type IncomingEvent, type Subscription } from "#shared/events/event-bus.js";
+import { parseBrokers } from "#shared/events/kafka-client.js";
+import { dlqTopicOf, Topics } from "#shared/events/topics.js";
 import { startTestInventory, type RunningInventory } from "./helpers.js";
 import { awaitConsumersPositioned } from "./kafka-helpers.js";
 import { waitUntil } from "../../../scripts/mesh/wait.js";

@@ -1,13 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { Partitioners } from "kafkajs";
 import { create } from "@bufbuild/protobuf";
-import { OrderCancelledSchema } from "../../../gen/shop/order/v1/order_events_pb.js";
-import { PaymentDeclinedSchema } from "../../../gen/shop/payment/v1/payment_events_pb.js";
-import { toCloudEventHeaders } from "../../shared/src/events/cloudevents.js";
-import { toOutgoingEvent } from "../../shared/src/events/event-bus.js";
-import { createKafkaClient, parseBrokers } from "../../shared/src/events/kafka-client.js";
-import { EVENT_PARTITIONS, Topics } from "../../shared/src/events/topics.js";
-import type { SqliteDatabase } from "../../shared/src/store/database.js";
+import { OrderCancelledSchema } from "#gen/shop/order/v1/order_events_pb.js";
+import { PaymentDeclinedSchema } from "#gen/shop/payment/v1/payment_events_pb.js";
+import { toCloudEventHeaders } from "#shared/events/cloudevents.js";
+import { toOutgoingEvent } from "#shared/events/event-bus.js";
+import { createKafkaClient, parseBrokers } from "#shared/events/kafka-client.js";
+import { EVENT_PARTITIONS, Topics } from "#shared/events/topics.js";
+import type { SqliteDatabase } from "#shared/store/database.js";
 import { waitUntil } from "../../../scripts/mesh/wait.js";
 
 /**

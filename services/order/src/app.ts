@@ -1,8 +1,8 @@
-import { Topics } from "../../shared/src/events/topics.js";
-import type { OutboxRelay } from "../../shared/src/events/outbox.js";
-import { startService, type KitOverrides } from "../../shared/src/kit/index.js";
-import type { Stoppable } from "../../shared/src/runtime.js";
-import type { SqliteDatabase } from "../../shared/src/store/database.js";
+import { Topics } from "#shared/events/topics.js";
+import type { OutboxRelay } from "#shared/events/outbox.js";
+import { startService, type KitOverrides } from "#shared/kit/index.js";
+import type { Stoppable } from "#shared/runtime.js";
+import type { SqliteDatabase } from "#shared/store/database.js";
 import { createInventoryClient, type InventoryClient } from "./clients/inventory-client.js";
 import { InventoryReserver, type ReserverOptions } from "./clients/inventory-reserver.js";
 import { createStockReservations } from "./clients/stock-reservations.js";

@@ -1,4 +1,4 @@
-import { deepFreeze, readInt, readServiceSettings, readString, type Env, type ServiceSettings } from "../../shared/src/config.js";
+import { deepFreeze, readInt, readServiceSettings, readString, type Env, type ServiceSettings } from "#shared/config.js";
 
 /**
  * OrderConfig is the order service's configuration, read once from the environment: the keys every service shares

@@ -1,5 +1,5 @@
-import { createLogger } from "../../shared/src/logger.js";
-import { runUntilSignalled } from "../../shared/src/runtime.js";
+import { createLogger } from "#shared/logger.js";
+import { runUntilSignalled } from "#shared/runtime.js";
 import { startOrderService } from "./app.js";
 import { loadConfig } from "./config.js";
 

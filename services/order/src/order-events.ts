@@ -4,11 +4,11 @@ import {
   OrderCancelledSchema,
   OrderConfirmedSchema,
   OrderCreatedSchema,
-} from "../../../gen/shop/order/v1/order_events_pb.js";
-import { toOutgoingEvent } from "../../shared/src/events/event-bus.js";
-import type { OutboxEvent } from "../../shared/src/events/outbox.js";
-import { Topics } from "../../shared/src/events/topics.js";
-import { toProtoMoney } from "../../shared/src/money.js";
+} from "#gen/shop/order/v1/order_events_pb.js";
+import { toOutgoingEvent } from "#shared/events/event-bus.js";
+import type { OutboxEvent } from "#shared/events/outbox.js";
+import { Topics } from "#shared/events/topics.js";
+import { toProtoMoney } from "#shared/money.js";
 import { toV1Lines } from "./api/v1/order-mapper.js";
 import type { Order } from "./domain/order.js";
 

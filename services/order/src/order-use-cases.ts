@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { invalidArgument, notFound } from "../../shared/src/errors.js";
-import type { Inbox } from "../../shared/src/events/inbox.js";
-import type { OutboxEvent, OutboxStore } from "../../shared/src/events/outbox.js";
-import type { Logger } from "../../shared/src/logger.js";
-import { formatMoney, type Money } from "../../shared/src/money.js";
-import { decodePageToken, encodePageToken, pageSizeOf } from "../../shared/src/page-token.js";
-import type { SqliteDatabase } from "../../shared/src/store/database.js";
+import { invalidArgument, notFound } from "#shared/errors.js";
+import type { Inbox } from "#shared/events/inbox.js";
+import type { OutboxEvent, OutboxStore } from "#shared/events/outbox.js";
+import type { Logger } from "#shared/logger.js";
+import { formatMoney, type Money } from "#shared/money.js";
+import { decodePageToken, encodePageToken, pageSizeOf } from "#shared/page-token.js";
+import type { SqliteDatabase } from "#shared/store/database.js";
 import { idempotencyKeyOf, requestFingerprint, type CreateOrderCommand, type RequestedLine } from "./domain/order-commands.js";
 import { cancelByCustomer, isTerminal, newOrder, priceLines, type Order, type OrderStatus, type PaymentOutcome } from "./domain/order.js";
 import type { OrderChanges } from "./order-changes.js";

@@ -1,6 +1,6 @@
-import { OrderService } from "../../../gen/shop/order/v1/order_service_pb.js";
-import { OrderService as OrderServiceV2 } from "../../../gen/shop/order/v2/order_service_pb.js";
-import { implement, type ServiceRegistration } from "../../shared/src/grpc/server.js";
+import { OrderService } from "#gen/shop/order/v1/order_service_pb.js";
+import { OrderService as OrderServiceV2 } from "#gen/shop/order/v2/order_service_pb.js";
+import { implement, type ServiceRegistration } from "#shared/grpc/server.js";
 import { createOrderService } from "./api/v1/order-service.js";
 import { createOrderServiceV2 } from "./api/v2/order-service.js";
 import type { OrderUseCases } from "./order-use-cases.js";

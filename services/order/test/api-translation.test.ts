@@ -1,11 +1,11 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { CreateOrderRequestSchema as V1CreateOrderRequestSchema } from "../../../gen/shop/order/v1/order_service_pb.js";
+import { CreateOrderRequestSchema as V1CreateOrderRequestSchema } from "#gen/shop/order/v1/order_service_pb.js";
 import {
   CreateOrderRequestSchema as V2CreateOrderRequestSchema,
   OrderStatus as V2OrderStatus,
-} from "../../../gen/shop/order/v2/order_service_pb.js";
+} from "#gen/shop/order/v2/order_service_pb.js";
 import { sharedHandlers } from "../src/api/shared-handlers.js";
 import { fromV1CreateOrder } from "../src/api/v1/order-service.js";
 import { toV2Order, V2_STATUS } from "../src/api/v2/order-mapper.js";

@@ -9,10 +9,10 @@ import {
   ReserveStockResponseSchema,
   type ReserveStockRequest,
   type ReserveStockResponse,
-} from "../../../gen/shop/inventory/v1/inventory_service_pb.js";
-import { notFound, unavailable } from "../../shared/src/errors.js";
-import type { EventBus, IncomingEvent, OutgoingEvent, SubscribeOptions } from "../../shared/src/events/event-bus.js";
-import { bindServer, createGrpcServer, implement } from "../../shared/src/grpc/server.js";
+} from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import { notFound, unavailable } from "#shared/errors.js";
+import type { EventBus, IncomingEvent, OutgoingEvent, SubscribeOptions } from "#shared/events/event-bus.js";
+import { bindServer, createGrpcServer, implement } from "#shared/grpc/server.js";
 import type { Server } from "@grpc/grpc-js";
 import { startOrderService, type OrderServiceHandle, type StartOptions } from "../src/app.js";
 import { loadConfig, type OrderConfig } from "../src/config.js";

@@ -2,12 +2,12 @@ import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { status } from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { OrderService, OrderStatus } from "../../../gen/shop/order/v1/order_service_pb.js";
-import { OrderCancelledSchema, OrderCreatedSchema } from "../../../gen/shop/order/v1/order_events_pb.js";
-import { PaymentAuthorizedSchema, PaymentDeclinedSchema } from "../../../gen/shop/payment/v1/payment_events_pb.js";
-import { decodeEvent, toOutgoingEvent } from "../../shared/src/events/event-bus.js";
-import { Topics } from "../../shared/src/events/topics.js";
-import { createClient, type ServiceClient } from "../../shared/src/grpc/client.js";
+import { OrderService, OrderStatus } from "#gen/shop/order/v1/order_service_pb.js";
+import { OrderCancelledSchema, OrderCreatedSchema } from "#gen/shop/order/v1/order_events_pb.js";
+import { PaymentAuthorizedSchema, PaymentDeclinedSchema } from "#gen/shop/payment/v1/payment_events_pb.js";
+import { decodeEvent, toOutgoingEvent } from "#shared/events/event-bus.js";
+import { Topics } from "#shared/events/topics.js";
+import { createClient, type ServiceClient } from "#shared/grpc/client.js";
 import { waitUntil } from "../../../scripts/mesh/wait.js";
 import { FakeInventory, grpcError, MemoryBus, startTestOrderService, type TestOrderService } from "./helpers.js";
 

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { openDatabase, type SqliteDatabase } from "../../shared/src/store/database.js";
+import { openDatabase, type SqliteDatabase } from "#shared/store/database.js";
 import { cancelByCustomer, newOrder, onPaymentAuthorized, type Order } from "../src/domain/order.js";
 import { OrderStore, orderSchema } from "../src/store/order-store.js";
 

@@ -1,12 +1,12 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OrderService, OrderStatus } from "../../../gen/shop/order/v1/order_service_pb.js";
-import { PaymentAuthorizedSchema, PaymentDeclinedSchema } from "../../../gen/shop/payment/v1/payment_events_pb.js";
-import { createKafkaEventBus, toOutgoingEvent, type EventBus, type IncomingEvent, type Subscription } from "../../shared/src/events/event-bus.js";
-import { parseBrokers } from "../../shared/src/events/kafka-client.js";
-import { Topics } from "../../shared/src/events/topics.js";
-import { createClient, type ServiceClient } from "../../shared/src/grpc/client.js";
+import { OrderService, OrderStatus } from "#gen/shop/order/v1/order_service_pb.js";
+import { PaymentAuthorizedSchema, PaymentDeclinedSchema } from "#gen/shop/payment/v1/payment_events_pb.js";
+import { createKafkaEventBus, toOutgoingEvent, type EventBus, type IncomingEvent, type Subscription } from "#shared/events/event-bus.js";
+import { parseBrokers } from "#shared/events/kafka-client.js";
+import { Topics } from "#shared/events/topics.js";
+import { createClient, type ServiceClient } from "#shared/grpc/client.js";
 import { waitUntil } from "../../../scripts/mesh/wait.js";
 import { FakeInventory, quietLogger, startTestOrderService, type TestOrderService } from "./helpers.js";
 

@@ -1,5 +1,5 @@
 import path from "node:path";
-import { ConfigError, deepFreeze, readList, readServiceSettings, type Env, type ServiceSettings } from "../../shared/src/config.js";
+import { ConfigError, deepFreeze, readList, readServiceSettings, type Env, type ServiceSettings } from "#shared/config.js";
 
 /**
  * PaymentConfig is the payment service's whole configuration, read from the environment once: the keys every service

@@ -5,11 +5,11 @@ import {
   PaymentStatus as ProtoPaymentStatus,
   type Payment as ProtoPayment,
   type PaymentService,
-} from "../../../gen/shop/payment/v1/payment_service_pb.js";
-import { invalidArgument } from "../../shared/src/errors.js";
+} from "#gen/shop/payment/v1/payment_service_pb.js";
+import { invalidArgument } from "#shared/errors.js";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { toProtoMoney } from "../../shared/src/money.js";
-import { decodePageToken, encodePageToken, pageSizeOf } from "../../shared/src/page-token.js";
+import { toProtoMoney } from "#shared/money.js";
+import { decodePageToken, encodePageToken, pageSizeOf } from "#shared/page-token.js";
 import { optionalUuid, requireUuid, type Payment, type PaymentStatus } from "./domain/payment.js";
 import type { Payments } from "./payments.js";
 

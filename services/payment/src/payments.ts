@@ -1,10 +1,10 @@
-import type { OrderCancelled, OrderCreated } from "../../../gen/shop/order/v1/order_events_pb.js";
-import { notFound } from "../../shared/src/errors.js";
-import type { Inbox } from "../../shared/src/events/inbox.js";
-import type { OutboxStore } from "../../shared/src/events/outbox.js";
-import type { Logger } from "../../shared/src/logger.js";
-import { fromProtoMoney } from "../../shared/src/money.js";
-import type { SqliteDatabase } from "../../shared/src/store/database.js";
+import type { OrderCancelled, OrderCreated } from "#gen/shop/order/v1/order_events_pb.js";
+import { notFound } from "#shared/errors.js";
+import type { Inbox } from "#shared/events/inbox.js";
+import type { OutboxStore } from "#shared/events/outbox.js";
+import type { Logger } from "#shared/logger.js";
+import { fromProtoMoney } from "#shared/money.js";
+import type { SqliteDatabase } from "#shared/store/database.js";
 import { cardLast4, decideCharge, InvalidChargeError } from "./domain/card-processor.js";
 import { planRefund, refunded, type Payment } from "./domain/payment.js";
 import { paymentOutcomeEvent, paymentRefundedEvent } from "./events/payment-events.js";

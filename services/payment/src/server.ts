@@ -1,6 +1,6 @@
-import { PaymentService } from "../../../gen/shop/payment/v1/payment_service_pb.js";
-import { createGrpcServer, implement, type GrpcServer, type ServiceRegistration } from "../../shared/src/grpc/server.js";
-import type { Logger } from "../../shared/src/logger.js";
+import { PaymentService } from "#gen/shop/payment/v1/payment_service_pb.js";
+import { createGrpcServer, implement, type GrpcServer, type ServiceRegistration } from "#shared/grpc/server.js";
+import type { Logger } from "#shared/logger.js";
 import { createPaymentService } from "./payment-service.js";
 import type { Payments } from "./payments.js";
 

@@ -1,5 +1,5 @@
-import type { EventBus, IncomingEvent, Subscription } from "../../shared/src/events/event-bus.js";
-import { createKafkaClient } from "../../shared/src/events/kafka-client.js";
+import type { EventBus, IncomingEvent, Subscription } from "#shared/events/event-bus.js";
+import { createKafkaClient } from "#shared/events/kafka-client.js";
 
 /**
  * pinGroupToLatest commits the current end of each topic for a fresh consumer group. A fresh group with

@@ -6,19 +6,19 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { OrderCancelledSchema, OrderCreatedSchema } from "../../../gen/shop/order/v1/order_events_pb.js";
+import { OrderCancelledSchema, OrderCreatedSchema } from "#gen/shop/order/v1/order_events_pb.js";
 import {
   PaymentAuthorizedSchema,
   PaymentDeclinedSchema,
   PaymentRefundedSchema,
-} from "../../../gen/shop/payment/v1/payment_events_pb.js";
-import { createKafkaEventBus, decodeEvent, toOutgoingEvent, type EventBus, type IncomingEvent, type OutgoingEvent } from "../../shared/src/events/event-bus.js";
-import { parseBrokers } from "../../shared/src/events/kafka-client.js";
-import { dlqTopicOf, Topics } from "../../shared/src/events/topics.js";
-import { createLogger } from "../../shared/src/logger.js";
+} from "#gen/shop/payment/v1/payment_events_pb.js";
+import { createKafkaEventBus, decodeEvent, toOutgoingEvent, type EventBus, type IncomingEvent, type OutgoingEvent } from "#shared/events/event-bus.js";
+import { parseBrokers } from "#shared/events/kafka-client.js";
+import { dlqTopicOf, Topics } from "#shared/events/topics.js";
+import { createLogger } from "#shared/logger.js";
 import { startPayment, type PaymentApp } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
-import { checkHealth } from "../../shared/src/grpc/health-client.js";
+import { checkHealth } from "#shared/grpc/health-client.js";
 import { waitUntil } from "../../../scripts/mesh/wait.js";
 import { collect, pinGroupToLatest, type Collector } from "./kafka-helpers.js";
 

@@ -4,9 +4,9 @@
 import { Code, ConnectError, createClient as createConnectClient, createRouterTransport, type Client } from "@connectrpc/connect";
 import type { ServiceError as GrpcServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PaymentService, PaymentStatus } from "../../../gen/shop/payment/v1/payment_service_pb.js";
-import { bindServer, createClient, createGrpcServer, implement, type GrpcServer, type ServiceClient } from "../../shared/src/grpc/index.js";
-import { traceInterceptor } from "../../shared/src/grpc/trace-interceptor.js";
+import { PaymentService, PaymentStatus } from "#gen/shop/payment/v1/payment_service_pb.js";
+import { bindServer, createClient, createGrpcServer, implement, type GrpcServer, type ServiceClient } from "#shared/grpc/index.js";
+import { traceInterceptor } from "#shared/grpc/trace-interceptor.js";
 import { createPaymentService } from "../src/payment-service.js";
 import { openTestPayments, type TestPayments } from "./payments-fixture.js";
 

@@ -4,12 +4,12 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PaymentRefundedSchema } from "../../../gen/shop/payment/v1/payment_events_pb.js";
-import { PaymentService, PaymentStatus } from "../../../gen/shop/payment/v1/payment_service_pb.js";
-import { bindServer, createClient, shutdownServer, type GrpcServer, type ServiceClient } from "../../shared/src/grpc/index.js";
-import type { SqliteDatabase } from "../../shared/src/store/database.js";
+import { PaymentRefundedSchema } from "#gen/shop/payment/v1/payment_events_pb.js";
+import { PaymentService, PaymentStatus } from "#gen/shop/payment/v1/payment_service_pb.js";
+import { bindServer, createClient, shutdownServer, type GrpcServer, type ServiceClient } from "#shared/grpc/index.js";
+import type { SqliteDatabase } from "#shared/store/database.js";
 import { createServer } from "../src/server.js";
-import { checkHealth } from "../../shared/src/grpc/health-client.js";
+import { checkHealth } from "#shared/grpc/health-client.js";
 import { openTestPayments, type TestPayments } from "./payments-fixture.js";
 
 const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { MoneySchema, type Money as ProtoMoney } from "../../../gen/shop/common/v1/money_pb.js";
+import { MoneySchema, type Money as ProtoMoney } from "#gen/shop/common/v1/money_pb.js";
 import { invalidArgument } from "./errors.js";
 
 /**

@@ -1,5 +1,5 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { OpsService } from "../../../gen/shop/ops/v1/ops_service_pb.js";
+import { OpsService } from "#gen/shop/ops/v1/ops_service_pb.js";
 import { implement, type ServiceRegistration } from "./grpc/registration.js";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { SqliteDatabase } from "./store/database.js";

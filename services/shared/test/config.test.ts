@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, readServiceSettings } from "../src/config.js";
+import { ConfigError, readServiceSettings } from "#shared/config.js";
 
 describe("readServiceSettings", () => {
   it("when nothing is set, then every service key has its documented default", () => {

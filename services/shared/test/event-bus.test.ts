@@ -6,10 +6,10 @@ import { Partitioners, type IHeaders, type Kafka, type KafkaMessage } from "kafk
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { ensureTopics } from "../../../scripts/create-topics.js";
 import { waitUntil } from "../../../scripts/mesh/wait.js";
-import { decodeEvent, toOutgoingEvent, type EventBus, type IncomingEvent } from "../src/events/event-bus.js";
-import { createKafkaClient, parseBrokers } from "../src/events/kafka-client.js";
-import { createKafkaEventBus } from "../src/events/kafka-event-bus.js";
-import { dlqTopicOf } from "../src/events/topics.js";
+import { decodeEvent, toOutgoingEvent, type EventBus, type IncomingEvent } from "#shared/events/event-bus.js";
+import { createKafkaClient, parseBrokers } from "#shared/events/kafka-client.js";
+import { createKafkaEventBus } from "#shared/events/kafka-event-bus.js";
+import { dlqTopicOf } from "#shared/events/topics.js";
 
 const brokers = parseBrokers(inject("kafkaBrokers"));
 const kafka: Kafka = createKafkaClient({ brokers, clientId: "event-bus-test" });

@@ -1,8 +1,8 @@
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { status } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { ReservationStatus } from "../../../gen/shop/inventory/v1/inventory_service_pb.js";
-import { invalidArgument, notFound } from "../src/errors.js";
+import { ReservationStatus } from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import { invalidArgument, notFound } from "#shared/errors.js";
 import { inventoryServers, memoryLogger, until, rejection } from "./fixtures/grpc-harness.js";
 
 const start = inventoryServers();

@@ -1,9 +1,9 @@
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { Metadata, status } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { InventoryService } from "../../../gen/shop/inventory/v1/inventory_service_pb.js";
-import { createClient, peerKey } from "../src/grpc/index.js";
-import { currentTrace } from "../src/trace-context.js";
+import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import { createClient, peerKey } from "#shared/grpc/index.js";
+import { currentTrace } from "#shared/trace-context.js";
 import { inventoryServers, memoryLogger, until, rejection } from "./fixtures/grpc-harness.js";
 
 const start = inventoryServers();

@@ -17,7 +17,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { service as healthService } from "grpc-health-check";
 import { describe, expect, it } from "vitest";
-import { shutdownServer } from "../src/grpc/index.js";
+import { shutdownServer } from "#shared/grpc/index.js";
 import { inventoryServers } from "./fixtures/grpc-harness.js";
 
 const start = inventoryServers();

@@ -2,9 +2,9 @@
 // the calls that arrive after, over a real socket with the typed client.
 import { status } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
-import { HealthCheckResponse_ServingStatus } from "../../../gen/grpc/health/v1/health_pb.js";
-import type { StockLevel } from "../../../gen/shop/inventory/v1/inventory_service_pb.js";
-import { createHealthClient } from "../src/grpc/health-client.js";
+import { HealthCheckResponse_ServingStatus } from "#gen/grpc/health/v1/health_pb.js";
+import type { StockLevel } from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import { createHealthClient } from "#shared/grpc/health-client.js";
 import { startInventory, until, type InventoryHarness } from "./fixtures/grpc-harness.js";
 
 const LEVEL = { productId: "sku-1", availableQuantity: 3 } as StockLevel;

@@ -2,8 +2,8 @@ import { EventEmitter } from "node:events";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Metadata } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { InventoryService } from "../../../gen/shop/inventory/v1/inventory_service_pb.js";
-import { GrpcHandlerContext, peerKey, type ServerCall } from "../src/grpc/handler-context.js";
+import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import { GrpcHandlerContext, peerKey, type ServerCall } from "#shared/grpc/handler-context.js";
 
 /** fakeCall is the part of a grpc-js server call the context reads. */
 function fakeCall(deadline: Date | number = Infinity, metadata = new Metadata()): ServerCall & EventEmitter {

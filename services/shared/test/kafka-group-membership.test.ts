@@ -4,9 +4,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, inject, it } from "vitest";
-import { createKafkaClient, parseBrokers } from "../src/events/kafka-client.js";
-import { leaveGroupMember } from "../src/events/kafka-group-membership.js";
-import { Topics } from "../src/events/topics.js";
+import { createKafkaClient, parseBrokers } from "#shared/events/kafka-client.js";
+import { leaveGroupMember } from "#shared/events/kafka-group-membership.js";
+import { Topics } from "#shared/events/topics.js";
 import { groupMemberIds } from "../../../test/system/consumer-groups.js";
 
 const brokers = inject("kafkaBrokers");

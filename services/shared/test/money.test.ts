@@ -1,7 +1,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { MoneySchema } from "../../../gen/shop/common/v1/money_pb.js";
+import { MoneySchema } from "#gen/shop/common/v1/money_pb.js";
 import {
   formatMoney,
   fromProtoMoney,
@@ -13,7 +13,7 @@ import {
   toProtoMoney,
   validateMoney,
   type Money,
-} from "../src/money.js";
+} from "#shared/money.js";
 
 const eur = (amountMinor: bigint | number) => money("EUR", amountMinor);
 

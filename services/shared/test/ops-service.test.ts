@@ -10,14 +10,14 @@ import {
   GetEventStatusResponseSchema,
   OpsService,
   type GetEventStatusResponse,
-} from "../../../gen/shop/ops/v1/ops_service_pb.js";
-import type { OutgoingEvent } from "../src/events/event-bus.js";
-import { Inbox, inboxSchema } from "../src/events/inbox.js";
-import { OutboxRelay, OutboxStore, outboxSchema, type OutboxEvent } from "../src/events/outbox.js";
-import { createClient } from "../src/grpc/client.js";
-import { bindServer, createGrpcServer } from "../src/grpc/server.js";
-import { createOpsServiceImpl, opsService } from "../src/ops-service.js";
-import { openDatabase, type SqliteDatabase } from "../src/store/database.js";
+} from "#gen/shop/ops/v1/ops_service_pb.js";
+import type { OutgoingEvent } from "#shared/events/event-bus.js";
+import { Inbox, inboxSchema } from "#shared/events/inbox.js";
+import { OutboxRelay, OutboxStore, outboxSchema, type OutboxEvent } from "#shared/events/outbox.js";
+import { createClient } from "#shared/grpc/client.js";
+import { bindServer, createGrpcServer } from "#shared/grpc/server.js";
+import { createOpsServiceImpl, opsService } from "#shared/ops-service.js";
+import { openDatabase, type SqliteDatabase } from "#shared/store/database.js";
 
 let dir: string;
 let db: SqliteDatabase;

@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { OutgoingEvent } from "../src/events/event-bus.js";
-import { OutboxRelay, OutboxStore, outboxSchema, type OutboxEvent } from "../src/events/outbox.js";
-import { openBookkeepingConnection, openDatabase, type SqliteDatabase } from "../src/store/database.js";
+import type { OutgoingEvent } from "#shared/events/event-bus.js";
+import { OutboxRelay, OutboxStore, outboxSchema, type OutboxEvent } from "#shared/events/outbox.js";
+import { openBookkeepingConnection, openDatabase, type SqliteDatabase } from "#shared/store/database.js";
 
 let dir: string;
 let db: SqliteDatabase;

@@ -7,7 +7,7 @@ import {
   outgoingTraceparent,
   parseTraceparent,
   runInTrace,
-} from "../src/trace-context.js";
+} from "#shared/trace-context.js";
 
 const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 const SHAPE = /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { childOf, newTrace, parseTraceparent, formatTraceparent } from "../src/trace-context.js";
+import { childOf, newTrace, parseTraceparent, formatTraceparent } from "#shared/trace-context.js";
 
 describe("trace and span ids", () => {
   it("when thousands of traces start (past several pool refills), then every id is well-formed and none repeats", () => {

@@ -1,4 +1,4 @@
-import { money, type Money } from "../../../shared/src/money.js";
+import { money, type Money } from "#shared/money.js";
 
 /** SeedProduct is one product of the starter catalog. */
 export interface SeedProduct {

@@ -1,5 +1,5 @@
-import { failedPrecondition, invalidArgument, notFound } from "../../../shared/src/errors.js";
-import type { Money } from "../../../shared/src/money.js";
+import { failedPrecondition, invalidArgument, notFound } from "#shared/errors.js";
+import type { Money } from "#shared/money.js";
 
 /** ReservationStatus is where a reservation stands; REJECTED ones are answered but never stored. */
 export type ReservationStatus = "HELD" | "COMMITTED" | "RELEASED" | "REJECTED";

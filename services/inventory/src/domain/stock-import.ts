@@ -1,5 +1,5 @@
-import { invalidArgument } from "../../../shared/src/errors.js";
-import { validateMoney, type Money } from "../../../shared/src/money.js";
+import { invalidArgument } from "#shared/errors.js";
+import { validateMoney, type Money } from "#shared/money.js";
 
 /** ImportLine is one restock line as received. */
 export interface ImportLine {

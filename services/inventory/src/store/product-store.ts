@@ -1,5 +1,5 @@
-import type { SqliteDatabase } from "../../../shared/src/store/database.js";
-import type { Money } from "../../../shared/src/money.js";
+import type { SqliteDatabase } from "#shared/store/database.js";
+import type { Money } from "#shared/money.js";
 
 /** ProductRecord is a product row with its stock. */
 export interface ProductRecord {

@@ -1,4 +1,4 @@
-import type { SqliteDatabase } from "../../../shared/src/store/database.js";
+import type { SqliteDatabase } from "#shared/store/database.js";
 import type { Reservation, ReservationLine, ReservationStatus } from "../domain/reservation.js";
 
 interface ReservationRow {

@@ -1,5 +1,5 @@
 import type { HandlerContext } from "@connectrpc/connect";
-import { invalidArgument } from "../../../shared/src/errors.js";
+import { invalidArgument } from "#shared/errors.js";
 import { requiredText } from "../domain/order-commands.js";
 import type { Order, OrderStatus } from "../domain/order.js";
 import type { CallOptions, OrderUseCases } from "../order-use-cases.js";

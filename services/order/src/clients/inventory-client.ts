@@ -5,8 +5,8 @@ import {
   type ReleaseReservationResponse,
   type ReserveStockRequestSchema,
   type ReserveStockResponse,
-} from "../../../../gen/shop/inventory/v1/inventory_service_pb.js";
-import { createClient, type CallOptions } from "../../../shared/src/grpc/client.js";
+} from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import { createClient, type CallOptions } from "#shared/grpc/client.js";
 
 /**
  * IDEMPOTENT_METHODS are the inventory RPCs that may be retried: reads, and ReleaseReservation, which the contract

@@ -1,7 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, type CircuitBreakerPolicy } from "cockatiel";
-import type { Logger } from "../../../shared/src/logger.js";
-import { codeOf, deadlineExceeded, isGrpcStatusError, unavailable } from "../../../shared/src/errors.js";
+import type { Logger } from "#shared/logger.js";
+import { codeOf, deadlineExceeded, isGrpcStatusError, unavailable } from "#shared/errors.js";
 import type { InventoryClient, ReserveStockRequestInit, ReserveStockResponse, ReserveStream } from "./inventory-client.js";
 
 /** ReserverOptions tune the stream, the breaker and the resends. */

@@ -1,8 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ReservationStatus, type ReserveStockResponse } from "../../../../gen/shop/inventory/v1/inventory_service_pb.js";
-import { codeOf, failedPrecondition, fromStatusName } from "../../../shared/src/errors.js";
-import type { Logger } from "../../../shared/src/logger.js";
-import { fromProtoMoney, type Money } from "../../../shared/src/money.js";
+import { ReservationStatus, type ReserveStockResponse } from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import { codeOf, failedPrecondition, fromStatusName } from "#shared/errors.js";
+import type { Logger } from "#shared/logger.js";
+import { fromProtoMoney, type Money } from "#shared/money.js";
 import type { StockAnswer, StockReservations } from "../order-use-cases.js";
 import type { InventoryReserver } from "./inventory-reserver.js";
 

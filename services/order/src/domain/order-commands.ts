@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { invalidArgument } from "../../../shared/src/errors.js";
+import { invalidArgument } from "#shared/errors.js";
 
 /** Limits of what a customer may ask for, as the protos document them. */
 export const MAX_CUSTOMER_ID_LENGTH = 64;

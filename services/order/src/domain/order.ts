@@ -1,5 +1,5 @@
-import { failedPrecondition } from "../../../shared/src/errors.js";
-import { mixedCurrencies, sum, times, type Money } from "../../../shared/src/money.js";
+import { failedPrecondition } from "#shared/errors.js";
+import { mixedCurrencies, sum, times, type Money } from "#shared/money.js";
 import type { RequestedLine } from "./order-commands.js";
 
 /** OrderStatus is where an order stands; the gRPC layer maps it to the proto enum. */

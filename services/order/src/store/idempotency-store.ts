@@ -1,4 +1,4 @@
-import type { SqliteDatabase } from "../../../shared/src/store/database.js";
+import type { SqliteDatabase } from "#shared/store/database.js";
 
 /** idempotencySchema maps a client's idempotency key to the request it was first used with and the order it made. */
 export const idempotencySchema = [

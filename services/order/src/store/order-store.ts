@@ -1,5 +1,5 @@
-import { money, times } from "../../../shared/src/money.js";
-import type { SqliteDatabase } from "../../../shared/src/store/database.js";
+import { money, times } from "#shared/money.js";
+import type { SqliteDatabase } from "#shared/store/database.js";
 import { isTerminal, type Order, type OrderLine, type OrderStatus, type StatusChange } from "../domain/order.js";
 
 /** orderSchema holds orders, their lines and their status history. */

@@ -2,7 +2,7 @@
  * The simulated card processor (docs/architecture.md, "The simulated card processor"). It is deterministic so that
  * tests and demos can pick an outcome by card token or amount. Pure: no I/O, no clock, no randomness.
  */
-import type { Money } from "../../../shared/src/money.js";
+import type { Money } from "#shared/money.js";
 
 /** ChargeRequest is what the processor needs to decide one charge. */
 export interface ChargeRequest {

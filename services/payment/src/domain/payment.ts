@@ -1,5 +1,5 @@
-import { failedPrecondition, invalidArgument } from "../../../shared/src/errors.js";
-import type { Money } from "../../../shared/src/money.js";
+import { failedPrecondition, invalidArgument } from "#shared/errors.js";
+import type { Money } from "#shared/money.js";
 
 /** PaymentStatus is where a payment stands; the names match the proto enum without its prefix. */
 export type PaymentStatus = "AUTHORIZED" | "DECLINED" | "REFUNDED";

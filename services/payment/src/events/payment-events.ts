@@ -4,11 +4,11 @@ import {
   PaymentAuthorizedSchema,
   PaymentDeclinedSchema,
   PaymentRefundedSchema,
-} from "../../../../gen/shop/payment/v1/payment_events_pb.js";
-import { eventSource, toOutgoingEvent } from "../../../shared/src/events/event-bus.js";
-import type { OutboxEvent } from "../../../shared/src/events/outbox.js";
-import { toProtoMoney } from "../../../shared/src/money.js";
-import { Topics } from "../../../shared/src/events/topics.js";
+} from "#gen/shop/payment/v1/payment_events_pb.js";
+import { eventSource, toOutgoingEvent } from "#shared/events/event-bus.js";
+import type { OutboxEvent } from "#shared/events/outbox.js";
+import { toProtoMoney } from "#shared/money.js";
+import { Topics } from "#shared/events/topics.js";
 import type { Payment } from "../domain/payment.js";
 
 /** PAYMENT_EVENT_SOURCE is the CloudEvents `source` of every event this service publishes. */

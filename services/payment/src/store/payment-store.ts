@@ -1,4 +1,4 @@
-import type { SqliteDatabase } from "../../../shared/src/store/database.js";
+import type { SqliteDatabase } from "#shared/store/database.js";
 import type { Payment, PaymentStatus } from "../domain/payment.js";
 
 /**

@@ -1,4 +1,4 @@
-import { Health, HealthCheckResponse_ServingStatus } from "../../../../gen/grpc/health/v1/health_pb.js";
+import { Health, HealthCheckResponse_ServingStatus } from "#gen/grpc/health/v1/health_pb.js";
 import { createClient, type ServiceClient } from "./client.js";
 
 /** HealthClient is a typed grpc.health.v1 client (the descriptor generated for reflection serves it too). */

@@ -20,12 +20,12 @@ import {
   ServerReflectionResponseSchema as ResponseV1Schema,
   type ServerReflectionRequest,
   type ServerReflectionResponse,
-} from "../../../../gen/grpc/reflection/v1/reflection_pb.js";
+} from "#gen/grpc/reflection/v1/reflection_pb.js";
 import {
   ServerReflection as ServerReflectionV1Alpha,
   ServerReflectionRequestSchema as RequestV1AlphaSchema,
   ServerReflectionResponseSchema as ResponseV1AlphaSchema,
-} from "../../../../gen/grpc/reflection/v1alpha/reflection_pb.js";
+} from "#gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { implement, type ServiceRegistration } from "./registration.js";
 
 /** REFLECTION_SERVICES are the two reflection versions; clients try v1 first and fall back to v1alpha. */

@@ -1,7 +1,7 @@
 import { Server, ServerCredentials, status } from "@grpc/grpc-js";
 import type { ServerOptions, ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
-import { Health } from "../../../../gen/grpc/health/v1/health_pb.js";
+import { Health } from "#gen/grpc/health/v1/health_pb.js";
 import { addService } from "./add-service.js";
 import { reflectionServices } from "./reflection.js";
 import type { ServiceRegistration } from "./registration.js";

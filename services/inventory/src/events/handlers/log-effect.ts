@@ -1,4 +1,4 @@
-import type { Logger } from "../../../../shared/src/logger.js";
+import type { Logger } from "#shared/logger.js";
 import type { OrderEffect } from "../../reservations.js";
 
 /** logEffect writes one log line saying what an order event did to its reservation. */

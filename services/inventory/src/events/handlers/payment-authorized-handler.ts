@@ -1,6 +1,6 @@
-import { PaymentAuthorizedSchema } from "../../../../../gen/shop/payment/v1/payment_events_pb.js";
-import { eventHandler } from "../../../../shared/src/events/consumer.js";
-import type { Logger } from "../../../../shared/src/logger.js";
+import { PaymentAuthorizedSchema } from "#gen/shop/payment/v1/payment_events_pb.js";
+import { eventHandler } from "#shared/events/consumer.js";
+import type { Logger } from "#shared/logger.js";
 import type { Reservations } from "../../reservations.js";
 import { logEffect } from "./log-effect.js";
 

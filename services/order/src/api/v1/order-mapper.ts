@@ -6,8 +6,8 @@ import {
   OrderStatus as V1OrderStatus,
   type Order as V1Order,
   type OrderLine as V1OrderLine,
-} from "../../../../../gen/shop/order/v1/order_service_pb.js";
-import { toProtoMoney } from "../../../../shared/src/money.js";
+} from "#gen/shop/order/v1/order_service_pb.js";
+import { toProtoMoney } from "#shared/money.js";
 import type { Order, OrderLine, OrderStatus } from "../../domain/order.js";
 
 /** V1_STATUS is shop.order.v1's spelling of each order status. */

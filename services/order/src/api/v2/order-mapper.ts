@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { OrderSchema, OrderStatus as V2OrderStatus, type Order as V2Order } from "../../../../../gen/shop/order/v2/order_service_pb.js";
-import { toProtoMoney } from "../../../../shared/src/money.js";
+import { OrderSchema, OrderStatus as V2OrderStatus, type Order as V2Order } from "#gen/shop/order/v2/order_service_pb.js";
+import { toProtoMoney } from "#shared/money.js";
 import type { Order, OrderStatus } from "../../domain/order.js";
 
 /** V2_STATUS is shop.order.v2's spelling of each order status. */

@@ -1,5 +1,5 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import type { CreateOrderRequest, OrderService } from "../../../../../gen/shop/order/v2/order_service_pb.js";
+import type { CreateOrderRequest, OrderService } from "#gen/shop/order/v2/order_service_pb.js";
 import { customerIdOf, orderLinesOf, requiredText, type CreateOrderCommand } from "../../domain/order-commands.js";
 import type { OrderUseCases } from "../../order-use-cases.js";
 import { callOf, sharedHandlers } from "../shared-handlers.js";

@@ -1,5 +1,5 @@
-import { PaymentDeclinedSchema } from "../../../../../gen/shop/payment/v1/payment_events_pb.js";
-import type { Logger } from "../../../../shared/src/logger.js";
+import { PaymentDeclinedSchema } from "#gen/shop/payment/v1/payment_events_pb.js";
+import type { Logger } from "#shared/logger.js";
 import { onPaymentDeclined } from "../../domain/order.js";
 import type { OrderUseCases } from "../../order-use-cases.js";
 import { paymentOutcomeHandler } from "./payment-outcome-handler.js";

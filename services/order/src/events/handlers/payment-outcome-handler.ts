@@ -1,6 +1,6 @@
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
-import { eventHandler, type EventHandler } from "../../../../shared/src/events/consumer.js";
-import type { Logger } from "../../../../shared/src/logger.js";
+import { eventHandler, type EventHandler } from "#shared/events/consumer.js";
+import type { Logger } from "#shared/logger.js";
 import type { Order, PaymentOutcome } from "../../domain/order.js";
 import type { OrderUseCases } from "../../order-use-cases.js";
 
