@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { OrderCreatedSchema } from "#gen/shop/order/v1/order_events_pb.js";
 import { toCloudEventHeaders } from "#shared/events/cloudevents.js";
-import { createKafkaEventBus } from "#shared/events/event-bus.js";
+import { createKafkaEventBus } from "#shared/events/kafka-event-bus.js";
 import { createKafkaClient, parseBrokers } from "#shared/events/kafka-client.js";
 import { OutboxRelay, OutboxStore, outboxSchema, type OutboxEvent } from "#shared/events/outbox.js";
 import { openDatabase } from "#shared/store/database.js";

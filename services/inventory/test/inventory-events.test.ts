@@ -6,7 +6,8 @@ import { StockCommittedSchema } from "#gen/shop/inventory/v1/inventory_events_pb
 import { ReservationStatus } from "#gen/shop/inventory/v1/inventory_service_pb.js";
 import { OrderCancelledSchema } from "#gen/shop/order/v1/order_events_pb.js";
 import { PaymentAuthorizedSchema, PaymentDeclinedSchema } from "#gen/shop/payment/v1/payment_events_pb.js";
-import { createKafkaEventBus, decodeEvent, toOutgoingEvent, type EventBus, type IncomingEvent, type Subscription } from "#shared/events/event-bus.js";
+import { decodeEvent, toOutgoingEvent, type EventBus, type IncomingEvent, type Subscription } from "#shared/events/event-bus.js";
+import { createKafkaEventBus } from "#shared/events/kafka-event-bus.js";
 import { parseBrokers } from "#shared/events/kafka-client.js";
 import { Topics } from "#shared/events/topics.js";
 import { RESTOCK_REASON } from "../src/reservations.js";

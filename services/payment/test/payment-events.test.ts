@@ -12,7 +12,8 @@ import {
   PaymentDeclinedSchema,
   PaymentRefundedSchema,
 } from "#gen/shop/payment/v1/payment_events_pb.js";
-import { createKafkaEventBus, decodeEvent, toOutgoingEvent, type EventBus, type IncomingEvent, type OutgoingEvent } from "#shared/events/event-bus.js";
+import { decodeEvent, toOutgoingEvent, type EventBus, type IncomingEvent, type OutgoingEvent } from "#shared/events/event-bus.js";
+import { createKafkaEventBus } from "#shared/events/kafka-event-bus.js";
 import { parseBrokers } from "#shared/events/kafka-client.js";
 import { dlqTopicOf, Topics } from "#shared/events/topics.js";
 import { createLogger } from "#shared/logger.js";

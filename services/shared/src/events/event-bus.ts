@@ -132,4 +132,3 @@ export function decodeEvent<Desc extends DescMessage>(schema: Desc, event: Pick<
   return fromBinary(schema, event.data);
 }
 
-export { createKafkaEventBus, type KafkaEventBusOptions } from "./kafka-event-bus.js";

@@ -1,7 +1,8 @@
 import { join } from "node:path";
 import type { ServiceSettings } from "../config.js";
 import { subscribeHandlers } from "../events/consumer.js";
-import { createKafkaEventBus, type EventBus, type Subscription } from "../events/event-bus.js";
+import { type EventBus, type Subscription } from "../events/event-bus.js";
+import { createKafkaEventBus } from "../events/kafka-event-bus.js";
 import { Inbox, inboxSchema } from "../events/inbox.js";
 import { OutboxRelay, OutboxStore, outboxSchema } from "../events/outbox.js";
 import { bindServer, createGrpcServer, type GrpcServer } from "../grpc/server.js";
