@@ -9,7 +9,7 @@ export interface Summary {
 }
 
 /** median of a non-empty list (the mean of the middle two for an even count). */
-export function median(values: readonly number[]): number {
+function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);

@@ -16,7 +16,7 @@ import { sideOf, type LoadShape, type SeededOrder, type Side } from "./p1-grpc.j
 export type P2Target = "direct" | "rest" | "connectJson" | "connectBinary" | "grpcViaGateway";
 const ALL_TARGETS: readonly P2Target[] = ["direct", "rest", "connectJson", "connectBinary", "grpcViaGateway"];
 /** P2_TARGETS: all, or BENCH_P2_TARGETS=rest,direct to profile some of them alone. */
-export const P2_TARGETS: readonly P2Target[] = process.env["BENCH_P2_TARGETS"]
+const P2_TARGETS: readonly P2Target[] = process.env["BENCH_P2_TARGETS"]
   ? ALL_TARGETS.filter((t) => process.env["BENCH_P2_TARGETS"]!.split(",").includes(t))
   : ALL_TARGETS;
 export const P2_LABELS: Record<P2Target, string> = {

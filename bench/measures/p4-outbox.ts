@@ -21,7 +21,7 @@ import { openDatabase } from "#shared/store/database.js";
 import { summarize, type Summary } from "../lib/stats.js";
 
 /** BENCH_TOPIC keeps benchmark events off the shop's topics (a mesh sharing the broker would consume them). */
-export const BENCH_TOPIC = "bench.outbox.v1";
+const BENCH_TOPIC = "bench.outbox.v1";
 /** BATCH is the relay's default batch size (OutboxRelay), used by the baseline too. */
 const BATCH = 200;
 

@@ -19,14 +19,14 @@ const WRITE_SCOPES: ReadonlyArray<readonly [prefix: string, scope: string]> = [
 export const ALL_WRITE_SCOPES: readonly string[] = WRITE_SCOPES.map(([, scope]) => scope);
 
 /** DEV_TOKEN_SCOPES is what the web UI's demo login gets: enough to place and cancel orders, nothing more. */
-export const DEV_TOKEN_SCOPES: readonly string[] = ["orders:write"];
+const DEV_TOKEN_SCOPES: readonly string[] = ["orders:write"];
 
 /**
  * isWrite says whether a method changes state, from its contract: a `google.api.http` rule other than `get`, or,
  * without a rule, a client or bidi stream (ImportStock, ReserveStock). Reads (and server reflection) are open;
  * writes need a token.
  */
-export function isWrite(method: DescMethod): boolean {
+function isWrite(method: DescMethod): boolean {
   // Server reflection is a bidi stream, but it only describes the public contracts.
   if (method.parent.typeName.startsWith("grpc.reflection.")) return false;
   const rule = getOption(method, http);
@@ -35,7 +35,7 @@ export function isWrite(method: DescMethod): boolean {
 }
 
 /** requiredScope is the scope a write on this method needs, e.g. `orders:write` for shop.order.v2. */
-export function requiredScope(method: DescMethod): string {
+function requiredScope(method: DescMethod): string {
   const typeName = method.parent.typeName;
   return WRITE_SCOPES.find(([prefix]) => typeName.startsWith(prefix))?.[1] ?? "admin:write";
 }

@@ -25,7 +25,7 @@ const ROOT = repoRoot(import.meta.url);
 export const DEV_JWT_SECRET = "shopmesh-dev-only-secret-do-not-use-in-production";
 
 /** SUPPORTED_JWT_ALGORITHMS are the HMAC algorithms a shared JWT_SECRET can verify; `none` is never accepted. */
-export const SUPPORTED_JWT_ALGORITHMS = ["HS256", "HS384", "HS512"] as const;
+const SUPPORTED_JWT_ALGORITHMS = ["HS256", "HS384", "HS512"] as const;
 
 /** JwtConfig says which tokens the gateway accepts for writes. */
 export interface JwtConfig {

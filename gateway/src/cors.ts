@@ -5,11 +5,11 @@ import { writeHead } from "./node-http.js";
 import { requestContext } from "./request-context.js";
 
 /** ALLOWED_METHODS are Connect's (GET, POST) plus the verbs REST routes may use. */
-export const ALLOWED_METHODS = [...new Set([...connectCors.allowedMethods, "PUT", "PATCH", "DELETE", "OPTIONS"])];
+const ALLOWED_METHODS = [...new Set([...connectCors.allowedMethods, "PUT", "PATCH", "DELETE", "OPTIONS"])];
 /** ALLOWED_HEADERS are Connect's request headers plus ours: bearer tokens, idempotency keys, trace context. */
-export const ALLOWED_HEADERS = [...new Set([...connectCors.allowedHeaders, "Authorization", "Idempotency-Key", "Traceparent", "Accept"])];
+const ALLOWED_HEADERS = [...new Set([...connectCors.allowedHeaders, "Authorization", "Idempotency-Key", "Traceparent", "Accept"])];
 /** EXPOSED_HEADERS are Connect's response headers plus what our clients read: trace id, created resource, versions. */
-export const EXPOSED_HEADERS = [
+const EXPOSED_HEADERS = [
   ...new Set([...connectCors.exposedHeaders, "Trace-Id", "Location", "Deprecation", "Sunset", "Link", "WWW-Authenticate"]),
 ];
 

@@ -35,7 +35,7 @@ export class HttpStatusError extends ConnectError {
 }
 
 /** isHttpStatusError tells an HttpStatusError (a ConnectError with an explicit HTTP status) from a plain one. */
-export function isHttpStatusError(err: unknown): err is HttpStatusError {
+function isHttpStatusError(err: unknown): err is HttpStatusError {
   return err instanceof ConnectError && typeof (err as Partial<HttpStatusError>).httpStatus === "number";
 }
 
@@ -55,7 +55,7 @@ export function challengeOf(message: string): string {
 }
 
 /** INTERNAL_MESSAGE is all a caller learns about an unexpected failure; the real error is logged. */
-export const INTERNAL_MESSAGE = "internal error";
+const INTERNAL_MESSAGE = "internal error";
 
 /**
  * toConnectError is the one gateway error normaliser. A ConnectError (from a backend, or the gateway's own
@@ -74,7 +74,7 @@ export function codeName(code: Code): string {
 }
 
 /** httpStatusOf maps an error to its HTTP status with Connect's code → HTTP table (409, 404, 503...). */
-export function httpStatusOf(error: ConnectError): number {
+function httpStatusOf(error: ConnectError): number {
   return isHttpStatusError(error) ? error.httpStatus : codeToHttpStatus(error.code);
 }
 

@@ -101,7 +101,7 @@ export interface OpsEventsDeps {
 export type OpsEventsHandler = HttpHandler & { ready(): Promise<void>; close(): Promise<void> };
 
 /** OPS_EVENTS_PATH is where the report is served. */
-export const OPS_EVENTS_PATH = "/ops/events";
+const OPS_EVENTS_PATH = "/ops/events";
 
 /**
  * createOpsEventsHandler answers `GET /ops/events`. It follows the event topics in the background only while
@@ -289,6 +289,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 }
 
 /** messageOf is an error's message, for the report. */
-export function messageOf(error: unknown): string {
+function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

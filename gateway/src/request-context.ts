@@ -37,7 +37,7 @@ export interface ParsedTraceparent {
 }
 
 /** parseTraceparent validates a `traceparent` header; an invalid one is ignored (a new trace starts), per the spec. */
-export function parseTraceparent(value: string | undefined): ParsedTraceparent | undefined {
+function parseTraceparent(value: string | undefined): ParsedTraceparent | undefined {
   const match = value === undefined ? null : TRACEPARENT.exec(value.trim());
   if (!match) return undefined;
   const [, version, traceId, parentId, flags, rest] = match as unknown as [string, string, string, string, string, string | undefined];

@@ -11,7 +11,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { signToken } from "../src/auth.js";
 import { DEV_JWT_SECRET, loadConfig } from "../src/config.js";
-import { ROOT } from "../../test/system/processes.js";
+import { ROOT } from "../../scripts/mesh/child.js";
 import { startGatewayMesh, type GatewayMesh } from "./support/gateway-mesh.js";
 
 let gm: GatewayMesh;

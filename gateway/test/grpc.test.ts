@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT } from "../../test/system/processes.js";
+import { ROOT } from "../../scripts/mesh/child.js";
 import { startGatewayMesh, type GatewayMesh } from "./support/gateway-mesh.js";
 
 const run = promisify(execFile);

@@ -14,7 +14,7 @@ import { Topics } from "#shared/events/topics.js";
 import { decodeRecorded } from "./event-log.js";
 import { availableOf, createOrder, createProduct, grpcError, orderOf, uniqueId, type CreateOrderInit } from "./fixtures.js";
 import { Mesh } from "./mesh.js";
-import { ROOT } from "./processes.js";
+import { ROOT } from "../../scripts/mesh/child.js";
 
 const run = promisify(execFile);
 const GRPCURL = path.join(ROOT, ".tools", "bin", "grpcurl");

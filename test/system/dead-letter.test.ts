@@ -19,8 +19,8 @@ import { createKafkaClient, parseBrokers } from "#shared/events/kafka-client.js"
 import { dlqTopicOf, Topics } from "#shared/events/topics.js";
 import { createOrder, createProduct, orderOf, uniqueId, waitForStatus } from "./fixtures.js";
 import { Mesh } from "./mesh.js";
-import { ROOT } from "./processes.js";
-import { waitUntil } from "./wait.js";
+import { ROOT } from "../../scripts/mesh/child.js";
+import { waitUntil } from "../../scripts/mesh/wait.js";
 
 const run = promisify(execFile);
 let mesh: Mesh;

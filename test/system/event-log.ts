@@ -8,12 +8,12 @@ import type { Admin, Consumer, Kafka } from "kafkajs";
 import { headersToStrings } from "#shared/events/cloudevents.js";
 import { createKafkaClient, parseBrokers, type KafkaLogger } from "#shared/events/kafka-client.js";
 import { dlqTopicOf, Topics } from "#shared/events/topics.js";
-import { waitUntil, type WaitOptions } from "./wait.js";
+import { waitUntil, type WaitOptions } from "../../scripts/mesh/wait.js";
 
 /** EVENT_TOPICS are the three domain event topics. */
-export const EVENT_TOPICS: readonly string[] = Object.values(Topics);
+const EVENT_TOPICS: readonly string[] = Object.values(Topics);
 /** ALL_TOPICS are the event topics and their DLQ twins. */
-export const ALL_TOPICS: readonly string[] = EVENT_TOPICS.flatMap((topic) => [topic, dlqTopicOf(topic)]);
+const ALL_TOPICS: readonly string[] = EVENT_TOPICS.flatMap((topic) => [topic, dlqTopicOf(topic)]);
 
 /** RecordedEvent is one Kafka message as stored: key, raw value, UTF-8 headers, and where it sits. */
 export interface RecordedEvent {

@@ -7,7 +7,7 @@ import type { Order } from "#gen/shop/order/v1/order_service_pb.js";
 import { OrderStatus } from "#gen/shop/order/v1/order_service_pb.js";
 import type { CallOptions } from "#shared/grpc/client.js";
 import type { Mesh } from "./mesh.js";
-import { waitUntil } from "./wait.js";
+import { waitUntil } from "../../scripts/mesh/wait.js";
 
 /** UUID_PATTERN matches a canonical UUID, as `ce_id` must be. */
 export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -16,7 +16,7 @@ import { checkHealth, createHealthClient } from "#shared/grpc/health-client.js";
 import { groupMemberIds } from "./consumer-groups.js";
 import { createOrder, createProduct, orderOf } from "./fixtures.js";
 import { Mesh } from "./mesh.js";
-import { waitUntil } from "./wait.js";
+import { waitUntil } from "../../scripts/mesh/wait.js";
 
 /** GRACE_MS is the order service's SHUTDOWN_GRACE_MS here, and the bound on its whole exit. */
 const GRACE_MS = 10_000;

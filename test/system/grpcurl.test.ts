@@ -8,7 +8,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Mesh, type ServiceName } from "./mesh.js";
-import { ROOT } from "./processes.js";
+import { ROOT } from "../../scripts/mesh/child.js";
 
 const run = promisify(execFile);
 const GRPCURL = path.join(ROOT, ".tools", "bin", "grpcurl");

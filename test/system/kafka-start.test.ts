@@ -15,7 +15,8 @@ import { groupMemberIds } from "./consumer-groups.js";
 import { kafkaBrokers } from "./mesh.js";
 import { MeshChild, ROOT } from "../../scripts/mesh/child.js";
 import { waitForServing } from "../../scripts/mesh/mesh.js";
-import { freePort, waitUntil } from "./wait.js";
+import { waitUntil } from "../../scripts/mesh/wait.js";
+import { freePort } from "../../scripts/mesh/free-port.js";
 
 const run = promisify(execFile);
 const cleanups: (() => Promise<void> | void)[] = [];

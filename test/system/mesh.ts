@@ -15,7 +15,7 @@ import { Topics } from "#shared/events/topics.js";
 import { createClient, type ServiceClient } from "#shared/grpc/client.js";
 import { commitOffsets, EventLog, quietLogger, type TopicOffsets } from "./event-log.js";
 
-export { START_ORDER, type ServiceName };
+export type { ServiceName };
 
 /** CONSUMED_TOPICS is what each service's group reads (docs/architecture.md). */
 const CONSUMED_TOPICS: Record<ServiceName, readonly string[]> = {

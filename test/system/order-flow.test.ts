@@ -21,7 +21,7 @@ import {
   waitForStatus,
 } from "./fixtures.js";
 import { Mesh } from "./mesh.js";
-import { waitUntil } from "./wait.js";
+import { waitUntil } from "../../scripts/mesh/wait.js";
 
 const TOPIC_OF: Record<string, string> = {
   [OrderCreatedSchema.typeName]: Topics.orderEvents,

@@ -108,7 +108,7 @@ export function expandPathTemplate(template: PathTemplate, values: ReadonlyMap<s
 }
 
 /** splitVerb splits `/a/b:verb` into path and verb; a colon in an earlier segment is not a verb. */
-export function splitVerb(path: string): { path: string; verb: string | undefined } {
+function splitVerb(path: string): { path: string; verb: string | undefined } {
   const lastSlash = path.lastIndexOf("/");
   const colon = path.indexOf(":", lastSlash + 1);
   if (colon < 0) return { path, verb: undefined };

@@ -94,7 +94,7 @@ export function versionOfPath(path: string): string | undefined {
 }
 
 /** compareVersions orders `v2` before `v10`. */
-export function compareVersions(a: string, b: string): number {
+function compareVersions(a: string, b: string): number {
   return Number(a.slice(1)) - Number(b.slice(1));
 }
 

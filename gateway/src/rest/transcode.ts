@@ -49,7 +49,7 @@ export function encodeResponse(route: Route, message: Message): JsonValue {
 }
 
 /** invalid is the INVALID_ARGUMENT error the error mapper turns into a 400 envelope. */
-export function invalid(message: string): ConnectError {
+function invalid(message: string): ConnectError {
   return new ConnectError(message, Code.InvalidArgument);
 }
 

@@ -72,7 +72,7 @@ interface MediaRange {
 }
 
 /** parseAccept splits an Accept header into media ranges with their q-values (RFC 9110 §12.5.1). */
-export function parseAccept(accept: string | undefined): MediaRange[] {
+function parseAccept(accept: string | undefined): MediaRange[] {
   if (!accept) return [];
   return accept
     .split(",")

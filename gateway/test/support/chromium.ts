@@ -15,7 +15,7 @@ const INSTALL_HINT = "install it (Debian/Ubuntu: `sudo apt-get update && sudo ap
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
 /** CHROMIUM_ARGS: headless, sandbox off (containers run as root), and nothing that phones home or updates itself. */
-export const CHROMIUM_ARGS = [
+const CHROMIUM_ARGS = [
   "--headless",
   "--no-sandbox",
   "--disable-gpu",
@@ -28,7 +28,7 @@ export const CHROMIUM_ARGS = [
 ];
 
 /** findChromium returns CHROMIUM_PATH or the first chromium on PATH, or throws how to install one. */
-export function findChromium(): string {
+function findChromium(): string {
   const configured = process.env["CHROMIUM_PATH"];
   if (configured) {
     if (!existsSync(configured)) throw new Error(`CHROMIUM_PATH=${configured} does not exist: ${INSTALL_HINT}`);

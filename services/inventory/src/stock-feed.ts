@@ -46,7 +46,7 @@ export class StockFeed {
  * when constructed, so a snapshot taken right after (in the same tick) misses no change. Pending levels are
  * coalesced per product: a slow reader gets each product's latest level, never an unbounded backlog.
  */
-export class StockWatch implements AsyncIterableIterator<StockSnapshot> {
+class StockWatch implements AsyncIterableIterator<StockSnapshot> {
   private readonly pending = new Map<string, StockSnapshot>();
   private readonly wake = new EventEmitter();
   private readonly unsubscribe: () => void;

@@ -16,7 +16,7 @@ import type { Order } from "./domain/order.js";
  * EVENT_SOURCE is the CloudEvents `source` of everything the order service publishes. `traceparent` is left to
  * toOutgoingEvent, which takes it from the call or event being handled.
  */
-export const EVENT_SOURCE = "shopmesh/order";
+const EVENT_SOURCE = "shopmesh/order";
 
 function outboxEvent(event: ReturnType<typeof toOutgoingEvent>): OutboxEvent {
   return { ...event, topic: Topics.orderEvents };

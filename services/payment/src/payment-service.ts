@@ -14,7 +14,7 @@ import { optionalUuid, requireUuid, type Payment, type PaymentStatus } from "./d
 import type { Payments } from "./payments.js";
 
 /** MAX_REFUND_REASON_LENGTH bounds the audit note of a refund. */
-export const MAX_REFUND_REASON_LENGTH = 500;
+const MAX_REFUND_REASON_LENGTH = 500;
 
 /**
  * createPaymentService implements shop.payment.v1.PaymentService: request validation and proto ⇄ domain mapping
@@ -62,7 +62,7 @@ const STATUS: Record<PaymentStatus, ProtoPaymentStatus> = {
 };
 
 /** toProtoPayment maps the domain payment to its wire form. */
-export function toProtoPayment(payment: Payment): ProtoPayment {
+function toProtoPayment(payment: Payment): ProtoPayment {
   return create(PaymentSchema, {
     paymentId: payment.paymentId,
     orderId: payment.orderId,

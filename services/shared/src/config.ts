@@ -136,7 +136,7 @@ export function readServiceSettings(env: Env, service: string, defaultPort: numb
 }
 
 /** readChoice reads one of a fixed set of values (case-insensitive), naming the allowed ones when it is not. */
-export function readChoice<T extends string>(env: Env, name: string, choices: readonly T[], fallback: T): T {
+function readChoice<T extends string>(env: Env, name: string, choices: readonly T[], fallback: T): T {
   const text = raw(env, name)?.toUpperCase();
   if (text === undefined) return fallback;
   const match = choices.find((choice) => choice.toUpperCase() === text);

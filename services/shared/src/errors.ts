@@ -22,16 +22,6 @@ export function failedPrecondition(message: string): ConnectError {
   return new ConnectError(message, Code.FailedPrecondition);
 }
 
-/** alreadyExists rejects creating something that exists (e.g. an idempotency key reused with another body). */
-export function alreadyExists(message: string): ConnectError {
-  return new ConnectError(message, Code.AlreadyExists);
-}
-
-/** aborted reports a concurrency conflict the caller may retry at a higher level. */
-export function aborted(message: string): ConnectError {
-  return new ConnectError(message, Code.Aborted);
-}
-
 /** unavailable reports a transient failure (a dependency down); safe to retry for idempotent methods. */
 export function unavailable(message: string, cause?: unknown): ConnectError {
   return new ConnectError(message, Code.Unavailable, undefined, undefined, cause);
@@ -40,16 +30,6 @@ export function unavailable(message: string, cause?: unknown): ConnectError {
 /** deadlineExceeded reports that an answer did not come in time. */
 export function deadlineExceeded(message: string): ConnectError {
   return new ConnectError(message, Code.DeadlineExceeded);
-}
-
-/** permissionDenied rejects a caller that is known but not allowed. */
-export function permissionDenied(message: string): ConnectError {
-  return new ConnectError(message, Code.PermissionDenied);
-}
-
-/** unauthenticated rejects a caller without valid credentials. */
-export function unauthenticated(message: string): ConnectError {
-  return new ConnectError(message, Code.Unauthenticated);
 }
 
 /** GrpcStatusError is the shape grpc-js gives a failed call: numeric `code`, `details`, trailing `metadata`. */
@@ -86,7 +66,7 @@ export interface GrpcStatus {
 }
 
 /** INTERNAL_MESSAGE is all a caller learns about an unexpected failure; the real error goes to the log only. */
-export const INTERNAL_MESSAGE = "internal error";
+const INTERNAL_MESSAGE = "internal error";
 
 /**
  * toGrpcStatus is the one domain → gRPC error mapper. A ConnectError keeps its code and message; a downstream gRPC

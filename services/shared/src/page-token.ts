@@ -12,8 +12,8 @@ export interface PageCursor {
   readonly filter: string;
 }
 
-export const DEFAULT_PAGE_SIZE = 50;
-export const MAX_PAGE_SIZE = 200;
+const DEFAULT_PAGE_SIZE = 50;
+const MAX_PAGE_SIZE = 200;
 
 /** pageSizeOf applies the default (0 → 50) and the cap (200); negative is INVALID_ARGUMENT. */
 export function pageSizeOf(requested: number): number {

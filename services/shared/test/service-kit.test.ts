@@ -19,7 +19,7 @@ import { isRetriable } from "#shared/kit/kafka-start.js";
 import { startService, type Kit, type ServiceDefinition, type ServiceWiring } from "#shared/kit/index.js";
 import { openDatabase } from "#shared/store/database.js";
 import { currentTrace } from "#shared/trace-context.js";
-import { freePort } from "../../../test/system/wait.js";
+import { freePort } from "../../../scripts/mesh/free-port.js";
 
 const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 const loading = () =>

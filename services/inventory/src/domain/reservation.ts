@@ -38,7 +38,7 @@ export interface StockOnHand {
 }
 
 /** MAX_LINE_QUANTITY bounds one line: a typo (10000 instead of 10) should not empty the shelf. */
-export const MAX_LINE_QUANTITY = 1000;
+const MAX_LINE_QUANTITY = 1000;
 
 /**
  * validateReserveRequest checks a request's shape and throws INVALID_ARGUMENT naming the first offending field,

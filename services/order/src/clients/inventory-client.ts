@@ -18,7 +18,7 @@ const IDEMPOTENT_METHODS = ["GetProduct", "ListProducts", "GetReservation", "Rel
  * INVENTORY_SERVICE_CONFIG is the grpc-js service config of the inventory channel: at most 3 attempts on UNAVAILABLE,
  * for the idempotent methods only (docs/architecture.md, "Calls between services").
  */
-export const INVENTORY_SERVICE_CONFIG = {
+const INVENTORY_SERVICE_CONFIG = {
   methodConfig: [
     {
       name: IDEMPOTENT_METHODS.map((method) => ({ service: InventoryService.typeName, method })),

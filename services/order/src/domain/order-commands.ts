@@ -2,11 +2,11 @@ import { createHash } from "node:crypto";
 import { invalidArgument } from "#shared/errors.js";
 
 /** Limits of what a customer may ask for, as the protos document them. */
-export const MAX_CUSTOMER_ID_LENGTH = 64;
-export const MAX_LINES = 50;
-export const MIN_QUANTITY = 1;
-export const MAX_QUANTITY = 1000;
-export const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
+const MAX_CUSTOMER_ID_LENGTH = 64;
+const MAX_LINES = 50;
+const MIN_QUANTITY = 1;
+const MAX_QUANTITY = 1000;
+const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
 
 /** RequestedLine is one product and how many of it a customer asks for. */
 export interface RequestedLine {

@@ -14,13 +14,13 @@ export interface ChargeRequest {
 export type ChargeDecision = { readonly outcome: "AUTHORIZED" } | { readonly outcome: "DECLINED"; readonly reason: string };
 
 /** CARD_LIMIT_MINOR is the largest total a card accepts: 1,000,000 minor units (10,000.00). */
-export const CARD_LIMIT_MINOR = 1_000_000n;
+const CARD_LIMIT_MINOR = 1_000_000n;
 
 /** DECLINE_TOKEN_PREFIX: every token starting with it is declined, so demos can use `tok_decline_visa` and friends. */
-export const DECLINE_TOKEN_PREFIX = "tok_decline";
+const DECLINE_TOKEN_PREFIX = "tok_decline";
 
 /** INSUFFICIENT_FUNDS_TOKEN is declined for lack of funds. */
-export const INSUFFICIENT_FUNDS_TOKEN = "tok_insufficient_funds";
+const INSUFFICIENT_FUNDS_TOKEN = "tok_insufficient_funds";
 
 /**
  * UnsupportedCurrencyError is an operational fault, not a decline: the merchant account is not set up for the

@@ -5,8 +5,8 @@
  */
 import type { IHeaders } from "kafkajs";
 
-export const CE_SPECVERSION = "1.0";
-export const PROTOBUF_CONTENT_TYPE = "application/protobuf";
+const CE_SPECVERSION = "1.0";
+const PROTOBUF_CONTENT_TYPE = "application/protobuf";
 
 /** CloudEventAttributes are the context attributes the project sets on every event. */
 export interface CloudEventAttributes {

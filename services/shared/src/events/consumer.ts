@@ -28,7 +28,7 @@ export function eventHandler<Desc extends DescMessage>(
  * message name in kebab case, e.g. `payment.order-created` (docs/architecture.md, "Names"). One name per handler
  * keeps each handler's dedupe its own, so a service can add a handler for an event another handler already saw.
  */
-export function inboxConsumerOf(service: string, eventType: string): string {
+function inboxConsumerOf(service: string, eventType: string): string {
   const messageName = eventType.slice(eventType.lastIndexOf(".") + 1);
   return `${service}.${messageName.replace(/([a-z0-9])([A-Z])/g, "$1-$2").toLowerCase()}`;
 }

@@ -17,19 +17,19 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  * EVENT_RETENTION_MS: events live 7 days. Consumers keep their own state (inbox tables), so the log only has to cover
  * a consumer that was down or is being replayed: a week leaves room for a long weekend plus a fix.
  */
-export const EVENT_RETENTION_MS = 7 * DAY_MS;
+const EVENT_RETENTION_MS = 7 * DAY_MS;
 
 /**
  * DLQ_RETENTION_MS: dead letters live 30 days, longer than the events, because a human has to notice them, find the
  * cause and replay them; losing a dead letter to retention would lose the business fact it carries.
  */
-export const DLQ_RETENTION_MS = 30 * DAY_MS;
+const DLQ_RETENTION_MS = 30 * DAY_MS;
 
 /** EVENT_PARTITIONS: 3 partitions per event topic; the key is the aggregate id, so each order stays in order. */
 export const EVENT_PARTITIONS = 3;
 
 /** DLQ_PARTITIONS: one partition per DLQ; it is read rarely, by a person or the replay command, in arrival order. */
-export const DLQ_PARTITIONS = 1;
+const DLQ_PARTITIONS = 1;
 
 /** Topics names the event topic of each domain (`shop.<domain>.v1.events`, versioned like the proto package). */
 export const Topics = {

@@ -32,7 +32,7 @@ import { implement, type ServiceRegistration } from "./registration.js";
 export const REFLECTION_SERVICES: readonly DescService[] = [ServerReflectionV1, ServerReflectionV1Alpha];
 
 /** DescriptorIndex finds a file by name, by the symbols it declares and by the extensions it defines. */
-export class DescriptorIndex {
+class DescriptorIndex {
   private readonly files = new Map<string, DescFile>();
   private readonly symbols = new Map<string, DescFile>();
   private readonly extensions = new Map<string, DescExtension[]>();
@@ -92,7 +92,7 @@ export class DescriptorIndex {
 type Answer = ServerReflectionResponse["messageResponse"];
 
 /** answer is the reflection response to one request (v1 shapes). */
-export function answer(index: DescriptorIndex, req: ServerReflectionRequest): Answer {
+function answer(index: DescriptorIndex, req: ServerReflectionRequest): Answer {
   const files = (file: DescFile | undefined, what: string): Answer =>
     file
       ? { case: "fileDescriptorResponse", value: { $typeName: "grpc.reflection.v1.FileDescriptorResponse", fileDescriptorProto: index.withDependencies(file) } }

@@ -10,7 +10,7 @@ export const DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024;
  * deserializer throws, but garbage or oversized bytes are the caller's fault: the handler wrapper sees this sentinel
  * and answers INVALID_ARGUMENT.
  */
-export class BadRequest {
+class BadRequest {
   constructor(readonly problem: string) {}
 }
 
@@ -38,7 +38,7 @@ export function serializeMessage(schema: DescMessage, value: unknown): Buffer {
 }
 
 /** requestDeserializer decodes request bytes, returning a {@link BadRequest} instead of throwing. */
-export function requestDeserializer(schema: DescMessage, maxBytes: number): (bytes: Buffer) => Message | BadRequest {
+function requestDeserializer(schema: DescMessage, maxBytes: number): (bytes: Buffer) => Message | BadRequest {
   return (bytes) => {
     // This check answers INVALID_ARGUMENT, as the product requires for oversized messages. grpc-js's own cap
     // (grpc.max_receive_message_length, set above this limit by createGrpcServer) would answer RESOURCE_EXHAUSTED;
