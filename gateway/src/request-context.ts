@@ -1,7 +1,7 @@
-import { randomFillSync } from "node:crypto";
 import { createContextKey } from "@connectrpc/connect";
 import { pino } from "pino";
 import type { Logger } from "#shared/logger.js";
+import { childOf, formatTraceparent, newTrace, parseTraceparent } from "#shared/trace-context.js";
 import { headerOf, type NodeRequest } from "./http-handler.js";
 
 /** Principal is a verified caller: the token's subject and the scopes it grants. */
@@ -25,27 +25,6 @@ export interface RequestContext {
 const contexts = new WeakMap<object, RequestContext>();
 const silent = pino({ level: "silent" });
 
-// https://www.w3.org/TR/trace-context/#traceparent-header-field-values: version-traceid-parentid-flags, lowercase
-// hex; version ff and all-zero ids are invalid. Later versions may append fields, which we ignore.
-const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
-
-/** ParsedTraceparent is a valid incoming traceparent. */
-export interface ParsedTraceparent {
-  traceId: string;
-  parentId: string;
-  flags: string;
-}
-
-/** parseTraceparent validates a `traceparent` header; an invalid one is ignored (a new trace starts), per the spec. */
-function parseTraceparent(value: string | undefined): ParsedTraceparent | undefined {
-  const match = value === undefined ? null : TRACEPARENT.exec(value.trim());
-  if (!match) return undefined;
-  const [, version, traceId, parentId, flags, rest] = match as unknown as [string, string, string, string, string, string | undefined];
-  if (version === "ff" || (version === "00" && rest !== undefined)) return undefined;
-  if (/^0+$/.test(traceId) || /^0+$/.test(parentId)) return undefined;
-  return { traceId, parentId, flags };
-}
-
 /**
  * createRequestContext starts a request's context: trace from its `traceparent` or new, and a child logger with the
  * traceId bound. The child is built on first use: a successful request logs nothing at info, and building a pino
@@ -53,34 +32,18 @@ function parseTraceparent(value: string | undefined): ParsedTraceparent | undefi
  */
 export function createRequestContext(req: NodeRequest, logger: Logger): RequestContext {
   const incoming = parseTraceparent(headerOf(req, "traceparent"));
-  const traceId = incoming?.traceId ?? randomHex(16);
-  const spanId = randomHex(8);
+  const own = incoming === undefined ? newTrace() : childOf(incoming);
+  const traceId = own.traceId;
   let child: Logger | undefined;
   const context: RequestContext = {
     traceId,
-    traceparent: `00-${traceId}-${spanId}-${incoming?.flags ?? "01"}`,
+    traceparent: formatTraceparent(own),
     get logger() {
       return (child ??= logger.child({ traceId }));
     },
   };
   contexts.set(req, context);
   return context;
-}
-
-// Trace and span ids come from a pool of random bytes refilled 4 KiB at a time: one randomFillSync per ~170
-// requests instead of two randomBytes calls (two buffers) per request. They are ids, not secrets.
-const POOL_SIZE = 4096;
-const pool = Buffer.allocUnsafe(POOL_SIZE);
-let poolOffset = POOL_SIZE;
-
-function randomHex(bytes: number): string {
-  if (poolOffset + bytes > POOL_SIZE) {
-    randomFillSync(pool);
-    poolOffset = 0;
-  }
-  const hex = pool.toString("hex", poolOffset, poolOffset + bytes);
-  poolOffset += bytes;
-  return hex;
 }
 
 /**

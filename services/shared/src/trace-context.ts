@@ -23,13 +23,16 @@ export interface TraceContext {
   readonly sampled: boolean;
 }
 
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+// https://www.w3.org/TR/trace-context/#traceparent-header-field-values: version-traceid-parentid-flags in lowercase
+// hex. Version ff is invalid; a later version may append fields, which are ignored, while version 00 has exactly four.
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
 
-/** parseTraceparent reads a version-00 `traceparent`; undefined for anything malformed or all-zero (per the spec). */
+/** parseTraceparent reads a `traceparent`; undefined for anything malformed or all-zero (a new trace starts then). */
 export function parseTraceparent(value: string | undefined): TraceContext | undefined {
   const match = value === undefined ? null : TRACEPARENT.exec(value.trim());
   if (match === null) return undefined;
-  const [, traceId, spanId, flags] = match as unknown as [string, string, string, string];
+  const [, version, traceId, spanId, flags, rest] = match as unknown as [string, string, string, string, string, string | undefined];
+  if (version === "ff" || (version === "00" && rest !== undefined)) return undefined;
   if (/^0+$/.test(traceId) || /^0+$/.test(spanId)) return undefined;
   return { traceId, spanId, sampled: (Number.parseInt(flags, 16) & 1) === 1 };
 }

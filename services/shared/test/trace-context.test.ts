@@ -28,9 +28,18 @@ describe("trace context", () => {
     ["a short trace id", "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01"],
     ["an all-zero trace id", "00-00000000000000000000000000000000-00f067aa0ba902b7-01"],
     ["an all-zero span id", "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"],
-    ["another version", "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"],
+    ["version ff", "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"],
+    ["version 00 with a fifth field", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra"],
   ])("when a traceparent is %s, then it is not a trace context", (_what, value) => {
     expect(parseTraceparent(value)).toBeUndefined();
+  });
+
+  it("when a later version appends fields, then its first four are read (the spec's forward compatibility)", () => {
+    expect(parseTraceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future")).toEqual({
+      traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+      spanId: "00f067aa0ba902b7",
+      sampled: true,
+    });
   });
 
   it("when a child is made, then it keeps the trace and the flag and gets a span of its own", () => {
