@@ -46,7 +46,9 @@ const option = (name: string) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const mode: Mode = process.env["BENCH_SMOKE"] === "1" ? "smoke" : flag("--quick") ? "quick" : "full";
-const only = option("--only")?.split(",").map((s) => s.trim().toUpperCase()) as Id[] | undefined;
+const only = option("--only")
+  ?.split(",")
+  .map((s) => s.trim().toUpperCase()) as Id[] | undefined;
 const selected = new Set<Id>(only ?? MEASURE_IDS);
 const profile = flag("--profile");
 const outDir = path.resolve(option("--out") ?? path.join(ROOT, "bench", "results"));
@@ -128,7 +130,13 @@ async function cleanup(): Promise<void> {
 }
 
 /** attempt runs one measure; a failure becomes that measure's error instead of ending the run. */
-async function attempt(id: Id, title: string, goal: string, unit: string, run: () => Promise<Omit<Measure, "id" | "title" | "goal" | "unit">>): Promise<void> {
+async function attempt(
+  id: Id,
+  title: string,
+  goal: string,
+  unit: string,
+  run: () => Promise<Omit<Measure, "id" | "title" | "goal" | "unit">>,
+): Promise<void> {
   if (!selected.has(id)) return;
   log(`${id}: ${title}`);
   try {
@@ -141,7 +149,20 @@ async function attempt(id: Id, title: string, goal: string, unit: string, run: (
 }
 
 function failed(id: Id, title: string, goal: string, unit: string, error: string): Measure {
-  return { id, title, goal, unit, value: null, baseline: null, baselineLabel: null, ratio: null, goals: [], met: false, details: {}, error };
+  return {
+    id,
+    title,
+    goal,
+    unit,
+    value: null,
+    baseline: null,
+    baselineLabel: null,
+    ratio: null,
+    goals: [],
+    met: false,
+    details: {},
+    error,
+  };
 }
 
 const ratioOf = (value: number, baseline: number) => round(value / baseline, 3);
@@ -149,14 +170,20 @@ const MIB = 2 ** 20;
 const TITLES: Record<Id, [title: string, goal: string, unit: string]> = {
   P1: ["OrderService.GetOrder max QPS (ghz)", "≥ 0.8 of bare grpc-js echo QPS", "QPS"],
   P2: ["gateway REST GET /api/v1/orders/{id} max RPS", "≥ 0.7 of direct gRPC RPS; ≤ 0.3 ms added p50", "RPS"],
-  P3: ["confirmed orders/s end to end (REST create → WatchOrder CONFIRMED)", "≥ 1,000 orders/s; p99 create→CONFIRMED ≤ 100 ms at 500/s", "orders/s"],
+  P3: [
+    "confirmed orders/s end to end (REST create → WatchOrder CONFIRMED)",
+    "≥ 1,000 orders/s; p99 create→CONFIRMED ≤ 100 ms at 500/s",
+    "orders/s",
+  ],
   P4: ["outbox relay events/s", "≥ 0.7 of a raw batched kafkajs producer", "events/s"],
   P5: ["protobuf bytes vs JSON (one order's events and responses)", "protobuf ≤ 0.5 of JSON bytes", "bytes"],
   P6: ["peak RSS per process at P3 load", "≤ 120 MiB each", "MiB (largest)"],
 };
 
 async function main(): Promise<void> {
-  log(`mode ${mode}${profile ? ", profiled" : ""}; measures ${[...selected].join(",")}; ${twoCpus ? `load on CPU ${loadCpus}, server under test on CPU ${sutCpus}` : "no pinning"}`);
+  log(
+    `mode ${mode}${profile ? ", profiled" : ""}; measures ${[...selected].join(",")}; ${twoCpus ? `load on CPU ${loadCpus}, server under test on CPU ${sutCpus}` : "no pinning"}`,
+  );
   if (!twoCpus) notes.push("Nothing was pinned (fewer than 2 CPUs or no taskset): load generator and servers shared the CPUs.");
   const needsBroker = [...selected].some((id) => id !== "P5");
   if (needsBroker) broker = await acquireBroker(log);
@@ -199,7 +226,15 @@ async function main(): Promise<void> {
     const r = await runP4(broker.brokers, settings.p4, log);
     const ratio = ratioOf(r.relay.median, r.raw.median);
     const goals = [{ text: `relay ${ratio} × raw producer (≥ 0.7)`, met: ratio >= 0.7 }];
-    return { value: round(r.relay.median, 0), baseline: round(r.raw.median, 0), baselineLabel: "raw kafkajs producer", ratio, goals, met: goals[0]!.met, details: { ...r } };
+    return {
+      value: round(r.relay.median, 0),
+      baseline: round(r.raw.median, 0),
+      baselineLabel: "raw kafkajs producer",
+      ratio,
+      goals,
+      met: goals[0]!.met,
+      details: { ...r },
+    };
   });
 
   const needsMesh = (["P1", "P2", "P3", "P6"] as Id[]).some((id) => selected.has(id));
@@ -244,7 +279,10 @@ async function main(): Promise<void> {
       const addedP99 = round(rest.atRate.p99Ms.median - direct.atRate.p99Ms.median, 3);
       const goals = [
         { text: `REST ${ratio} × direct gRPC max RPS (≥ 0.7)`, met: ratio >= 0.7 },
-        { text: `REST adds ${addedP50} ms at p50 at ${settings.p2.latencyRate} req/s (≤ 0.3 ms); p99 +${addedP99} ms`, met: addedP50 <= 0.3 },
+        {
+          text: `REST adds ${addedP50} ms at p50 at ${settings.p2.latencyRate} req/s (≤ 0.3 ms); p99 +${addedP99} ms`,
+          met: addedP50 <= 0.3,
+        },
       ];
       return {
         value: round(rest.max.rps.median, 0),
@@ -280,15 +318,29 @@ async function main(): Promise<void> {
     if (!p3) throw new Error(p3Error ?? "not run");
     const best = p3.steps.reduce((a, b) => (b.confirmedPerSec > a.confirmedPerSec ? b : a));
     const half = p3.steps.filter((s) => s.offeredRate <= settings.p3.halfRate).at(-1) ?? p3.steps[0]!;
-    const judgedAt = half.offeredRate === settings.p3.halfRate ? `${half.offeredRate}/s` : `${half.offeredRate}/s (no ${settings.p3.halfRate}/s step in ${mode} mode)`;
+    const judgedAt =
+      half.offeredRate === settings.p3.halfRate
+        ? `${half.offeredRate}/s`
+        : `${half.offeredRate}/s (no ${settings.p3.halfRate}/s step in ${mode} mode)`;
     const goals = [
-      { text: `best step confirmed ${best.confirmedPerSec} orders/s at ${best.offeredRate}/s offered (≥ 1,000)`, met: best.confirmedPerSec >= 1000 },
+      {
+        text: `best step confirmed ${best.confirmedPerSec} orders/s at ${best.offeredRate}/s offered (≥ 1,000)`,
+        met: best.confirmedPerSec >= 1000,
+      },
       {
         text: `p99 create→CONFIRMED ${half.confirmP99Ms} ms at ${judgedAt} (≤ 100 ms; ${half.confirmed} of ${half.confirmed + half.failed + half.unfinished} confirmed)`,
         met: half.offeredRate === settings.p3.halfRate && half.confirmP99Ms <= 100 && half.failed === 0 && half.unfinished === 0,
       },
     ];
-    return { value: best.confirmedPerSec, baseline: null, baselineLabel: null, ratio: null, goals, met: goals.every((g) => g.met), details: { steps: p3.steps, ...settings.p3 } };
+    return {
+      value: best.confirmedPerSec,
+      baseline: null,
+      baselineLabel: null,
+      ratio: null,
+      goals,
+      met: goals.every((g) => g.met),
+      details: { steps: p3.steps, ...settings.p3 },
+    };
   });
   await attempt("P6", ...TITLES.P6, async () => {
     if (!p3) throw new Error(p3Error ?? "not run");
@@ -296,7 +348,15 @@ async function main(): Promise<void> {
     const largest = Math.max(...Object.values(peakRssMiB));
     const idleRssMiB = Object.fromEntries(Object.entries(idleRss).map(([name, bytes]) => [name, round(bytes / MIB, 1)]));
     const goals = Object.entries(peakRssMiB).map(([name, mib]) => ({ text: `${name} ${mib} MiB (≤ 120)`, met: mib <= 120 }));
-    return { value: largest, baseline: null, baselineLabel: null, ratio: null, goals, met: goals.every((g) => g.met), details: { peakRssMiB, idleRssMiB } };
+    return {
+      value: largest,
+      baseline: null,
+      baselineLabel: null,
+      ratio: null,
+      goals,
+      met: goals.every((g) => g.met),
+      details: { peakRssMiB, idleRssMiB },
+    };
   });
 
   await cleanup();
@@ -307,7 +367,7 @@ async function main(): Promise<void> {
       // One profile per thread: the main thread's is the one with the most samples (tsx's loader worker is idle).
       const files = readdirSync(path.join(profileDir, name)).filter((f) => f.endsWith(".cpuprofile"));
       const summaries = files.map((f) => summarizeProfile(path.join(profileDir!, name, f)));
-      const main = summaries.sort((a, b) => b.samples - b.idlePct * b.samples / 100 - (a.samples - a.idlePct * a.samples / 100))[0];
+      const main = summaries.sort((a, b) => b.samples - (b.idlePct * b.samples) / 100 - (a.samples - (a.idlePct * a.samples) / 100))[0];
       if (!main) continue;
       profiles[name] = main;
       sections.push(profileMarkdown(name, main));
@@ -354,11 +414,17 @@ async function main(): Promise<void> {
   if (!only) writeFileSync(path.join(outDir, `${stamp(started)}-${mode}.json`), json);
   writeFileSync(path.join(outDir, `${base}.md`), resultsMarkdown(results, chartFile));
   log(`wrote ${path.relative(ROOT, path.join(outDir, `${base}.json`))} and ${base}.md`);
-  for (const m of results.measures) log(`${m.id} ${m.met ? "met   " : "MISSED"} ${m.value ?? "-"} ${m.unit}${m.ratio !== null ? ` (ratio ${m.ratio})` : ""}${m.error ? ` — ${m.error}` : ""}`);
+  for (const m of results.measures)
+    log(
+      `${m.id} ${m.met ? "met   " : "MISSED"} ${m.value ?? "-"} ${m.unit}${m.ratio !== null ? ` (ratio ${m.ratio})` : ""}${m.error ? ` — ${m.error}` : ""}`,
+    );
 }
 
 function stamp(date: Date): string {
-  return date.toISOString().replace(/\.\d+Z$/, "Z").replace(/:/g, "-");
+  return date
+    .toISOString()
+    .replace(/\.\d+Z$/, "Z")
+    .replace(/:/g, "-");
 }
 
 main().then(

@@ -81,19 +81,21 @@ export async function listDeadLetters(kafka: Kafka, topics: readonly string[] = 
         () => reject(new Error(`reading ${[...ends.keys()].join(", ")} took over ${timeoutMs} ms (still at ${[...pending].join(", ")})`)),
         timeoutMs,
       );
-      void consumer.run({
-        autoCommit: false,
-        eachMessage: async ({ topic, partition, message }) => {
-          const end = ends.get(topic)?.get(partition);
-          if (end === undefined || BigInt(message.offset) >= end) return;
-          letters.push(toDeadLetter(topic, partition, message));
-          if (BigInt(message.offset) + 1n >= end) pending.delete(`${topic}/${partition}`);
-          if (pending.size === 0) {
-            clearTimeout(timer);
-            resolve();
-          }
-        },
-      }).catch(reject);
+      void consumer
+        .run({
+          autoCommit: false,
+          eachMessage: async ({ topic, partition, message }) => {
+            const end = ends.get(topic)?.get(partition);
+            if (end === undefined || BigInt(message.offset) >= end) return;
+            letters.push(toDeadLetter(topic, partition, message));
+            if (BigInt(message.offset) + 1n >= end) pending.delete(`${topic}/${partition}`);
+            if (pending.size === 0) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        })
+        .catch(reject);
     });
     await done;
   } finally {
@@ -142,7 +144,11 @@ export function formatDeadLetter(letter: DeadLetter): string {
   ].join("\n");
 }
 
-function toDeadLetter(topic: string, partition: number, message: { key: Buffer | null; value: Buffer | null; headers?: IHeaders; offset: string; timestamp: string }): DeadLetter {
+function toDeadLetter(
+  topic: string,
+  partition: number,
+  message: { key: Buffer | null; value: Buffer | null; headers?: IHeaders; offset: string; timestamp: string },
+): DeadLetter {
   const h = headersToStrings(message.headers);
   return {
     id: h["ce_id"] ?? "",

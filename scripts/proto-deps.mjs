@@ -24,10 +24,7 @@ export const protoDepFiles = {
   "grpc/health/v1/health.proto": join(packageRoot("grpc-health-check"), "proto/health/v1/health.proto"),
   // Server reflection is answered by our own Connect implementation (services/shared/src/grpc/reflection.ts).
   "grpc/reflection/v1/reflection.proto": join(packageRoot("@grpc/reflection"), "build/proto/grpc/reflection/v1/reflection.proto"),
-  "grpc/reflection/v1alpha/reflection.proto": join(
-    packageRoot("@grpc/reflection"),
-    "build/proto/grpc/reflection/v1alpha/reflection.proto",
-  ),
+  "grpc/reflection/v1alpha/reflection.proto": join(packageRoot("@grpc/reflection"), "build/proto/grpc/reflection/v1alpha/reflection.proto"),
 };
 
 export function copyProtoDeps(target = join(root, ".proto-deps")) {

@@ -32,7 +32,11 @@ function runBench(): Promise<{ code: number | null; output: string }> {
 describe("bench:quick in smoke mode", () => {
   it("when run against the suite's broker, then it writes results with every measure P1–P6 judged", async () => {
     const { code, output } = await runBench();
-    const tail = output.split("\n").filter((l) => l.startsWith("[bench")).slice(-30).join("\n");
+    const tail = output
+      .split("\n")
+      .filter((l) => l.startsWith("[bench"))
+      .slice(-30)
+      .join("\n");
     expect(code, tail).toBe(0);
 
     const results = JSON.parse(readFileSync(path.join(out, "latest.json"), "utf8")) as BenchResults;

@@ -14,7 +14,11 @@ const proxied = ["/shop.", "/api", "/auth", "/ops", "/healthz", "/openapi.json",
 export default defineConfig({
   root: webDir,
   // The generated stubs live in ../gen, outside the root: allow the dev server to read them.
-  server: { port: 5173, fs: { allow: [fileURLToPath(new URL("..", import.meta.url))] }, proxy: Object.fromEntries(proxied.map((prefix) => [prefix, { target: gateway, changeOrigin: false }])) },
+  server: {
+    port: 5173,
+    fs: { allow: [fileURLToPath(new URL("..", import.meta.url))] },
+    proxy: Object.fromEntries(proxied.map((prefix) => [prefix, { target: gateway, changeOrigin: false }])),
+  },
   build: {
     outDir: fileURLToPath(new URL("./dist", import.meta.url)),
     emptyOutDir: true,

@@ -30,7 +30,10 @@ export function chartSvg(steps: readonly P3Step[], title: string): string {
   const p50 = steps.filter((s) => finite(s, s.confirmP50Ms)).map((s): [number, number] => [x(s.offeredRate), y(s.confirmP50Ms)]);
   const p99 = steps.filter((s) => finite(s, s.confirmP99Ms)).map((s): [number, number] => [x(s.offeredRate), y(s.confirmP99Ms)]);
   const thr = steps.map((s): [number, number] => [x(s.offeredRate), yt(s.confirmedPerSec)]);
-  const ideal: [number, number][] = [[x(0), yt(0)], [x(Math.max(...xs)), yt(Math.max(...xs))]];
+  const ideal: [number, number][] = [
+    [x(0), yt(0)],
+    [x(Math.max(...xs)), yt(Math.max(...xs))],
+  ];
   const decades: number[] = [];
   for (let d = yMin; d <= yMax; d *= 10) decades.push(d);
   const xTicks = niceTicks(xMax);

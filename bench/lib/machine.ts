@@ -28,7 +28,7 @@ export function describeMachine(brokers: string): Machine {
     node: process.version,
     grpcJs: packageVersion("@grpc/grpc-js"),
     kafka: kafkaVersion(brokers),
-    ghz: existsSync(GHZ) ? (spawnSync(GHZ, ["--version"], { encoding: "utf8" }).stdout.trim() || "unknown") : "not installed",
+    ghz: existsSync(GHZ) ? spawnSync(GHZ, ["--version"], { encoding: "utf8" }).stdout.trim() || "unknown" : "not installed",
     taskset: HAS_TASKSET,
     loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
   };
@@ -54,6 +54,8 @@ function kafkaVersion(brokers: string): string {
   } catch {
     // not a scripts/kafka.sh broker on this machine
   }
-  const cached = existsSync(path.join(ROOT, ".cache", "kafka")) ? readdirSync(path.join(ROOT, ".cache", "kafka")).filter((d) => /^\d/.test(d)) : [];
+  const cached = existsSync(path.join(ROOT, ".cache", "kafka"))
+    ? readdirSync(path.join(ROOT, ".cache", "kafka")).filter((d) => /^\d/.test(d))
+    : [];
   return `${process.env["KAFKA_VERSION"] ?? cached[0] ?? "unknown"} (at ${brokers})`;
 }

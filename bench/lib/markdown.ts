@@ -60,9 +60,13 @@ function details(m: Measure, chartFile: string | undefined): string[] {
   for (const g of m.goals) out.push(`- ${g.met ? "met" : "**missed**"}: ${g.text}`);
   out.push("");
   if (m.id === "P1" && d["getOrder"]) {
-    const rows: [string, Side][] = [["GetOrder (order service)", d["getOrder"] as Side], ["bare grpc-js echo", d["echo"] as Side]];
+    const rows: [string, Side][] = [
+      ["GetOrder (order service)", d["getOrder"] as Side],
+      ["bare grpc-js echo", d["echo"] as Side],
+    ];
     out.push("| target | QPS | p50 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|");
-    for (const [name, s] of rows) out.push(`| ${name} | ${fmt(s.rps.median)}${spread(s.rps)} | ${fmt(s.p50Ms.median)} | ${fmt(s.p99Ms.median)} | ${s.errors} |`);
+    for (const [name, s] of rows)
+      out.push(`| ${name} | ${fmt(s.rps.median)}${spread(s.rps)} | ${fmt(s.p50Ms.median)} | ${fmt(s.p99Ms.median)} | ${s.errors} |`);
     out.push("");
   }
   if (m.id === "P2" && Array.isArray(d["rows"])) {
@@ -116,7 +120,10 @@ function details(m: Measure, chartFile: string | undefined): string[] {
   if (m.id === "P5" && Array.isArray(d["sizes"])) {
     out.push("| message | protobuf bytes | JSON bytes | ratio |", "|---|---:|---:|---:|");
     for (const s of d["sizes"] as MessageSize[]) out.push(`| ${s.message} | ${s.protobufBytes} | ${s.jsonBytes} | ${fmt(s.ratio, 3)} |`);
-    out.push(`| **one order's messages together** | ${String(d["totalProtobufBytes"])} | ${String(d["totalJsonBytes"])} | ${fmt(m.ratio, 3)} |`, "");
+    out.push(
+      `| **one order's messages together** | ${String(d["totalProtobufBytes"])} | ${String(d["totalJsonBytes"])} | ${fmt(m.ratio, 3)} |`,
+      "",
+    );
     out.push(
       "Operations per second (one core, median): protobuf-es binary, protobuf-es JSON (`toJsonString`/`fromJsonString`), and the runtime's `JSON.stringify`/`JSON.parse` of the same JSON.",
       "",
@@ -133,7 +140,8 @@ function details(m: Measure, chartFile: string | undefined): string[] {
   if (m.id === "P6" && d["peakRssMiB"]) {
     const idle = (d["idleRssMiB"] ?? {}) as Record<string, number>;
     out.push("| process | peak RSS MiB under P3 | RSS MiB idle, after start-up |", "|---|---:|---:|");
-    for (const [name, mib] of Object.entries(d["peakRssMiB"] as Record<string, number>)) out.push(`| ${name} | ${fmt(mib, 1)} | ${fmt(idle[name], 1)} |`);
+    for (const [name, mib] of Object.entries(d["peakRssMiB"] as Record<string, number>))
+      out.push(`| ${name} | ${fmt(mib, 1)} | ${fmt(idle[name], 1)} |`);
     out.push("");
   }
   if (typeof d["explanation"] === "string") out.push(`Why: ${d["explanation"]}`, "");

@@ -53,7 +53,8 @@ export function validateResults(value: unknown): string[] {
   if (!r || typeof r !== "object") return ["not an object"];
   if (r.schemaVersion !== 1) problems.push("schemaVersion must be 1");
   if (!["full", "quick", "smoke"].includes(String(r.mode))) problems.push(`mode is ${String(r.mode)}`);
-  if (!r.machine || typeof r.machine["nproc"] !== "number" || typeof r.machine["node"] !== "string") problems.push("machine lacks nproc/node");
+  if (!r.machine || typeof r.machine["nproc"] !== "number" || typeof r.machine["node"] !== "string")
+    problems.push("machine lacks nproc/node");
   if (!Array.isArray(r.measures)) return [...problems, "measures is not an array"];
   for (const id of MEASURE_IDS) {
     const m = r.measures.find((x) => x?.id === id);

@@ -89,7 +89,13 @@ export async function runP1(mesh: BenchMesh, order: SeededOrder, shape: LoadShap
     await waitForLine(echo, "echo listening");
     const common = { concurrency: shape.concurrency, connections: shape.connections, cpus: shape.loadCpus };
     const getOrder = (durationSec: number) =>
-      runGhz({ ...common, durationSec, target: mesh.address("order"), call: "shop.order.v1.OrderService.GetOrder", data: { order_id: order.orderId } });
+      runGhz({
+        ...common,
+        durationSec,
+        target: mesh.address("order"),
+        call: "shop.order.v1.OrderService.GetOrder",
+        data: { order_id: order.orderId },
+      });
     const bare = (durationSec: number) =>
       runGhz({
         ...common,

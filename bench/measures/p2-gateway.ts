@@ -44,7 +44,9 @@ export interface P2Row {
 /** runP2 measures every target; see the file comment. */
 export async function runP2(mesh: BenchMesh, order: SeededOrder, s: P2Settings, log: (line: string) => void): Promise<P2Row[]> {
   const connect = `${mesh.gatewayUrl}/shop.order.v1.OrderService/GetOrder`;
-  const binaryBody = Buffer.from(toBinary(GetOrderRequestSchema, create(GetOrderRequestSchema, { orderId: order.orderId }))).toString("base64");
+  const binaryBody = Buffer.from(toBinary(GetOrderRequestSchema, create(GetOrderRequestSchema, { orderId: order.orderId }))).toString(
+    "base64",
+  );
   const jsonBody = Buffer.from(JSON.stringify({ orderId: order.orderId })).toString("base64");
   const ghzTo = (target: string, durationSec: number, rate: number) =>
     runGhz({
@@ -57,7 +59,8 @@ export async function runP2(mesh: BenchMesh, order: SeededOrder, s: P2Settings, 
       rps: rate,
       cpus: s.loadCpus,
     });
-  const http = (url: string, method: "GET" | "POST", headers: Record<string, string>, bodyBase64: string | undefined) =>
+  const http =
+    (url: string, method: "GET" | "POST", headers: Record<string, string>, bodyBase64: string | undefined) =>
     (durationSec: number, rate: number) =>
       runHttpLoad(
         {
@@ -98,7 +101,9 @@ export async function runP2(mesh: BenchMesh, order: SeededOrder, s: P2Settings, 
     for (const target of P2_TARGETS) await attempt(target, atRate, s.durationSec, s.latencyRate);
     log(
       `P2 rep ${rep + 1}: ` +
-        P2_TARGETS.map((t) => `${t} ${max.get(t)!.at(-1)?.rps.toFixed(0) ?? "-"} rps / p50 ${atRate.get(t)!.at(-1)?.p50Ms.toFixed(2) ?? "-"} ms`).join(", "),
+        P2_TARGETS.map(
+          (t) => `${t} ${max.get(t)!.at(-1)?.rps.toFixed(0) ?? "-"} rps / p50 ${atRate.get(t)!.at(-1)?.p50Ms.toFixed(2) ?? "-"} ms`,
+        ).join(", "),
     );
   }
   return P2_TARGETS.map((target) => ({

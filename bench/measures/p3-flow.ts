@@ -66,7 +66,11 @@ export async function runP3(mesh: BenchMesh, settings: P3Settings, log: (line: s
   const createOrder = (): Promise<string> =>
     new Promise((resolve, reject) => {
       const n = seq++;
-      const body = JSON.stringify({ customerId: `cust-bench-${n % 1000}`, cardToken: "tok_visa", lines: [{ productId: products[n % products.length], quantity: 1 }] });
+      const body = JSON.stringify({
+        customerId: `cust-bench-${n % 1000}`,
+        cardToken: "tok_visa",
+        lines: [{ productId: products[n % products.length], quantity: 1 }],
+      });
       const req = http.request(
         {
           agent,
@@ -86,7 +90,8 @@ export async function runP3(mesh: BenchMesh, settings: P3Settings, log: (line: s
           res.setEncoding("utf8");
           res.on("data", (chunk: string) => (text += chunk));
           res.on("end", () => {
-            if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) >= 300) return reject(new Error(`POST /api/v1/orders: ${res.statusCode} ${text.slice(0, 200)}`));
+            if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) >= 300)
+              return reject(new Error(`POST /api/v1/orders: ${res.statusCode} ${text.slice(0, 200)}`));
             const orderId = (JSON.parse(text) as { order?: { orderId?: string } }).order?.orderId;
             if (orderId) resolve(orderId);
             else reject(new Error(`POST /api/v1/orders answered without an order id: ${text.slice(0, 200)}`));

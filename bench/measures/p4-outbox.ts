@@ -44,7 +44,14 @@ function makeEvents(n: number): OutboxEvent[] {
     create(OrderCreatedSchema, {
       orderId: crypto.randomUUID(),
       customerId: "cust-bench",
-      lines: [{ productId: "sku-bench", quantity: 1, unitPrice: { currencyCode: "EUR", amountMinor: 1_250n }, lineTotal: { currencyCode: "EUR", amountMinor: 1_250n } }],
+      lines: [
+        {
+          productId: "sku-bench",
+          quantity: 1,
+          unitPrice: { currencyCode: "EUR", amountMinor: 1_250n },
+          lineTotal: { currencyCode: "EUR", amountMinor: 1_250n },
+        },
+      ],
       total: { currencyCode: "EUR", amountMinor: 1_250n },
       cardToken: "tok_visa",
       createTime: timestampNow(),
@@ -65,7 +72,9 @@ export async function runP4(brokers: string, settings: P4Settings, log: (line: s
   try {
     if (!(await admin.listTopics()).includes(BENCH_TOPIC)) {
       await admin.createTopics({
-        topics: [{ topic: BENCH_TOPIC, numPartitions: 3, replicationFactor: 1, configEntries: [{ name: "retention.ms", value: "3600000" }] }],
+        topics: [
+          { topic: BENCH_TOPIC, numPartitions: 3, replicationFactor: 1, configEntries: [{ name: "retention.ms", value: "3600000" }] },
+        ],
         waitForLeaders: true,
       });
     }
@@ -74,7 +83,11 @@ export async function runP4(brokers: string, settings: P4Settings, log: (line: s
   }
   const root = mkdtempSync(path.join(tmpdir(), "shopmesh-bench-p4-"));
   const bus = createKafkaEventBus({ brokers: brokerList, clientId: "shopmesh-bench-relay" });
-  const producer = kafka.producer({ allowAutoTopicCreation: false, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = kafka.producer({
+    allowAutoTopicCreation: false,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   await producer.connect();
   let dbs = 0;
 
@@ -118,7 +131,13 @@ export async function runP4(brokers: string, settings: P4Settings, log: (line: s
       relay.push(await relayRun(settings.events));
       log(`P4 rep ${rep + 1}: relay ${relay.at(-1)!.toFixed(0)} events/s, raw producer ${raw.at(-1)!.toFixed(0)} events/s`);
     }
-    return { relay: summarize(relay), raw: summarize(raw), events: settings.events, batchSize: BATCH, valueBytes: makeEvents(1)[0]!.data.length };
+    return {
+      relay: summarize(relay),
+      raw: summarize(raw),
+      events: settings.events,
+      batchSize: BATCH,
+      valueBytes: makeEvents(1)[0]!.data.length,
+    };
   } finally {
     await producer.disconnect();
     await bus.close();

@@ -3,7 +3,17 @@
  * message (protobuf-es toBinary vs proto3 JSON, toJsonString), and encode/decode operations per second with
  * protobuf-es (binary, and its JSON codec) next to the runtime's JSON.stringify/JSON.parse of the same JSON object.
  */
-import { create, fromBinary, fromJsonString, toBinary, toJson, toJsonString, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import {
+  create,
+  fromBinary,
+  fromJsonString,
+  toBinary,
+  toJson,
+  toJsonString,
+  type DescMessage,
+  type MessageInitShape,
+  type MessageShape,
+} from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { StockCommittedSchema } from "#gen/shop/inventory/v1/inventory_events_pb.js";
 import { OrderConfirmedSchema, OrderCreatedSchema } from "#gen/shop/order/v1/order_events_pb.js";
@@ -68,7 +78,12 @@ function flowMessages(): Sample[] {
     { productId: "sku-milk-frother", quantity: 1, unitPrice: eur(4_999n), lineTotal: eur(4_999n) },
   ];
   const base = { orderId, customerId: "cust-7f3a9c21", lines, total: eur(8_779n), createTime: at(0) };
-  const created = { ...base, status: OrderStatus.AWAITING_PAYMENT, updateTime: at(0), history: [{ status: OrderStatus.AWAITING_PAYMENT, changeTime: at(0), reason: "order created" }] };
+  const created = {
+    ...base,
+    status: OrderStatus.AWAITING_PAYMENT,
+    updateTime: at(0),
+    history: [{ status: OrderStatus.AWAITING_PAYMENT, changeTime: at(0), reason: "order created" }],
+  };
   const confirmed = {
     ...created,
     status: OrderStatus.CONFIRMED,
@@ -80,7 +95,12 @@ function flowMessages(): Sample[] {
     ({ name, kind, schema, message: create(schema, init as never) }) as unknown as Sample;
   return [
     sample("OrderCreated (event)", "event", OrderCreatedSchema, { ...base, cardToken: "tok_visa" }),
-    sample("PaymentAuthorized (event)", "event", PaymentAuthorizedSchema, { paymentId, orderId, amount: eur(8_779n), authorizeTime: at(30) }),
+    sample("PaymentAuthorized (event)", "event", PaymentAuthorizedSchema, {
+      paymentId,
+      orderId,
+      amount: eur(8_779n),
+      authorizeTime: at(30),
+    }),
     sample("OrderConfirmed (event)", "event", OrderConfirmedSchema, { orderId, paymentId, confirmTime: at(42) }),
     sample("StockCommitted (event)", "event", StockCommittedSchema, { reservationId: orderId, orderId, commitTime: at(40) }),
     sample("CreateOrderResponse", "response", CreateOrderResponseSchema, { order: created }),

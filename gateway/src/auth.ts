@@ -7,7 +7,6 @@ import { challengeOf, writeErrorEnvelope } from "./errors.js";
 import { headerOf, pathOf, sendJson, type HttpHandler, type NodeRequest } from "./http-handler.js";
 import { requestContext, requestContextKey, type Principal } from "./request-context.js";
 
-
 /** WRITE_SCOPES maps each proto package prefix to the scope its writes need. */
 const WRITE_SCOPES: ReadonlyArray<readonly [prefix: string, scope: string]> = [
   ["shop.order.", "orders:write"],
@@ -110,7 +109,8 @@ export function createAuth(jwt: JwtConfig): Auth {
   const interceptor: Interceptor = (next) => async (req) => {
     const principal = await authorize(req.method, req.header.get("authorization") ?? undefined).catch((err: unknown) => {
       // RFC 6750 §3: a 401 names the scheme. Error metadata travels as headers (Connect) or trailers (gRPC).
-      if (err instanceof ConnectError && err.code === Code.Unauthenticated) err.metadata.set("www-authenticate", challengeOf(err.rawMessage));
+      if (err instanceof ConnectError && err.code === Code.Unauthenticated)
+        err.metadata.set("www-authenticate", challengeOf(err.rawMessage));
       throw err;
     });
     const context = req.contextValues.get(requestContextKey);

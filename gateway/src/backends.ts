@@ -81,7 +81,11 @@ export function createBackends(config: Readonly<GatewayConfig>): Backends {
   const transportOf = (backend: BackendName) => {
     let transport = transports.get(backend);
     if (!transport) {
-      transport = createGrpcTransport({ baseUrl: `http://${addresses[backend]}`, sessionManager: sessionOf(backend), defaultTimeoutMs: config.backendTimeoutMs });
+      transport = createGrpcTransport({
+        baseUrl: `http://${addresses[backend]}`,
+        sessionManager: sessionOf(backend),
+        defaultTimeoutMs: config.backendTimeoutMs,
+      });
       transports.set(backend, transport);
     }
     return transport;
@@ -98,7 +102,7 @@ export function createBackends(config: Readonly<GatewayConfig>): Backends {
       if (context.principal) headers["x-shop-subject"] = context.principal.subject;
     }
     for (const name of FORWARDED_HEADERS) {
-      const value = isHandlerContext(from) ? from.requestHeader.get(name) ?? undefined : headerOf(from, name);
+      const value = isHandlerContext(from) ? (from.requestHeader.get(name) ?? undefined) : headerOf(from, name);
       if (value !== undefined) headers[name] = value;
     }
     return headers;

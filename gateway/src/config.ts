@@ -132,9 +132,7 @@ function readAlgorithms(env: Env): string[] {
   const algorithms = readList(env, "JWT_ALGORITHMS", ["HS256"]);
   for (const alg of algorithms) {
     if (!(SUPPORTED_JWT_ALGORITHMS as readonly string[]).includes(alg)) {
-      throw new ConfigError(
-        `environment variable "JWT_ALGORITHMS" lists "${alg}"; allowed: ${SUPPORTED_JWT_ALGORITHMS.join(", ")}`,
-      );
+      throw new ConfigError(`environment variable "JWT_ALGORITHMS" lists "${alg}"; allowed: ${SUPPORTED_JWT_ALGORITHMS.join(", ")}`);
     }
   }
   return algorithms;

@@ -43,7 +43,8 @@ export function createRpcHandler(deps: RpcHandlerDeps): RpcHandler {
   }
   const adapter = connectNodeAdapter({
     routes: (router: ConnectRouter) => {
-      for (const service of services) router.service(service, forwardingImpl(service, deps.backends) as unknown as Partial<ServiceImpl<DescService>>);
+      for (const service of services)
+        router.service(service, forwardingImpl(service, deps.backends) as unknown as Partial<ServiceImpl<DescService>>);
       for (const { service, impl } of reflectionServices(services)) router.service(service, impl);
     },
     readMaxBytes: deps.readMaxBytes,

@@ -64,7 +64,8 @@ const INTERNAL_MESSAGE = "internal error";
  */
 export function toConnectError(err: unknown): { error: ConnectError; internal: boolean } {
   if (err instanceof ConnectError) return { error: err, internal: false };
-  if (err instanceof SyntaxError) return { error: new ConnectError(`malformed JSON: ${err.message}`, Code.InvalidArgument), internal: false };
+  if (err instanceof SyntaxError)
+    return { error: new ConnectError(`malformed JSON: ${err.message}`, Code.InvalidArgument), internal: false };
   return { error: new ConnectError(INTERNAL_MESSAGE, Code.Internal, undefined, undefined, err), internal: true };
 }
 

@@ -88,7 +88,8 @@ export function callUnary<I extends DescMessage, O extends DescMessage>(
       const connectError = fromNodeReason(error);
       // gRPC over HTTP/2: a client that gives up (deadline, cancellation) resets the stream with CANCEL.
       if (stream && !stream.closed) {
-        const code = connectError.code === Code.Canceled || connectError.code === Code.DeadlineExceeded ? NGHTTP2_CANCEL : NGHTTP2_INTERNAL_ERROR;
+        const code =
+          connectError.code === Code.Canceled || connectError.code === Code.DeadlineExceeded ? NGHTTP2_CANCEL : NGHTTP2_INTERNAL_ERROR;
         stream.close(code);
       }
       reject(connectError);
@@ -102,7 +103,8 @@ export function callUnary<I extends DescMessage, O extends DescMessage>(
     options.cancel?.onCancel(() => fail(new ConnectError("the caller went away", Code.Canceled)));
     if (settled) return;
     const timeoutMs = options.timeoutMs > 0 ? options.timeoutMs : undefined;
-    if (timeoutMs !== undefined) timer = setTimeout(() => fail(new ConnectError("the operation timed out", Code.DeadlineExceeded)), timeoutMs);
+    if (timeoutMs !== undefined)
+      timer = setTimeout(() => fail(new ConnectError("the operation timed out", Code.DeadlineExceeded)), timeoutMs);
 
     const headers: Record<string, string> = {
       ...options.headers,
@@ -124,7 +126,12 @@ export function callUnary<I extends DescMessage, O extends DescMessage>(
         const status = Number(received[":status"] ?? 0);
         const contentType = received["content-type"];
         // The common case (200, a gRPC content type, status in the trailer) needs no Headers object.
-        if (status !== 200 || typeof contentType !== "string" || !contentType.startsWith("application/grpc") || received["grpc-status"] !== undefined) {
+        if (
+          status !== 200 ||
+          typeof contentType !== "string" ||
+          !contentType.startsWith("application/grpc") ||
+          received["grpc-status"] !== undefined
+        ) {
           try {
             headerError = validateResponse(status, toWebHeaders(received)).headerError;
           } catch (error) {
@@ -172,7 +179,10 @@ function finish<O extends DescMessage>(
     validateTrailer(toWebHeaders(trailer), toWebHeaders(header));
     if (messages.length === 0) {
       if (headerError) throw headerError;
-      throw new ConnectError("protocol error: missing output message for unary method", trailer["grpc-status"] !== undefined ? Code.Unimplemented : Code.Unknown);
+      throw new ConnectError(
+        "protocol error: missing output message for unary method",
+        trailer["grpc-status"] !== undefined ? Code.Unimplemented : Code.Unknown,
+      );
     }
     if (messages.length > 1) throw new ConnectError("protocol error: received extra output message for unary method", Code.Unimplemented);
     if (headerError) throw new ConnectError("protocol error: received output message for unary method with error status", Code.Unknown);
@@ -197,8 +207,10 @@ function unframe(body: Buffer): Uint8Array[] {
     if (body.length - at < 5) throw new ConnectError("protocol error: incomplete envelope", Code.Internal);
     const flags = body[at]!;
     const length = body.readUInt32BE(at + 1);
-    if (body.length - at - 5 < length) throw new ConnectError("protocol error: promised " + length + " bytes in enveloped message, got less", Code.Internal);
-    if ((flags & 0b1) !== 0) throw new ConnectError("protocol error: received compressed output without a negotiated encoding", Code.Internal);
+    if (body.length - at - 5 < length)
+      throw new ConnectError("protocol error: promised " + length + " bytes in enveloped message, got less", Code.Internal);
+    if ((flags & 0b1) !== 0)
+      throw new ConnectError("protocol error: received compressed output without a negotiated encoding", Code.Internal);
     messages.push(body.subarray(at + 5, at + 5 + length));
     at += 5 + length;
   }
@@ -251,7 +263,12 @@ function fromNodeReason(reason: unknown): ConnectError {
     codes.add((error as NodeJS.ErrnoException).code);
   }
   let code = Code.Internal;
-  if (codes.has("ERR_STREAM_WRITE_AFTER_END") || codes.has("ERR_STREAM_DESTROYED") || codes.has("ERR_HTTP2_INVALID_STREAM") || codes.has("ECONNRESET")) {
+  if (
+    codes.has("ERR_STREAM_WRITE_AFTER_END") ||
+    codes.has("ERR_STREAM_DESTROYED") ||
+    codes.has("ERR_HTTP2_INVALID_STREAM") ||
+    codes.has("ECONNRESET")
+  ) {
     code = Code.Aborted;
   } else if (codes.has("ETIMEDOUT") || codes.has("ENOTFOUND") || codes.has("EAI_AGAIN") || codes.has("ECONNREFUSED")) {
     code = Code.Unavailable;

@@ -19,11 +19,7 @@ export interface Listener {
  * Connect, gRPC-Web, static files). Both call the same request handler. No TLS here: in production it terminates
  * at the ingress, which speaks h2c or HTTP/1.1 to the gateway.
  */
-export async function listen(
-  handler: (req: NodeRequest, res: NodeResponse) => void,
-  host: string,
-  port: number,
-): Promise<Listener> {
+export async function listen(handler: (req: NodeRequest, res: NodeResponse) => void, host: string, port: number): Promise<Listener> {
   const h1 = http.createServer(handler);
   // Server streams (WatchOrder, SSE) stay open for as long as the client watches: no request timeout for them.
   h1.requestTimeout = 0;

@@ -162,7 +162,11 @@ export function createOpsEventsHandler(deps: OpsEventsDeps): OpsEventsHandler {
     const outboxPromise = Promise.all(deps.backends.map((backend) => outboxOf(backend, timeoutMs)));
     let kafkaPart: Pick<OpsEventsReport, "kafka" | "topics" | "consumerGroups" | "deadLetters">;
     try {
-      kafkaPart = await withTimeout(kafkaReport(await withTimeout(connectedAdmin(), timeoutMs, "Kafka admin connect"), topics, deps.groupIds, recent, consumerReady()), timeoutMs, "Kafka admin");
+      kafkaPart = await withTimeout(
+        kafkaReport(await withTimeout(connectedAdmin(), timeoutMs, "Kafka admin connect"), topics, deps.groupIds, recent, consumerReady()),
+        timeoutMs,
+        "Kafka admin",
+      );
     } catch (error) {
       // Drop the admin: its connection may be the broken part; the next request reconnects.
       const stale = admin;
@@ -171,7 +175,15 @@ export function createOpsEventsHandler(deps: OpsEventsDeps): OpsEventsHandler {
       kafkaPart = {
         kafka: { available: false, consumerReady: consumerReady(), error: messageOf(error) },
         topics: topics.map((topic) => ({ topic, recent: [...(recent.get(topic) ?? [])], retained: null })),
-        consumerGroups: deps.groupIds.map((groupId) => ({ groupId, service: serviceOf(groupId), state: "unknown", members: 0, lag: null, topics: [], error: "Kafka unavailable" })),
+        consumerGroups: deps.groupIds.map((groupId) => ({
+          groupId,
+          service: serviceOf(groupId),
+          state: "unknown",
+          members: 0,
+          lag: null,
+          topics: [],
+          error: "Kafka unavailable",
+        })),
         deadLetters: topics.map((topic) => ({ topic: dlqTopicOf(topic), sourceTopic: topic, count: null })),
       };
     }
@@ -182,7 +194,11 @@ export function createOpsEventsHandler(deps: OpsEventsDeps): OpsEventsHandler {
     if (pathOf(req) !== OPS_EVENTS_PATH) return false;
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.setHeader("allow", "GET, HEAD");
-      writeErrorEnvelope(res, httpError(405, Code.Unimplemented, `${req.method} ${OPS_EVENTS_PATH}: only GET is allowed`), requestContext(req).traceId);
+      writeErrorEnvelope(
+        res,
+        httpError(405, Code.Unimplemented, `${req.method} ${OPS_EVENTS_PATH}: only GET is allowed`),
+        requestContext(req).traceId,
+      );
       return true;
     }
     // After close() (the gateway is stopping) nothing is started again.
@@ -228,7 +244,12 @@ async function kafkaReport(
   const consumerGroups = await Promise.all(
     groupIds.map(async (groupId): Promise<GroupReport> => {
       const description = described.groups.find((group) => group.groupId === groupId);
-      const base = { groupId, service: serviceOf(groupId), state: description?.state ?? "unknown", members: description?.members.length ?? 0 };
+      const base = {
+        groupId,
+        service: serviceOf(groupId),
+        state: description?.state ?? "unknown",
+        members: description?.members.length ?? 0,
+      };
       try {
         const committed = await admin.fetchOffsets({ groupId });
         const perTopic = committed
@@ -271,7 +292,16 @@ async function outboxOf(backend: OpsBackend, timeoutMs: number): Promise<OutboxR
     };
   } catch (error) {
     const reason = error instanceof ConnectError ? `${Code[error.code]}: ${error.rawMessage}` : messageOf(error);
-    return { service: backend.service, available: false, pending: 0, failed: 0, published: 0, oldestPendingTime: null, inboxProcessed: 0, error: reason };
+    return {
+      service: backend.service,
+      available: false,
+      pending: 0,
+      failed: 0,
+      published: 0,
+      oldestPendingTime: null,
+      inboxProcessed: 0,
+      error: reason,
+    };
   }
 }
 

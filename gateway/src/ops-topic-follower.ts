@@ -101,9 +101,23 @@ function summarize(partition: number, message: KafkaMessage): EventSummary {
   const timestamp = new Date(Number(message.timestamp));
   try {
     const attributes = parseCloudEventHeaders(headersToStrings(message.headers), { key: message.key?.toString(), timestamp });
-    return { type: attributes.type, id: attributes.id, subject: attributes.subject, source: attributes.source, time: attributes.time.toISOString(), ...where };
+    return {
+      type: attributes.type,
+      id: attributes.id,
+      subject: attributes.subject,
+      source: attributes.source,
+      time: attributes.time.toISOString(),
+      ...where,
+    };
   } catch (error) {
-    return { type: "(not a CloudEvent)", id: "", subject: message.key?.toString() ?? "", source: error instanceof Error ? error.message : String(error), time: timestamp.toISOString(), ...where };
+    return {
+      type: "(not a CloudEvent)",
+      id: "",
+      subject: message.key?.toString() ?? "",
+      source: error instanceof Error ? error.message : String(error),
+      time: timestamp.toISOString(),
+      ...where,
+    };
   }
 }
 

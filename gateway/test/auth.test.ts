@@ -48,7 +48,11 @@ describe("writes need a valid bearer token", () => {
 
   const rejected: [string, () => Promise<string>, RegExp][] = [
     ["expired", () => gm.token({ ttlSeconds: -60 }), /token expired/],
-    ["for another audience", () => signToken({ ...gm.config.jwt, audience: "someone-else" }, { subject: "t", scopes: ["orders:write"] }), /audience/],
+    [
+      "for another audience",
+      () => signToken({ ...gm.config.jwt, audience: "someone-else" }, { subject: "t", scopes: ["orders:write"] }),
+      /audience/,
+    ],
     ["from another issuer", () => signToken({ ...gm.config.jwt, issuer: "evil" }, { subject: "t", scopes: ["orders:write"] }), /issuer/],
     [
       "signed with another key",
@@ -64,7 +68,11 @@ describe("writes need a valid bearer token", () => {
       },
       /algorithm not allowed|malformed/,
     ],
-    ["signed with an algorithm off the allowlist (HS512)", () => signToken({ ...gm.config.jwt, algorithms: ["HS512"] }, { subject: "t", scopes: ["orders:write"] }), /algorithm not allowed/],
+    [
+      "signed with an algorithm off the allowlist (HS512)",
+      () => signToken({ ...gm.config.jwt, algorithms: ["HS512"] }, { subject: "t", scopes: ["orders:write"] }),
+      /algorithm not allowed/,
+    ],
     ["not a JWT at all", async () => "not-a-jwt", /malformed token/],
   ];
 
@@ -112,11 +120,20 @@ describe("writes need a valid bearer token", () => {
   });
 
   it("when a REST write has no token, then 401 with the error envelope", async () => {
-    const res = await fetch(`${gm.baseUrl}/api/v1/orders/x:cancel`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    const res = await fetch(`${gm.baseUrl}/api/v1/orders/x:cancel`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
 
     expect(res.status).toBe(401);
     expect(res.headers.get("www-authenticate")).toBe("Bearer");
-    expect(await res.json()).toEqual({ code: "UNAUTHENTICATED", message: "missing bearer token", traceId: res.headers.get("trace-id"), details: [] });
+    expect(await res.json()).toEqual({
+      code: "UNAUTHENTICATED",
+      message: "missing bearer token",
+      traceId: res.headers.get("trace-id"),
+      details: [],
+    });
   });
 });
 
@@ -130,7 +147,10 @@ describe("the dev token endpoint", () => {
   it("when AUTH_DEV_TOKENS=true, then it issues a token that is accepted for order writes", async () => {
     const dev = await startGatewayMesh({ withoutMesh: true, env: { AUTH_DEV_TOKENS: "true" } });
     try {
-      const issued = (await (await fetch(`${dev.baseUrl}/auth/dev-token`, { method: "POST" })).json()) as { token: string; scopes: string[] };
+      const issued = (await (await fetch(`${dev.baseUrl}/auth/dev-token`, { method: "POST" })).json()) as {
+        token: string;
+        scopes: string[];
+      };
       const res = await fetch(`${dev.baseUrl}/shop.order.v1.OrderService/CancelOrder`, {
         method: "POST",
         headers: { "content-type": "application/json", authorization: `Bearer ${issued.token}` },

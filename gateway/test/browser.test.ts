@@ -63,69 +63,78 @@ async function waitForText(testId: string, accept: (value: string) => boolean, w
       timeoutMs: LIVE_MS,
       intervalMs: 100,
       message: what,
-      describe: () => `[data-testid="${testId}"] shows "${seen}"; page errors: ${pageErrors.join(" | ") || "none"}\n${gm.mesh?.describe(15) ?? ""}`,
+      describe: () =>
+        `[data-testid="${testId}"] shows "${seen}"; page errors: ${pageErrors.join(" | ") || "none"}\n${gm.mesh?.describe(15) ?? ""}`,
     },
   );
 }
 
 describe("the web UI in a browser", () => {
-  it("when a shopper places an order, then it is confirmed live, the stock drops and the events panel shows it", async () => {
-    // Arrange: the page shows the catalog with live stock.
-    await page.goto(gm.baseUrl, { waitUntil: "domcontentloaded" });
-    await expect(page.title()).resolves.toBe("shopmesh");
-    const before = Number(await waitForText(`stock-${PRODUCT}`, (value) => /^\d+$/.test(value), "the product's stock"));
-    await waitForText("stock-live", (value) => value === "live", "the stock stream to be live");
-    expect(before).toBeGreaterThanOrEqual(2);
-    expect(await page.locator('[data-testid^="product-"]').count()).toBeGreaterThan(1);
+  it(
+    "when a shopper places an order, then it is confirmed live, the stock drops and the events panel shows it",
+    async () => {
+      // Arrange: the page shows the catalog with live stock.
+      await page.goto(gm.baseUrl, { waitUntil: "domcontentloaded" });
+      await expect(page.title()).resolves.toBe("shopmesh");
+      const before = Number(await waitForText(`stock-${PRODUCT}`, (value) => /^\d+$/.test(value), "the product's stock"));
+      await waitForText("stock-live", (value) => value === "live", "the stock stream to be live");
+      expect(before).toBeGreaterThanOrEqual(2);
+      expect(await page.locator('[data-testid^="product-"]').count()).toBeGreaterThan(1);
 
-    // Act: order two units with the authorizing card.
-    await page.locator(`[data-testid="qty-${PRODUCT}"]`).fill("2");
-    await page.locator('[data-testid="card-token"]').selectOption("tok_visa");
-    await page.locator('[data-testid="place-order"]').click();
+      // Act: order two units with the authorizing card.
+      await page.locator(`[data-testid="qty-${PRODUCT}"]`).fill("2");
+      await page.locator('[data-testid="card-token"]').selectOption("tok_visa");
+      await page.locator('[data-testid="place-order"]').click();
 
-    // Assert: the status follows the order to CONFIRMED, with its timeline, without a reload.
-    const orderId = await waitForText("order-id", (value) => /^[0-9a-f-]{36}$/i.test(value), "the created order's id");
-    await waitForText("order-status", (value) => value === "CONFIRMED", "the order to reach CONFIRMED");
-    const timeline = await page.locator('[data-testid="timeline-entry"] strong').allTextContents();
-    expect(timeline).toEqual(["AWAITING_PAYMENT", "CONFIRMED"]);
-    expect(await text("order-total")).toMatch(/37[.,]80/); // 2 × 18.90 EUR, formatted from minor units
+      // Assert: the status follows the order to CONFIRMED, with its timeline, without a reload.
+      const orderId = await waitForText("order-id", (value) => /^[0-9a-f-]{36}$/i.test(value), "the created order's id");
+      await waitForText("order-status", (value) => value === "CONFIRMED", "the order to reach CONFIRMED");
+      const timeline = await page.locator('[data-testid="timeline-entry"] strong').allTextContents();
+      expect(timeline).toEqual(["AWAITING_PAYMENT", "CONFIRMED"]);
+      expect(await text("order-total")).toMatch(/37[.,]80/); // 2 × 18.90 EUR, formatted from minor units
 
-    // …the stock cell dropped by the two units, pushed by WatchStock.
-    await waitForText(`stock-${PRODUCT}`, (value) => Number(value) === before - 2, `stock of ${PRODUCT} to drop to ${before - 2}`);
+      // …the stock cell dropped by the two units, pushed by WatchStock.
+      await waitForText(`stock-${PRODUCT}`, (value) => Number(value) === before - 2, `stock of ${PRODUCT} to drop to ${before - 2}`);
 
-    // …and the events panel (polling /ops/events) lists this order's OrderCreated.
-    const created = page.locator(`[data-testid="event-row"][data-type="shop.order.v1.OrderCreated"][data-subject="${orderId}"]`);
-    await created.first().waitFor({ state: "visible", timeout: LIVE_MS });
+      // …and the events panel (polling /ops/events) lists this order's OrderCreated.
+      const created = page.locator(`[data-testid="event-row"][data-type="shop.order.v1.OrderCreated"][data-subject="${orderId}"]`);
+      await created.first().waitFor({ state: "visible", timeout: LIVE_MS });
 
-    mkdirSync(RESULTS, { recursive: true });
-    await page.screenshot({ path: path.join(RESULTS, "order-confirmed.png"), fullPage: true });
-    await page.setViewportSize({ width: 400, height: 860 }); // and the stacked layout of a phone, for a human to look at
-    await page.screenshot({ path: path.join(RESULTS, "order-confirmed-narrow.png"), fullPage: true });
-    await page.setViewportSize({ width: 1280, height: 900 });
-    expect(pageErrors).toEqual([]);
-  }, TEST_MS);
+      mkdirSync(RESULTS, { recursive: true });
+      await page.screenshot({ path: path.join(RESULTS, "order-confirmed.png"), fullPage: true });
+      await page.setViewportSize({ width: 400, height: 860 }); // and the stacked layout of a phone, for a human to look at
+      await page.screenshot({ path: path.join(RESULTS, "order-confirmed-narrow.png"), fullPage: true });
+      await page.setViewportSize({ width: 1280, height: 900 });
+      expect(pageErrors).toEqual([]);
+    },
+    TEST_MS,
+  );
 
-  it("when the card is declined, then the order shows CANCELLED with the reason and the stock comes back", async () => {
-    await page.goto(gm.baseUrl, { waitUntil: "domcontentloaded" });
-    await waitForText("stock-live", (value) => value === "live", "the stock stream to be live");
-    const before = Number(await waitForText(`stock-${PRODUCT}`, (value) => /^\d+$/.test(value), "the product's stock"));
-    // Record every value the stock cell shows, so the test can tell "dropped, then came back" from "never moved".
-    // (Page-side code as a string: this file is type-checked for Node, without the DOM library.)
-    await page.evaluate(`(() => {
+  it(
+    "when the card is declined, then the order shows CANCELLED with the reason and the stock comes back",
+    async () => {
+      await page.goto(gm.baseUrl, { waitUntil: "domcontentloaded" });
+      await waitForText("stock-live", (value) => value === "live", "the stock stream to be live");
+      const before = Number(await waitForText(`stock-${PRODUCT}`, (value) => /^\d+$/.test(value), "the product's stock"));
+      // Record every value the stock cell shows, so the test can tell "dropped, then came back" from "never moved".
+      // (Page-side code as a string: this file is type-checked for Node, without the DOM library.)
+      await page.evaluate(`(() => {
       const cell = document.querySelector('[data-testid="stock-${PRODUCT}"]');
       window.stockSeen = [];
       new MutationObserver(() => window.stockSeen.push(cell.textContent)).observe(cell, { childList: true, characterData: true, subtree: true });
     })()`);
 
-    await page.locator(`[data-testid="qty-${PRODUCT}"]`).fill("1");
-    await page.locator('[data-testid="card-token"]').selectOption("tok_decline");
-    await page.locator('[data-testid="place-order"]').click();
+      await page.locator(`[data-testid="qty-${PRODUCT}"]`).fill("1");
+      await page.locator('[data-testid="card-token"]').selectOption("tok_decline");
+      await page.locator('[data-testid="place-order"]').click();
 
-    await waitForText("order-status", (value) => value === "CANCELLED", "the order to reach CANCELLED");
-    expect(await text("cancel-reason")).toContain("declined");
-    await waitForText(`stock-${PRODUCT}`, (value) => Number(value) === before, `stock of ${PRODUCT} to be back at ${before}`);
-    const seen = (await page.evaluate("window.stockSeen")) as string[];
-    expect(seen).toContain(String(before - 1));
-    expect(seen.at(-1)).toBe(String(before));
-  }, TEST_MS);
+      await waitForText("order-status", (value) => value === "CANCELLED", "the order to reach CANCELLED");
+      expect(await text("cancel-reason")).toContain("declined");
+      await waitForText(`stock-${PRODUCT}`, (value) => Number(value) === before, `stock of ${PRODUCT} to be back at ${before}`);
+      const seen = (await page.evaluate("window.stockSeen")) as string[];
+      expect(seen).toContain(String(before - 1));
+      expect(seen.at(-1)).toBe(String(before));
+    },
+    TEST_MS,
+  );
 });

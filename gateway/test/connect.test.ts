@@ -96,7 +96,11 @@ describe.each([
 
     const answers = [];
     for await (const answer of inventory.reserveStock(
-      streamOf({ reservationId, orderId: reservationId, lines: [{ productId, quantity: 2, unitPrice: { currencyCode: "EUR", amountMinor: 500n } }] }),
+      streamOf({
+        reservationId,
+        orderId: reservationId,
+        lines: [{ productId, quantity: 2, unitPrice: { currencyCode: "EUR", amountMinor: 500n } }],
+      }),
       { headers: { authorization: `Bearer ${token}` } },
     )) {
       answers.push(answer);

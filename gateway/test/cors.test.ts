@@ -13,7 +13,11 @@ afterAll(async () => {
   await gm?.stop();
 });
 
-function preflight(origin: string, method = "POST", headers = "content-type,authorization,idempotency-key,traceparent,connect-protocol-version") {
+function preflight(
+  origin: string,
+  method = "POST",
+  headers = "content-type,authorization,idempotency-key,traceparent,connect-protocol-version",
+) {
   return fetch(`${gm.baseUrl}/shop.order.v1.OrderService/CreateOrder`, {
     method: "OPTIONS",
     headers: { origin, "access-control-request-method": method, "access-control-request-headers": headers },

@@ -60,7 +60,12 @@ describe("grpcurl through the gateway", () => {
   });
 
   it("when a unary RPC is called, then the backend answers through the gateway", async () => {
-    const out = await grpcurl("-d", JSON.stringify({ productId: "sku-espresso" }), target(), "shop.inventory.v1.InventoryService/GetProduct");
+    const out = await grpcurl(
+      "-d",
+      JSON.stringify({ productId: "sku-espresso" }),
+      target(),
+      "shop.inventory.v1.InventoryService/GetProduct",
+    );
 
     expect(JSON.parse(out)).toMatchObject({ product: { productId: "sku-espresso", price: { currencyCode: "EUR" } } });
   });
@@ -75,7 +80,14 @@ describe("grpcurl through the gateway", () => {
   });
 
   it("when a server stream is called, then its messages stream through until the deadline", async () => {
-    const call = grpcurl("-max-time", "2", "-d", JSON.stringify({ productIds: ["sku-espresso"] }), target(), "shop.inventory.v1.InventoryService/WatchStock");
+    const call = grpcurl(
+      "-max-time",
+      "2",
+      "-d",
+      JSON.stringify({ productIds: ["sku-espresso"] }),
+      target(),
+      "shop.inventory.v1.InventoryService/WatchStock",
+    );
 
     // WatchStock never ends by itself: grpcurl stops it at -max-time and exits non-zero, after printing the stream.
     const failure = (await call.then(
@@ -94,7 +106,14 @@ describe("grpcurl through the gateway", () => {
       { productId, quantity: 2 },
     ];
 
-    const out = await grpcurl("-H", `authorization: Bearer ${token}`, "-d", lines.map((l) => JSON.stringify(l)).join("\n"), target(), "shop.inventory.v1.InventoryService/ImportStock");
+    const out = await grpcurl(
+      "-H",
+      `authorization: Bearer ${token}`,
+      "-d",
+      lines.map((l) => JSON.stringify(l)).join("\n"),
+      target(),
+      "shop.inventory.v1.InventoryService/ImportStock",
+    );
 
     expect(JSON.parse(out)).toMatchObject({ acceptedCount: 2, createdCount: 1 });
   });

@@ -59,7 +59,9 @@ describe("the OpenAPI document", () => {
 
   it("when generated, then every route of the table is an operation with its method, and nothing else", () => {
     const fromTable = table.routes.map((r) => `${r.httpMethod.toLowerCase()} ${r.template.source}`).sort();
-    const fromDoc = operations().map((o) => `${o.method} ${o.path}`).sort();
+    const fromDoc = operations()
+      .map((o) => `${o.method} ${o.path}`)
+      .sort();
 
     expect(fromDoc).toEqual(fromTable);
     const ids = operations().map((o) => o.op.operationId);

@@ -25,7 +25,14 @@ const orderBackend: OpsBackend = {
   service: "order",
   client: {
     getEventStatus: async () =>
-      create(GetEventStatusResponseSchema, { service: "order", outboxPending: 2n, outboxFailed: 1n, outboxPublished: 40n, inboxProcessed: 7n, oldestPendingTime: { seconds: 1_700_000_000n, nanos: 0 } }),
+      create(GetEventStatusResponseSchema, {
+        service: "order",
+        outboxPending: 2n,
+        outboxFailed: 1n,
+        outboxPublished: 40n,
+        inboxProcessed: 7n,
+        oldestPendingTime: { seconds: 1_700_000_000n, nanos: 0 },
+      }),
   },
 };
 const paymentDown: OpsBackend = {
@@ -87,7 +94,13 @@ describe("the ops events report, with the broker up", () => {
     await producer.connect();
     await producer.send({
       topic: Topics.orderEvents,
-      messages: [{ key: subject, value: Buffer.alloc(0), headers: toCloudEventHeaders({ id, type: "shop.order.v1.OrderCreated", source: "/test", subject, time: new Date() }) }],
+      messages: [
+        {
+          key: subject,
+          value: Buffer.alloc(0),
+          headers: toCloudEventHeaders({ id, type: "shop.order.v1.OrderCreated", source: "/test", subject, time: new Date() }),
+        },
+      ],
     });
     await producer.disconnect();
 
@@ -110,7 +123,15 @@ describe("the ops events report, with the broker up", () => {
     expect(seen.deadLetters.map((dlq) => dlq.topic).sort()).toEqual(Object.values(Topics).map(dlqTopicOf).sort());
     for (const dlq of seen.deadLetters) expect(dlq.count).toBeGreaterThanOrEqual(0);
     expect(seen.outbox).toEqual([
-      { service: "order", available: true, pending: 2, failed: 1, published: 40, inboxProcessed: 7, oldestPendingTime: "2023-11-14T22:13:20.000Z" },
+      {
+        service: "order",
+        available: true,
+        pending: 2,
+        failed: 1,
+        published: 40,
+        inboxProcessed: 7,
+        oldestPendingTime: "2023-11-14T22:13:20.000Z",
+      },
       expect.objectContaining({ service: "payment", available: false, error: expect.stringContaining("Unavailable") }),
     ]);
   });
@@ -125,7 +146,13 @@ describe("the ops events report, with the broker up", () => {
 
 describe("the ops events report, with no broker", () => {
   it("when Kafka cannot be reached, then the report still answers 200 and says Kafka is unavailable", async () => {
-    const handler = createOpsEventsHandler({ kafkaBrokers: [`127.0.0.1:${await freePort()}`], groupIds: ["shopmesh-order"], backends: [orderBackend], logger, timeoutMs: 1000 });
+    const handler = createOpsEventsHandler({
+      kafkaBrokers: [`127.0.0.1:${await freePort()}`],
+      groupIds: ["shopmesh-order"],
+      backends: [orderBackend],
+      logger,
+      timeoutMs: 1000,
+    });
     const { server, url } = await serve(handler);
     try {
       const body = await report(url);

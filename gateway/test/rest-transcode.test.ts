@@ -107,7 +107,10 @@ describe("request transcoding", () => {
   it("when a body uses JSON or proto field names, then both decode", () => {
     const body = JSON.stringify({ customer_id: "c-1", lines: [{ productId: "p-1", quantity: 2 }], cardToken: "tok" });
 
-    const message = decodeRequest(createV1, { body, query: new URLSearchParams(), pathParams: new Map() }) as unknown as Record<string, unknown>;
+    const message = decodeRequest(createV1, { body, query: new URLSearchParams(), pathParams: new Map() }) as unknown as Record<
+      string,
+      unknown
+    >;
 
     expect(message["customerId"]).toBe("c-1");
     expect((message["lines"] as { quantity: number }[])[0]?.quantity).toBe(2);
@@ -137,7 +140,9 @@ describe("request transcoding", () => {
     expect(decodeError(createV1, { body: "{ not json" })).toMatch(/^body: malformed JSON/);
     expect(decodeError(createV1, { body: "[1]" })).toBe("body: must be a JSON object");
     expect(decodeError(createV1, { body: JSON.stringify({ customerId: 7 }) })).toMatch(/^customerId: expected string/);
-    expect(decodeError(createV1, { body: JSON.stringify({ lines: [{ quantity: 1 }, { quantity: "x" }] }) })).toMatch(/^lines\[1\]\.quantity: /);
+    expect(decodeError(createV1, { body: JSON.stringify({ lines: [{ quantity: 1 }, { quantity: "x" }] }) })).toMatch(
+      /^lines\[1\]\.quantity: /,
+    );
     expect(decodeError(createV1, { body: JSON.stringify({ lines: [{ colour: "red" }] }) })).toBe("lines[0].colour: unknown field");
     expect(decodeError(createV1, { body: JSON.stringify({ cardTokn: "t" }) })).toBe("cardTokn: unknown field");
     expect(decodeError(createV1, { query: "x=1" })).toMatch(/^x: unknown query parameter/);

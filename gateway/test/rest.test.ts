@@ -77,7 +77,11 @@ describe("orders v2", () => {
     const b = await createV2(v2Order(customerId));
 
     const page1 = await call(gm.baseUrl, "GET", `/api/v2/orders?customerId=${customerId}&pageSize=1`);
-    const page2 = await call(gm.baseUrl, "GET", `/api/v2/orders?customer_id=${customerId}&page_size=1&pageToken=${encodeURIComponent(page1.body.nextPageToken)}`);
+    const page2 = await call(
+      gm.baseUrl,
+      "GET",
+      `/api/v2/orders?customer_id=${customerId}&page_size=1&pageToken=${encodeURIComponent(page1.body.nextPageToken)}`,
+    );
 
     expect(page1.status).toBe(200);
     expect(page1.body.orders).toHaveLength(1);
@@ -268,7 +272,10 @@ describe("failures answer with the one error envelope", () => {
     const customerId = uniqueId("cust");
     const none = await call(gm.baseUrl, "POST", "/api/v2/orders", { body: v2Order(customerId) });
     const bad = await call(gm.baseUrl, "POST", "/api/v2/orders", { body: v2Order(customerId), token: "not.a.jwt" });
-    const weak = await call(gm.baseUrl, "POST", "/api/v2/orders", { body: v2Order(customerId), token: await gm.token({ scopes: ["payments:write"] }) });
+    const weak = await call(gm.baseUrl, "POST", "/api/v2/orders", {
+      body: v2Order(customerId),
+      token: await gm.token({ scopes: ["payments:write"] }),
+    });
     const listed = await call(gm.baseUrl, "GET", `/api/v2/orders?customerId=${customerId}`);
 
     expectEnvelope(none, 401, "UNAUTHENTICATED");
@@ -279,14 +286,20 @@ describe("failures answer with the one error envelope", () => {
   });
 
   it("when a body is not JSON, then 415", async () => {
-    const answer = await call(gm.baseUrl, "POST", "/api/v2/orders", { rawBody: "customerId=x", token, headers: { "content-type": "text/plain" } });
+    const answer = await call(gm.baseUrl, "POST", "/api/v2/orders", {
+      rawBody: "customerId=x",
+      token,
+      headers: { "content-type": "text/plain" },
+    });
 
     expectEnvelope(answer, 415, "INVALID_ARGUMENT", /Content-Type/);
   });
 
   it("when the caller sends a traceparent, then the envelope's traceId is that trace", async () => {
     const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
-    const answer = await call(gm.baseUrl, "GET", "/api/v2/orders/nope-1", { headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } });
+    const answer = await call(gm.baseUrl, "GET", "/api/v2/orders/nope-1", {
+      headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+    });
 
     expectEnvelope(answer, 404, "NOT_FOUND");
     expect(answer.body.traceId).toBe(traceId);

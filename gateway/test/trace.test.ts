@@ -36,10 +36,13 @@ describe("trace ids", () => {
 
     expect(res.status).toBe(404);
     expect(res.headers.get("trace-id")).toBe(traceId);
-    const gatewayLines = await waitUntil(() => {
-      const lines = gm.logs().filter((line) => line["traceId"] === traceId);
-      return lines.some((line) => line["msg"] === "request finished") ? lines : undefined;
-    }, { message: "the gateway's request line" });
+    const gatewayLines = await waitUntil(
+      () => {
+        const lines = gm.logs().filter((line) => line["traceId"] === traceId);
+        return lines.some((line) => line["msg"] === "request finished") ? lines : undefined;
+      },
+      { message: "the gateway's request line" },
+    );
     expect(gatewayLines.map((line) => line["msg"])).toEqual(expect.arrayContaining(["rpc failed", "request finished"]));
     expect(gm.logs().filter((line) => JSON.stringify(line).includes("sku-traced-missing") && line["traceId"] !== traceId)).toEqual([]);
     // The inventory service logs a failed RPC at info, with the traceId read from the forwarded traceparent.
@@ -52,7 +55,9 @@ describe("trace ids", () => {
   it("when a REST request carries a traceparent, then the error envelope names the same trace id", async () => {
     const traceId = newTraceId();
 
-    const res = await fetch(`${gm.baseUrl}/api/v1/products/sku-traced-rest`, { headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } });
+    const res = await fetch(`${gm.baseUrl}/api/v1/products/sku-traced-rest`, {
+      headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+    });
 
     expect(res.status).toBe(404);
     expect(res.headers.get("trace-id")).toBe(traceId);

@@ -108,14 +108,18 @@ describe("the static web UI", () => {
     expect(JSON.parse(answer.body)).toEqual({ code: "NOT_FOUND" });
   });
 
-  it.each(["/../secret.txt", "/%2e%2e/secret.txt", "/assets/%2e%2e/%2e%2e/secret.txt", "/..%2fsecret.txt", "/%00index.html", "/..\\secret.txt"])(
-    "when the path %s tries to leave the web directory, then nothing outside it is served",
-    async (rawPath) => {
-      const answer = await get(rawPath, { accept: "application/json" });
-      expect(answer.body).not.toContain("outside the web dir");
-      expect(answer.status).toBe(404);
-    },
-  );
+  it.each([
+    "/../secret.txt",
+    "/%2e%2e/secret.txt",
+    "/assets/%2e%2e/%2e%2e/secret.txt",
+    "/..%2fsecret.txt",
+    "/%00index.html",
+    "/..\\secret.txt",
+  ])("when the path %s tries to leave the web directory, then nothing outside it is served", async (rawPath) => {
+    const answer = await get(rawPath, { accept: "application/json" });
+    expect(answer.body).not.toContain("outside the web dir");
+    expect(answer.status).toBe(404);
+  });
 
   it("when a write method reaches it, then it is not handled", async () => {
     const answer = await get("/index.html", {}, "POST");

@@ -30,10 +30,7 @@ export interface KafkaScriptOptions {
 }
 
 /** kafkaScript runs `bash scripts/kafka.sh <command>` with KAFKA_PORT=port and returns its exit code (and output). */
-export function kafkaScript(
-  command: "start" | "stop" | "status",
-  options: KafkaScriptOptions,
-): Promise<{ code: number; output: string }> {
+export function kafkaScript(command: "start" | "stop" | "status", options: KafkaScriptOptions): Promise<{ code: number; output: string }> {
   const mode = options.output ?? "capture";
   const stdio = mode === "capture" ? "pipe" : mode;
   return new Promise((resolve) => {

@@ -88,11 +88,16 @@ describe("test-summary", () => {
     const summary = summarize(undefined, "", ROOT);
 
     expect(summary.ok).toBe(false);
-    expect(formatSummary(summary)).toEqual(["failed to run: (report) (vitest wrote no JSON report)", "tests: 0 passed, 1 failed, 0 skipped"]);
+    expect(formatSummary(summary)).toEqual([
+      "failed to run: (report) (vitest wrote no JSON report)",
+      "tests: 0 passed, 1 failed, 0 skipped",
+    ]);
   });
 
   it("when every file ran and passed, then the run is ok and the line counts only tests", () => {
-    const report = { testResults: [file("a.test.ts", "passed", ["passed", "passed"]), file("b.test.ts", "passed", ["passed", "skipped", "todo"])] };
+    const report = {
+      testResults: [file("a.test.ts", "passed", ["passed", "passed"]), file("b.test.ts", "passed", ["passed", "skipped", "todo"])],
+    };
 
     const summary = summarize(report, " Test Files  2 passed (2)\n", ROOT);
 

@@ -24,7 +24,9 @@ describe("waitUntil", () => {
       },
       { timeoutMs: 60, intervalMs: 5, message: "the thing", describe: () => "state X" },
     );
-    await expect(thrown).rejects.toThrow(/^timed out after 60 ms waiting for the thing; last seen: state X; last error: not ready \(\d+\)$/);
+    await expect(thrown).rejects.toThrow(
+      /^timed out after 60 ms waiting for the thing; last seen: state X; last error: not ready \(\d+\)$/,
+    );
     expect(calls).toBeGreaterThan(1);
   });
 

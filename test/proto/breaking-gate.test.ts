@@ -47,7 +47,11 @@ describe("the breaking-change gate", () => {
     },
     {
       change: "a field's type changes",
-      edit: (s: string) => s.replace("int32 quantity = 2 [(google.api.field_behavior) = REQUIRED];", "int64 quantity = 2 [(google.api.field_behavior) = REQUIRED];"),
+      edit: (s: string) =>
+        s.replace(
+          "int32 quantity = 2 [(google.api.field_behavior) = REQUIRED];",
+          "int64 quantity = 2 [(google.api.field_behavior) = REQUIRED];",
+        ),
       expected: /changed type/i,
     },
     {
@@ -81,7 +85,8 @@ describe("the breaking-change gate", () => {
         s.replace(
           "service OrderService {\n",
           "service OrderService {\n  // CountOrders is a unary RPC. It counts orders.\n  rpc CountOrders(CountOrdersRequest) returns (CountOrdersResponse);\n\n",
-        ) + "\n// CountOrdersRequest asks for a count.\nmessage CountOrdersRequest {}\n\n// CountOrdersResponse is a count.\nmessage CountOrdersResponse {\n  // count is the number of orders.\n  int64 count = 1;\n}\n",
+        ) +
+        "\n// CountOrdersRequest asks for a count.\nmessage CountOrdersRequest {}\n\n// CountOrdersResponse is a count.\nmessage CountOrdersResponse {\n  // count is the number of orders.\n  int64 count = 1;\n}\n",
     },
   ])("when $change, then it passes", ({ edit }) => {
     const gate = runGate(workspaceWith(edit));

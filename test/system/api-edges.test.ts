@@ -54,9 +54,21 @@ function rawUnary(address: string, method: string, bytes: Buffer): Promise<Servi
 
 describe("bad input through the real processes", () => {
   const cases: { name: string; request: (customerId: string) => CreateOrderInit; field: string }[] = [
-    { name: "a negative quantity", request: (c) => ({ ...orderOf("", 1), customerId: c, lines: [{ productId, quantity: -1 }] }), field: "lines[0].quantity" },
-    { name: "a zero quantity", request: (c) => ({ ...orderOf("", 1), customerId: c, lines: [{ productId, quantity: 0 }] }), field: "lines[0].quantity" },
-    { name: "an unknown product", request: (c) => ({ ...orderOf(uniqueId("sku-missing"), 1), customerId: c }), field: "lines[0].product_id" },
+    {
+      name: "a negative quantity",
+      request: (c) => ({ ...orderOf("", 1), customerId: c, lines: [{ productId, quantity: -1 }] }),
+      field: "lines[0].quantity",
+    },
+    {
+      name: "a zero quantity",
+      request: (c) => ({ ...orderOf("", 1), customerId: c, lines: [{ productId, quantity: 0 }] }),
+      field: "lines[0].quantity",
+    },
+    {
+      name: "an unknown product",
+      request: (c) => ({ ...orderOf(uniqueId("sku-missing"), 1), customerId: c }),
+      field: "lines[0].product_id",
+    },
     { name: "no customer id", request: () => ({ ...orderOf(productId, 1), customerId: "" }), field: "customer_id" },
     { name: "no lines", request: (c) => ({ customerId: c, cardToken: "tok_visa", lines: [] }), field: "lines" },
     { name: "no card token", request: (c) => ({ ...orderOf(productId, 1), customerId: c, cardToken: "" }), field: "card_token" },

@@ -42,7 +42,14 @@ function poisonOrderCreated(orderId: string) {
   const message = create(OrderCreatedSchema, {
     orderId,
     customerId: uniqueId("cust-usd"),
-    lines: [{ productId: "sku-usd", quantity: 1, unitPrice: { currencyCode: "USD", amountMinor: 999n }, lineTotal: { currencyCode: "USD", amountMinor: 999n } }],
+    lines: [
+      {
+        productId: "sku-usd",
+        quantity: 1,
+        unitPrice: { currencyCode: "USD", amountMinor: 999n },
+        lineTotal: { currencyCode: "USD", amountMinor: 999n },
+      },
+    ],
     total: { currencyCode: "USD", amountMinor: 999n },
     cardToken: "tok_visa",
     createTime: timestampNow(),
@@ -62,10 +69,14 @@ describe("a poison event", () => {
 
     // Assert: the good order is not held up for long, the poison one lands on the DLQ with its story
     await waitForStatus(mesh, good.orderId, OrderStatus.CONFIRMED, 45_000);
-    const [letter] = await mesh.events.waitFor(dlqTopicOf(Topics.orderEvents), (events) => {
-      const found = events.filter((e) => e.id === poison.id);
-      return found.length > 0 && found;
-    }, { message: `the poison event ${poison.id} on the DLQ` });
+    const [letter] = await mesh.events.waitFor(
+      dlqTopicOf(Topics.orderEvents),
+      (events) => {
+        const found = events.filter((e) => e.id === poison.id);
+        return found.length > 0 && found;
+      },
+      { message: `the poison event ${poison.id} on the DLQ` },
+    );
     expect(letter!.key).toBe(poisonOrderId);
     expect(letter!.headers).toMatchObject({
       ce_id: poison.id,
@@ -114,10 +125,11 @@ describe("a poison event", () => {
 
     // Assert
     expect(replayed.originalTopic).toBe(Topics.orderEvents);
-    const payment = await waitUntil(
-      async () => (await mesh.payment.listPayments({ orderId: poisonOrderId })).payments[0],
-      { timeoutMs: 30_000, message: `a payment for the replayed order ${poisonOrderId}`, describe: () => mesh.logs("payment", 20) },
-    );
+    const payment = await waitUntil(async () => (await mesh.payment.listPayments({ orderId: poisonOrderId })).payments[0], {
+      timeoutMs: 30_000,
+      message: `a payment for the replayed order ${poisonOrderId}`,
+      describe: () => mesh.logs("payment", 20),
+    });
     expect(payment.status).toBe(PaymentStatus.AUTHORIZED);
     expect(payment.amount).toMatchObject({ currencyCode: "USD", amountMinor: 999n });
     await mesh.events.waitForTypes(poisonOrderId, [PaymentAuthorizedSchema.typeName]);

@@ -52,7 +52,12 @@ export function orderOf(
 }
 
 /** createOrder calls CreateOrder with an idempotency key (a fresh one unless given) and returns the order. */
-export async function createOrder(mesh: Mesh, request: CreateOrderInit, key = crypto.randomUUID(), options: CallOptions = {}): Promise<Order> {
+export async function createOrder(
+  mesh: Mesh,
+  request: CreateOrderInit,
+  key = crypto.randomUUID(),
+  options: CallOptions = {},
+): Promise<Order> {
   const response = await mesh.order.createOrder(request, { ...options, metadata: { "idempotency-key": key } });
   if (!response.order) throw new Error("CreateOrder answered without an order");
   return response.order;

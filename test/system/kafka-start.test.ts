@@ -139,7 +139,10 @@ describe("start-up against Kafka", () => {
     expect(lines.filter((line) => line.level === 40).map((line) => line.msg)).toEqual([
       "Kafka is not ready yet; waiting for it (KAFKA_START_TIMEOUT_MS)",
     ]);
-    expect(lines.filter((line) => line.level >= 50), proc.tail()).toEqual([]);
+    expect(
+      lines.filter((line) => line.level >= 50),
+      proc.tail(),
+    ).toEqual([]);
     expect(await proc.stop("SIGTERM"), proc.tail()).toEqual({ code: 0, signal: null });
   }, 300_000);
 });

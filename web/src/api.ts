@@ -46,7 +46,11 @@ export async function devToken(subject: string): Promise<string> {
   if (typeof token !== "string") throw new Error("dev token answer carried no token");
   // The gateway answers `expiresAt` (RFC 3339); OAuth-style `expires_in` seconds also work. Default: one hour.
   const expiresAt =
-    typeof body["expiresAt"] === "string" ? Date.parse(body["expiresAt"]) : typeof body["expires_in"] === "number" ? Date.now() + body["expires_in"] * 1000 : Date.now() + 3_600_000;
+    typeof body["expiresAt"] === "string"
+      ? Date.parse(body["expiresAt"])
+      : typeof body["expires_in"] === "number"
+        ? Date.now() + body["expires_in"] * 1000
+        : Date.now() + 3_600_000;
   tokens.set(subject, { token, expiresAt: Number.isNaN(expiresAt) ? Date.now() + 3_600_000 : expiresAt });
   return token;
 }

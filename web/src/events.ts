@@ -22,7 +22,9 @@ export function mountEvents(root: HTMLElement): void {
       const report = (await response.json()) as OpsEventsReport;
       render(content, report);
       updated.dataset["state"] = report.kafka.available ? "live" : "down";
-      updated.textContent = report.kafka.available ? `updated ${formatTime(report.generatedAt)}` : `Kafka unavailable: ${report.kafka.error ?? ""}`;
+      updated.textContent = report.kafka.available
+        ? `updated ${formatTime(report.generatedAt)}`
+        : `Kafka unavailable: ${report.kafka.error ?? ""}`;
     } catch (error) {
       updated.dataset["state"] = "down";
       updated.textContent = `offline: ${error instanceof Error ? error.message : String(error)}`;
@@ -44,7 +46,13 @@ function render(content: HTMLElement, report: OpsEventsReport): void {
         ["Service", "Pending", "Failed", "Sent", "Oldest"],
         report.outbox.map((row) =>
           row.available
-            ? [row.service, num(row.pending, row.pending > 0 ? "warn" : ""), num(row.failed, row.failed > 0 ? "bad" : ""), num(row.published), row.oldestPendingTime ? formatTime(row.oldestPendingTime) : "—"]
+            ? [
+                row.service,
+                num(row.pending, row.pending > 0 ? "warn" : ""),
+                num(row.failed, row.failed > 0 ? "bad" : ""),
+                num(row.published),
+                row.oldestPendingTime ? formatTime(row.oldestPendingTime) : "—",
+              ]
             : [row.service, h("span", { class: "bad", title: row.error ?? "" }, "unavailable"), "", "", ""],
         ),
       ),
@@ -87,7 +95,12 @@ function recentCard(topic: TopicReport): HTMLElement {
           ...recent.map((event) =>
             h(
               "li",
-              { "data-testid": "event-row", "data-type": event.type, "data-subject": event.subject, title: `${event.type}\nid ${event.id}\nsubject ${event.subject}\n${topic.topic} p${event.partition} @${event.offset}` },
+              {
+                "data-testid": "event-row",
+                "data-type": event.type,
+                "data-subject": event.subject,
+                title: `${event.type}\nid ${event.id}\nsubject ${event.subject}\n${topic.topic} p${event.partition} @${event.offset}`,
+              },
               h("span", { class: "event-type" }, event.type.split(".").pop() ?? event.type),
               h("code", { class: "small" }, event.subject.slice(0, 8)),
               h("time", { class: "small muted" }, formatTime(event.time)),

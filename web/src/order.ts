@@ -21,11 +21,26 @@ const statusName = (status: OrderStatus): string => enumName(OrderStatus, status
 
 /** mountOrder renders the order form and the order view into `root`. */
 export function mountOrder(root: HTMLElement, products: ProductsPanel): void {
-  const customer = h("input", { id: "customer", name: "customer", required: true, value: `cust-${Math.random().toString(36).slice(2, 8)}`, autocomplete: "off", "data-testid": "customer-id" });
-  const card = h("select", { id: "card", name: "card", "data-testid": "card-token" }, ...CARD_TOKENS.map((token) => h("option", { value: token.value }, token.label)));
+  const customer = h("input", {
+    id: "customer",
+    name: "customer",
+    required: true,
+    value: `cust-${Math.random().toString(36).slice(2, 8)}`,
+    autocomplete: "off",
+    "data-testid": "customer-id",
+  });
+  const card = h(
+    "select",
+    { id: "card", name: "card", "data-testid": "card-token" },
+    ...CARD_TOKENS.map((token) => h("option", { value: token.value }, token.label)),
+  );
   const submit = h("button", { type: "submit", class: "primary", "data-testid": "place-order" }, "Place order");
   const message = h("p", { class: "form-message", role: "status", "data-testid": "order-message" });
-  const view = h("section", { class: "order-view", "data-testid": "order-view", "aria-live": "polite" }, h("p", { class: "muted" }, "Pick quantities in the table, then place an order to follow it here."));
+  const view = h(
+    "section",
+    { class: "order-view", "data-testid": "order-view", "aria-live": "polite" },
+    h("p", { class: "muted" }, "Pick quantities in the table, then place an order to follow it here."),
+  );
   let watching: AbortController | undefined;
 
   const form = h(
@@ -120,10 +135,24 @@ export function mountOrder(root: HTMLElement, products: ProductsPanel): void {
       h(
         "ul",
         { class: "lines" },
-        ...order.lines.map((line) => h("li", {}, h("span", {}, `${line.quantity} × ${products.productName(line.productId)}`), h("span", { class: "num" }, formatMoney(line.lineTotal)))),
-        h("li", { class: "total" }, h("span", {}, "Total"), h("span", { class: "num", "data-testid": "order-total" }, formatMoney(order.total))),
+        ...order.lines.map((line) =>
+          h(
+            "li",
+            {},
+            h("span", {}, `${line.quantity} × ${products.productName(line.productId)}`),
+            h("span", { class: "num" }, formatMoney(line.lineTotal)),
+          ),
+        ),
+        h(
+          "li",
+          { class: "total" },
+          h("span", {}, "Total"),
+          h("span", { class: "num", "data-testid": "order-total" }, formatMoney(order.total)),
+        ),
       ),
-      order.cancelReason ? h("p", { class: "form-message", "data-kind": "error", "data-testid": "cancel-reason" }, order.cancelReason) : null,
+      order.cancelReason
+        ? h("p", { class: "form-message", "data-kind": "error", "data-testid": "cancel-reason" }, order.cancelReason)
+        : null,
       h(
         "ol",
         { class: "timeline", "data-testid": "order-timeline" },

@@ -38,7 +38,19 @@ export function mountProducts(root: HTMLElement): ProductsPanel {
       h(
         "table",
         { class: "products", "data-testid": "products" },
-        h("thead", {}, h("tr", {}, h("th", {}, "Product"), h("th", { class: "num" }, "Price"), h("th", { class: "num" }, "In stock"), h("th", { class: "num" }, "Reserved"), h("th", { class: "num" }, "Order"))),
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            h("th", {}, "Product"),
+            h("th", { class: "num" }, "Price"),
+            h("th", { class: "num" }, "In stock"),
+            h("th", { class: "num" }, "Reserved"),
+            h("th", { class: "num" }, "Order"),
+          ),
+        ),
         body,
       ),
     ),
@@ -70,10 +82,23 @@ export function mountProducts(root: HTMLElement): ProductsPanel {
     stockCells.clear();
     quantityInputs.clear();
     const rows = [...products.values()].map((product) => {
-      const stock = h("td", { class: "num stock", "data-testid": `stock-${product.productId}` }, String(product.stock?.availableQuantity ?? "—"));
+      const stock = h(
+        "td",
+        { class: "num stock", "data-testid": `stock-${product.productId}` },
+        String(product.stock?.availableQuantity ?? "—"),
+      );
       stock.classList.toggle("low", (product.stock?.availableQuantity ?? 0) < 5);
       stockCells.set(product.productId, stock);
-      const quantity = h("input", { type: "number", min: 0, max: 1000, step: 1, value: 0, inputmode: "numeric", "aria-label": `Quantity of ${product.name}`, "data-testid": `qty-${product.productId}` });
+      const quantity = h("input", {
+        type: "number",
+        min: 0,
+        max: 1000,
+        step: 1,
+        value: 0,
+        inputmode: "numeric",
+        "aria-label": `Quantity of ${product.name}`,
+        "data-testid": `qty-${product.productId}`,
+      });
       quantityInputs.set(product.productId, quantity);
       return h(
         "tr",
@@ -129,7 +154,9 @@ export function mountProducts(root: HTMLElement): ProductsPanel {
 
   return {
     selectedLines: () =>
-      [...quantityInputs].map(([productId, input]) => ({ productId, quantity: Number(input.value) })).filter((line) => Number.isInteger(line.quantity) && line.quantity > 0),
+      [...quantityInputs]
+        .map(([productId, input]) => ({ productId, quantity: Number(input.value) }))
+        .filter((line) => Number.isInteger(line.quantity) && line.quantity > 0),
     clearQuantities: () => {
       for (const input of quantityInputs.values()) input.value = "0";
     },

@@ -18,9 +18,22 @@ export interface OpenApiOptions {
 }
 
 const ERROR_CODES = [
-  "CANCELED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED",
-  "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE",
-  "DATA_LOSS", "UNAUTHENTICATED",
+  "CANCELED",
+  "UNKNOWN",
+  "INVALID_ARGUMENT",
+  "DEADLINE_EXCEEDED",
+  "NOT_FOUND",
+  "ALREADY_EXISTS",
+  "PERMISSION_DENIED",
+  "RESOURCE_EXHAUSTED",
+  "FAILED_PRECONDITION",
+  "ABORTED",
+  "OUT_OF_RANGE",
+  "UNIMPLEMENTED",
+  "INTERNAL",
+  "UNAVAILABLE",
+  "DATA_LOSS",
+  "UNAUTHENTICATED",
 ];
 
 /** buildOpenApiDocument describes every route of the table; see the file comment. */
@@ -66,7 +79,12 @@ export function buildOpenApiDocument(table: RouteTable, options: OpenApiOptions)
         Location: { description: "The created resource.", schema: { type: "string" } },
       },
       securitySchemes: {
-        bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT", description: "A JWT with the write scope of the API (e.g. orders:write)." },
+        bearerAuth: {
+          type: "http",
+          scheme: "bearer",
+          bearerFormat: "JWT",
+          description: "A JWT with the write scope of the API (e.g. orders:write).",
+        },
       },
     },
   };
@@ -143,7 +161,11 @@ function responsesOf(route: Route, registry: SchemaRegistry): JsonSchema {
     for (const name of ["Deprecation", "Sunset", "Link"]) headers[name] = { $ref: `#/components/headers/${name}` };
   }
   const output = route.responseBody ? fieldAt(route.method.output, route.responseBody, route.method.name) : undefined;
-  const schema = output ? (output.fieldKind === "message" ? registry.ref(output.message) : paramSchema(output)) : registry.ref(route.method.output);
+  const schema = output
+    ? output.fieldKind === "message"
+      ? registry.ref(output.message)
+      : paramSchema(output)
+    : registry.ref(route.method.output);
   const error = { $ref: "#/components/responses/Error" };
   const responses: JsonSchema = {};
   if (route.streaming) {
@@ -179,7 +201,8 @@ function queryParameters(message: DescMessage, pathFields: ReadonlySet<string>, 
   for (const field of message.fields) {
     if (pathFields.has(field.name) || field.name === body) continue;
     // Query strings carry scalars only (transcode.ts rejects messages and maps there); Timestamps are strings.
-    const message = field.fieldKind === "message" || (field.fieldKind === "list" && field.listKind === "message") ? field.message : undefined;
+    const message =
+      field.fieldKind === "message" || (field.fieldKind === "list" && field.listKind === "message") ? field.message : undefined;
     if (field.fieldKind === "map") continue;
     const schema = message ? wellKnownSchema(message.typeName) : paramSchema(field);
     if (schema === undefined) continue;
@@ -221,7 +244,11 @@ function errorEnvelopeSchema(): JsonSchema {
       traceId: { type: "string", description: "The request's trace id (also the trace-id header)." },
       details: {
         type: "array",
-        items: { type: "object", required: ["type", "value"], properties: { type: { type: "string" }, value: { type: "string", contentEncoding: "base64" } } },
+        items: {
+          type: "object",
+          required: ["type", "value"],
+          properties: { type: { type: "string" }, value: { type: "string", contentEncoding: "base64" } },
+        },
       },
     },
   };

@@ -21,8 +21,16 @@ const TYPE_DOCS: Record<string, string> = {
 
 /** WELL_KNOWN maps well-known types to their special JSON forms (https://protobuf.dev/programming-guides/json/). */
 const WELL_KNOWN: Record<string, JsonSchema> = {
-  "google.protobuf.Timestamp": { type: "string", format: "date-time", description: "An RFC 3339 timestamp in UTC, e.g. 2026-11-27T10:00:00Z." },
-  "google.protobuf.Duration": { type: "string", pattern: "^-?[0-9]+(\\.[0-9]{1,9})?s$", description: 'A duration in seconds with an "s" suffix, e.g. "1.5s".' },
+  "google.protobuf.Timestamp": {
+    type: "string",
+    format: "date-time",
+    description: "An RFC 3339 timestamp in UTC, e.g. 2026-11-27T10:00:00Z.",
+  },
+  "google.protobuf.Duration": {
+    type: "string",
+    pattern: "^-?[0-9]+(\\.[0-9]{1,9})?s$",
+    description: 'A duration in seconds with an "s" suffix, e.g. "1.5s".',
+  },
   "google.protobuf.FieldMask": { type: "string", description: "Comma-separated lowerCamel field paths." },
   "google.protobuf.Struct": { type: "object", additionalProperties: true },
   "google.protobuf.Value": {},
@@ -89,11 +97,20 @@ export class SchemaRegistry {
       case "list":
         return {
           type: "array",
-          items: field.listKind === "scalar" ? scalarSchema(field.scalar) : field.listKind === "enum" ? this.ref(field.enum) : this.ref(field.message),
+          items:
+            field.listKind === "scalar"
+              ? scalarSchema(field.scalar)
+              : field.listKind === "enum"
+                ? this.ref(field.enum)
+                : this.ref(field.message),
         };
       case "map": {
         const value =
-          field.mapKind === "scalar" ? scalarSchema(field.scalar) : field.mapKind === "enum" ? this.ref(field.enum) : this.ref(field.message);
+          field.mapKind === "scalar"
+            ? scalarSchema(field.scalar)
+            : field.mapKind === "enum"
+              ? this.ref(field.enum)
+              : this.ref(field.message);
         return { type: "object", additionalProperties: value };
       }
     }

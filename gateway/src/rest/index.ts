@@ -129,7 +129,8 @@ function resolve(table: RouteTable, method: string, path: string, accept: string
   let candidates: { version: string; path: string }[];
   let contentType = "application/json";
   if (version !== undefined) {
-    if (!table.versions.includes(version)) throw httpError(404, Code.NotFound, `API version ${version} does not exist (served: ${table.versions.join(", ")})`);
+    if (!table.versions.includes(version))
+      throw httpError(404, Code.NotFound, `API version ${version} does not exist (served: ${table.versions.join(", ")})`);
     const mismatch = checkAcceptForVersion(accept, version);
     if (mismatch) throw mismatch;
     candidates = [{ version, path }];

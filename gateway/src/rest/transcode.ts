@@ -83,7 +83,12 @@ function addQuery(route: Route, json: JsonObject, query: URLSearchParams): void 
       throw invalid(`${key}: cannot be set from a query parameter`);
     }
     if (field.fieldKind === "list") {
-      setAt(schema, json, path, values.map((v) => queryValue(field, v)));
+      setAt(
+        schema,
+        json,
+        path,
+        values.map((v) => queryValue(field, v)),
+      );
     } else {
       if (values.length > 1) throw invalid(`${key}: given more than once`);
       setAt(schema, json, path, queryValue(field, values[0] ?? ""));

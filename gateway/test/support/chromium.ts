@@ -54,7 +54,11 @@ export function buildWebUi(): string {
   const outDir = mkdtempSync(path.join(tmpdir(), "shopmesh-web-"));
   const vite = path.join(ROOT, "node_modules", "vite", "bin", "vite.js");
   try {
-    execFileSync(process.execPath, [vite, "build", "web", "--outDir", outDir, "--emptyOutDir", "--logLevel", "warn"], { cwd: ROOT, stdio: "pipe", timeout: 120_000 });
+    execFileSync(process.execPath, [vite, "build", "web", "--outDir", outDir, "--emptyOutDir", "--logLevel", "warn"], {
+      cwd: ROOT,
+      stdio: "pipe",
+      timeout: 120_000,
+    });
   } catch (error) {
     const output = error as { stdout?: Buffer; stderr?: Buffer };
     throw new Error(`vite build web failed:\n${output.stdout?.toString() ?? ""}${output.stderr?.toString() ?? ""}`);

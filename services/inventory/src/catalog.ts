@@ -110,7 +110,10 @@ export class Catalog {
   private importLine(line: ImportLine, now: Date): "created" | "restocked" {
     const plan = planImportLine(line, this.products.get(line.productId));
     if (plan.kind === "create") {
-      this.products.insert({ productId: plan.productId, name: plan.name, description: "", price: plan.price, available: plan.quantity }, now);
+      this.products.insert(
+        { productId: plan.productId, name: plan.name, description: "", price: plan.price, available: plan.quantity },
+        now,
+      );
       return "created";
     }
     this.products.adjust(plan.productId, { available: plan.quantity, reserved: 0 }, now);

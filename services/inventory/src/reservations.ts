@@ -8,11 +8,7 @@ import type { OutboxStore } from "#shared/events/outbox.js";
 import { Topics } from "#shared/events/topics.js";
 import type { SqliteDatabase } from "#shared/store/database.js";
 import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
-import {
-  StockCommittedSchema,
-  StockReleasedSchema,
-  StockReservedSchema,
-} from "#gen/shop/inventory/v1/inventory_events_pb.js";
+import { StockCommittedSchema, StockReleasedSchema, StockReservedSchema } from "#gen/shop/inventory/v1/inventory_events_pb.js";
 import {
   cancelDecision,
   commitDecision,
@@ -226,7 +222,10 @@ export class Reservations {
 
   private emit<Desc extends DescMessage>(schema: Desc, orderId: string, init: MessageInitShape<Desc>): void {
     const message = create(schema, init);
-    this.deps.outbox.add({ ...toOutgoingEvent(schema, message, { source: EVENT_SOURCE, subject: orderId }), topic: Topics.inventoryEvents });
+    this.deps.outbox.add({
+      ...toOutgoingEvent(schema, message, { source: EVENT_SOURCE, subject: orderId }),
+      topic: Topics.inventoryEvents,
+    });
   }
 
   /** apply runs `work` in one transaction and, once it committed, tells watchers and the relay what changed. */

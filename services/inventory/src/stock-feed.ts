@@ -53,7 +53,11 @@ class StockWatch implements AsyncIterableIterator<StockSnapshot> {
   private closed = false;
   private readonly onAbort = () => this.close();
 
-  constructor(feed: StockFeed, productIds: ReadonlySet<string>, private readonly signal: AbortSignal) {
+  constructor(
+    feed: StockFeed,
+    productIds: ReadonlySet<string>,
+    private readonly signal: AbortSignal,
+  ) {
     this.unsubscribe = feed.subscribe((level) => {
       if (productIds.size > 0 && !productIds.has(level.productId)) return;
       this.pending.delete(level.productId); // re-insert so the map keeps change order

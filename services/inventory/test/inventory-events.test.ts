@@ -56,21 +56,26 @@ describe("inventory event consumers (real Kafka)", () => {
     await reserve(orderId, "sku-espresso", 2);
 
     await bus.publish(Topics.paymentEvents, [
-      toOutgoingEvent(PaymentAuthorizedSchema, create(PaymentAuthorizedSchema, { paymentId: "pay-1", orderId, authorizeTime: timestampNow() }), {
-        source: "inventory-test",
-        subject: orderId,
-      }),
+      toOutgoingEvent(
+        PaymentAuthorizedSchema,
+        create(PaymentAuthorizedSchema, { paymentId: "pay-1", orderId, authorizeTime: timestampNow() }),
+        {
+          source: "inventory-test",
+          subject: orderId,
+        },
+      ),
     ]);
 
-    await waitUntil(async () => (await statusOf(orderId))?.status === ReservationStatus.COMMITTED, { message: "the reservation to be committed" });
+    await waitUntil(async () => (await statusOf(orderId))?.status === ReservationStatus.COMMITTED, {
+      message: "the reservation to be committed",
+    });
     expect(await stockOf("sku-espresso")).toMatchObject({
       availableQuantity: (before?.availableQuantity ?? 0) - 2,
       reservedQuantity: before?.reservedQuantity ?? 0,
     });
-    const committed = await waitUntil(
-      () => eventsAbout(orderId).find((event) => event.type === StockCommittedSchema.typeName),
-      { message: "StockCommitted on shop.inventory.v1.events" },
-    );
+    const committed = await waitUntil(() => eventsAbout(orderId).find((event) => event.type === StockCommittedSchema.typeName), {
+      message: "StockCommitted on shop.inventory.v1.events",
+    });
     expect(decodeEvent(StockCommittedSchema, committed)).toMatchObject({ reservationId: orderId, orderId });
     expect(committed.source).toBe("shopmesh/inventory");
   });
@@ -115,21 +120,41 @@ describe("inventory event consumers (real Kafka)", () => {
     await reserve(paidOrder, "sku-filter", 4);
 
     await bus.publish(Topics.paymentEvents, [
-      toOutgoingEvent(PaymentDeclinedSchema, create(PaymentDeclinedSchema, { orderId: declinedOrder, reason: "card declined" }), { source: "inventory-test", subject: declinedOrder }),
-      toOutgoingEvent(PaymentAuthorizedSchema, create(PaymentAuthorizedSchema, { orderId: paidOrder }), { source: "inventory-test", subject: paidOrder }),
+      toOutgoingEvent(PaymentDeclinedSchema, create(PaymentDeclinedSchema, { orderId: declinedOrder, reason: "card declined" }), {
+        source: "inventory-test",
+        subject: declinedOrder,
+      }),
+      toOutgoingEvent(PaymentAuthorizedSchema, create(PaymentAuthorizedSchema, { orderId: paidOrder }), {
+        source: "inventory-test",
+        subject: paidOrder,
+      }),
     ]);
-    await waitUntil(async () => (await statusOf(declinedOrder))?.status === ReservationStatus.RELEASED, { message: "the declined order's release" });
-    await waitUntil(async () => (await statusOf(paidOrder))?.status === ReservationStatus.COMMITTED, { message: "the paid order's commit" });
+    await waitUntil(async () => (await statusOf(declinedOrder))?.status === ReservationStatus.RELEASED, {
+      message: "the declined order's release",
+    });
+    await waitUntil(async () => (await statusOf(paidOrder))?.status === ReservationStatus.COMMITTED, {
+      message: "the paid order's commit",
+    });
 
     await bus.publish(Topics.orderEvents, [
-      toOutgoingEvent(OrderCancelledSchema, create(OrderCancelledSchema, { orderId: paidOrder, reason: "customer", paymentId: "pay-3" }), { source: "inventory-test", subject: paidOrder }),
+      toOutgoingEvent(OrderCancelledSchema, create(OrderCancelledSchema, { orderId: paidOrder, reason: "customer", paymentId: "pay-3" }), {
+        source: "inventory-test",
+        subject: paidOrder,
+      }),
     ]);
-    await waitUntil(async () => (await statusOf(paidOrder))?.status === ReservationStatus.RELEASED, { message: "the cancelled order's restock" });
+    await waitUntil(async () => (await statusOf(paidOrder))?.status === ReservationStatus.RELEASED, {
+      message: "the cancelled order's restock",
+    });
 
-    expect(await stockOf("sku-filter")).toMatchObject({ availableQuantity: before?.availableQuantity, reservedQuantity: before?.reservedQuantity });
+    expect(await stockOf("sku-filter")).toMatchObject({
+      availableQuantity: before?.availableQuantity,
+      reservedQuantity: before?.reservedQuantity,
+    });
     const reason = inventory.app.db.prepare<[string], { reason: string }>(`SELECT reason FROM reservations WHERE reservation_id = ?`);
     expect(reason.get(paidOrder)?.reason).toBe(RESTOCK_REASON);
     expect(reason.get(declinedOrder)?.reason).toBe("payment declined: card declined");
-    await waitUntil(() => eventsAbout(paidOrder).some((event) => event.type === "shop.inventory.v1.StockReleased"), { message: "StockReleased for the restock" });
+    await waitUntil(() => eventsAbout(paidOrder).some((event) => event.type === "shop.inventory.v1.StockReleased"), {
+      message: "StockReleased for the restock",
+    });
   });
 });

@@ -74,10 +74,24 @@ describe("inventory gRPC service (in-process, port 0)", () => {
       if (next.done) throw new Error("the stream ended");
       return next.value;
     };
-    const held = { reservationId: "r-mux-1", orderId: "o-mux-1", lines: [{ productId: "sku-kettle", quantity: 2 }, { productId: "sku-mug", quantity: 1 }] };
+    const held = {
+      reservationId: "r-mux-1",
+      orderId: "o-mux-1",
+      lines: [
+        { productId: "sku-kettle", quantity: 2 },
+        { productId: "sku-mug", quantity: 1 },
+      ],
+    };
 
     const first = await ask(held);
-    const outOfStock = await ask({ reservationId: "r-mux-2", orderId: "o-mux-2", lines: [{ productId: "sku-kettle", quantity: 1 }, { productId: "sku-grinder", quantity: 4 }] });
+    const outOfStock = await ask({
+      reservationId: "r-mux-2",
+      orderId: "o-mux-2",
+      lines: [
+        { productId: "sku-kettle", quantity: 1 },
+        { productId: "sku-grinder", quantity: 4 },
+      ],
+    });
     const invalid = await ask({ reservationId: "r-mux-3", orderId: "o-mux-3", lines: [{ productId: "sku-kettle", quantity: 0 }] });
     const unknown = await ask({ reservationId: "r-mux-4", orderId: "o-mux-4", lines: [{ productId: "sku-nope", quantity: 1 }] });
     const resend = await ask(held);
@@ -85,7 +99,11 @@ describe("inventory gRPC service (in-process, port 0)", () => {
     requests.end();
     expect((await responses.next()).done).toBe(true);
 
-    expect(first).toMatchObject({ reservationId: "r-mux-1", errorCode: "", reservation: { status: ReservationStatus.HELD, orderId: "o-mux-1" } });
+    expect(first).toMatchObject({
+      reservationId: "r-mux-1",
+      errorCode: "",
+      reservation: { status: ReservationStatus.HELD, orderId: "o-mux-1" },
+    });
     expect(first.reservation?.lines.map((line) => [line.productId, line.quantity, line.unitPrice?.amountMinor])).toEqual([
       ["sku-kettle", 2, 5900n],
       ["sku-mug", 1, 1490n],
@@ -96,11 +114,23 @@ describe("inventory gRPC service (in-process, port 0)", () => {
       errorMessage: expect.stringContaining('product "sku-grinder" has 3 available, 4 requested'),
       reservation: { status: ReservationStatus.REJECTED },
     });
-    expect(invalid).toMatchObject({ reservationId: "r-mux-3", errorCode: "INVALID_ARGUMENT", errorMessage: "lines[0].quantity: must be between 1 and 1000" });
-    expect(unknown).toMatchObject({ reservationId: "r-mux-4", errorCode: "NOT_FOUND", errorMessage: expect.stringContaining('"sku-nope"') });
+    expect(invalid).toMatchObject({
+      reservationId: "r-mux-3",
+      errorCode: "INVALID_ARGUMENT",
+      errorMessage: "lines[0].quantity: must be between 1 and 1000",
+    });
+    expect(unknown).toMatchObject({
+      reservationId: "r-mux-4",
+      errorCode: "NOT_FOUND",
+      errorMessage: expect.stringContaining('"sku-nope"'),
+    });
     expect(resend).toMatchObject({ reservationId: "r-mux-1", errorCode: "", reservation: { status: ReservationStatus.HELD } });
     expect(resend.reservation?.createTime).toEqual(first.reservation?.createTime);
-    expect(conflicting).toMatchObject({ reservationId: "r-mux-1", errorCode: "INVALID_ARGUMENT", errorMessage: expect.stringMatching(/^reservation_id:/) });
+    expect(conflicting).toMatchObject({
+      reservationId: "r-mux-1",
+      errorCode: "INVALID_ARGUMENT",
+      errorMessage: expect.stringMatching(/^reservation_id:/),
+    });
 
     // Reserved once, not twice; the rejected request changed nothing.
     expect(await stockOf("sku-kettle")).toMatchObject({ availableQuantity: 98, reservedQuantity: 2 });
@@ -117,7 +147,9 @@ describe("inventory gRPC service (in-process, port 0)", () => {
   });
 
   it("when a held reservation is released, then its stock comes back, a second release is a no-op", async () => {
-    const reserve = inventory.client.reserveStock([{ reservationId: "r-rel", orderId: "o-rel", lines: [{ productId: "sku-decaf", quantity: 4 }] }]);
+    const reserve = inventory.client.reserveStock([
+      { reservationId: "r-rel", orderId: "o-rel", lines: [{ productId: "sku-decaf", quantity: 4 }] },
+    ]);
     for await (const response of reserve) expect(response.reservation?.status).toBe(ReservationStatus.HELD);
     expect(await stockOf("sku-decaf")).toMatchObject({ availableQuantity: 96, reservedQuantity: 4 });
 
@@ -156,14 +188,18 @@ describe("inventory gRPC service (in-process, port 0)", () => {
 
   it("when stock is watched, then the current levels come first and a reservation's change follows", async () => {
     const controller = new AbortController();
-    const watch = inventory.client.watchStock({ productIds: ["sku-espresso", "sku-mug"] }, { signal: controller.signal })[Symbol.asyncIterator]();
+    const watch = inventory.client
+      .watchStock({ productIds: ["sku-espresso", "sku-mug"] }, { signal: controller.signal })
+      [Symbol.asyncIterator]();
     const first = await watch.next();
     const second = await watch.next();
     const current = [first.value?.stock, second.value?.stock];
     expect(current.map((level) => level?.productId).sort()).toEqual(["sku-espresso", "sku-mug"]);
     const espressoBefore = current.find((level) => level?.productId === "sku-espresso");
 
-    for await (const response of inventory.client.reserveStock([{ reservationId: "r-watch", orderId: "o-watch", lines: [{ productId: "sku-espresso", quantity: 3 }] }])) {
+    for await (const response of inventory.client.reserveStock([
+      { reservationId: "r-watch", orderId: "o-watch", lines: [{ productId: "sku-espresso", quantity: 3 }] },
+    ])) {
       expect(response.errorCode).toBe("");
     }
     const change = await watch.next();
@@ -187,7 +223,9 @@ describe("inventory reservation expiry", () => {
   it("when a held reservation outlives RESERVATION_TTL_MS, then the sweep releases it", async () => {
     const inventory = await startTestInventory({ RESERVATION_TTL_MS: "60000" }, { bus: recordingBus() });
     try {
-      for await (const response of inventory.client.reserveStock([{ reservationId: "r-ttl", orderId: "o-ttl", lines: [{ productId: "sku-mug", quantity: 5 }] }])) {
+      for await (const response of inventory.client.reserveStock([
+        { reservationId: "r-ttl", orderId: "o-ttl", lines: [{ productId: "sku-mug", quantity: 5 }] },
+      ])) {
         expect(response.errorCode).toBe("");
       }
       expect(inventory.app.sweep()).toBe(0); // not yet expired
@@ -195,7 +233,10 @@ describe("inventory reservation expiry", () => {
       expect(inventory.app.sweep()).toBe(1);
       const reservation = (await inventory.client.getReservation({ reservationId: "r-ttl" })).reservation;
       expect(reservation?.status).toBe(ReservationStatus.RELEASED);
-      expect((await inventory.client.getProduct({ productId: "sku-mug" })).product?.stock).toMatchObject({ availableQuantity: 100, reservedQuantity: 0 });
+      expect((await inventory.client.getProduct({ productId: "sku-mug" })).product?.stock).toMatchObject({
+        availableQuantity: 100,
+        reservedQuantity: 0,
+      });
     } finally {
       await inventory.stop();
     }

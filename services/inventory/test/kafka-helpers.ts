@@ -16,7 +16,10 @@ import { waitUntil } from "../../../scripts/mesh/wait.js";
  * the join; an event published in between would be skipped. So this sends harmless probe events (about unknown
  * orders) to each partition explicitly, resending until the service's inbox shows one per partition.
  */
-export async function awaitConsumersPositioned(db: SqliteDatabase, brokers = process.env["KAFKA_BROKERS"] ?? "127.0.0.1:9092"): Promise<void> {
+export async function awaitConsumersPositioned(
+  db: SqliteDatabase,
+  brokers = process.env["KAFKA_BROKERS"] ?? "127.0.0.1:9092",
+): Promise<void> {
   const producer = createKafkaClient({ brokers: parseBrokers(brokers), clientId: "inventory-test-probe" }).producer({
     createPartitioner: Partitioners.DefaultPartitioner,
   });
@@ -27,27 +30,38 @@ export async function awaitConsumersPositioned(db: SqliteDatabase, brokers = pro
   );
   try {
     let lastSend = 0;
-    await waitUntil(async () => {
-      const pending = targets.filter((target) => !target.ids.some((id) => (seen.get(id)?.n ?? 0) > 0));
-      if (pending.length === 0) return true;
-      if (Date.now() - lastSend > 1_000) {
-        lastSend = Date.now();
-        for (const target of pending) {
-          const orderId = `probe-${randomUUID()}`;
-          const event =
-            target.topic === Topics.paymentEvents
-              ? toOutgoingEvent(PaymentDeclinedSchema, create(PaymentDeclinedSchema, { orderId, reason: "probe" }), { source: "inventory-test", subject: orderId })
-              : toOutgoingEvent(OrderCancelledSchema, create(OrderCancelledSchema, { orderId, reason: "probe" }), { source: "inventory-test", subject: orderId });
-          target.ids.push(event.id);
-          await producer.send({
-            topic: target.topic,
-            acks: -1,
-            messages: [{ partition: target.partition, key: orderId, value: Buffer.from(event.data), headers: toCloudEventHeaders(event) }],
-          });
+    await waitUntil(
+      async () => {
+        const pending = targets.filter((target) => !target.ids.some((id) => (seen.get(id)?.n ?? 0) > 0));
+        if (pending.length === 0) return true;
+        if (Date.now() - lastSend > 1_000) {
+          lastSend = Date.now();
+          for (const target of pending) {
+            const orderId = `probe-${randomUUID()}`;
+            const event =
+              target.topic === Topics.paymentEvents
+                ? toOutgoingEvent(PaymentDeclinedSchema, create(PaymentDeclinedSchema, { orderId, reason: "probe" }), {
+                    source: "inventory-test",
+                    subject: orderId,
+                  })
+                : toOutgoingEvent(OrderCancelledSchema, create(OrderCancelledSchema, { orderId, reason: "probe" }), {
+                    source: "inventory-test",
+                    subject: orderId,
+                  });
+            target.ids.push(event.id);
+            await producer.send({
+              topic: target.topic,
+              acks: -1,
+              messages: [
+                { partition: target.partition, key: orderId, value: Buffer.from(event.data), headers: toCloudEventHeaders(event) },
+              ],
+            });
+          }
         }
-      }
-      return false;
-    }, { message: "the inventory consumers to read every partition" });
+        return false;
+      },
+      { message: "the inventory consumers to read every partition" },
+    );
   } finally {
     await producer.disconnect();
   }

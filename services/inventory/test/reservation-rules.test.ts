@@ -36,9 +36,32 @@ describe("validateReserveRequest", () => {
     [{ reservationId: "", orderId: "o", lines: [{ productId: "sku-a", quantity: 1 }] }, "reservation_id: is required"],
     [{ reservationId: "r", orderId: " ", lines: [{ productId: "sku-a", quantity: 1 }] }, "order_id: is required"],
     [{ reservationId: "r", orderId: "o", lines: [] }, "lines: must contain at least one line"],
-    [{ reservationId: "r", orderId: "o", lines: [{ productId: "sku-a", quantity: 1 }, { productId: "", quantity: 1 }] }, "lines[1].product_id: is required"],
-    [{ reservationId: "r", orderId: "o", lines: [{ productId: "sku-a", quantity: 1 }, { productId: "sku-b", quantity: 0 }] }, "lines[1].quantity: must be between 1 and 1000"],
-    [{ reservationId: "r", orderId: "o", lines: [{ productId: "sku-a", quantity: 1001 }] }, "lines[0].quantity: must be between 1 and 1000"],
+    [
+      {
+        reservationId: "r",
+        orderId: "o",
+        lines: [
+          { productId: "sku-a", quantity: 1 },
+          { productId: "", quantity: 1 },
+        ],
+      },
+      "lines[1].product_id: is required",
+    ],
+    [
+      {
+        reservationId: "r",
+        orderId: "o",
+        lines: [
+          { productId: "sku-a", quantity: 1 },
+          { productId: "sku-b", quantity: 0 },
+        ],
+      },
+      "lines[1].quantity: must be between 1 and 1000",
+    ],
+    [
+      { reservationId: "r", orderId: "o", lines: [{ productId: "sku-a", quantity: 1001 }] },
+      "lines[0].quantity: must be between 1 and 1000",
+    ],
   ])("when the request is %j, then it is INVALID_ARGUMENT naming the field", (bad, message) => {
     const error = thrown(() => validateReserveRequest(bad));
     expect(error.code).toBe(Code.InvalidArgument);
@@ -46,7 +69,14 @@ describe("validateReserveRequest", () => {
   });
 
   it("when a product appears twice, then the second line is named", () => {
-    const error = thrown(() => validateReserveRequest(request([{ productId: "sku-a", quantity: 1 }, { productId: "sku-a", quantity: 2 }])));
+    const error = thrown(() =>
+      validateReserveRequest(
+        request([
+          { productId: "sku-a", quantity: 1 },
+          { productId: "sku-a", quantity: 2 },
+        ]),
+      ),
+    );
     expect(error.rawMessage).toMatch(/^lines\[1\]\.product_id: "sku-a" repeats lines\[0\]/);
   });
 
@@ -57,19 +87,39 @@ describe("validateReserveRequest", () => {
 
 describe("planReservation", () => {
   it("when every line fits, then the reservation is held with the current unit prices", () => {
-    const plan = planReservation(request([{ productId: "sku-a", quantity: 10 }, { productId: "sku-b", quantity: 2 }]), stockOf);
+    const plan = planReservation(
+      request([
+        { productId: "sku-a", quantity: 10 },
+        { productId: "sku-b", quantity: 2 },
+      ]),
+      stockOf,
+    );
     expect(plan.kind).toBe("held");
     expect(plan.lines.map((line) => line.unitPrice.amountMinor)).toEqual([100n, 250n]);
   });
 
   it("when one line is short, then nothing is held and the message names that product", () => {
-    const plan = planReservation(request([{ productId: "sku-a", quantity: 1 }, { productId: "sku-b", quantity: 3 }]), stockOf);
+    const plan = planReservation(
+      request([
+        { productId: "sku-a", quantity: 1 },
+        { productId: "sku-b", quantity: 3 },
+      ]),
+      stockOf,
+    );
     expect(plan).toMatchObject({ kind: "rejected" });
     expect(plan.kind === "rejected" && plan.message).toBe('insufficient stock: product "sku-b" has 2 available, 3 requested');
   });
 
   it("when a product is unknown, then it is NOT_FOUND naming the line", () => {
-    const error = thrown(() => planReservation(request([{ productId: "sku-a", quantity: 1 }, { productId: "sku-x", quantity: 1 }]), stockOf));
+    const error = thrown(() =>
+      planReservation(
+        request([
+          { productId: "sku-a", quantity: 1 },
+          { productId: "sku-x", quantity: 1 },
+        ]),
+        stockOf,
+      ),
+    );
     expect(error.code).toBe(Code.NotFound);
     expect(error.rawMessage).toBe('lines[1].product_id: product "sku-x" not found');
   });
@@ -79,7 +129,10 @@ describe("reservation transitions", () => {
   const held: Reservation = {
     reservationId: "r-1",
     orderId: "o-1",
-    lines: [{ productId: "sku-a", quantity: 2, unitPrice: eur(100) }, { productId: "sku-b", quantity: 1, unitPrice: eur(250) }],
+    lines: [
+      { productId: "sku-a", quantity: 2, unitPrice: eur(100) },
+      { productId: "sku-b", quantity: 1, unitPrice: eur(250) },
+    ],
     status: "HELD",
     reason: "",
     createdAt: new Date("2026-01-01T00:00:00Z"),
@@ -87,11 +140,27 @@ describe("reservation transitions", () => {
   };
 
   it("when a resend has the same lines in another order, then it is the same request", () => {
-    expect(sameRequest(held, request([{ productId: "sku-b", quantity: 1 }, { productId: "sku-a", quantity: 2 }]))).toBe(true);
+    expect(
+      sameRequest(
+        held,
+        request([
+          { productId: "sku-b", quantity: 1 },
+          { productId: "sku-a", quantity: 2 },
+        ]),
+      ),
+    ).toBe(true);
   });
 
   it("when a resend changes a quantity or the order, then it is not the same request", () => {
-    expect(sameRequest(held, request([{ productId: "sku-a", quantity: 3 }, { productId: "sku-b", quantity: 1 }]))).toBe(false);
+    expect(
+      sameRequest(
+        held,
+        request([
+          { productId: "sku-a", quantity: 3 },
+          { productId: "sku-b", quantity: 1 },
+        ]),
+      ),
+    ).toBe(false);
     expect(sameRequest(held, request(held.lines, { reservationId: "r-1", orderId: "o-2" }))).toBe(false);
   });
 

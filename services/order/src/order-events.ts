@@ -1,10 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import {
-  OrderCancelledSchema,
-  OrderConfirmedSchema,
-  OrderCreatedSchema,
-} from "#gen/shop/order/v1/order_events_pb.js";
+import { OrderCancelledSchema, OrderConfirmedSchema, OrderCreatedSchema } from "#gen/shop/order/v1/order_events_pb.js";
 import { toOutgoingEvent } from "#shared/events/event-bus.js";
 import type { OutboxEvent } from "#shared/events/outbox.js";
 import { Topics } from "#shared/events/topics.js";

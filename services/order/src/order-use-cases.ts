@@ -198,7 +198,12 @@ export class OrderUseCases {
     return result;
   }
 
-  private async reserveAndStore(command: CreateOrderCommand, fingerprint: string, key: string | undefined, call: CallOptions): Promise<Order> {
+  private async reserveAndStore(
+    command: CreateOrderCommand,
+    fingerprint: string,
+    key: string | undefined,
+    call: CallOptions,
+  ): Promise<Order> {
     const { db, orders, keys, outbox, relay, stock, logger } = this.deps;
     const orderId = randomUUID();
     const ownDeadline = Date.now() + this.deps.reserveTimeoutMs;

@@ -31,7 +31,11 @@ const v2Request = (init: MessageInitShape<typeof V2CreateOrderRequestSchema> = {
 
 const fifty = (n: number) => Array.from({ length: n }, (_, i) => ({ productId: `p-${i}`, quantity: 1 }));
 const invalid = (message: string) =>
-  expect.objectContaining({ constructor: ConnectError, code: Code.InvalidArgument, rawMessage: expect.stringMatching(`^${escape(message)}`) });
+  expect.objectContaining({
+    constructor: ConnectError,
+    code: Code.InvalidArgument,
+    rawMessage: expect.stringMatching(`^${escape(message)}`),
+  });
 
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -48,11 +52,38 @@ describe("shop.order.v1 CreateOrderRequest → command", () => {
     ["a customer id too long", { customerId: "x".repeat(65) }, "customer_id: must be at most 64 characters"],
     ["no lines", { lines: [] }, "lines: must have between 1 and 50 entries, got 0"],
     ["51 lines", { lines: fifty(51) }, "lines: must have between 1 and 50 entries, got 51"],
-    ["a line without a product", { lines: [{ productId: "p-1", quantity: 1 }, { productId: "", quantity: 1 }] }, "lines[1].product_id: is required"],
-    ["a zero quantity", { lines: [{ productId: "p-1", quantity: 1 }, { productId: "p-2", quantity: 0 }] }, "lines[1].quantity: must be between 1 and 1000"],
+    [
+      "a line without a product",
+      {
+        lines: [
+          { productId: "p-1", quantity: 1 },
+          { productId: "", quantity: 1 },
+        ],
+      },
+      "lines[1].product_id: is required",
+    ],
+    [
+      "a zero quantity",
+      {
+        lines: [
+          { productId: "p-1", quantity: 1 },
+          { productId: "p-2", quantity: 0 },
+        ],
+      },
+      "lines[1].quantity: must be between 1 and 1000",
+    ],
     ["a negative quantity", { lines: [{ productId: "p-1", quantity: -3 }] }, "lines[0].quantity: must be between 1 and 1000"],
     ["a quantity over 1000", { lines: [{ productId: "p-1", quantity: 1001 }] }, "lines[0].quantity: must be between 1 and 1000"],
-    ["a product twice", { lines: [{ productId: "p-1", quantity: 1 }, { productId: "p-1", quantity: 2 }] }, "lines[1].product_id:"],
+    [
+      "a product twice",
+      {
+        lines: [
+          { productId: "p-1", quantity: 1 },
+          { productId: "p-1", quantity: 2 },
+        ],
+      },
+      "lines[1].product_id:",
+    ],
     ["no card token", { cardToken: " " }, "card_token: is required"],
   ])("when the request has %s, then INVALID_ARGUMENT names the v1 field", (_, init, message) => {
     expect(() => fromV1CreateOrder(v1Request(init))).toThrow(invalid(message));
@@ -74,8 +105,26 @@ describe("shop.order.v2 CreateOrderRequest → command", () => {
     ["no items", { items: [] }, "items: must have between 1 and 50 entries, got 0"],
     ["51 items", { items: fifty(51) }, "items: must have between 1 and 50 entries, got 51"],
     ["an item without a product", { items: [{ productId: " ", quantity: 1 }] }, "items[0].product_id: is required"],
-    ["a zero quantity", { items: [{ productId: "p-1", quantity: 1 }, { productId: "p-2", quantity: 0 }] }, "items[1].quantity: must be between 1 and 1000"],
-    ["a product twice", { items: [{ productId: "p-1", quantity: 1 }, { productId: "p-1", quantity: 1 }] }, 'items[1].product_id: "p-1" is already ordered in items[0]'],
+    [
+      "a zero quantity",
+      {
+        items: [
+          { productId: "p-1", quantity: 1 },
+          { productId: "p-2", quantity: 0 },
+        ],
+      },
+      "items[1].quantity: must be between 1 and 1000",
+    ],
+    [
+      "a product twice",
+      {
+        items: [
+          { productId: "p-1", quantity: 1 },
+          { productId: "p-1", quantity: 1 },
+        ],
+      },
+      'items[1].product_id: "p-1" is already ordered in items[0]',
+    ],
     ["no payment", { payment: undefined }, "payment.card_token: is required"],
     ["a payment without a card token", { payment: { cardToken: "" } }, "payment.card_token: is required"],
   ])("when the request has %s, then INVALID_ARGUMENT names the v2 field", (_, init, message) => {

@@ -28,7 +28,10 @@ function anOrder(): Order {
 }
 
 function aCommand(overrides: Partial<CreateOrderCommand> = {}): CreateOrderCommand {
-  const lines = [{ productId: "p-1", quantity: 1 }, { productId: "p-2", quantity: 3 }];
+  const lines = [
+    { productId: "p-1", quantity: 1 },
+    { productId: "p-2", quantity: 3 },
+  ];
   return { customerId: "c-1", lines, cardToken: "tok_ok", linesField: "lines", ...overrides };
 }
 
@@ -112,7 +115,12 @@ describe("the order state machine", () => {
 
 describe("the order request rules", () => {
   it("when lines break a rule, then the error names the line under the field the caller's version gave", () => {
-    const error = rejectionOf(() => orderLinesOf("items", [{ productId: "p-1", quantity: 1 }, { productId: " p-1 ", quantity: 2 }]));
+    const error = rejectionOf(() =>
+      orderLinesOf("items", [
+        { productId: "p-1", quantity: 1 },
+        { productId: " p-1 ", quantity: 2 },
+      ]),
+    );
     expect(error.code).toBe(Code.InvalidArgument);
     expect(error.rawMessage).toBe('items[1].product_id: "p-1" is already ordered in items[0]; order each product once');
   });
@@ -138,7 +146,15 @@ describe("the request fingerprint", () => {
 
   it.each([
     ["customer", { customerId: "c-2" }],
-    ["quantity", { lines: [{ productId: "p-1", quantity: 2 }, { productId: "p-2", quantity: 3 }] }],
+    [
+      "quantity",
+      {
+        lines: [
+          { productId: "p-1", quantity: 2 },
+          { productId: "p-2", quantity: 3 },
+        ],
+      },
+    ],
     ["card", { cardToken: "tok_other" }],
   ])("changes when the %s changes", (_, overrides) => {
     expect(requestFingerprint(aCommand(overrides))).not.toBe(requestFingerprint(base));
@@ -147,14 +163,20 @@ describe("the request fingerprint", () => {
 
 describe("pricing", () => {
   it("totals the lines in minor units", () => {
-    const prices = new Map([["p-1", eur(250n)], ["p-2", eur(199n)]]);
+    const prices = new Map([
+      ["p-1", eur(250n)],
+      ["p-2", eur(199n)],
+    ]);
     const { lines, total } = priceLines(aCommand().lines, prices, "lines");
     expect(lines[1]?.lineTotal).toEqual(eur(597n));
     expect(total).toEqual(eur(847n));
   });
 
   it("when products are priced in two currencies, then FAILED_PRECONDITION naming the caller's lines field", () => {
-    const prices = new Map([["p-1", eur(250n)], ["p-2", { currencyCode: "USD", amountMinor: 199n }]]);
+    const prices = new Map([
+      ["p-1", eur(250n)],
+      ["p-2", { currencyCode: "USD", amountMinor: 199n }],
+    ]);
     const error = rejectionOf(() => priceLines(aCommand().lines, prices, "items"));
     expect(error.code).toBe(Code.FailedPrecondition);
     expect(error.rawMessage).toBe("items: products are priced in EUR and USD; an order has one currency");

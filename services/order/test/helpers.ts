@@ -154,10 +154,7 @@ export interface TestOrderService extends OrderServiceHandle {
 }
 
 /** startTestOrderService starts the whole order service on port 0 with a temp database. */
-export async function startTestOrderService(
-  env: Record<string, string>,
-  options: StartOptions = {},
-): Promise<TestOrderService> {
+export async function startTestOrderService(env: Record<string, string>, options: StartOptions = {}): Promise<TestOrderService> {
   const dataDir = mkdtempSync(join(tmpdir(), "order-test-"));
   const config: Readonly<OrderConfig> = loadConfig({
     PORT: "0",

@@ -43,7 +43,10 @@ afterAll(() => inventory.stop());
 
 beforeEach(async () => {
   bus = new MemoryBus();
-  service = await startTestOrderService({ INVENTORY_ADDR: inventory.address }, { bus, reserver: { breakerThreshold: 3, halfOpenAfterMs: 60_000 } });
+  service = await startTestOrderService(
+    { INVENTORY_ADDR: inventory.address },
+    { bus, reserver: { breakerThreshold: 3, halfOpenAfterMs: 60_000 } },
+  );
   client = createClient(OrderService, service.address, { defaultTimeoutMs: 10_000 });
 });
 
@@ -56,18 +59,29 @@ afterEach(async () => {
 
 describe("CreateOrder", () => {
   it("when stock is reserved, then the order awaits payment and an OrderCreated waits in the outbox", async () => {
-    const { order } = await client.createOrder(espresso(2), { metadata: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" } });
+    const { order } = await client.createOrder(espresso(2), {
+      metadata: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" },
+    });
     expect(order?.status).toBe(OrderStatus.AWAITING_PAYMENT);
     expect(order?.total).toMatchObject({ currencyCode: "EUR", amountMinor: 500n });
     expect(order?.lines[0]?.unitPrice?.amountMinor).toBe(250n);
     expect(inventory.reservations.has(order!.orderId)).toBe(true);
-    const row = service.db.prepare(`SELECT * FROM outbox`).get() as { subject: string; topic: string; traceparent: string; event_type: string; payload: Buffer };
+    const row = service.db.prepare(`SELECT * FROM outbox`).get() as {
+      subject: string;
+      topic: string;
+      traceparent: string;
+      event_type: string;
+      payload: Buffer;
+    };
     expect(row).toMatchObject({ subject: order!.orderId, topic: Topics.orderEvents, event_type: "shop.order.v1.OrderCreated" });
     expect(row.traceparent).toMatch(/^00-0af7/);
     const created = decodeEvent(OrderCreatedSchema, { type: row.event_type, data: new Uint8Array(row.payload) });
     expect(created).toMatchObject({ orderId: order!.orderId, cardToken: card, customerId: "cust-1" });
     // The relay publishes it after the commit.
-    await waitUntil(() => bus.published.some((p) => p.event.subject === order!.orderId), { timeoutMs: 5_000, message: "OrderCreated published" });
+    await waitUntil(() => bus.published.some((p) => p.event.subject === order!.orderId), {
+      timeoutMs: 5_000,
+      message: "OrderCreated published",
+    });
   });
 
   it("when stock is missing, then FAILED_PRECONDITION and nothing is stored", async () => {
@@ -80,10 +94,37 @@ describe("CreateOrder", () => {
 
   it.each([
     ["a zero quantity", { lines: [{ productId: "sku-espresso", quantity: 0 }] }, "lines[0].quantity: must be between 1 and 1000"],
-    ["a negative quantity", { lines: [{ productId: "sku-espresso", quantity: 1 }, { productId: "sku-croissant", quantity: -1 }] }, "lines[1].quantity:"],
+    [
+      "a negative quantity",
+      {
+        lines: [
+          { productId: "sku-espresso", quantity: 1 },
+          { productId: "sku-croissant", quantity: -1 },
+        ],
+      },
+      "lines[1].quantity:",
+    ],
     ["no customer", { customerId: "" }, "customer_id: is required"],
-    ["a product inventory does not know", { lines: [{ productId: "sku-espresso", quantity: 1 }, { productId: "sku-nope", quantity: 1 }] }, "lines[1].product_id:"],
-    ["a product twice", { lines: [{ productId: "sku-espresso", quantity: 1 }, { productId: "sku-espresso", quantity: 1 }] }, "lines[1].product_id:"],
+    [
+      "a product inventory does not know",
+      {
+        lines: [
+          { productId: "sku-espresso", quantity: 1 },
+          { productId: "sku-nope", quantity: 1 },
+        ],
+      },
+      "lines[1].product_id:",
+    ],
+    [
+      "a product twice",
+      {
+        lines: [
+          { productId: "sku-espresso", quantity: 1 },
+          { productId: "sku-espresso", quantity: 1 },
+        ],
+      },
+      "lines[1].product_id:",
+    ],
   ])("when the request has %s, then INVALID_ARGUMENT names the field and nothing is written", async (_, overrides, message) => {
     const err = await grpcError(client.createOrder({ ...espresso(), ...overrides }));
     expect(err.code).toBe(status.INVALID_ARGUMENT);
@@ -94,7 +135,13 @@ describe("CreateOrder", () => {
   });
 
   it("when products are priced in two currencies, then FAILED_PRECONDITION and the reservation is released", async () => {
-    const request = { ...espresso(), lines: [{ productId: "sku-espresso", quantity: 1 }, { productId: "sku-dollar", quantity: 1 }] };
+    const request = {
+      ...espresso(),
+      lines: [
+        { productId: "sku-espresso", quantity: 1 },
+        { productId: "sku-dollar", quantity: 1 },
+      ],
+    };
     const err = await grpcError(client.createOrder(request));
     expect(err.code).toBe(status.FAILED_PRECONDITION);
     expect(count("orders")).toBe(0);
@@ -122,7 +169,10 @@ describe("CreateOrder compensation and deadlines", () => {
     expect(Date.now() - started).toBeLessThan(900);
     expect(count("orders")).toBe(0);
     // Inventory may hold stock whose answer nobody waited for: the order service gives it back.
-    await waitUntil(() => inventory.released.length > releasedBefore, { timeoutMs: 5_000, message: "the timed-out reservation to be released" });
+    await waitUntil(() => inventory.released.length > releasedBefore, {
+      timeoutMs: 5_000,
+      message: "the timed-out reservation to be released",
+    });
   });
 });
 
@@ -184,7 +234,10 @@ describe("CreateOrder when inventory misbehaves", () => {
     await down.start();
     const address = down.address;
     down.stop();
-    const other = await startTestOrderService({ INVENTORY_ADDR: address }, { bus: new MemoryBus(), reserver: { breakerThreshold: 2, halfOpenAfterMs: 60_000 } });
+    const other = await startTestOrderService(
+      { INVENTORY_ADDR: address },
+      { bus: new MemoryBus(), reserver: { breakerThreshold: 2, halfOpenAfterMs: 60_000 } },
+    );
     const otherClient = createClient(OrderService, other.address, { defaultTimeoutMs: 10_000 });
     try {
       const started = Date.now();
@@ -249,7 +302,9 @@ describe("CancelOrder", () => {
     const { order: cancelled } = await client.cancelOrder({ orderId: order!.orderId });
     expect(cancelled?.status).toBe(OrderStatus.CANCELLED);
     const row = service.db.prepare(`SELECT payload FROM outbox ORDER BY seq DESC LIMIT 1`).get() as { payload: Buffer };
-    expect(decodeEvent(OrderCancelledSchema, { type: "shop.order.v1.OrderCancelled", data: new Uint8Array(row.payload) }).paymentId).toBe("pay-1");
+    expect(decodeEvent(OrderCancelledSchema, { type: "shop.order.v1.OrderCancelled", data: new Uint8Array(row.payload) }).paymentId).toBe(
+      "pay-1",
+    );
   });
 });
 
@@ -292,9 +347,11 @@ describe("WatchOrder", () => {
   });
 
   it("when the order is unknown, then NOT_FOUND", async () => {
-    const err = await grpcError((async () => {
-      for await (const _ of client.watchOrder({ orderId: "nope" })) void _;
-    })());
+    const err = await grpcError(
+      (async () => {
+        for await (const _ of client.watchOrder({ orderId: "nope" })) void _;
+      })(),
+    );
     expect(err.code).toBe(status.NOT_FOUND);
   });
 });

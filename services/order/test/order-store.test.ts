@@ -15,8 +15,18 @@ function order(orderId: string, unitMinor = 250n): Order {
     orderId,
     customerId: "cust-1",
     lines: [
-      { productId: "sku-b", quantity: 2, unitPrice: { currencyCode: "EUR", amountMinor: unitMinor }, lineTotal: { currencyCode: "EUR", amountMinor: unitMinor * 2n } },
-      { productId: "sku-a \"quoted\"", quantity: 1, unitPrice: { currencyCode: "EUR", amountMinor: 180n }, lineTotal: { currencyCode: "EUR", amountMinor: 180n } },
+      {
+        productId: "sku-b",
+        quantity: 2,
+        unitPrice: { currencyCode: "EUR", amountMinor: unitMinor },
+        lineTotal: { currencyCode: "EUR", amountMinor: unitMinor * 2n },
+      },
+      {
+        productId: 'sku-a "quoted"',
+        quantity: 1,
+        unitPrice: { currencyCode: "EUR", amountMinor: 180n },
+        lineTotal: { currencyCode: "EUR", amountMinor: 180n },
+      },
     ],
     total: { currencyCode: "EUR", amountMinor: unitMinor * 2n + 180n },
     at: new Date("2026-01-01T10:00:00.000Z"),

@@ -83,7 +83,16 @@ describe("shop.order.v2.OrderService", () => {
 
   it.each([
     ["a zero quantity", { items: [{ productId: "sku-espresso", quantity: 0 }] }, "items[0].quantity: must be between 1 and 1000"],
-    ["a product twice", { items: [{ productId: "sku-espresso", quantity: 1 }, { productId: "sku-espresso", quantity: 1 }] }, "items[1].product_id:"],
+    [
+      "a product twice",
+      {
+        items: [
+          { productId: "sku-espresso", quantity: 1 },
+          { productId: "sku-espresso", quantity: 1 },
+        ],
+      },
+      "items[1].product_id:",
+    ],
     ["an unknown product", { items: [{ productId: "sku-nope", quantity: 1 }] }, "items[0].product_id:"],
     ["no payment", { payment: undefined }, "payment.card_token: is required"],
   ])("when a v2 request has %s, then INVALID_ARGUMENT names the v2 field path and nothing is written", async (_, overrides, message) => {
@@ -106,7 +115,10 @@ describe("shop.order.v2.OrderService", () => {
     await waitUntil(() => seen.length === 1, { timeoutMs: 5_000, message: "the current state" });
 
     const authorized = create(PaymentAuthorizedSchema, { paymentId: "pay-v2", orderId: order!.orderId });
-    await bus.deliver(Topics.paymentEvents, toOutgoingEvent(PaymentAuthorizedSchema, authorized, { source: "test", subject: order!.orderId }));
+    await bus.deliver(
+      Topics.paymentEvents,
+      toOutgoingEvent(PaymentAuthorizedSchema, authorized, { source: "test", subject: order!.orderId }),
+    );
     await watching; // ends by itself after the terminal state
 
     expect(seen).toEqual([
@@ -161,7 +173,10 @@ describe("shop.ops.v1.OpsService on the order service", () => {
       const before = await ops.getEventStatus({});
       await v2.createOrder(espressoV2());
       await waitUntil(() => bus.published.length === 1, { timeoutMs: 5_000, message: "OrderCreated published" });
-      await waitUntil(() => count("outbox") === 1 && service.db.prepare(`SELECT state FROM outbox`).pluck().get() === "PUBLISHED", { timeoutMs: 5_000, message: "row marked" });
+      await waitUntil(() => count("outbox") === 1 && service.db.prepare(`SELECT state FROM outbox`).pluck().get() === "PUBLISHED", {
+        timeoutMs: 5_000,
+        message: "row marked",
+      });
 
       const after = await ops.getEventStatus({});
 

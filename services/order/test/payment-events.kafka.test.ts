@@ -21,7 +21,10 @@ function inboxHas(eventId: string): boolean {
   return service.db.prepare(`SELECT 1 FROM inbox WHERE event_id = ?`).get(eventId) !== undefined;
 }
 
-function paymentEvent(schema: typeof PaymentAuthorizedSchema | typeof PaymentDeclinedSchema, init: { orderId: string } & Record<string, unknown>) {
+function paymentEvent(
+  schema: typeof PaymentAuthorizedSchema | typeof PaymentDeclinedSchema,
+  init: { orderId: string } & Record<string, unknown>,
+) {
   const message = create(schema as typeof PaymentAuthorizedSchema, init);
   return toOutgoingEvent(schema as typeof PaymentAuthorizedSchema, message, { source: "test/payment", subject: init.orderId });
 }
@@ -32,12 +35,15 @@ function paymentEvent(schema: typeof PaymentAuthorizedSchema | typeof PaymentDec
  * it also proves the fresh consumer group (KAFKA_FROM_BEGINNING=false) is positioned, whatever the join timing.
  */
 async function settle(orderId: string): Promise<void> {
-  await waitUntil(async () => {
-    const marker = paymentEvent(PaymentDeclinedSchema, { paymentId: "marker", orderId, reason: "marker" });
-    await testBus.publish(Topics.paymentEvents, [marker]);
-    // A marker not handled within 3 s throws, which counts as "not yet": the next round publishes a new one.
-    return waitUntil(() => inboxHas(marker.id), { timeoutMs: 3_000, message: "the marker to be handled" });
-  }, { timeoutMs: 30_000, message: `the order service to consume events about ${orderId}` });
+  await waitUntil(
+    async () => {
+      const marker = paymentEvent(PaymentDeclinedSchema, { paymentId: "marker", orderId, reason: "marker" });
+      await testBus.publish(Topics.paymentEvents, [marker]);
+      // A marker not handled within 3 s throws, which counts as "not yet": the next round publishes a new one.
+      return waitUntil(() => inboxHas(marker.id), { timeoutMs: 3_000, message: "the marker to be handled" });
+    },
+    { timeoutMs: 30_000, message: `the order service to consume events about ${orderId}` },
+  );
 }
 
 beforeAll(async () => {
@@ -49,7 +55,11 @@ beforeAll(async () => {
     EVENT_RETRY_INITIAL_MS: "50",
   });
   client = createClient(OrderService, service.address, { defaultTimeoutMs: 10_000 });
-  testBus = createKafkaEventBus({ brokers: parseBrokers(process.env["KAFKA_BROKERS"] ?? "127.0.0.1:9092"), clientId: "order-test", logger: quietLogger });
+  testBus = createKafkaEventBus({
+    brokers: parseBrokers(process.env["KAFKA_BROKERS"] ?? "127.0.0.1:9092"),
+    clientId: "order-test",
+    logger: quietLogger,
+  });
 });
 
 afterAll(async () => {
@@ -64,7 +74,11 @@ describe("the order service on Kafka", () => {
   it("when PaymentAuthorized is published, then the order is CONFIRMED and OrderConfirmed is published; a redelivery changes nothing", async () => {
     // Arrange: the consumer is positioned, and an order awaits payment.
     await settle(`warm-up-${crypto.randomUUID()}`);
-    const { order } = await client.createOrder({ customerId: "kafka-cust", lines: [{ productId: "sku-espresso", quantity: 1 }], cardToken: "tok_visa" });
+    const { order } = await client.createOrder({
+      customerId: "kafka-cust",
+      lines: [{ productId: "sku-espresso", quantity: 1 }],
+      cardToken: "tok_visa",
+    });
     const orderId = order!.orderId;
 
     // Act: the same PaymentAuthorized twice (at-least-once delivery).
@@ -94,7 +108,10 @@ describe("the order service on Kafka", () => {
         },
       }),
     );
-    await waitUntil(() => seen.some((e) => e.type === "shop.order.v1.OrderConfirmed"), { timeoutMs: 30_000, message: "OrderConfirmed on Kafka" });
+    await waitUntil(() => seen.some((e) => e.type === "shop.order.v1.OrderConfirmed"), {
+      timeoutMs: 30_000,
+      message: "OrderConfirmed on Kafka",
+    });
     expect(seen.map((e) => e.type)).toEqual(["shop.order.v1.OrderCreated", "shop.order.v1.OrderConfirmed"]);
     expect(seen[1]?.source).toBe("shopmesh/order");
   });

@@ -1,11 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  cardLast4,
-  decideCharge,
-  InvalidChargeError,
-  UnsupportedCurrencyError,
-  type ChargeRequest,
-} from "../src/domain/card-processor.js";
+import { cardLast4, decideCharge, InvalidChargeError, UnsupportedCurrencyError, type ChargeRequest } from "../src/domain/card-processor.js";
 import { planRefund, requireUuid, optionalUuid } from "../src/domain/payment.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 

@@ -38,4 +38,3 @@ export async function collect(bus: EventBus, brokers: readonly string[], topic: 
   });
   return { events, close: () => subscription.close() };
 }
-

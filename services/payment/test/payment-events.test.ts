@@ -7,11 +7,7 @@ import path from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { OrderCancelledSchema, OrderCreatedSchema } from "#gen/shop/order/v1/order_events_pb.js";
-import {
-  PaymentAuthorizedSchema,
-  PaymentDeclinedSchema,
-  PaymentRefundedSchema,
-} from "#gen/shop/payment/v1/payment_events_pb.js";
+import { PaymentAuthorizedSchema, PaymentDeclinedSchema, PaymentRefundedSchema } from "#gen/shop/payment/v1/payment_events_pb.js";
 import { decodeEvent, toOutgoingEvent, type EventBus, type IncomingEvent, type OutgoingEvent } from "#shared/events/event-bus.js";
 import { createKafkaEventBus } from "#shared/events/kafka-event-bus.js";
 import { parseBrokers } from "#shared/events/kafka-client.js";
@@ -140,10 +136,9 @@ describe("payment service on Kafka", () => {
     await publishOrderEvents(created, created, sameOrderOtherEvent);
 
     // Assert: the last one was handled (it is in the inbox), so the duplicate before it was too.
-    await waitUntil(
-      () => app.db.prepare("SELECT 1 AS ok FROM inbox WHERE event_id = ?").get(sameOrderOtherEvent.id),
-      { message: "the last OrderCreated to be handled" },
-    );
+    await waitUntil(() => app.db.prepare("SELECT 1 AS ok FROM inbox WHERE event_id = ?").get(sameOrderOtherEvent.id), {
+      message: "the last OrderCreated to be handled",
+    });
     await waitForPaymentEvent(orderId, PaymentAuthorizedSchema.typeName);
     expect(app.payments.list({ orderId, limit: 10 }).payments).toHaveLength(1);
     const outboxRows = app.db.prepare("SELECT count(*) AS n FROM outbox WHERE subject = ?").get(orderId) as { n: number };
@@ -170,7 +165,11 @@ describe("payment service on Kafka", () => {
       orderId,
       amount: { currencyCode: "EUR", amountMinor: 12_345n },
     });
-    expect(event.headers).toMatchObject({ ce_type: "shop.payment.v1.PaymentRefunded", ce_subject: orderId, traceparent: expect.stringMatching(SAME_TRACE) });
+    expect(event.headers).toMatchObject({
+      ce_type: "shop.payment.v1.PaymentRefunded",
+      ce_subject: orderId,
+      traceparent: expect.stringMatching(SAME_TRACE),
+    });
     expect(app.payments.get(authorized.paymentId).status).toBe("REFUNDED");
   });
 
@@ -185,7 +184,9 @@ describe("payment service on Kafka", () => {
 
     await publishOrderEvents(cancel);
 
-    await waitUntil(() => app.db.prepare("SELECT 1 AS ok FROM inbox WHERE event_id = ?").get(cancel.id), { message: "OrderCancelled to be handled" });
+    await waitUntil(() => app.db.prepare("SELECT 1 AS ok FROM inbox WHERE event_id = ?").get(cancel.id), {
+      message: "OrderCancelled to be handled",
+    });
     expect(app.payments.list({ orderId, limit: 10 }).payments[0]?.status).toBe("DECLINED");
     expect(paymentEventsOf(orderId, PaymentRefundedSchema.typeName)).toHaveLength(0);
   });

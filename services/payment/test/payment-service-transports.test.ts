@@ -100,8 +100,9 @@ describe("PaymentService handlers served in memory (Connect router) and by grpc-
 
     const traceparents = [viaMemory, viaSocket].map(
       ({ orderId }) =>
-        fixture.db.prepare<[string], { traceparent: string }>("SELECT traceparent FROM outbox WHERE subject = ? AND event_type LIKE '%Refunded'").get(orderId)
-          ?.traceparent,
+        fixture.db
+          .prepare<[string], { traceparent: string }>("SELECT traceparent FROM outbox WHERE subject = ? AND event_type LIKE '%Refunded'")
+          .get(orderId)?.traceparent,
     );
     // The event is a child span of the call, in the caller's trace.
     const inCallersTrace = expect.stringMatching(/^00-4bf92f3577b34da6a3ce929d0e0e4736-(?!00f067aa0ba902b7)[0-9a-f]{16}-01$/);

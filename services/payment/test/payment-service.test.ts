@@ -39,7 +39,10 @@ describe("PaymentService over gRPC", () => {
   const charge = (...args: Parameters<TestPayments["charge"]>) => fixture.charge(...args);
 
   async function codeOf(call: Promise<unknown>): Promise<{ code: number; details: string }> {
-    const error = (await call.then(() => undefined, (e: unknown) => e)) as { code: number; details: string } | undefined;
+    const error = (await call.then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as { code: number; details: string } | undefined;
     if (!error) throw new Error("expected the call to fail");
     return { code: error.code, details: error.details };
   }
@@ -121,9 +124,7 @@ describe("PaymentService over gRPC", () => {
     charge("tok_y");
     const first = await client.listPayments({ pageSize: 1 });
 
-    const otherFilter = await codeOf(
-      client.listPayments({ pageSize: 1, pageToken: first.nextPageToken, orderId: crypto.randomUUID() }),
-    );
+    const otherFilter = await codeOf(client.listPayments({ pageSize: 1, pageToken: first.nextPageToken, orderId: crypto.randomUUID() }));
     const garbage = await codeOf(client.listPayments({ pageToken: "not-a-token" }));
     const negative = await codeOf(client.listPayments({ pageSize: -1 }));
 

@@ -38,8 +38,17 @@ export function openTestPayments(): TestPayments {
     db,
     payments,
     charge(cardToken, amountMinor = 2_500n, orderId = crypto.randomUUID()) {
-      const order = create(OrderCreatedSchema, { orderId, customerId: "customer-1", cardToken, total: { currencyCode: "EUR", amountMinor } });
-      const outcome = payments.chargeOrder(order, { id: crypto.randomUUID(), type: OrderCreatedSchema.typeName, inboxConsumer: "payment.order-created" });
+      const order = create(OrderCreatedSchema, {
+        orderId,
+        customerId: "customer-1",
+        cardToken,
+        total: { currencyCode: "EUR", amountMinor },
+      });
+      const outcome = payments.chargeOrder(order, {
+        id: crypto.randomUUID(),
+        type: OrderCreatedSchema.typeName,
+        inboxConsumer: "payment.order-created",
+      });
       if (outcome.kind !== "charged") throw new Error(`seeding failed: ${outcome.kind}`);
       return outcome.payment;
     },

@@ -40,7 +40,10 @@ export function readInt(env: Env, name: string, fallback?: number, range: { min?
 export function readList(env: Env, name: string, fallback?: readonly string[]): string[] {
   const text = raw(env, name);
   if (text === undefined) return [...(fallback ?? missing(name))];
-  const items = text.split(",").map((item) => item.trim()).filter(Boolean);
+  const items = text
+    .split(",")
+    .map((item) => item.trim())
+    .filter(Boolean);
   if (items.length === 0) throw new ConfigError(`environment variable "${name}" must list at least one value`);
   return items;
 }

@@ -41,7 +41,9 @@ export function decodePageToken(token: string, filter: string): PageCursor | und
 
 function isCursor(value: unknown): value is PageCursor {
   return (
-    typeof value === "object" && value !== null &&
-    typeof (value as PageCursor).after === "string" && typeof (value as PageCursor).filter === "string"
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as PageCursor).after === "string" &&
+    typeof (value as PageCursor).filter === "string"
   );
 }

@@ -20,11 +20,7 @@ const FORCE_AFTER_MS = 10_000;
  * second signal exits at once, and a stop that outlasts the service's stop budget exits 1 naming the step that was
  * still running: a stuck drain must not keep a deploy (or Ctrl-C) waiting forever. A failed start exits 1.
  */
-export async function runUntilSignalled(
-  logger: Logger,
-  start: () => Promise<Stoppable>,
-  forceAfterMs = FORCE_AFTER_MS,
-): Promise<void> {
+export async function runUntilSignalled(logger: Logger, start: () => Promise<Stoppable>, forceAfterMs = FORCE_AFTER_MS): Promise<void> {
   let service: Stoppable;
   try {
     service = await start();

@@ -89,8 +89,14 @@ describe("event bus on Kafka", () => {
     // Arrange
     const topic = await createTestTopic();
     const groupId = `test-${randomUUID()}`;
-    const poison = toOutgoingEvent(StringValueSchema, create(StringValueSchema, { value: "poison" }), { source: "shopmesh/test", subject: "order-7" });
-    const good = toOutgoingEvent(StringValueSchema, create(StringValueSchema, { value: "good" }), { source: "shopmesh/test", subject: "order-7" });
+    const poison = toOutgoingEvent(StringValueSchema, create(StringValueSchema, { value: "poison" }), {
+      source: "shopmesh/test",
+      subject: "order-7",
+    });
+    const good = toOutgoingEvent(StringValueSchema, create(StringValueSchema, { value: "good" }), {
+      source: "shopmesh/test",
+      subject: "order-7",
+    });
     let poisonCalls = 0;
     const handled: IncomingEvent[] = [];
     await bus.subscribe({
@@ -130,7 +136,9 @@ describe("event bus on Kafka", () => {
       dlq_original_partition: String(partition),
       dlq_original_offset: original!.offset,
     });
-    await waitUntil(async () => (await committedOffset(groupId, topic, partition)) === String(Number(handled[0]!.offset) + 1), { message: "the offsets to be committed" });
+    await waitUntil(async () => (await committedOffset(groupId, topic, partition)) === String(Number(handled[0]!.offset) + 1), {
+      message: "the offsets to be committed",
+    });
   });
 
   it("when a message has no CloudEvents headers, then it goes to the DLQ and consumption goes on", async () => {
@@ -139,7 +147,10 @@ describe("event bus on Kafka", () => {
     const groupId = `test-${randomUUID()}`;
     const handled: IncomingEvent[] = [];
     await bus.subscribe({ groupId, topics: [topic], handle: async (e) => void handled.push(e) });
-    const good = toOutgoingEvent(StringValueSchema, create(StringValueSchema, { value: "good" }), { source: "shopmesh/test", subject: "order-9" });
+    const good = toOutgoingEvent(StringValueSchema, create(StringValueSchema, { value: "good" }), {
+      source: "shopmesh/test",
+      subject: "order-9",
+    });
 
     // Act
     const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
@@ -153,7 +164,11 @@ describe("event bus on Kafka", () => {
     expect(handled[0]?.id).toBe(good.id);
     const [dead] = await readRaw(dlqTopicOf(topic), 1);
     expect(dead?.value?.toString()).toBe("not a cloudevent");
-    expect(stringHeaders(dead!.headers)).toMatchObject({ dlq_consumer: groupId, dlq_error: "missing header ce_specversion", dlq_attempts: "0" });
+    expect(stringHeaders(dead!.headers)).toMatchObject({
+      dlq_consumer: groupId,
+      dlq_error: "missing header ce_specversion",
+      dlq_attempts: "0",
+    });
     const admin = kafka.admin();
     await admin.connect();
     const [dlqPartition] = await admin.fetchTopicOffsets(dlqTopicOf(topic));
@@ -193,4 +208,3 @@ async function committedOffset(groupId: string, topic: string, partition: number
 function stringHeaders(headers: IHeaders | undefined): Record<string, string> {
   return Object.fromEntries(Object.entries(headers ?? {}).map(([name, value]) => [name, String(value)]));
 }
-

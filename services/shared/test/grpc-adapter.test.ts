@@ -136,7 +136,14 @@ describe("grpc adapter: errors cross the boundary once", () => {
 
   it("when a handler throws an unexpected error, then the client gets INTERNAL 'internal error' and the log gets the stack", async () => {
     const logger = memoryLogger();
-    const { client } = await start({ getProduct: async () => { throw new Error("boom: secret db path"); } }, { logger });
+    const { client } = await start(
+      {
+        getProduct: async () => {
+          throw new Error("boom: secret db path");
+        },
+      },
+      { logger },
+    );
 
     const err = await rejection(client.getProduct({ productId: "x" }));
 
@@ -150,7 +157,14 @@ describe("grpc adapter: errors cross the boundary once", () => {
 
   it("when a handler throws notFound, then NOT_FOUND passes through with its message and is logged once at info", async () => {
     const logger = memoryLogger();
-    const { client } = await start({ getProduct: async (req) => { throw notFound(`product "${req.productId}"`); } }, { logger });
+    const { client } = await start(
+      {
+        getProduct: async (req) => {
+          throw notFound(`product "${req.productId}"`);
+        },
+      },
+      { logger },
+    );
 
     const err = await rejection(client.getProduct({ productId: "sku-x" }));
 
@@ -169,7 +183,11 @@ describe("grpc adapter: errors cross the boundary once", () => {
     });
 
     const seen: string[] = [];
-    const err = await rejection((async () => { for await (const r of client.watchStock({})) seen.push(r.stock?.productId ?? ""); })());
+    const err = await rejection(
+      (async () => {
+        for await (const r of client.watchStock({})) seen.push(r.stock?.productId ?? "");
+      })(),
+    );
 
     expect(seen).toEqual(["a", "b"]);
     expect(err.code).toBe(status.NOT_FOUND);

@@ -68,7 +68,12 @@ describe("grpc server: requests the adapter refuses", () => {
       { maxRequestBytes: 100 },
     );
 
-    const err = await client.importStock([{ productId: "ok", quantity: 1 }, { productId: "y".repeat(200), quantity: 1 }]).catch((e) => e);
+    const err = await client
+      .importStock([
+        { productId: "ok", quantity: 1 },
+        { productId: "y".repeat(200), quantity: 1 },
+      ])
+      .catch((e) => e);
 
     expect((err as GrpcServiceError).code).toBe(status.INVALID_ARGUMENT);
     expect((err as GrpcServiceError).details).toContain("exceeds the limit of 100 bytes");

@@ -129,7 +129,10 @@ describe("grpc server stopping", () => {
 
     stopping.abort();
 
-    expect(await failureOf(harness.client.getProduct({ productId: "sku-1" }))).toEqual({ code: status.UNAVAILABLE, details: "shutting down" });
+    expect(await failureOf(harness.client.getProduct({ productId: "sku-1" }))).toEqual({
+      code: status.UNAVAILABLE,
+      details: "shutting down",
+    });
     expect(await failureOf(harness.client.watchStock({ productIds: [] }))).toEqual({ code: status.UNAVAILABLE, details: "shutting down" });
     expect(handled).toBe(0);
   });

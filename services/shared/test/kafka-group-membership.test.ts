@@ -12,7 +12,11 @@ import { groupMemberIds } from "../../../test/system/consumer-groups.js";
 const brokers = inject("kafkaBrokers");
 const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "group-member.ts");
 // Quiet: kafkajs logs the expected "not aware of this member" answer at ERROR.
-const kafka = createKafkaClient({ brokers: parseBrokers(brokers), clientId: "kafka-group-membership-test", logger: { error: () => undefined, warn: () => undefined } });
+const kafka = createKafkaClient({
+  brokers: parseBrokers(brokers),
+  clientId: "kafka-group-membership-test",
+  logger: { error: () => undefined, warn: () => undefined },
+});
 
 let child: ChildProcess | undefined;
 afterEach(() => {
@@ -22,7 +26,9 @@ afterEach(() => {
 
 /** joinInChildProcess starts a member of `groupId` in its own process and returns its member id once it joined. */
 function joinInChildProcess(groupId: string): Promise<string> {
-  child = spawn(process.execPath, ["--import", "tsx", fixture, brokers, groupId, Topics.orderEvents], { stdio: ["ignore", "pipe", "inherit"] });
+  child = spawn(process.execPath, ["--import", "tsx", fixture, brokers, groupId, Topics.orderEvents], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("the fixture did not join within 30 s")), 30_000);
     child!.stdout!.setEncoding("utf8").on("data", (chunk: string) => {

@@ -58,7 +58,13 @@ afterEach(() => {
 
 describe("OpsService.GetEventStatus", () => {
   it("when the outbox and inbox are empty, then every count is zero and no pending time is set", async () => {
-    expect(await status()).toMatchObject({ service: "order", outboxPending: 0n, outboxFailed: 0n, outboxPublished: 0n, inboxProcessed: 0n });
+    expect(await status()).toMatchObject({
+      service: "order",
+      outboxPending: 0n,
+      outboxFailed: 0n,
+      outboxPublished: 0n,
+      inboxProcessed: 0n,
+    });
     expect((await status()).oldestPendingTime).toBeUndefined();
   });
 

@@ -52,7 +52,10 @@ describe("OutboxStore", () => {
     const claimed = outbox.claim(3);
 
     expect(claimed.map((row) => row.event.subject)).toEqual(["subject-1", "subject-2", "subject-3"]);
-    expect(claimed[0]?.event).toMatchObject({ topic: "shop.test.odd", traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" });
+    expect(claimed[0]?.event).toMatchObject({
+      topic: "shop.test.odd",
+      traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    });
     expect(claimed[0]?.event.time.toISOString()).toBe("2026-01-01T00:00:01.000Z");
     expect([...(claimed[1]?.event.data ?? [])]).toEqual([2]);
     expect(rows().map((row) => [row.state, row.times_sent])).toEqual([

@@ -28,7 +28,9 @@ describe("runUntilSignalled", () => {
 
     // Assert
     expect(code).toBe(1);
-    const forced = lines.map((line) => JSON.parse(line) as { level?: number; step?: string; budgetMs?: number; msg: string }).find((line) => line.level === 50);
+    const forced = lines
+      .map((line) => JSON.parse(line) as { level?: number; step?: string; budgetMs?: number; msg: string })
+      .find((line) => line.level === 50);
     expect(forced).toMatchObject({ step: "leave the consumer group", budgetMs: 300 });
     expect(forced?.msg).toMatch(/"leave the consumer group" was still running/);
   }, 30_000);

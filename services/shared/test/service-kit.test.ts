@@ -149,7 +149,10 @@ describe("service kit", () => {
     const capture = definition([], {});
     const wire = capture.wire;
 
-    const failure = await startService({ ...capture, wire: (k) => ((kit = k), wire(k)) }, settings(), { bus, logger: memoryLogger().logger }).then(
+    const failure = await startService({ ...capture, wire: (k) => ((kit = k), wire(k)) }, settings(), {
+      bus,
+      logger: memoryLogger().logger,
+    }).then(
       () => undefined,
       (error: unknown) => error,
     );
@@ -167,7 +170,10 @@ describe("service kit", () => {
     const { kit } = service.parts;
     bus.onLeave = () => {
       expect(kit.stopping.aborted).toBe(true);
-      kit.outbox.add({ ...toOutgoingEvent(PaymentAuthorizedSchema, create(PaymentAuthorizedSchema), { source: "shopmesh/kittest", subject: "o-1" }), topic: "shop.kittest.v1.events" });
+      kit.outbox.add({
+        ...toOutgoingEvent(PaymentAuthorizedSchema, create(PaymentAuthorizedSchema), { source: "shopmesh/kittest", subject: "o-1" }),
+        topic: "shop.kittest.v1.events",
+      });
     };
 
     // Act
@@ -235,11 +241,10 @@ describe("service kit", () => {
 
   it("when a timer is declared, then it runs while the service serves and not after the stop began", async () => {
     let ticks = 0;
-    const service = await startService(
-      definition([], { timers: [{ name: "tick", everyMs: 5, run: () => (ticks += 1) }] }),
-      settings(),
-      { bus: new FakeBus(), logger: memoryLogger().logger },
-    );
+    const service = await startService(definition([], { timers: [{ name: "tick", everyMs: 5, run: () => (ticks += 1) }] }), settings(), {
+      bus: new FakeBus(),
+      logger: memoryLogger().logger,
+    });
     await waitFor(() => ticks >= 2);
 
     await service.stop();
@@ -251,7 +256,9 @@ describe("service kit", () => {
 
   it("when errors are classified, then kafkajs's retriable ones and its given-up retries are retriable, the rest not", () => {
     expect(isRetriable(loading())).toBe(true);
-    expect(isRetriable(new KafkaJSNumberOfRetriesExceeded(new Error("connect ECONNREFUSED"), { retryCount: 8, retryTime: 100 }))).toBe(true);
+    expect(isRetriable(new KafkaJSNumberOfRetriesExceeded(new Error("connect ECONNREFUSED"), { retryCount: 8, retryTime: 100 }))).toBe(
+      true,
+    );
     expect(isRetriable(new KafkaJSNonRetriableError("SASL authentication failed"))).toBe(false);
     expect(isRetriable(new Error("boom"))).toBe(false);
   });

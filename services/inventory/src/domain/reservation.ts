@@ -82,10 +82,7 @@ export type ReservationPlan =
  * otherwise nothing is reserved and the message names the first product that is short. An unknown product is
  * NOT_FOUND naming the line.
  */
-export function planReservation(
-  request: ReserveRequest,
-  stockOf: (productId: string) => StockOnHand | undefined,
-): ReservationPlan {
+export function planReservation(request: ReserveRequest, stockOf: (productId: string) => StockOnHand | undefined): ReservationPlan {
   const lines: ReservationLine[] = [];
   const short: string[] = [];
   request.lines.forEach((line, i) => {

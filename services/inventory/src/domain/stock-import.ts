@@ -24,7 +24,10 @@ const PRODUCT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
  * planImportLine validates one import line against the product it names (undefined when unknown) and throws
  * INVALID_ARGUMENT naming the field: `quantity: must be positive`, `name: is required to create product "x"`.
  */
-export function planImportLine(line: ImportLine, current: { readonly available: number; readonly reserved: number } | undefined): ImportPlan {
+export function planImportLine(
+  line: ImportLine,
+  current: { readonly available: number; readonly reserved: number } | undefined,
+): ImportPlan {
   if (line.productId.trim() === "") throw invalidArgument("product_id", "is required");
   if (!Number.isInteger(line.quantity) || line.quantity < 1) throw invalidArgument("quantity", "must be positive");
   if (current !== undefined) {

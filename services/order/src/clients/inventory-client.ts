@@ -53,7 +53,10 @@ export interface InventoryClient {
   /** openReserveStream opens one ReserveStock bidi stream. */
   openReserveStream(listener: ReserveStreamListener): ReserveStream;
   /** releaseReservation gives a held reservation back; options carry the deadline. */
-  releaseReservation(request: MessageInitShape<typeof ReleaseReservationRequestSchema>, options: CallOptions): Promise<ReleaseReservationResponse>;
+  releaseReservation(
+    request: MessageInitShape<typeof ReleaseReservationRequestSchema>,
+    options: CallOptions,
+  ): Promise<ReleaseReservationResponse>;
   close(): void;
 }
 

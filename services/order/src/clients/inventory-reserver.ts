@@ -73,7 +73,11 @@ export class InventoryReserver {
    * rejects with DEADLINE_EXCEEDED when no answer came by `deadline`, with the abort reason when `signal` fires, and
    * with UNAVAILABLE when inventory cannot be reached or the circuit is open.
    */
-  reserve(request: ReserveStockRequestInit & { reservationId: string }, deadline: Date, signal?: AbortSignal): Promise<ReserveStockResponse> {
+  reserve(
+    request: ReserveStockRequestInit & { reservationId: string },
+    deadline: Date,
+    signal?: AbortSignal,
+  ): Promise<ReserveStockResponse> {
     return this.guard(() => this.send(request, deadline, signal));
   }
 
@@ -105,20 +109,25 @@ export class InventoryReserver {
     }
   }
 
-  private send(request: ReserveStockRequestInit & { reservationId: string }, deadline: Date, signal?: AbortSignal): Promise<ReserveStockResponse> {
+  private send(
+    request: ReserveStockRequestInit & { reservationId: string },
+    deadline: Date,
+    signal?: AbortSignal,
+  ): Promise<ReserveStockResponse> {
     const id = request.reservationId;
     return new Promise((resolve, reject) => {
       if (this.pending.has(id)) return reject(new Error(`reservation ${id} is already in flight`));
       if (signal?.aborted) return reject(signal.reason);
       const waitMs = deadline.getTime() - Date.now();
-      const timer = setTimeout(() => {
-        const p = this.pending.get(id);
-        if (p) {
-          this.settle(id, p, () =>
-            p.reject(deadlineExceeded("inventory did not answer the reservation in time")),
-          );
-        }
-      }, Math.max(0, waitMs));
+      const timer = setTimeout(
+        () => {
+          const p = this.pending.get(id);
+          if (p) {
+            this.settle(id, p, () => p.reject(deadlineExceeded("inventory did not answer the reservation in time")));
+          }
+        },
+        Math.max(0, waitMs),
+      );
       const onAbort = () => {
         const p = this.pending.get(id);
         if (p) this.settle(id, p, () => p.reject(signal?.reason));

@@ -60,7 +60,10 @@ export function orderLinesOf(field: string, lines: readonly RequestedLine[]): Re
     const productId = requiredText(`${field}[${i}].product_id`, line.productId);
     const first = seen.get(productId);
     if (first !== undefined) {
-      throw invalidArgument(`${field}[${i}].product_id`, `"${productId}" is already ordered in ${field}[${first}]; order each product once`);
+      throw invalidArgument(
+        `${field}[${i}].product_id`,
+        `"${productId}" is already ordered in ${field}[${first}]; order each product once`,
+      );
     }
     seen.set(productId, i);
     if (!Number.isInteger(line.quantity) || line.quantity < MIN_QUANTITY || line.quantity > MAX_QUANTITY) {

@@ -58,13 +58,7 @@ export function isTerminal(status: OrderStatus): boolean {
 }
 
 /** newOrder builds a new order, AWAITING_PAYMENT, with its first history entry. */
-export function newOrder(init: {
-  orderId: string;
-  customerId: string;
-  lines: readonly OrderLine[];
-  total: Money;
-  at: Date;
-}): Order {
+export function newOrder(init: { orderId: string; customerId: string; lines: readonly OrderLine[]; total: Money; at: Date }): Order {
   const { at, ...fields } = init;
   return {
     ...fields,

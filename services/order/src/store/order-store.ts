@@ -112,9 +112,7 @@ export class OrderStore {
       `INSERT INTO order_lines (order_id, line_no, product_id, quantity, currency_code, unit_price_minor)
        VALUES (?, ?, ?, ?, ?, ?)`,
     );
-    this.insertHistory = db.prepare(
-      `INSERT INTO order_history (order_id, seq, status, change_time, reason) VALUES (?, ?, ?, ?, ?)`,
-    );
+    this.insertHistory = db.prepare(`INSERT INTO order_history (order_id, seq, status, change_time, reason) VALUES (?, ?, ?, ?, ?)`);
     this.updateOrder = db.prepare(
       `UPDATE orders SET status = @status, payment_id = @paymentId, cancel_reason = @cancelReason,
                          update_time = @updateTime WHERE order_id = @orderId`,

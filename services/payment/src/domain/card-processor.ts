@@ -29,7 +29,10 @@ const INSUFFICIENT_FUNDS_TOKEN = "tok_insufficient_funds";
  */
 export class UnsupportedCurrencyError extends Error {
   override readonly name = "UnsupportedCurrencyError";
-  constructor(readonly currencyCode: string, supported: ReadonlySet<string>) {
+  constructor(
+    readonly currencyCode: string,
+    supported: ReadonlySet<string>,
+  ) {
     super(`currency "${currencyCode}" is not enabled for this merchant (PAYMENT_CURRENCIES=${[...supported].join(",")})`);
   }
 }

@@ -1,10 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import {
-  PaymentAuthorizedSchema,
-  PaymentDeclinedSchema,
-  PaymentRefundedSchema,
-} from "#gen/shop/payment/v1/payment_events_pb.js";
+import { PaymentAuthorizedSchema, PaymentDeclinedSchema, PaymentRefundedSchema } from "#gen/shop/payment/v1/payment_events_pb.js";
 import { eventSource, toOutgoingEvent } from "#shared/events/event-bus.js";
 import type { OutboxEvent } from "#shared/events/outbox.js";
 import { toProtoMoney } from "#shared/money.js";

@@ -131,4 +131,3 @@ export function decodeEvent<Desc extends DescMessage>(schema: Desc, event: Pick<
   }
   return fromBinary(schema, event.data);
 }
-

@@ -20,9 +20,7 @@ export class Inbox {
   private readonly insert;
 
   constructor(private readonly db: SqliteDatabase) {
-    this.insert = db.prepare(
-      `INSERT INTO inbox (consumer, event_id, event_type) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-    );
+    this.insert = db.prepare(`INSERT INTO inbox (consumer, event_id, event_type) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`);
   }
 
   /**

@@ -1,11 +1,6 @@
 import { Partitioners, type EachBatchPayload, type Kafka, type IHeaders, type KafkaMessage, type Message, type Producer } from "kafkajs";
 import { pino } from "pino";
-import {
-  headersToStrings,
-  MalformedEventError,
-  parseCloudEventHeaders,
-  toCloudEventHeaders,
-} from "./cloudevents.js";
+import { headersToStrings, MalformedEventError, parseCloudEventHeaders, toCloudEventHeaders } from "./cloudevents.js";
 import {
   DEFAULT_RETRY,
   type EventBus,
@@ -207,7 +202,8 @@ export function createKafkaEventBus(options: KafkaEventBusOptions): EventBus {
       const existing = new Set(await admin.listTopics());
       const missing = topics.filter((topic) => !existing.has(topic));
       // Topics are created up front (auto-creation is off): one missing now is most likely still being created.
-      if (missing.length > 0) throw new RetriableError(`topics missing on the broker: ${missing.join(", ")} (scripts/create-topics.ts creates them)`);
+      if (missing.length > 0)
+        throw new RetriableError(`topics missing on the broker: ${missing.join(", ")} (scripts/create-topics.ts creates them)`);
     } finally {
       await admin.disconnect();
     }

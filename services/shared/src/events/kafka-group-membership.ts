@@ -60,10 +60,7 @@ function createCluster(kafka: Kafka): KafkajsCluster {
  */
 export function waitForGroupJoin(consumer: Consumer, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => finish(new RetriableError(`consumer did not join its group within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => finish(new RetriableError(`consumer did not join its group within ${timeoutMs} ms`)), timeoutMs);
     const removeJoin = consumer.on(consumer.events.GROUP_JOIN, () => finish());
     const removeCrash = consumer.on(consumer.events.CRASH, (event) => {
       if (!event.payload.restart) finish(event.payload.error);

@@ -58,10 +58,14 @@ class OpenStreams {
 
   constructor(private readonly stopping: AbortSignal | undefined) {
     // One listener per registration rather than one per call: an AbortSignal listener per call showed in profiles.
-    stopping?.addEventListener("abort", () => {
-      for (const [rpc, call] of this.open) rpc.stop(call, shuttingDown());
-      this.open.clear();
-    }, { once: true });
+    stopping?.addEventListener(
+      "abort",
+      () => {
+        for (const [rpc, call] of this.open) rpc.stop(call, shuttingDown());
+        this.open.clear();
+      },
+      { once: true },
+    );
   }
 
   get stopped(): boolean {

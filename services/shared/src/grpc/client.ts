@@ -149,15 +149,19 @@ function clientMethod(client: Client, method: DescMethod, options: ClientOptions
     case "bidi_streaming":
       return (requests: Requests<DescMessage>, opts: CallOptions = {}) => {
         let sourceError: { err: unknown } | undefined;
-        return readResponses(() => {
-          const { metadata, callOptions } = start(opts);
-          const call = client.makeBidiStreamRequest(path, serialize, deserialize, metadata, callOptions);
-          writeRequests(call, requests).catch((err: unknown) => {
-            sourceError = { err };
-            call.cancel();
-          });
-          return call;
-        }, opts, () => sourceError);
+        return readResponses(
+          () => {
+            const { metadata, callOptions } = start(opts);
+            const call = client.makeBidiStreamRequest(path, serialize, deserialize, metadata, callOptions);
+            writeRequests(call, requests).catch((err: unknown) => {
+              sourceError = { err };
+              call.cancel();
+            });
+            return call;
+          },
+          opts,
+          () => sourceError,
+        );
       };
   }
 }

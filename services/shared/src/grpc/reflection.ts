@@ -95,7 +95,10 @@ type Answer = ServerReflectionResponse["messageResponse"];
 function answer(index: DescriptorIndex, req: ServerReflectionRequest): Answer {
   const files = (file: DescFile | undefined, what: string): Answer =>
     file
-      ? { case: "fileDescriptorResponse", value: { $typeName: "grpc.reflection.v1.FileDescriptorResponse", fileDescriptorProto: index.withDependencies(file) } }
+      ? {
+          case: "fileDescriptorResponse",
+          value: { $typeName: "grpc.reflection.v1.FileDescriptorResponse", fileDescriptorProto: index.withDependencies(file) },
+        }
       : error(Code.NotFound, `${what} not found`);
   const request = req.messageRequest;
   switch (request.case) {

@@ -69,8 +69,7 @@ export function createServiceDefinition(service: DescService, options: Definitio
       requestSerialize: (value: unknown) => serializeMessage(method.input, value),
       requestDeserialize: requestDeserializer(method.input, maxBytes),
       // The handler wrappers encode responses themselves (to map encoding errors once) and pass bytes through.
-      responseSerialize: (value: unknown) =>
-        Buffer.isBuffer(value) ? value : serializeMessage(method.output, value),
+      responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : serializeMessage(method.output, value)),
       responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
       originalName: method.localName,
     };

@@ -39,9 +39,13 @@ export async function startService<Config extends ServiceSettings, Parts>(
 ): Promise<RunningService<Parts>> {
   const { name } = definition;
   const logger = overrides.logger ?? createLogger(name);
-  const db = openDatabase(join(config.dataDir, `${name}.db`), [...definition.schema, ...outboxSchema, ...inboxSchema, ...groupMembersSchema], {
-    synchronous: config.sqliteSynchronous,
-  });
+  const db = openDatabase(
+    join(config.dataDir, `${name}.db`),
+    [...definition.schema, ...outboxSchema, ...inboxSchema, ...groupMembersSchema],
+    {
+      synchronous: config.sqliteSynchronous,
+    },
+  );
   const wait = kafkaStartWait(logger, config.kafkaStartTimeoutMs);
   const bus =
     overrides.bus ??
@@ -102,7 +106,10 @@ export async function startService<Config extends ServiceSettings, Parts>(
     state.timers = (wiring.timers ?? []).map((timer) => startTimer(timer, logger));
     grpc.health.setAll("SERVING");
     state.serving = true;
-    logger.info({ address, groupId: config.kafkaGroupId, consumes: topics.filter((t) => wiring.consumes?.[t]), publishes: wiring.publishes }, `${name} serving`);
+    logger.info(
+      { address, groupId: config.kafkaGroupId, consumes: topics.filter((t) => wiring.consumes?.[t]), publishes: wiring.publishes },
+      `${name} serving`,
+    );
     return {
       name,
       address,

@@ -25,11 +25,7 @@ export type SqliteSynchronous = "FULL" | "NORMAL";
  * may be lost harmlessly (the outbox relay's bookkeeping) use a second connection
  * from {@link openBookkeepingConnection} instead of weakening this one.
  */
-export function openDatabase(
-  path: string,
-  schema: readonly string[],
-  options: { synchronous?: SqliteSynchronous } = {},
-): SqliteDatabase {
+export function openDatabase(path: string, schema: readonly string[], options: { synchronous?: SqliteSynchronous } = {}): SqliteDatabase {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   db.pragma("journal_mode = WAL");

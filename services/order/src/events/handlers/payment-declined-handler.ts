@@ -6,7 +6,5 @@ import { paymentOutcomeHandler } from "./payment-outcome-handler.js";
 
 /** PaymentDeclinedHandler cancels the order with "payment declined: <reason>" (+OrderCancelled without payment id). */
 export function paymentDeclinedHandler(orders: OrderUseCases, logger: Logger) {
-  return paymentOutcomeHandler(PaymentDeclinedSchema, orders, logger, (order, message, at) =>
-    onPaymentDeclined(order, message.reason, at),
-  );
+  return paymentOutcomeHandler(PaymentDeclinedSchema, orders, logger, (order, message, at) => onPaymentDeclined(order, message.reason, at));
 }

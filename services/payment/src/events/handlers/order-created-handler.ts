@@ -14,7 +14,12 @@ export function orderCreatedHandler(payments: Payments, logger: Logger) {
     switch (outcome.kind) {
       case "charged":
         logger.info(
-          { ...fields, paymentId: outcome.payment.paymentId, status: outcome.payment.status, reason: outcome.payment.declineReason || undefined },
+          {
+            ...fields,
+            paymentId: outcome.payment.paymentId,
+            status: outcome.payment.status,
+            reason: outcome.payment.declineReason || undefined,
+          },
           outcome.payment.status === "AUTHORIZED" ? "payment authorized" : "payment declined",
         );
         return;
