@@ -47,6 +47,7 @@ export interface TestSummary {
   readonly ok: boolean;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts the ANSI colour codes this strips
 const ANSI = /\x1b\[[0-9;]*m/g;
 const CRASH = /Worker exited unexpectedly (.*?)\s*during \w+ state(?: while running test files? (.+))?$/gm;
 const ORIGIN = /This error originated in "([^"]+)" test file/g;

@@ -96,7 +96,9 @@ export async function runP4(brokers: string, settings: P4Settings, log: (line: s
     try {
       const store = new OutboxStore(db);
       const events = makeEvents(n);
-      db.transaction(() => events.forEach((event) => store.add(event)))();
+      db.transaction(() => {
+        for (const event of events) store.add(event);
+      })();
       const relay = new OutboxRelay(store, bus, { batchSize: BATCH });
       const started = performance.now();
       const sent = await relay.flush();

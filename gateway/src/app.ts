@@ -85,7 +85,7 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
     );
   };
 
-  let listener;
+  let listener: Awaited<ReturnType<typeof listen>>;
   try {
     listener = await listen(onRequest, config.host, config.port);
   } catch (err) {

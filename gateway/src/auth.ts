@@ -1,6 +1,6 @@
 import { getOption, type DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { errors as jose, jwtVerify, SignJWT } from "jose";
+import { errors as jose, type JWTPayload, jwtVerify, SignJWT } from "jose";
 import { http } from "#gen/google/api/annotations_pb.js";
 import type { JwtConfig } from "./config.js";
 import { challengeOf, writeErrorEnvelope } from "./errors.js";
@@ -78,7 +78,7 @@ export function createAuth(jwt: JwtConfig): Auth {
     const token = match[1];
     const cached = verified.get(token, Date.now());
     if (cached) return cached;
-    let payload;
+    let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, key, {
         issuer: jwt.issuer,

@@ -1,6 +1,6 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import {
-  ConnectError,
+  type ConnectError,
   createContextValues,
   type ConnectRouter,
   type HandlerContext,
@@ -132,7 +132,7 @@ const traceInterceptor: Interceptor = (next) => async (req) => {
     }
     return error;
   };
-  let res;
+  let res: Awaited<ReturnType<typeof next>>;
   try {
     res = await next(req);
   } catch (err) {

@@ -208,7 +208,7 @@ function unframe(body: Buffer): Uint8Array[] {
     const flags = body[at]!;
     const length = body.readUInt32BE(at + 1);
     if (body.length - at - 5 < length)
-      throw new ConnectError("protocol error: promised " + length + " bytes in enveloped message, got less", Code.Internal);
+      throw new ConnectError(`protocol error: promised ${length} bytes in enveloped message, got less`, Code.Internal);
     if ((flags & 0b1) !== 0)
       throw new ConnectError("protocol error: received compressed output without a negotiated encoding", Code.Internal);
     messages.push(body.subarray(at + 5, at + 5 + length));

@@ -39,7 +39,8 @@ export function createRequestContext(req: NodeRequest, logger: Logger): RequestC
     traceId,
     traceparent: formatTraceparent(own),
     get logger() {
-      return (child ??= logger.child({ traceId }));
+      child ??= logger.child({ traceId });
+      return child;
     },
   };
   contexts.set(req, context);

@@ -13,7 +13,7 @@ import { apiRouteTable } from "../src/rest/index.js";
 import { startGatewayMesh, type GatewayMesh } from "./support/gateway-mesh.js";
 import { call, expectEnvelope } from "./support/rest-client.js";
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a JSON document under test
+/** Json is a JSON document under test, read freely. */
 type Json = any;
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");

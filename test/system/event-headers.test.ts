@@ -38,7 +38,11 @@ function traceIdOf(event: RecordedEvent | undefined): string | undefined {
 function traceIdsByType(events: readonly RecordedEvent[]): Record<string, string[]> {
   const byType: Record<string, string[]> = {};
   const unique = new Map(events.map((event) => [event.id, event]));
-  for (const event of unique.values()) (byType[event.type.split(".").pop()!] ??= []).push(traceIdOf(event) ?? "none");
+  for (const event of unique.values()) {
+    const name = event.type.split(".").pop()!;
+    byType[name] ??= [];
+    byType[name].push(traceIdOf(event) ?? "none");
+  }
   return byType;
 }
 

@@ -8,7 +8,7 @@ import type { Money } from "#gen/shop/common/v1/money_pb.js";
  * unit count comes from Intl, so JPY (0 decimals) and EUR (2) both come out right.
  */
 export function formatMoney(money: Money | undefined): string {
-  if (!money || !money.currencyCode) return "—";
+  if (!money?.currencyCode) return "—";
   const format = new Intl.NumberFormat(undefined, { style: "currency", currency: money.currencyCode });
   const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
   const minor = money.amountMinor;

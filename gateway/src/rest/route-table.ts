@@ -4,7 +4,7 @@
  * OpenAPI document both read this table, so the two cannot drift apart.
  */
 import { getOption, hasOption } from "@bufbuild/protobuf";
-import type { DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
+import type { DescField, DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
 import { http } from "#gen/google/api/annotations_pb.js";
 import type { HttpRule } from "#gen/google/api/http_pb.js";
 import { expandPathTemplate, matchPathTemplate, parsePathTemplate, type PathTemplate } from "./path-template.js";
@@ -149,7 +149,7 @@ function routeOf(service: DescService, method: DescMethod, rule: HttpRule): Rout
 /** fieldAt resolves a dotted field path in a message, failing start-up when an annotation names a missing field. */
 export function fieldAt(message: DescMessage, fieldPath: string, where: string) {
   let current: DescMessage | undefined = message;
-  let field;
+  let field: DescField | undefined;
   for (const name of fieldPath.split(".")) {
     field = current?.fields.find((f) => f.name === name);
     if (!field) throw new Error(`${where}: no field "${fieldPath}" in ${message.typeName}`);

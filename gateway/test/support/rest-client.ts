@@ -7,7 +7,7 @@ import { expect } from "vitest";
 export interface RestAnswer {
   readonly status: number;
   readonly headers: Headers;
-  readonly body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- JSON under test
+  readonly body: any; // JSON under test
 }
 
 /** call sends a request and parses a JSON answer (an empty body becomes undefined). */
@@ -40,7 +40,7 @@ export function expectEnvelope(answer: RestAnswer, status: number, code: string,
 /** SseEvent is one event of an event stream. */
 export interface SseEvent {
   readonly event: string;
-  readonly data: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- JSON under test
+  readonly data: any; // JSON under test
 }
 
 /**
@@ -56,8 +56,7 @@ export async function readSse(res: Response, stop: (event: SseEvent) => boolean 
       const { value, done } = await reader.read();
       if (done) return events;
       buffer += value;
-      let end: number;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
+      for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
         const frame = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
         let event = "message";

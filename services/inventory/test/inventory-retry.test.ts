@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PaymentAuthorizedSchema } from "#gen/shop/payment/v1/payment_events_pb.js";
-import { type EventBus, type IncomingEvent, type Subscription } from "#shared/events/event-bus.js";
+import type { EventBus, IncomingEvent, Subscription } from "#shared/events/event-bus.js";
 import { createKafkaEventBus } from "#shared/events/kafka-event-bus.js";
 import { parseBrokers } from "#shared/events/kafka-client.js";
 import { dlqTopicOf, Topics } from "#shared/events/topics.js";

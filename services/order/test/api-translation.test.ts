@@ -34,10 +34,10 @@ const invalid = (message: string) =>
   expect.objectContaining({
     constructor: ConnectError,
     code: Code.InvalidArgument,
-    rawMessage: expect.stringMatching(`^${escape(message)}`),
+    rawMessage: expect.stringMatching(`^${escapeRegExp(message)}`),
   });
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 

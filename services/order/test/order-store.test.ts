@@ -96,7 +96,9 @@ describe("OrderStore", () => {
   });
 
   it("when orders are listed, then each carries its own lines and history", () => {
-    write(() => ["o-a", "o-b", "o-c"].forEach((id) => store.insert(order(id))));
+    write(() => {
+      for (const id of ["o-a", "o-b", "o-c"]) store.insert(order(id));
+    });
 
     const page = store.list({ customerId: "cust-1" }, 2, undefined);
 

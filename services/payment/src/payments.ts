@@ -99,7 +99,7 @@ export class Payments {
     const { store, inbox } = this.deps;
     const { ran, result } = inbox.once(event.inboxConsumer, event, (): CancelOutcome => {
       const payment = store.getByOrder(cancel.orderId);
-      if (!payment || payment.status !== "AUTHORIZED") return { kind: "nothing-to-refund", payment };
+      if (payment?.status !== "AUTHORIZED") return { kind: "nothing-to-refund", payment };
       const reason = cancel.reason === "" ? "order cancelled" : `order cancelled: ${cancel.reason}`;
       return { kind: "refunded", payment: this.refundInTransaction(payment, reason) };
     });

@@ -152,7 +152,7 @@ describe("grpc adapter: errors cross the boundary once", () => {
     const logged = logger.lines.filter((l) => l.level === "error");
     expect(logged).toHaveLength(1);
     expect(logged[0]?.fields).toMatchObject({ method: "/shop.inventory.v1.InventoryService/GetProduct", code: "INTERNAL" });
-    expect((logged[0]?.fields.err as Error).stack).toContain("boom: secret db path");
+    expect((logged[0]?.fields.err as Error | undefined)?.stack).toContain("boom: secret db path");
   });
 
   it("when a handler throws notFound, then NOT_FOUND passes through with its message and is logged once at info", async () => {

@@ -48,7 +48,12 @@ describe("grpc server: requests the adapter refuses", () => {
 
   it("when a request exceeds the default 1 MiB limit, then the client gets INVALID_ARGUMENT naming size and limit", async () => {
     let called = false;
-    const { client } = await start({ getProduct: async () => ((called = true), {}) });
+    const { client } = await start({
+      getProduct: async () => {
+        called = true;
+        return {};
+      },
+    });
 
     const err = await client.getProduct({ productId: "x".repeat(1_500_000) }).catch((e: GrpcServiceError) => e);
 

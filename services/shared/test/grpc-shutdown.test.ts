@@ -41,7 +41,7 @@ describe("grpc adapter: the stopping signal", () => {
     expect(err.details).toBe("shutting down");
     await until("the handler's finally runs", () => finallyRan);
     expect(serverCtx?.signal.reason).toBeInstanceOf(ConnectError);
-    expect((serverCtx?.signal.reason as ConnectError).code).toBe(Code.Unavailable);
+    expect((serverCtx?.signal.reason as ConnectError | undefined)?.code).toBe(Code.Unavailable);
   });
 
   it("when stopping aborts, then a bidi stream whose handler ignores the signal still ends at once", async () => {
@@ -100,7 +100,10 @@ describe("grpc adapter: the stopping signal", () => {
     let handled = 0;
     const { client } = await start(
       {
-        getProduct: async () => (handled++, {}),
+        getProduct: async () => {
+          handled++;
+          return {};
+        },
         watchStock: async function* () {
           handled++;
           yield {};

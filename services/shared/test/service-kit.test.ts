@@ -149,10 +149,20 @@ describe("service kit", () => {
     const capture = definition([], {});
     const wire = capture.wire;
 
-    const failure = await startService({ ...capture, wire: (k) => ((kit = k), wire(k)) }, settings(), {
-      bus,
-      logger: memoryLogger().logger,
-    }).then(
+    const failure = await startService(
+      {
+        ...capture,
+        wire: (k) => {
+          kit = k;
+          return wire(k);
+        },
+      },
+      settings(),
+      {
+        bus,
+        logger: memoryLogger().logger,
+      },
+    ).then(
       () => undefined,
       (error: unknown) => error,
     );

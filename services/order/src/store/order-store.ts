@@ -135,10 +135,10 @@ export class OrderStore {
       createTime: order.createTime.toISOString(),
       updateTime: order.updateTime.toISOString(),
     });
-    order.lines.forEach((line, i) =>
-      this.insertLine.run(order.orderId, i, line.productId, line.quantity, line.unitPrice.currencyCode, line.unitPrice.amountMinor),
-    );
-    order.history.forEach((change, i) => this.writeHistory(order.orderId, i, change));
+    for (const [i, line] of order.lines.entries()) {
+      this.insertLine.run(order.orderId, i, line.productId, line.quantity, line.unitPrice.currencyCode, line.unitPrice.amountMinor);
+    }
+    for (const [i, change] of order.history.entries()) this.writeHistory(order.orderId, i, change);
   }
 
   /**
@@ -155,7 +155,7 @@ export class OrderStore {
       updateTime: order.updateTime.toISOString(),
     });
     const stored = this.countHistory.get(order.orderId) ?? 0;
-    order.history.slice(stored).forEach((change, i) => this.writeHistory(order.orderId, stored + i, change));
+    for (const [i, change] of order.history.slice(stored).entries()) this.writeHistory(order.orderId, stored + i, change);
   }
 
   /** get returns an order, or undefined. */

@@ -38,8 +38,7 @@ export interface HandlerSubscription extends Omit<SubscribeOptions, "handle"> {
   /** service names the consuming service, for its handlers' inbox names. */
   readonly service: string;
   // Handlers of different event types; the variance of MessageShape needs `any` here.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly handlers: readonly EventHandler<any>[];
+  readonly handlers: readonly EventHandler[];
   readonly logger?: Logger;
 }
 

@@ -132,7 +132,7 @@ export class GrpcHandlerContext implements HandlerContext {
   trailerMetadata(extra?: Headers): Metadata | undefined {
     if (extra === undefined) return toMetadata(this.#responseTrailer);
     const merged = new Headers(this.#responseTrailer);
-    extra.forEach((value, key) => merged.set(key, value));
+    for (const [key, value] of extra) merged.set(key, value);
     return toMetadata(merged);
   }
 

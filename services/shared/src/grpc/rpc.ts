@@ -50,7 +50,8 @@ export class Rpc {
       // Encoded here, not by grpc-js, so a bad response object maps to "internal error" instead of leaking details.
       bytes = serializeMessage(this.method.output, response);
     } catch (err) {
-      return this.failUnary(callback, err);
+      this.failUnary(callback, err);
+      return;
     }
     this.sendHeader();
     callback(null, bytes, this.ctx.trailerMetadata());

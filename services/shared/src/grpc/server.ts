@@ -116,7 +116,9 @@ function createServerHealth(serviceNames: readonly string[]): ServerHealth {
     implementation,
     serviceNames,
     setStatus: (name, status) => implementation.setStatus(name, status),
-    setAll: (status) => serviceNames.forEach((name) => implementation.setStatus(name, status)),
+    setAll: (status) => {
+      for (const name of serviceNames) implementation.setStatus(name, status);
+    },
   };
 }
 

@@ -52,8 +52,7 @@ export interface ServiceWiring<Parts> {
    * its trace and under its handler's inbox name.
    */
   // Handlers of different event types; the variance of MessageShape needs `any` here.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly consumes?: Readonly<Record<string, readonly EventHandler<any>[]>>;
+  readonly consumes?: Readonly<Record<string, readonly EventHandler[]>>;
   /** publishes lists the topics its outbox rows go to; start-up waits until they (and the consumed ones) exist. */
   readonly publishes?: readonly string[];
   /** timers run in the background from SERVING until the stop begins, each tick in a trace of its own. */

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { ServiceSettings } from "../config.js";
 import { subscribeHandlers } from "../events/consumer.js";
-import { type EventBus, type Subscription } from "../events/event-bus.js";
+import type { EventBus, Subscription } from "../events/event-bus.js";
 import { createKafkaEventBus } from "../events/kafka-event-bus.js";
 import { Inbox, inboxSchema } from "../events/inbox.js";
 import { OutboxRelay, OutboxStore, outboxSchema } from "../events/outbox.js";
@@ -169,7 +169,7 @@ function stopSteps<Config extends ServiceSettings>(parts: StopParts<Config>): St
       name: "end streams and timers",
       run: () => {
         stopping.abort();
-        state.timers.forEach((timer) => clearInterval(timer));
+        for (const timer of state.timers) clearInterval(timer);
       },
     },
     { name: "drain calls", run: () => drainCalls(grpc, graceMs, logger) },
