@@ -4,7 +4,7 @@
  *   npm run bench                 full run (about 10 minutes)
  *   npm run bench:quick           shorter runs and fewer repeats (at most about 3 minutes)
  *   BENCH_SMOKE=1 …               a few seconds per measure: checks the harness end to end (the test uses it)
- *   … -- --only P1,P2             some measures only (written to only-<ids>.json/md, latest.* untouched)
+ *   … -- --only P1,P2             some measures only (written to only-<ids>.json/md, ignored by git; latest.* untouched)
  *   … -- --profile                every service under node --cpu-prof; summaries land in the results
  *   … -- --out <dir>              where results go (default bench/results)
  *
