@@ -58,6 +58,7 @@ export async function commitOffsets(kafka: Kafka, groupId: string, offsets: Topi
   try {
     await consumer.subscribe({ topics: chosen.map(([topic]) => topic), fromBeginning: false });
     const joined = waitForJoin(consumer);
+    joined.catch(() => undefined); // awaited below; a `run` that throws first must not leave it unhandled
     await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: async () => undefined });
     await joined;
     await consumer.commitOffsets(
@@ -69,7 +70,7 @@ export async function commitOffsets(kafka: Kafka, groupId: string, offsets: Topi
 }
 
 /** waitForJoin resolves on the consumer's next group join (call it before `run`). */
-function waitForJoin(consumer: Consumer, timeoutMs = 30_000): Promise<void> {
+function waitForJoin(consumer: Consumer, timeoutMs = 60_000): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`consumer did not join its group within ${timeoutMs} ms`)), timeoutMs);
     const remove = consumer.on(consumer.events.GROUP_JOIN, () => {
@@ -109,6 +110,7 @@ export class EventLog {
     await consumer.connect();
     await consumer.subscribe({ topics: [...topics], fromBeginning: false });
     const joined = waitForJoin(consumer);
+    joined.catch(() => undefined); // awaited below; a `run` that throws first must not leave it unhandled
     await consumer.run({
       autoCommit: false,
       eachMessage: async ({ topic, partition, message }) => {
