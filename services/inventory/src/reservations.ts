@@ -217,7 +217,12 @@ export class Reservations {
   private reserveAgainAndCommit(reservation: Reservation, paymentId: string, changed: Set<string>): OrderEffect {
     const plan = planReservation(reservation, (productId) => this.deps.products.get(productId));
     if (plan.kind === "held") {
-      this.commit(reservation, { available: -1, reserved: 0 }, `reserved again at payment after: ${reservation.reason}`, changed);
+      this.commit(
+        reservation,
+        { available: -1, reserved: 0 },
+        `reserved again when paid after its release (${reservation.reason})`,
+        changed,
+      );
       return "recommitted";
     }
     const now = this.clock();
@@ -234,7 +239,7 @@ export class Reservations {
     return "commit-failed";
   }
 
-  /** commit marks a reservation COMMITTED, moving each line's quantity times `per` unit, and emits StockCommitted. */
+  /** commit marks a reservation COMMITTED, adds `per` times each line's quantity to the levels, emits StockCommitted. */
   private commit(reservation: Reservation, per: { available: number; reserved: number }, reason: string, changed: Set<string>): void {
     const now = this.clock();
     this.deps.reservations.setStatus(reservation.reservationId, "COMMITTED", reason, now);
