@@ -19,7 +19,7 @@ export type { ServiceName };
 
 /** CONSUMED_TOPICS is what each service's group reads (docs/architecture.md). */
 const CONSUMED_TOPICS: Record<ServiceName, readonly string[]> = {
-  order: [Topics.paymentEvents],
+  order: [Topics.paymentEvents, Topics.inventoryEvents],
   payment: [Topics.orderEvents],
   inventory: [Topics.orderEvents, Topics.paymentEvents],
 };

@@ -8,7 +8,12 @@ import type { OutboxStore } from "#shared/events/outbox.js";
 import { Topics } from "#shared/events/topics.js";
 import type { SqliteDatabase } from "#shared/store/database.js";
 import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
-import { StockCommittedSchema, StockReleasedSchema, StockReservedSchema } from "#gen/shop/inventory/v1/inventory_events_pb.js";
+import {
+  StockCommitFailedSchema,
+  StockCommittedSchema,
+  StockReleasedSchema,
+  StockReservedSchema,
+} from "#gen/shop/inventory/v1/inventory_events_pb.js";
 import {
   cancelDecision,
   commitDecision,
@@ -35,8 +40,11 @@ export interface ReserveOutcome {
   readonly error?: ConnectError;
 }
 
-/** OrderEffect says what an event about an order did to its reservation. */
-export type OrderEffect = "committed" | "released" | "restocked" | "skipped" | "unknown" | "duplicate";
+/**
+ * OrderEffect says what an event about an order did to its reservation: "recommitted" is a released reservation
+ * reserved again and sold when its payment came late; "commit-failed" is one whose stock was gone by then.
+ */
+export type OrderEffect = "committed" | "recommitted" | "commit-failed" | "released" | "restocked" | "skipped" | "unknown" | "duplicate";
 
 /** ReservationsDeps are what the reservation use cases write to and notify. */
 export interface ReservationsDeps {
@@ -58,6 +66,8 @@ export interface ReservationsDeps {
  */
 export class Reservations {
   private readonly clock: () => Date;
+  /** eventsPending is set when the running transaction wrote an outbox row. */
+  private eventsPending = false;
 
   constructor(private readonly deps: ReservationsDeps) {
     this.clock = deps.clock ?? (() => new Date());
@@ -121,21 +131,18 @@ export class Reservations {
     });
   }
 
-  /** commitForOrder turns the order's HELD reservation into a sale (PaymentAuthorized), once per event. */
-  commitForOrder(consumer: string, event: { id: string; type: string }, orderId: string): OrderEffect {
+  /**
+   * commitForOrder sells the paid order's stock (PaymentAuthorized), once per event: a HELD reservation is committed;
+   * a RELEASED one of an open order (expired before the payment came) is reserved again from the available stock and
+   * committed, or, when the stock is gone, closed with StockCommitFailed so the order service cancels the order and
+   * payment refunds it (docs/architecture.md, "The order flow").
+   */
+  commitForOrder(consumer: string, event: { id: string; type: string }, orderId: string, paymentId: string): OrderEffect {
     return this.onceForOrder(consumer, event, orderId, (reservation, changed) => {
-      if (commitDecision(reservation.status) === "skip") return "skipped";
-      const now = this.clock();
-      this.deps.reservations.setStatus(reservation.reservationId, "COMMITTED", "", now);
-      for (const line of reservation.lines) {
-        this.deps.products.adjust(line.productId, { available: 0, reserved: -line.quantity }, now);
-        changed.add(line.productId);
-      }
-      this.emit(StockCommittedSchema, reservation.orderId, {
-        reservationId: reservation.reservationId,
-        orderId: reservation.orderId,
-        commitTime: timestampFromDate(now),
-      });
+      const decision = commitDecision(reservation.status, this.deps.reservations.isClosed(orderId));
+      if (decision === "skip") return "skipped";
+      if (decision === "re-reserve") return this.reserveAgainAndCommit(reservation, paymentId, changed);
+      this.commit(reservation, { available: 0, reserved: -1 }, "", changed);
       return "committed";
     });
   }
@@ -143,6 +150,7 @@ export class Reservations {
   /** releaseForOrder releases the order's HELD reservation (PaymentDeclined), once per event. */
   releaseForOrder(consumer: string, event: { id: string; type: string }, orderId: string, reason: string): OrderEffect {
     return this.onceForOrder(consumer, event, orderId, (reservation, changed) => {
+      this.deps.reservations.closeOrder(orderId, reason, this.clock());
       if (reservation.status !== "HELD") return "skipped";
       this.releaseHeld(reservation, reason, changed);
       return "released";
@@ -152,6 +160,7 @@ export class Reservations {
   /** cancelForOrder releases a HELD reservation or restocks a COMMITTED one (OrderCancelled), once per event. */
   cancelForOrder(consumer: string, event: { id: string; type: string }, orderId: string, reason: string): OrderEffect {
     return this.onceForOrder(consumer, event, orderId, (reservation, changed) => {
+      this.deps.reservations.closeOrder(orderId, reason, this.clock());
       const decision = cancelDecision(reservation.status);
       if (decision === "skip") return "skipped";
       if (decision === "release") {
@@ -200,6 +209,51 @@ export class Reservations {
     });
   }
 
+  /**
+   * reserveAgainAndCommit takes a released reservation's lines from the available stock, all or nothing, straight
+   * into a sale. The lines keep the prices the customer was charged. Without the stock, the order is closed and
+   * StockCommitFailed names what was short.
+   */
+  private reserveAgainAndCommit(reservation: Reservation, paymentId: string, changed: Set<string>): OrderEffect {
+    const plan = planReservation(reservation, (productId) => this.deps.products.get(productId));
+    if (plan.kind === "held") {
+      this.commit(
+        reservation,
+        { available: -1, reserved: 0 },
+        `reserved again when paid after its release (${reservation.reason})`,
+        changed,
+      );
+      return "recommitted";
+    }
+    const now = this.clock();
+    const reason = `stock commit failed: ${plan.message}`;
+    this.deps.reservations.closeOrder(reservation.orderId, reason, now);
+    this.deps.reservations.setStatus(reservation.reservationId, "RELEASED", reason, now);
+    this.emit(StockCommitFailedSchema, reservation.orderId, {
+      reservationId: reservation.reservationId,
+      orderId: reservation.orderId,
+      paymentId,
+      reason: plan.message,
+      failTime: timestampFromDate(now),
+    });
+    return "commit-failed";
+  }
+
+  /** commit marks a reservation COMMITTED, adds `per` times each line's quantity to the levels, emits StockCommitted. */
+  private commit(reservation: Reservation, per: { available: number; reserved: number }, reason: string, changed: Set<string>): void {
+    const now = this.clock();
+    this.deps.reservations.setStatus(reservation.reservationId, "COMMITTED", reason, now);
+    for (const line of reservation.lines) {
+      this.deps.products.adjust(line.productId, { available: per.available * line.quantity, reserved: per.reserved * line.quantity }, now);
+      changed.add(line.productId);
+    }
+    this.emit(StockCommittedSchema, reservation.orderId, {
+      reservationId: reservation.reservationId,
+      orderId: reservation.orderId,
+      commitTime: timestampFromDate(now),
+    });
+  }
+
   private releaseHeld(reservation: Reservation, reason: string, changed: Set<string>): Reservation {
     const now = this.clock();
     this.deps.reservations.setStatus(reservation.reservationId, "RELEASED", reason, now);
@@ -222,6 +276,7 @@ export class Reservations {
 
   private emit<Desc extends DescMessage>(schema: Desc, orderId: string, init: MessageInitShape<Desc>): void {
     const message = create(schema, init);
+    this.eventsPending = true;
     this.deps.outbox.add({
       ...toOutgoingEvent(schema, message, { source: EVENT_SOURCE, subject: orderId }),
       topic: Topics.inventoryEvents,
@@ -231,11 +286,18 @@ export class Reservations {
   /** apply runs `work` in one transaction and, once it committed, tells watchers and the relay what changed. */
   private apply<T>(work: (changed: Set<string>) => T): T {
     const changed = new Set<string>();
-    const result = this.deps.db.transaction(() => work(changed))();
-    if (changed.size > 0) {
-      this.deps.publishLevels(changed);
-      this.deps.eventsWritten();
+    // An event may be written with no stock change (StockCommitFailed), so the relay's wake-up is tracked apart.
+    this.eventsPending = false;
+    let result: T;
+    try {
+      result = this.deps.db.transaction(() => work(changed))();
+    } catch (error) {
+      this.eventsPending = false;
+      throw error;
     }
+    if (changed.size > 0) this.deps.publishLevels(changed);
+    if (this.eventsPending) this.deps.eventsWritten();
+    this.eventsPending = false;
     return result;
   }
 }

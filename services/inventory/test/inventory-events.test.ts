@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { StockCommittedSchema } from "#gen/shop/inventory/v1/inventory_events_pb.js";
+import { StockCommitFailedSchema, StockCommittedSchema } from "#gen/shop/inventory/v1/inventory_events_pb.js";
 import { ReservationStatus } from "#gen/shop/inventory/v1/inventory_service_pb.js";
 import { OrderCancelledSchema } from "#gen/shop/order/v1/order_events_pb.js";
 import { PaymentAuthorizedSchema, PaymentDeclinedSchema } from "#gen/shop/payment/v1/payment_events_pb.js";
@@ -49,6 +49,32 @@ describe("inventory event consumers (real Kafka)", () => {
   const stockOf = async (productId: string) => (await inventory.client.getProduct({ productId })).product?.stock;
   const statusOf = async (reservationId: string) => (await inventory.client.getReservation({ reservationId })).reservation;
   const eventsAbout = (orderId: string) => inventoryEvents.filter((event) => event.subject === orderId);
+  const inboxCount = (eventId: string) =>
+    inventory.app.db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM inbox WHERE event_id = ?`).get(eventId)?.n ?? 0;
+  const outboxTypes = (orderId: string) =>
+    inventory.app.db
+      .prepare<[string], { event_type: string }>(`SELECT event_type FROM outbox WHERE subject = ? ORDER BY seq`)
+      .all(orderId)
+      .map((row) => row.event_type);
+
+  async function newProduct(quantity: number): Promise<string> {
+    const productId = `sku-late-${randomUUID().slice(0, 8)}`;
+    const price = { currencyCode: "EUR", amountMinor: 100n };
+    await inventory.client.importStock([{ productId, quantity, name: productId, price }]);
+    return productId;
+  }
+
+  /** publishHandled publishes events and waits until the inventory's inbox recorded each of them. */
+  async function publishHandled(topic: string, events: ReturnType<typeof toOutgoingEvent>[]): Promise<void> {
+    await bus.publish(topic, events);
+    await waitUntil(() => events.every((event) => inboxCount(event.id) > 0), { message: "the events to be handled" });
+  }
+
+  const authorizedEvent = (orderId: string, paymentId: string) =>
+    toOutgoingEvent(PaymentAuthorizedSchema, create(PaymentAuthorizedSchema, { paymentId, orderId }), {
+      source: "inventory-test",
+      subject: orderId,
+    });
 
   it("when a payment is authorized, then the reservation is committed and StockCommitted is published", async () => {
     const orderId = `order-${randomUUID()}`;
@@ -156,5 +182,55 @@ describe("inventory event consumers (real Kafka)", () => {
     await waitUntil(() => eventsAbout(paidOrder).some((event) => event.type === "shop.inventory.v1.StockReleased"), {
       message: "StockReleased for the restock",
     });
+  });
+
+  it("when an order was cancelled while its reservation had expired, then a late PaymentAuthorized reserves nothing", async () => {
+    // Arrange: the reservation expired, then the order was cancelled.
+    const productId = await newProduct(5);
+    const orderId = `order-${randomUUID()}`;
+    await reserve(orderId, productId, 2);
+    inventory.app.reservations.releaseExpired(0);
+    const cancelled = toOutgoingEvent(OrderCancelledSchema, create(OrderCancelledSchema, { orderId, reason: "customer" }), {
+      source: "inventory-test",
+      subject: orderId,
+    });
+    await publishHandled(Topics.orderEvents, [cancelled]);
+
+    // Act: the payment comes late.
+    await publishHandled(Topics.paymentEvents, [authorizedEvent(orderId, "pay-late-1")]);
+
+    // Assert: no stock was taken for the cancelled order.
+    expect((await statusOf(orderId))?.status).toBe(ReservationStatus.RELEASED);
+    expect(await stockOf(productId)).toMatchObject({ availableQuantity: 5, reservedQuantity: 0 });
+    expect(outboxTypes(orderId)).toEqual(["shop.inventory.v1.StockReserved", "shop.inventory.v1.StockReleased"]);
+  });
+
+  it("when a late PaymentAuthorized finds the stock gone, then one StockCommitFailed names the payment, however often the payment event comes", async () => {
+    // Arrange: the reservation expired and another order took every unit.
+    const productId = await newProduct(3);
+    const orderId = `order-${randomUUID()}`;
+    const other = `order-${randomUUID()}`;
+    await reserve(orderId, productId, 3);
+    inventory.app.reservations.releaseExpired(0);
+    await reserve(other, productId, 3);
+
+    // Act: the payment event, redelivered, then replayed under a new event id.
+    const authorized = authorizedEvent(orderId, "pay-late-2");
+    await bus.publish(Topics.paymentEvents, [authorized]);
+    await publishHandled(Topics.paymentEvents, [authorized, authorizedEvent(orderId, "pay-late-2")]);
+
+    // Assert
+    expect(outboxTypes(orderId)).toEqual([
+      "shop.inventory.v1.StockReserved",
+      "shop.inventory.v1.StockReleased",
+      "shop.inventory.v1.StockCommitFailed",
+    ]);
+    expect(await stockOf(productId)).toMatchObject({ availableQuantity: 0, reservedQuantity: 3 });
+    expect(inventory.app.reservations.get(orderId).reason).toMatch(/^stock commit failed: insufficient stock/);
+    const failed = await waitUntil(() => eventsAbout(orderId).find((event) => event.type === StockCommitFailedSchema.typeName), {
+      message: "StockCommitFailed on shop.inventory.v1.events",
+    });
+    expect(decodeEvent(StockCommitFailedSchema, failed)).toMatchObject({ orderId, reservationId: orderId, paymentId: "pay-late-2" });
+    expect(failed.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
   });
 });

@@ -164,10 +164,12 @@ describe("reservation transitions", () => {
     expect(sameRequest(held, request(held.lines, { reservationId: "r-1", orderId: "o-2" }))).toBe(false);
   });
 
-  it("when payment is authorized, then only a held reservation is committed", () => {
-    expect(commitDecision("HELD")).toBe("commit");
-    expect(commitDecision("RELEASED")).toBe("skip");
-    expect(commitDecision("COMMITTED")).toBe("skip");
+  it("when payment is authorized, then a held reservation is committed, a released one of an open order is reserved again, and the rest are left alone", () => {
+    expect(commitDecision("HELD", false)).toBe("commit");
+    expect(commitDecision("RELEASED", false)).toBe("re-reserve");
+    expect(commitDecision("RELEASED", true)).toBe("skip");
+    expect(commitDecision("COMMITTED", false)).toBe("skip");
+    expect(commitDecision("COMMITTED", true)).toBe("skip");
   });
 
   it("when a release is asked for, then held releases, released is a no-op and committed is FAILED_PRECONDITION", () => {

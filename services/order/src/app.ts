@@ -9,6 +9,7 @@ import { createStockReservations } from "./clients/stock-reservations.js";
 import type { OrderConfig } from "./config.js";
 import { paymentAuthorizedHandler } from "./events/handlers/payment-authorized-handler.js";
 import { paymentDeclinedHandler } from "./events/handlers/payment-declined-handler.js";
+import { stockCommitFailedHandler } from "./events/handlers/stock-commit-failed-handler.js";
 import { OrderChanges } from "./order-changes.js";
 import { OrderUseCases } from "./order-use-cases.js";
 import { orderServices } from "./server.js";
@@ -32,7 +33,8 @@ export interface OrderServiceHandle extends Stoppable {
 
 /**
  * startOrderService starts the order service from the kit: orders with idempotency keys, stock reserved over the
- * inventory stream, serving OrderService v1 and v2, consuming payment outcomes, publishing the order's events.
+ * inventory stream, serving OrderService v1 and v2, consuming payment outcomes and inventory's StockCommitFailed,
+ * publishing the order's events.
  */
 export async function startOrderService(config: Readonly<OrderConfig>, options: StartOptions = {}): Promise<OrderServiceHandle> {
   return await startService(
@@ -56,7 +58,10 @@ export async function startOrderService(config: Readonly<OrderConfig>, options: 
         });
         return {
           serves: orderServices(orders),
-          consumes: { [Topics.paymentEvents]: [paymentAuthorizedHandler(orders, logger), paymentDeclinedHandler(orders, logger)] },
+          consumes: {
+            [Topics.paymentEvents]: [paymentAuthorizedHandler(orders, logger), paymentDeclinedHandler(orders, logger)],
+            [Topics.inventoryEvents]: [stockCommitFailedHandler(orders, logger)],
+          },
           publishes: [Topics.orderEvents],
           close() {
             reserver.close();

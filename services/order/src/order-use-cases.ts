@@ -7,7 +7,16 @@ import { formatMoney, type Money } from "#shared/money.js";
 import { decodePageToken, encodePageToken, pageSizeOf } from "#shared/page-token.js";
 import type { SqliteDatabase } from "#shared/store/database.js";
 import { idempotencyKeyOf, requestFingerprint, type CreateOrderCommand, type RequestedLine } from "./domain/order-commands.js";
-import { cancelByCustomer, isTerminal, newOrder, priceLines, type Order, type OrderStatus, type PaymentOutcome } from "./domain/order.js";
+import {
+  cancelByCustomer,
+  isTerminal,
+  newOrder,
+  onStockCommitFailed,
+  priceLines,
+  type Order,
+  type OrderStatus,
+  type PaymentOutcome,
+} from "./domain/order.js";
 import type { OrderChanges } from "./order-changes.js";
 import { orderCancelledEvent, orderConfirmedEvent, orderCreatedEvent } from "./order-events.js";
 import type { IdempotencyStore } from "./store/idempotency-store.js";
@@ -179,6 +188,18 @@ export class OrderUseCases {
    * transaction. `decide` is the domain rule for this event type.
    */
   applyPayment(consumer: string, event: InboxEvent, orderId: string, decide: (order: Order) => PaymentOutcome): PaymentResult {
+    return this.applyEvent(consumer, event, orderId, decide);
+  }
+
+  /**
+   * applyStockCommitFailed applies inventory's StockCommitFailed once: the paid order is cancelled, whatever it
+   * heard of the payment so far, and its OrderCancelled carries the payment to refund.
+   */
+  applyStockCommitFailed(consumer: string, event: InboxEvent, orderId: string, paymentId: string, detail: string): PaymentResult {
+    return this.applyEvent(consumer, event, orderId, (order) => onStockCommitFailed(order, paymentId, detail, new Date()));
+  }
+
+  private applyEvent(consumer: string, event: InboxEvent, orderId: string, decide: (order: Order) => PaymentOutcome): PaymentResult {
     const { orders, outbox, inbox } = this.deps;
     const { ran, result } = inbox.once<PaymentResult>(consumer, event, () => {
       const order = orders.get(orderId);
@@ -186,7 +207,7 @@ export class OrderUseCases {
       const outcome = decide(order);
       let outgoing: OutboxEvent | undefined;
       if (outcome.kind === "confirmed") outgoing = orderConfirmedEvent(outcome.order);
-      if (outcome.kind === "cancelled") outgoing = orderCancelledEvent(outcome.order, "");
+      if (outcome.kind === "cancelled") outgoing = orderCancelledEvent(outcome.order, outcome.refundPaymentId ?? "");
       if (outcome.kind !== "ignored") orders.update(outcome.order);
       if (outgoing) outbox.add(outgoing);
       return outcome;

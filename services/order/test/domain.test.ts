@@ -8,6 +8,7 @@ import {
   newOrder,
   onPaymentAuthorized,
   onPaymentDeclined,
+  onStockCommitFailed,
   priceLines,
   transition,
   type Order,
@@ -100,6 +101,33 @@ describe("the order state machine", () => {
     if (outcome.kind !== "cancelled") return;
     expect(outcome.order.cancelReason).toBe("payment declined: card declined");
     expect(onPaymentDeclined(outcome.order, "again", later).kind).toBe("ignored");
+  });
+
+  it("when the stock commit fails before the order heard of its payment, then it is cancelled with the payment recorded and to be refunded", () => {
+    const outcome = onStockCommitFailed(anOrder(), "pay-7", "insufficient stock: product p", later);
+    expect(outcome).toMatchObject({ kind: "cancelled", refundPaymentId: "pay-7" });
+    if (outcome.kind !== "cancelled") return;
+    expect(outcome.order).toMatchObject({ status: "CANCELLED", paymentId: "pay-7", cancelReason: "stock no longer available" });
+    expect(outcome.order.history.at(-1)?.reason).toBe("stock no longer available: insufficient stock: product p");
+    // The PaymentAuthorized that follows changes nothing: the order stays cancelled.
+    expect(onPaymentAuthorized(outcome.order, "pay-7", later).kind).toBe("ignored");
+  });
+
+  it("when the stock commit fails for a CONFIRMED order, then it moves to CANCELLED and its payment is to be refunded", () => {
+    const confirmed = transition(anOrder(), "CONFIRMED", { at: later, reason: "paid", paymentId: "pay-8" });
+    const outcome = onStockCommitFailed(confirmed, "pay-8", "", later);
+    expect(outcome).toMatchObject({ kind: "cancelled", refundPaymentId: "pay-8" });
+    if (outcome.kind !== "cancelled") return;
+    expect(outcome.order.history.map((h) => h.status)).toEqual(["AWAITING_PAYMENT", "CONFIRMED", "CANCELLED"]);
+    expect(outcome.order.cancelReason).toBe("stock no longer available");
+  });
+
+  it("when the stock commit fails for an order already cancelled, then only an unknown payment id is recorded", () => {
+    const cancelled = cancelByCustomer(anOrder(), "", later).order;
+    const recorded = onStockCommitFailed(cancelled, "pay-9", "short", later);
+    expect(recorded).toMatchObject({ kind: "payment-recorded", order: { status: "CANCELLED", paymentId: "pay-9" } });
+    if (recorded.kind !== "payment-recorded") return;
+    expect(onStockCommitFailed(recorded.order, "pay-9", "short", later).kind).toBe("ignored");
   });
 
   it("when a customer cancels before payment, nothing is refunded; after payment, the payment is", () => {

@@ -1,9 +1,11 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { StockCommitFailedSchema } from "#gen/shop/inventory/v1/inventory_events_pb.js";
+import { OrderCancelledSchema } from "#gen/shop/order/v1/order_events_pb.js";
 import { OrderService, OrderStatus } from "#gen/shop/order/v1/order_service_pb.js";
 import { PaymentAuthorizedSchema, PaymentDeclinedSchema } from "#gen/shop/payment/v1/payment_events_pb.js";
-import { toOutgoingEvent, type EventBus, type IncomingEvent, type Subscription } from "#shared/events/event-bus.js";
+import { decodeEvent, toOutgoingEvent, type EventBus, type IncomingEvent, type Subscription } from "#shared/events/event-bus.js";
 import { createKafkaEventBus } from "#shared/events/kafka-event-bus.js";
 import { parseBrokers } from "#shared/events/kafka-client.js";
 import { Topics } from "#shared/events/topics.js";
@@ -44,6 +46,43 @@ async function settle(orderId: string): Promise<void> {
     },
     { timeoutMs: 30_000, message: `the order service to consume events about ${orderId}` },
   );
+}
+
+function stockCommitFailed(orderId: string, paymentId: string) {
+  const message = create(StockCommitFailedSchema, { reservationId: orderId, orderId, paymentId, reason: "insufficient stock: test" });
+  return toOutgoingEvent(StockCommitFailedSchema, message, { source: "test/inventory", subject: orderId });
+}
+
+/** deliverStockCommitFailed publishes StockCommitFailed and waits until the order service handled it. */
+async function deliverStockCommitFailed(event: ReturnType<typeof stockCommitFailed>): Promise<void> {
+  await testBus.publish(Topics.inventoryEvents, [event]);
+  await waitUntil(() => inboxHas(event.id), { timeoutMs: 30_000, message: "StockCommitFailed to be handled" });
+}
+
+/** orderEventsAbout reads the order topic from the beginning until `done` holds for the events about `orderId`. */
+async function orderEventsAbout(orderId: string, done: (events: IncomingEvent[]) => boolean): Promise<IncomingEvent[]> {
+  const seen: IncomingEvent[] = [];
+  subscriptions.push(
+    await testBus.subscribe({
+      groupId: `order-test-reader-${crypto.randomUUID()}`,
+      topics: [Topics.orderEvents],
+      fromBeginning: true,
+      handle: async (event) => {
+        if (event.subject === orderId) seen.push(event);
+      },
+    }),
+  );
+  await waitUntil(() => done(seen), { timeoutMs: 30_000, message: `order events about ${orderId}` });
+  return seen;
+}
+
+async function newOrder(): Promise<string> {
+  const { order } = await client.createOrder({
+    customerId: "kafka-cust",
+    lines: [{ productId: "sku-espresso", quantity: 1 }],
+    cardToken: "tok_visa",
+  });
+  return order!.orderId;
 }
 
 beforeAll(async () => {
@@ -114,5 +153,53 @@ describe("the order service on Kafka", () => {
     });
     expect(seen.map((e) => e.type)).toEqual(["shop.order.v1.OrderCreated", "shop.order.v1.OrderConfirmed"]);
     expect(seen[1]?.source).toBe("shopmesh/order");
+  });
+
+  it("when StockCommitFailed arrives for a CONFIRMED order, then it becomes CANCELLED for want of stock and OrderCancelled names the payment to refund; a redelivery changes nothing", async () => {
+    // Arrange: a paid, confirmed order; the inventory topic's partitions are read too.
+    await settle(`warm-up-${crypto.randomUUID()}`);
+    await deliverStockCommitFailed(stockCommitFailed(`warm-up-${crypto.randomUUID()}`, "none"));
+    const orderId = await newOrder();
+    await testBus.publish(Topics.paymentEvents, [paymentEvent(PaymentAuthorizedSchema, { paymentId: "pay-s1", orderId })]);
+    await settle(orderId);
+
+    // Act: inventory could not take the stock, and says so twice (at-least-once).
+    const failed = stockCommitFailed(orderId, "pay-s1");
+    await deliverStockCommitFailed(failed);
+    await testBus.publish(Topics.inventoryEvents, [failed]);
+    await deliverStockCommitFailed(stockCommitFailed(`marker-${crypto.randomUUID()}`, "none"));
+
+    // Assert
+    const { order } = await client.getOrder({ orderId });
+    expect(order).toMatchObject({ status: OrderStatus.CANCELLED, paymentId: "pay-s1", cancelReason: "stock no longer available" });
+    expect(order?.history.map((h) => h.status)).toEqual([OrderStatus.AWAITING_PAYMENT, OrderStatus.CONFIRMED, OrderStatus.CANCELLED]);
+    const events = await orderEventsAbout(orderId, (seen) => seen.some((e) => e.type === OrderCancelledSchema.typeName));
+    const cancelled = events.filter((e) => e.type === OrderCancelledSchema.typeName);
+    expect(cancelled).toHaveLength(1);
+    expect(decodeEvent(OrderCancelledSchema, cancelled[0]!)).toMatchObject({
+      orderId,
+      paymentId: "pay-s1",
+      reason: "stock no longer available",
+    });
+  });
+
+  it("when StockCommitFailed arrives before the order heard of the payment, then the order is CANCELLED with the payment to refund, and the later PaymentAuthorized leaves it so", async () => {
+    // Arrange
+    await settle(`warm-up-${crypto.randomUUID()}`);
+    await deliverStockCommitFailed(stockCommitFailed(`warm-up-${crypto.randomUUID()}`, "none"));
+    const orderId = await newOrder();
+
+    // Act: the stock event first, then the payment event it came from.
+    await deliverStockCommitFailed(stockCommitFailed(orderId, "pay-s2"));
+    await testBus.publish(Topics.paymentEvents, [paymentEvent(PaymentAuthorizedSchema, { paymentId: "pay-s2", orderId })]);
+    await settle(orderId);
+
+    // Assert
+    const { order } = await client.getOrder({ orderId });
+    expect(order).toMatchObject({ status: OrderStatus.CANCELLED, paymentId: "pay-s2", cancelReason: "stock no longer available" });
+    expect(order?.history.map((h) => h.status)).toEqual([OrderStatus.AWAITING_PAYMENT, OrderStatus.CANCELLED]);
+    const events = await orderEventsAbout(orderId, (seen) => seen.some((e) => e.type === OrderCancelledSchema.typeName));
+    expect(events.map((e) => e.type)).toEqual(["shop.order.v1.OrderCreated", OrderCancelledSchema.typeName]);
+    expect(decodeEvent(OrderCancelledSchema, events[1]!).paymentId).toBe("pay-s2");
   });
 });

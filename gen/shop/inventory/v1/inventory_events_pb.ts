@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file shop/inventory/v1/inventory_events.proto.
  */
 export const file_shop_inventory_v1_inventory_events: GenFile = /*@__PURE__*/
-  fileDesc("CihzaG9wL2ludmVudG9yeS92MS9pbnZlbnRvcnlfZXZlbnRzLnByb3RvEhFzaG9wLmludmVudG9yeS52MSKeAQoNU3RvY2tSZXNlcnZlZBIWCg5yZXNlcnZhdGlvbl9pZBgBIAEoCRIQCghvcmRlcl9pZBgCIAEoCRIxCgVsaW5lcxgDIAMoCzIiLnNob3AuaW52ZW50b3J5LnYxLlJlc2VydmF0aW9uTGluZRIwCgxyZXNlcnZlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImsKDlN0b2NrQ29tbWl0dGVkEhYKDnJlc2VydmF0aW9uX2lkGAEgASgJEhAKCG9yZGVyX2lkGAIgASgJEi8KC2NvbW1pdF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ7Cg1TdG9ja1JlbGVhc2VkEhYKDnJlc2VydmF0aW9uX2lkGAEgASgJEhAKCG9yZGVyX2lkGAIgASgJEg4KBnJlYXNvbhgDIAEoCRIwCgxyZWxlYXNlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wYgZwcm90bzM", [file_google_protobuf_timestamp, file_shop_inventory_v1_inventory_service]);
+  fileDesc("CihzaG9wL2ludmVudG9yeS92MS9pbnZlbnRvcnlfZXZlbnRzLnByb3RvEhFzaG9wLmludmVudG9yeS52MSKeAQoNU3RvY2tSZXNlcnZlZBIWCg5yZXNlcnZhdGlvbl9pZBgBIAEoCRIQCghvcmRlcl9pZBgCIAEoCRIxCgVsaW5lcxgDIAMoCzIiLnNob3AuaW52ZW50b3J5LnYxLlJlc2VydmF0aW9uTGluZRIwCgxyZXNlcnZlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImsKDlN0b2NrQ29tbWl0dGVkEhYKDnJlc2VydmF0aW9uX2lkGAEgASgJEhAKCG9yZGVyX2lkGAIgASgJEi8KC2NvbW1pdF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ7Cg1TdG9ja1JlbGVhc2VkEhYKDnJlc2VydmF0aW9uX2lkGAEgASgJEhAKCG9yZGVyX2lkGAIgASgJEg4KBnJlYXNvbhgDIAEoCRIwCgxyZWxlYXNlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpABChFTdG9ja0NvbW1pdEZhaWxlZBIWCg5yZXNlcnZhdGlvbl9pZBgBIAEoCRIQCghvcmRlcl9pZBgCIAEoCRISCgpwYXltZW50X2lkGAMgASgJEg4KBnJlYXNvbhgEIAEoCRItCglmYWlsX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wYgZwcm90bzM", [file_google_protobuf_timestamp, file_shop_inventory_v1_inventory_service]);
 
 /**
  * StockReserved is published on shop.inventory.v1.events when stock was set
@@ -136,4 +136,56 @@ export type StockReleased = Message<"shop.inventory.v1.StockReleased"> & {
  */
 export const StockReleasedSchema: GenMessage<StockReleased> = /*@__PURE__*/
   messageDesc(file_shop_inventory_v1_inventory_events, 2);
+
+/**
+ * StockCommitFailed is published when a paid order's stock could not be taken:
+ * its reservation had expired (or was released) before the payment arrived, and
+ * the stock was no longer there to reserve again. The order service cancels the
+ * order, which makes payment refund it.
+ *
+ * @generated from message shop.inventory.v1.StockCommitFailed
+ */
+export type StockCommitFailed = Message<"shop.inventory.v1.StockCommitFailed"> & {
+  /**
+   * reservation_id identifies the reservation.
+   *
+   * @generated from field: string reservation_id = 1;
+   */
+  reservationId: string;
+
+  /**
+   * order_id identifies the order; it is also the Kafka key.
+   *
+   * @generated from field: string order_id = 2;
+   */
+  orderId: string;
+
+  /**
+   * payment_id identifies the authorized payment that found no stock.
+   *
+   * @generated from field: string payment_id = 3;
+   */
+  paymentId: string;
+
+  /**
+   * reason says why, for example "insufficient stock: ...".
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+
+  /**
+   * fail_time is when the commit failed.
+   *
+   * @generated from field: google.protobuf.Timestamp fail_time = 5;
+   */
+  failTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message shop.inventory.v1.StockCommitFailed.
+ * Use `create(StockCommitFailedSchema)` to create a new message.
+ */
+export const StockCommitFailedSchema: GenMessage<StockCommitFailed> = /*@__PURE__*/
+  messageDesc(file_shop_inventory_v1_inventory_events, 3);
 

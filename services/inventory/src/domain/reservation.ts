@@ -99,9 +99,16 @@ export function planReservation(request: ReserveRequest, stockOf: (productId: st
   return { kind: "held", lines };
 }
 
-/** CommitDecision: a HELD reservation becomes a sale; anything else was already settled and is left alone. */
-export function commitDecision(current: ReservationStatus): "commit" | "skip" {
-  return current === "HELD" ? "commit" : "skip";
+/**
+ * commitDecision is the rule for PaymentAuthorized. A HELD reservation becomes a sale. A RELEASED one whose order is
+ * still open (it expired, or was released by request, before the payment arrived) is reserved again and committed if
+ * the stock is there ("re-reserve"), because the customer has paid. A COMMITTED one, or a RELEASED one whose order
+ * was closed (cancelled, declined, or its commit already failed), is left alone.
+ */
+export function commitDecision(current: ReservationStatus, orderClosed: boolean): "commit" | "re-reserve" | "skip" {
+  if (current === "HELD") return "commit";
+  if (current === "RELEASED" && !orderClosed) return "re-reserve";
+  return "skip";
 }
 
 /**

@@ -26,6 +26,8 @@ export class ReservationStore {
   private readonly insertOne;
   private readonly insertLine;
   private readonly updateStatus;
+  private readonly insertClosed;
+  private readonly selectClosed;
 
   constructor(db: SqliteDatabase) {
     const columns = `reservation_id, order_id, status, reason, created_ms, updated_ms`;
@@ -51,6 +53,9 @@ export class ReservationStore {
     this.updateStatus = db.prepare(
       `UPDATE reservations SET status = @status, reason = @reason, updated_ms = @updatedMs WHERE reservation_id = @reservationId`,
     );
+    // The first reason an order was closed for is the one kept.
+    this.insertClosed = db.prepare(`INSERT OR IGNORE INTO closed_orders (order_id, reason, closed_ms) VALUES (?, ?, ?)`);
+    this.selectClosed = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM closed_orders WHERE order_id = ?`);
   }
 
   get(reservationId: string): Reservation | undefined {
@@ -92,6 +97,16 @@ export class ReservationStore {
 
   setStatus(reservationId: string, status: ReservationStatus, reason: string, now: Date): void {
     this.updateStatus.run({ reservationId, status, reason, updatedMs: now.getTime() });
+  }
+
+  /** closeOrder records that the order is over for inventory: no later payment reserves stock for it again. */
+  closeOrder(orderId: string, reason: string, now: Date): void {
+    this.insertClosed.run(orderId, reason, now.getTime());
+  }
+
+  /** isClosed tells whether {@link closeOrder} recorded the order. */
+  isClosed(orderId: string): boolean {
+    return (this.selectClosed.get(orderId)?.n ?? 0) > 0;
   }
 
   private withLines(row: ReservationRow): Reservation {

@@ -24,6 +24,14 @@ export const inventorySchema: readonly string[] = [
    )`,
   `CREATE INDEX IF NOT EXISTS reservations_by_order ON reservations (order_id, created_ms)`,
   `CREATE INDEX IF NOT EXISTS reservations_held ON reservations (created_ms) WHERE status = 'HELD'`,
+  // closed_orders remembers orders that are over for inventory (cancelled, declined, or their stock commit failed),
+  // so a late PaymentAuthorized never reserves stock again for them. A table of its own, not a column, because the
+  // schema is applied with CREATE ... IF NOT EXISTS on databases that already exist.
+  `CREATE TABLE IF NOT EXISTS closed_orders (
+     order_id  TEXT PRIMARY KEY,
+     reason    TEXT NOT NULL,
+     closed_ms INTEGER NOT NULL
+   )`,
   `CREATE TABLE IF NOT EXISTS reservation_lines (
      reservation_id TEXT NOT NULL REFERENCES reservations (reservation_id),
      line_no        INTEGER NOT NULL,

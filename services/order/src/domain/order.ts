@@ -112,10 +112,13 @@ export function transition(
   };
 }
 
-/** PaymentOutcome is what handling a payment event does to an order. */
+/**
+ * PaymentOutcome is what handling a payment (or stock) event does to an order. A cancellation's `refundPaymentId`
+ * is the payment its OrderCancelled asks to refund; empty or absent when nothing was paid.
+ */
 export type PaymentOutcome =
   | { kind: "confirmed"; order: Order }
-  | { kind: "cancelled"; order: Order }
+  | { kind: "cancelled"; order: Order; refundPaymentId?: string }
   | { kind: "payment-recorded"; order: Order }
   | { kind: "ignored"; reason: string };
 
@@ -138,6 +141,27 @@ export function onPaymentDeclined(order: Order, reason: string, at: Date): Payme
   if (order.status !== "AWAITING_PAYMENT") return { kind: "ignored", reason: `order is ${order.status}` };
   const cancelReason = `payment declined: ${reason}`;
   return { kind: "cancelled", order: transition(order, "CANCELLED", { at, reason: cancelReason, cancelReason }) };
+}
+
+/** STOCK_GONE_REASON is the cancel reason of a paid order whose stock could not be taken (StockCommitFailed). */
+export const STOCK_GONE_REASON = "stock no longer available";
+
+/**
+ * onStockCommitFailed cancels a paid order whose stock inventory could not take (its reservation expired before the
+ * payment arrived, and the stock was sold meanwhile), and asks for the payment to be refunded. It applies whether
+ * the order is still AWAITING_PAYMENT (the stock event came before PaymentAuthorized: the payment id is recorded
+ * from it) or already CONFIRMED: that is the one automatic CONFIRMED → CANCELLED. A cancelled order only records the
+ * payment id, like onPaymentAuthorized; payment refunds it on the OrderCancelled it already saw.
+ */
+export function onStockCommitFailed(order: Order, paymentId: string, detail: string, at: Date): PaymentOutcome {
+  if (order.status === "CANCELLED") {
+    if (order.paymentId === "" && paymentId !== "") return { kind: "payment-recorded", order: { ...order, paymentId } };
+    return { kind: "ignored", reason: "order is CANCELLED" };
+  }
+  const refundPaymentId = order.paymentId || paymentId;
+  const reason = detail === "" ? STOCK_GONE_REASON : `${STOCK_GONE_REASON}: ${detail}`;
+  const cancelled = transition(order, "CANCELLED", { at, reason, paymentId: refundPaymentId, cancelReason: STOCK_GONE_REASON });
+  return { kind: "cancelled", order: cancelled, refundPaymentId };
 }
 
 /** CancelOutcome is what a customer's CancelOrder does. */
