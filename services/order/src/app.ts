@@ -41,7 +41,7 @@ export async function startOrderService(config: Readonly<OrderConfig>, options: 
       schema: [...orderSchema, ...idempotencySchema],
       wire: ({ db, outbox, inbox, relay, logger }) => {
         const inventoryClient = options.inventoryClient ?? createInventoryClient(config.inventoryAddr);
-        const reserver = new InventoryReserver(inventoryClient, { logger, ...options.reserver });
+        const reserver = new InventoryReserver(inventoryClient, { logger, reserveTimeoutMs: config.reserveTimeoutMs, ...options.reserver });
         const orders = new OrderUseCases({
           db,
           orders: new OrderStore(db),

@@ -22,10 +22,11 @@ export type StockAnswer =
 /** StockReservations is what the order flow needs from inventory (implemented in clients/stock-reservations.ts). */
 export interface StockReservations {
   /**
-   * reserve holds the lines under the order's id. It throws FAILED_PRECONDITION when stock is short, and UNAVAILABLE,
-   * DEADLINE_EXCEEDED (at `deadline`) or the signal's reason when inventory gives no answer.
+   * reserve holds the lines under the order's id, within the service's own bound (RESERVE_TIMEOUT_MS) and the
+   * caller's `deadline` and `signal`, whichever ends first. It throws FAILED_PRECONDITION when stock is short, and
+   * UNAVAILABLE, DEADLINE_EXCEEDED or the signal's reason when inventory gives no answer.
    */
-  reserve(orderId: string, lines: readonly RequestedLine[], deadline: Date, signal?: AbortSignal): Promise<StockAnswer>;
+  reserve(orderId: string, lines: readonly RequestedLine[], call: Pick<CallOptions, "deadline" | "signal">): Promise<StockAnswer>;
   /** release gives an order's reservation back. It never throws: what it cannot free, inventory's TTL frees. */
   release(orderId: string, reason: string): Promise<void>;
 }
@@ -206,9 +207,7 @@ export class OrderUseCases {
   ): Promise<Order> {
     const { db, orders, keys, outbox, relay, stock, logger } = this.deps;
     const orderId = randomUUID();
-    const ownDeadline = Date.now() + this.deps.reserveTimeoutMs;
-    const deadline = new Date(Math.min(ownDeadline, call.deadline?.getTime() ?? ownDeadline));
-    const answer = await stock.reserve(orderId, command.lines, deadline, call.signal);
+    const answer = await stock.reserve(orderId, command.lines, { deadline: call.deadline, signal: call.signal });
     if (answer.kind === "unknown-product") throw unknownProduct(command, answer.productId, answer.message);
     try {
       const { lines, total } = priceLines(command.lines, answer.unitPrices, command.linesField);

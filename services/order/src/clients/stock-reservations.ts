@@ -21,10 +21,10 @@ export function createStockReservations(reserver: Pick<InventoryReserver, "reser
   };
 
   return {
-    async reserve(orderId, lines, deadline, signal): Promise<StockAnswer> {
+    async reserve(orderId, lines, call): Promise<StockAnswer> {
       let response: ReserveStockResponse;
       try {
-        response = await reserver.reserve({ reservationId: orderId, orderId, lines: [...lines] }, deadline, signal);
+        response = await reserver.reserve({ reservationId: orderId, orderId, lines: [...lines] }, call);
       } catch (error) {
         // Inventory may have made the reservation and only the answer was lost: give it back rather than wait for
         // its TTL. Releasing an unknown reservation is harmless.
