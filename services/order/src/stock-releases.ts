@@ -76,7 +76,7 @@ export class StockReleases {
 
   /** stored drops the hold in the transaction that stores its order: from then on the order owns the stock. */
   stored(orderId: string): void {
-    this.deps.holds.forget(orderId);
+    this.deps.holds.stored(orderId);
   }
 
   /** answered ends the wait of a reservation; `held` false means inventory holds nothing (rejected or not sent). */
@@ -120,9 +120,10 @@ export class StockReleases {
     return this.running;
   }
 
-  /** close stops further rounds; the rows stay for the next start. */
+  /** close stops further rounds and closes the holds' bookkeeping connection; the rows stay for the next start. */
   close(): void {
     this.closed = true;
+    this.deps.holds.close();
   }
 
   private async round(): Promise<void> {

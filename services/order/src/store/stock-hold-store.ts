@@ -1,4 +1,4 @@
-import type { SqliteDatabase } from "#shared/store/database.js";
+import { openBookkeepingConnection, type SqliteDatabase } from "#shared/store/database.js";
 
 /**
  * stockHoldSchema records every reservation the order service may have left held at inventory without an order to
@@ -34,24 +34,35 @@ interface HoldRow {
   attempts: number;
 }
 
-/** StockHoldStore keeps the stock_holds table; `forget` belongs in the transaction that stores the order. */
+/**
+ * StockHoldStore keeps the stock_holds table. `stored` belongs in the transaction that stores the order, on the
+ * business connection. Everything else is bookkeeping on a second connection with synchronous=NORMAL
+ * (`openBookkeepingConnection`): a row is there to survive the order process dying, which NORMAL survives in WAL mode;
+ * a row lost to a power failure costs only stock held until inventory's reservation TTL. Writing it with FULL
+ * would add an fsync, milliseconds, to every CreateOrder.
+ */
 export class StockHoldStore {
+  private readonly side: SqliteDatabase;
   private readonly insert;
   private readonly remove;
+  private readonly removeInTransaction;
   private readonly markDue;
   private readonly reschedule;
   private readonly selectDue;
   private readonly countAll;
 
-  constructor(db: SqliteDatabase) {
-    this.insert = db.prepare(`INSERT INTO stock_holds (order_id, reserved_at, release_after) VALUES (?, ?, ?)`);
-    this.remove = db.prepare(`DELETE FROM stock_holds WHERE order_id = ?`);
+  constructor(private readonly db: SqliteDatabase) {
+    const side = openBookkeepingConnection(db) ?? db;
+    this.side = side;
+    this.insert = side.prepare(`INSERT INTO stock_holds (order_id, reserved_at, release_after) VALUES (?, ?, ?)`);
+    this.remove = side.prepare(`DELETE FROM stock_holds WHERE order_id = ?`);
+    this.removeInTransaction = db.prepare(`DELETE FROM stock_holds WHERE order_id = ?`);
     // An upsert: a hold whose row could not be written before the reservation still gets recorded for release.
-    this.markDue = db.prepare(
+    this.markDue = side.prepare(
       `INSERT INTO stock_holds (order_id, reserved_at, release_after, reason) VALUES (?, ?, ?, ?)
        ON CONFLICT (order_id) DO UPDATE SET release_after = excluded.release_after, reason = excluded.reason`,
     );
-    this.reschedule = db.prepare(`UPDATE stock_holds SET release_after = ?, attempts = ?, last_error = ? WHERE order_id = ?`);
+    this.reschedule = side.prepare(`UPDATE stock_holds SET release_after = ?, attempts = ?, last_error = ? WHERE order_id = ?`);
     this.selectDue = db.prepare<[number, number], HoldRow>(
       `SELECT order_id, reserved_at, release_after, reason, attempts FROM stock_holds
        WHERE release_after <= ? ORDER BY release_after LIMIT ?`,
@@ -64,7 +75,12 @@ export class StockHoldStore {
     this.insert.run(orderId, reservedAt, releaseAfter);
   }
 
-  /** forget drops a hold: its order was stored, or inventory confirmed nothing is held under it. */
+  /** stored drops a hold inside the transaction that stores its order (the business connection's). */
+  stored(orderId: string): void {
+    this.removeInTransaction.run(orderId);
+  }
+
+  /** forget drops a hold that holds nothing: refused, never sent, or released as inventory confirmed. */
   forget(orderId: string): void {
     this.remove.run(orderId);
   }
@@ -93,5 +109,10 @@ export class StockHoldStore {
   /** count is how many holds are recorded. */
   count(): number {
     return this.countAll.get()?.n ?? 0;
+  }
+
+  /** close releases the bookkeeping connection (not the business one, which its owner closes). */
+  close(): void {
+    if (this.side !== this.db && this.side.open) this.side.close();
   }
 }
