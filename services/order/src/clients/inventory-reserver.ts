@@ -49,7 +49,7 @@ function isTransient(error: unknown): boolean {
   return code === Code.Unavailable || code === Code.DeadlineExceeded;
 }
 
-/** unsent holds the errors of reservations that were never sent (the circuit was open), so nothing can be held. */
+/** unsent holds the errors of reservations that were never sent (circuit open, caller gone), so nothing is held. */
 const unsent = new WeakSet<object>();
 
 /** wasNeverSent tells whether a reserve failure happened before anything reached inventory (the circuit was open). */
@@ -115,7 +115,10 @@ export class InventoryReserver {
    */
   reserve(request: ReserveStockRequestInit & { reservationId: string }, limits: ReserveLimits = {}): Promise<ReserveStockResponse> {
     const { deadline, signal } = limits;
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (signal?.aborted) {
+      if (typeof signal.reason === "object" && signal.reason !== null) unsent.add(signal.reason);
+      return Promise.reject(signal.reason);
+    }
     const attempt = this.guard(() => this.send(request, new Date(Date.now() + this.reserveTimeoutMs)));
     if (deadline === undefined && signal === undefined) return attempt;
     return new Promise((resolve, reject) => {
