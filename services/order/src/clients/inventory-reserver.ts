@@ -176,7 +176,11 @@ export class InventoryReserver {
   }
 
   private async guard<T>(call: () => Promise<T>): Promise<T> {
-    if (this.closed) throw unavailable("inventory client is closed");
+    if (this.closed) {
+      const failure = unavailable("inventory client is closed");
+      unsent.add(failure);
+      throw failure;
+    }
     try {
       return await this.breaker.execute(call);
     } catch (error) {
