@@ -220,12 +220,9 @@ export class OrderUseCases {
     try {
       answer = await stock.reserve(orderId, command.lines, { deadline: call.deadline, signal: call.signal });
     } catch (error) {
-      if (stock.mayHold(error)) {
-        // Inventory may have made the reservation and only the answer was lost (or the caller left first).
-        void releases.release(orderId, "order not created: the reservation's answer did not arrive in time");
-      } else {
-        releases.answered(orderId, false);
-      }
+      if (!stock.mayHold(error)) releases.answered(orderId, false);
+      else if (callerLeft(call)) releases.abandoned(orderId);
+      else void releases.release(orderId, "order not created: inventory's answer did not arrive in time");
       throw error;
     }
     releases.answered(orderId, answer.kind === "held");
@@ -252,6 +249,14 @@ export class OrderUseCases {
     if (wroteEvent) this.deps.relay.notify();
     this.deps.changes.changed(orderId);
   }
+}
+
+/**
+ * callerLeft tells whether the caller's own deadline or cancel ended the reservation: inventory's answer is still
+ * on its way then, and the reserver keeps waiting for it up to RESERVE_TIMEOUT_MS.
+ */
+function callerLeft(call: CallOptions): boolean {
+  return call.signal?.aborted === true || (call.deadline !== undefined && Date.now() >= call.deadline.getTime());
 }
 
 function keyReused() {

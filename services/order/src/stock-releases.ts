@@ -79,6 +79,15 @@ export class StockReleases {
     this.deps.holds.stored(orderId);
   }
 
+  /**
+   * abandoned ends the wait of a reservation whose caller left before inventory answered. Its answer may still come
+   * (the reserver keeps waiting up to RESERVE_TIMEOUT_MS), so releasing now could overtake the reservation and have
+   * to be repeated; the hold stays due at the time `opening` gave it, when one release settles it for good.
+   */
+  abandoned(orderId: string): void {
+    this.reserving.delete(orderId);
+  }
+
   /** answered ends the wait of a reservation; `held` false means inventory holds nothing (rejected or not sent). */
   answered(orderId: string, held: boolean): void {
     this.reserving.delete(orderId);
