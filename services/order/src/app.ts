@@ -13,13 +13,16 @@ import { stockCommitFailedHandler } from "./events/handlers/stock-commit-failed-
 import { OrderChanges } from "./order-changes.js";
 import { OrderUseCases } from "./order-use-cases.js";
 import { orderServices } from "./server.js";
+import { StockReleases, type StockReleasesOptions } from "./stock-releases.js";
 import { IdempotencyStore, idempotencySchema } from "./store/idempotency-store.js";
 import { OrderStore, orderSchema } from "./store/order-store.js";
+import { StockHoldStore, stockHoldSchema } from "./store/stock-hold-store.js";
 
 /** StartOptions let tests swap collaborators; everything else follows the config. */
 export interface StartOptions extends KitOverrides {
   readonly inventoryClient?: InventoryClient;
   readonly reserver?: ReserverOptions;
+  readonly releases?: StockReleasesOptions;
 }
 
 /** OrderServiceHandle is a running order service. */
@@ -40,18 +43,26 @@ export async function startOrderService(config: Readonly<OrderConfig>, options: 
   return await startService(
     {
       name: "order",
-      schema: [...orderSchema, ...idempotencySchema],
+      schema: [...orderSchema, ...idempotencySchema, ...stockHoldSchema],
       wire: ({ db, outbox, inbox, relay, logger }) => {
         const inventoryClient = options.inventoryClient ?? createInventoryClient(config.inventoryAddr);
-        const reserver = new InventoryReserver(inventoryClient, { logger, ...options.reserver });
+        const reserver = new InventoryReserver(inventoryClient, { logger, reserveTimeoutMs: config.reserveTimeoutMs, ...options.reserver });
+        const stock = createStockReservations(reserver, logger);
+        const releases = new StockReleases({
+          holds: new StockHoldStore(db),
+          release: stock.release,
+          reserveTimeoutMs: config.reserveTimeoutMs,
+          logger,
+          options: options.releases,
+        });
         const orders = new OrderUseCases({
           db,
           orders: new OrderStore(db),
           keys: new IdempotencyStore(db),
           outbox,
           inbox,
-          stock: createStockReservations(reserver, logger),
-          reserveTimeoutMs: config.reserveTimeoutMs,
+          stock,
+          releases,
           relay,
           changes: new OrderChanges(),
           logger,
@@ -63,7 +74,9 @@ export async function startOrderService(config: Readonly<OrderConfig>, options: 
             [Topics.inventoryEvents]: [stockCommitFailedHandler(orders, logger)],
           },
           publishes: [Topics.orderEvents],
+          timers: [{ name: "stock releases", everyMs: releases.everyMs, run: () => releases.runDue() }],
           close() {
+            releases.close();
             reserver.close();
             inventoryClient.close();
           },

@@ -18,6 +18,7 @@ import {
   type PaymentOutcome,
 } from "./domain/order.js";
 import type { OrderChanges } from "./order-changes.js";
+import type { StockReleases } from "./stock-releases.js";
 import { orderCancelledEvent, orderConfirmedEvent, orderCreatedEvent } from "./order-events.js";
 import type { IdempotencyStore } from "./store/idempotency-store.js";
 import type { OrderStore } from "./store/order-store.js";
@@ -31,12 +32,18 @@ export type StockAnswer =
 /** StockReservations is what the order flow needs from inventory (implemented in clients/stock-reservations.ts). */
 export interface StockReservations {
   /**
-   * reserve holds the lines under the order's id. It throws FAILED_PRECONDITION when stock is short, and UNAVAILABLE,
-   * DEADLINE_EXCEEDED (at `deadline`) or the signal's reason when inventory gives no answer.
+   * reserve holds the lines under the order's id, within the service's own bound (RESERVE_TIMEOUT_MS) and the
+   * caller's `deadline` and `signal`, whichever ends first. It throws FAILED_PRECONDITION when stock is short, and
+   * UNAVAILABLE, DEADLINE_EXCEEDED or the signal's reason when inventory gives no answer.
    */
-  reserve(orderId: string, lines: readonly RequestedLine[], deadline: Date, signal?: AbortSignal): Promise<StockAnswer>;
-  /** release gives an order's reservation back. It never throws: what it cannot free, inventory's TTL frees. */
+  reserve(orderId: string, lines: readonly RequestedLine[], call: Pick<CallOptions, "deadline" | "signal">): Promise<StockAnswer>;
+  /**
+   * release asks inventory to give an order's reservation back. It throws when inventory did not confirm it,
+   * NOT_FOUND meaning nothing is held under the id ({@link StockReleases} retries it).
+   */
   release(orderId: string, reason: string): Promise<void>;
+  /** mayHold tells whether a failed `reserve` may still have left stock held (its answer lost, not a refusal). */
+  mayHold(error: unknown): boolean;
 }
 
 /** OrderUseCaseDeps are the database, its stores, inventory, the relay to wake and the watchers to tell. */
@@ -47,8 +54,8 @@ export interface OrderUseCaseDeps {
   readonly outbox: OutboxStore;
   readonly inbox: Inbox;
   readonly stock: StockReservations;
-  /** reserveTimeoutMs bounds how long a reservation may take, whatever the caller's deadline. */
-  readonly reserveTimeoutMs: number;
+  /** releases records each reservation until its order is stored, and gives back what no order owns. */
+  readonly releases: StockReleases;
   /** relay is woken after each commit that wrote an outbox row. */
   readonly relay: { notify(): void };
   readonly changes: OrderChanges;
@@ -95,8 +102,10 @@ export class OrderUseCases {
 
   /**
    * create runs CreateOrder: check the idempotency key, reserve stock, then store the order, the key and its
-   * OrderCreated event in one transaction, releasing the reservation if that fails. The same key with the same
-   * command returns the first order; with another command it is INVALID_ARGUMENT.
+   * OrderCreated event in one transaction. The reservation is recorded before it is sent and the record dropped in
+   * that transaction, so a reservation no order owns (its answer lost, storing failed, the process died) is released
+   * until inventory confirms it. The same key with the same command returns the first order; with another command it
+   * is INVALID_ARGUMENT.
    */
   async create(command: CreateOrderCommand, call: CallOptions = {}): Promise<Order> {
     const key = idempotencyKeyOf(call.idempotencyKey);
@@ -225,11 +234,19 @@ export class OrderUseCases {
     key: string | undefined,
     call: CallOptions,
   ): Promise<Order> {
-    const { db, orders, keys, outbox, relay, stock, logger } = this.deps;
+    const { db, orders, keys, outbox, relay, stock, releases, logger } = this.deps;
     const orderId = randomUUID();
-    const ownDeadline = Date.now() + this.deps.reserveTimeoutMs;
-    const deadline = new Date(Math.min(ownDeadline, call.deadline?.getTime() ?? ownDeadline));
-    const answer = await stock.reserve(orderId, command.lines, deadline, call.signal);
+    releases.opening(orderId);
+    let answer: StockAnswer;
+    try {
+      answer = await stock.reserve(orderId, command.lines, { deadline: call.deadline, signal: call.signal });
+    } catch (error) {
+      if (!stock.mayHold(error)) releases.answered(orderId, false);
+      else if (callerLeft(call)) releases.abandoned(orderId);
+      else void releases.release(orderId, "order not created: inventory's answer did not arrive in time");
+      throw error;
+    }
+    releases.answered(orderId, answer.kind === "held");
     if (answer.kind === "unknown-product") throw unknownProduct(command, answer.productId, answer.message);
     try {
       const { lines, total } = priceLines(command.lines, answer.unitPrices, command.linesField);
@@ -238,12 +255,13 @@ export class OrderUseCases {
         orders.insert(order);
         if (key !== undefined) keys.put(key, { fingerprint, orderId });
         outbox.add(orderCreatedEvent(order, command.cardToken));
+        releases.stored(orderId);
       })();
       relay.notify();
       logger.info({ orderId, customerId: order.customerId, total: formatMoney(order.total) }, "order created");
       return order;
     } catch (error) {
-      await stock.release(orderId, "order not created: storing it failed");
+      await releases.release(orderId, "order not created: storing it failed");
       throw error;
     }
   }
@@ -252,6 +270,14 @@ export class OrderUseCases {
     if (wroteEvent) this.deps.relay.notify();
     this.deps.changes.changed(orderId);
   }
+}
+
+/**
+ * callerLeft tells whether the caller's own deadline or cancel ended the reservation: inventory's answer is still
+ * on its way then, and the reserver keeps waiting for it up to RESERVE_TIMEOUT_MS.
+ */
+function callerLeft(call: CallOptions): boolean {
+  return call.signal?.aborted === true || (call.deadline !== undefined && Date.now() >= call.deadline.getTime());
 }
 
 function keyReused() {

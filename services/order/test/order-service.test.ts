@@ -8,6 +8,7 @@ import { PaymentAuthorizedSchema, PaymentDeclinedSchema } from "#gen/shop/paymen
 import { decodeEvent, toOutgoingEvent } from "#shared/events/event-bus.js";
 import { Topics } from "#shared/events/topics.js";
 import { createClient, type ServiceClient } from "#shared/grpc/client.js";
+import { checkHealth, createHealthClient } from "#shared/grpc/health-client.js";
 import { waitUntil } from "../../../scripts/mesh/wait.js";
 import { FakeInventory, grpcError, MemoryBus, startTestOrderService, type TestOrderService } from "./helpers.js";
 
@@ -168,11 +169,15 @@ describe("CreateOrder compensation and deadlines", () => {
     expect(err.code).toBe(status.DEADLINE_EXCEEDED);
     expect(Date.now() - started).toBeLessThan(900);
     expect(count("orders")).toBe(0);
-    // Inventory may hold stock whose answer nobody waited for: the order service gives it back.
-    await waitUntil(() => inventory.released.length > releasedBefore, {
+    // Inventory may hold stock whose answer nobody waited for: the order service gives it back, once, after the
+    // reservation can no longer be on its way (a release sooner could overtake it and have to be repeated).
+    await waitUntil(() => inventory.released.length > releasedBefore && count("stock_holds") === 0, {
       timeoutMs: 5_000,
       message: "the timed-out reservation to be released",
     });
+    const released = inventory.released.slice(releasedBefore);
+    expect(released).toHaveLength(1);
+    expect(inventory.reservations.has(released[0]!)).toBe(true);
   });
 });
 
@@ -254,6 +259,50 @@ describe("CreateOrder when inventory misbehaves", () => {
     } finally {
       otherClient.close();
       await other.dispose();
+    }
+  });
+});
+
+describe("CreateOrder and the inventory circuit breaker", () => {
+  it("when callers give up early (short deadlines and cancels), then the breaker stays closed and the next CreateOrder succeeds", async () => {
+    // Arrange: inventory answers, just later than these callers are willing to wait.
+    inventory.delayMs = 150;
+
+    // Act: more impatient callers than the breaker's threshold (3), by deadline and by cancel.
+    const deadlines = Array.from({ length: 4 }, () => grpcError(client.createOrder(espresso(1), { timeoutMs: 50 })));
+    const cancels = Array.from({ length: 2 }, () => {
+      const abort = new AbortController();
+      setTimeout(() => abort.abort(), 50);
+      return grpcError(client.createOrder(espresso(1), { signal: abort.signal }));
+    });
+    const failures = await Promise.all([...deadlines, ...cancels]);
+    inventory.delayMs = 0;
+
+    // Assert
+    expect(failures.slice(0, 4).map((f) => f.code)).toEqual([4, 4, 4, 4].map(() => status.DEADLINE_EXCEEDED));
+    expect(failures.slice(4).map((f) => f.code)).toEqual([status.CANCELLED, status.CANCELLED]);
+    const { order } = await client.createOrder(espresso(1));
+    expect(order?.status).toBe(OrderStatus.AWAITING_PAYMENT);
+  });
+
+  it("when inventory itself does not answer within RESERVE_TIMEOUT_MS, then the breaker opens, the error names it and when to retry, and health stays SERVING", async () => {
+    // Arrange: slower than the service's own reservation bound (1.5 s in these tests).
+    inventory.delayMs = 2_000;
+    const health = createHealthClient(service.address);
+    try {
+      // Act: as many failures as the threshold (3), each bounded by the service, not by the caller.
+      const slow = await Promise.all(Array.from({ length: 3 }, () => grpcError(client.createOrder(espresso(1)))));
+      const broken = await grpcError(client.createOrder(espresso(1)));
+
+      // Assert
+      expect(slow.map((f) => f.code)).toEqual(slow.map(() => status.DEADLINE_EXCEEDED));
+      expect(broken.code).toBe(status.UNAVAILABLE);
+      expect(broken.details).toMatch(/^inventory circuit open: .+; retry after \d+ s$/);
+      // Reads, cancels and payment events do not need inventory: the service as a whole keeps serving.
+      expect(await checkHealth(service.address, { client: health })).toBe("SERVING");
+      expect(await checkHealth(service.address, { client: health, service: OrderService.typeName })).toBe("SERVING");
+    } finally {
+      health.close();
     }
   });
 });

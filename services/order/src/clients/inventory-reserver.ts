@@ -18,6 +18,17 @@ export interface ReserverOptions {
   maxSends?: number;
   /** releaseTimeoutMs: the deadline of a ReleaseReservation call (default 2 s). */
   releaseTimeoutMs?: number;
+  /**
+   * reserveTimeoutMs: the service's own bound on one reservation, RESERVE_TIMEOUT_MS (default 3 s). Only this bound
+   * expiring tells that inventory is slow; a caller's shorter deadline says nothing about inventory.
+   */
+  reserveTimeoutMs?: number;
+}
+
+/** ReserveLimits are the caller's: its deadline and its cancel. They end the caller's wait, never the breaker's. */
+export interface ReserveLimits {
+  readonly deadline?: Date | undefined;
+  readonly signal?: AbortSignal | undefined;
 }
 
 interface Pending {
@@ -28,10 +39,22 @@ interface Pending {
   sends: number;
 }
 
-/** isTransient tells a failure that says "inventory is unwell" (the breaker counts those) from a business answer. */
+/**
+ * isTransient tells a failure that says "inventory is unwell" (the breaker counts those) from a business answer.
+ * Only the reserver's own failures reach the breaker: UNAVAILABLE when no stream carried the request, and
+ * DEADLINE_EXCEEDED when the service's own bound passed. The caller's deadline and cancel end only the caller's wait.
+ */
 function isTransient(error: unknown): boolean {
   const code = codeOf(error);
   return code === Code.Unavailable || code === Code.DeadlineExceeded;
+}
+
+/** unsent holds the errors of reservations that were never sent (circuit open, caller gone), so nothing is held. */
+const unsent = new WeakSet<object>();
+
+/** wasNeverSent tells whether a reserve failure happened before anything reached inventory (the circuit was open). */
+export function wasNeverSent(error: unknown): boolean {
+  return typeof error === "object" && error !== null && unsent.has(error);
 }
 
 function describe(error: Error | undefined): string {
@@ -44,13 +67,22 @@ function describe(error: Error | undefined): string {
  * InventoryReserver talks to inventory for the order service. It keeps ONE long-lived ReserveStock stream open and
  * multiplexes reservations over it, matching answers by reservation_id. When the stream breaks it reopens it (with
  * backoff) and resends what was in flight, which is safe because inventory treats a repeated reservation_id as the
- * same reservation. Each request has its own deadline. A cockatiel circuit breaker around every call makes a dead
- * inventory fail fast with UNAVAILABLE instead of holding each CreateOrder until its deadline.
+ * same reservation. A cockatiel circuit breaker around every reservation makes a dead inventory fail fast with
+ * UNAVAILABLE "inventory circuit open" instead of holding each CreateOrder until its deadline.
+ *
+ * The breaker judges inventory, not the callers: each reservation is measured against the service's own bound
+ * (`reserveTimeoutMs`) and keeps waiting for inventory's answer after its caller's deadline passed or it cancelled,
+ * so a client with a 5 ms deadline neither opens the circuit for everyone nor ends a half-open probe.
  */
 export class InventoryReserver {
   private readonly pending = new Map<string, Pending>();
   private readonly breaker: CircuitBreakerPolicy;
   private readonly maxSends: number;
+  private readonly reserveTimeoutMs: number;
+  private readonly halfOpenAfterMs: number;
+  private readonly threshold: number;
+  /** opened is when the circuit last opened and the failure that opened it, for the message callers get. */
+  private opened: { at: number; reason: string } | undefined;
   private stream: ReserveStream | undefined;
   private reopenTimer: NodeJS.Timeout | undefined;
   private reopenAttempt = 0;
@@ -61,30 +93,76 @@ export class InventoryReserver {
     private readonly options: ReserverOptions = {},
   ) {
     this.maxSends = options.maxSends ?? 5;
+    this.reserveTimeoutMs = options.reserveTimeoutMs ?? 3_000;
+    this.halfOpenAfterMs = options.halfOpenAfterMs ?? 5_000;
+    this.threshold = options.breakerThreshold ?? 5;
     this.breaker = circuitBreaker(handleWhen(isTransient), {
-      halfOpenAfter: options.halfOpenAfterMs ?? 5_000,
-      breaker: new ConsecutiveBreaker(options.breakerThreshold ?? 5),
+      halfOpenAfter: this.halfOpenAfterMs,
+      breaker: new ConsecutiveBreaker(this.threshold),
+    });
+    this.breaker.onBreak((reason) => {
+      const error = "error" in reason ? reason.error : undefined;
+      this.opened = { at: Date.now(), reason: error instanceof Error ? describe(error) : "failures" };
     });
     this.breaker.onStateChange((state) => options.logger?.warn({ breakerState: state }, "inventory circuit breaker changed state"));
   }
 
   /**
    * reserve sends one reservation and resolves with inventory's answer (HELD or REJECTED with an error code). It
-   * rejects with DEADLINE_EXCEEDED when no answer came by `deadline`, with the abort reason when `signal` fires, and
-   * with UNAVAILABLE when inventory cannot be reached or the circuit is open.
+   * rejects with DEADLINE_EXCEEDED when no answer came within `reserveTimeoutMs` or by the caller's deadline, with
+   * the abort reason when the caller's signal fires, and with UNAVAILABLE when inventory cannot be reached or the
+   * circuit is open. Only the first and the last count against inventory.
    */
-  reserve(
-    request: ReserveStockRequestInit & { reservationId: string },
-    deadline: Date,
-    signal?: AbortSignal,
-  ): Promise<ReserveStockResponse> {
-    return this.guard(() => this.send(request, deadline, signal));
+  reserve(request: ReserveStockRequestInit & { reservationId: string }, limits: ReserveLimits = {}): Promise<ReserveStockResponse> {
+    const { deadline, signal } = limits;
+    if (signal?.aborted) {
+      if (typeof signal.reason === "object" && signal.reason !== null) unsent.add(signal.reason);
+      return Promise.reject(signal.reason);
+    }
+    const attempt = this.guard(() => this.send(request, new Date(Date.now() + this.reserveTimeoutMs)));
+    if (deadline === undefined && signal === undefined) return attempt;
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      const onAbort = () => {
+        done();
+        reject(signal?.reason);
+      };
+      const timer =
+        deadline === undefined
+          ? undefined
+          : setTimeout(
+              () => {
+                done();
+                reject(deadlineExceeded("the caller's deadline passed before inventory answered the reservation"));
+              },
+              Math.max(0, deadline.getTime() - Date.now()),
+            );
+      signal?.addEventListener("abort", onAbort, { once: true });
+      attempt.then(
+        (response) => {
+          done();
+          resolve(response);
+        },
+        (error: unknown) => {
+          done();
+          reject(error);
+        },
+      );
+    });
   }
 
-  /** release gives a held reservation back (ReleaseReservation is idempotent, so grpc-js may retry it). */
+  /**
+   * release gives a held reservation back. It does not pass the breaker: releases come from one background job
+   * with its own backoff (stock-releases.ts), and stock should come back as soon as inventory takes the call, not
+   * after a CreateOrder happened to probe the circuit. ReleaseReservation is idempotent, so grpc-js may retry it.
+   */
   async release(reservationId: string, reason: string): Promise<void> {
+    if (this.closed) throw unavailable("inventory client is closed");
     const deadline = new Date(Date.now() + (this.options.releaseTimeoutMs ?? 2_000));
-    await this.guard(() => this.client.releaseReservation({ reservationId, reason }, { deadline }));
+    await this.client.releaseReservation({ reservationId, reason }, { deadline });
   }
 
   /** close fails what is in flight with UNAVAILABLE and ends the stream; later calls fail at once. */
@@ -98,54 +176,47 @@ export class InventoryReserver {
   }
 
   private async guard<T>(call: () => Promise<T>): Promise<T> {
-    if (this.closed) throw unavailable("inventory client is closed");
+    if (this.closed) {
+      const failure = unavailable("inventory client is closed");
+      unsent.add(failure);
+      throw failure;
+    }
     try {
       return await this.breaker.execute(call);
     } catch (error) {
       if (isBrokenCircuitError(error)) {
-        throw unavailable("inventory is unavailable (circuit open after repeated failures)", error);
+        const failure = unavailable(this.circuitOpenMessage(), error);
+        unsent.add(failure);
+        throw failure;
       }
       throw error;
     }
   }
 
-  private send(
-    request: ReserveStockRequestInit & { reservationId: string },
-    deadline: Date,
-    signal?: AbortSignal,
-  ): Promise<ReserveStockResponse> {
+  /** circuitOpenMessage names the open circuit, what opened it and when it lets a call probe inventory again. */
+  private circuitOpenMessage(): string {
+    const openedAt = this.opened?.at ?? Date.now();
+    const retryAfterS = Math.max(1, Math.ceil((openedAt + this.halfOpenAfterMs - Date.now()) / 1_000));
+    const reason = this.opened?.reason ?? "failures";
+    return `inventory circuit open: ${this.threshold} consecutive failures, the last "${reason}"; retry after ${retryAfterS} s`;
+  }
+
+  /** send is one reservation as the breaker sees it: bounded by the service's own deadline only. */
+  private send(request: ReserveStockRequestInit & { reservationId: string }, deadline: Date): Promise<ReserveStockResponse> {
     const id = request.reservationId;
     return new Promise((resolve, reject) => {
       if (this.pending.has(id)) return reject(new Error(`reservation ${id} is already in flight`));
-      if (signal?.aborted) return reject(signal.reason);
-      const waitMs = deadline.getTime() - Date.now();
       const timer = setTimeout(
         () => {
           const p = this.pending.get(id);
           if (p) {
-            this.settle(id, p, () => p.reject(deadlineExceeded("inventory did not answer the reservation in time")));
+            const message = `inventory did not answer the reservation within RESERVE_TIMEOUT_MS (${this.reserveTimeoutMs} ms)`;
+            this.settle(id, p, () => p.reject(deadlineExceeded(message)));
           }
         },
-        Math.max(0, waitMs),
+        Math.max(0, deadline.getTime() - Date.now()),
       );
-      const onAbort = () => {
-        const p = this.pending.get(id);
-        if (p) this.settle(id, p, () => p.reject(signal?.reason));
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      const p: Pending = {
-        request,
-        resolve: (response) => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve(response);
-        },
-        reject: (error) => {
-          signal?.removeEventListener("abort", onAbort);
-          reject(error);
-        },
-        timer,
-        sends: 0,
-      };
+      const p: Pending = { request, resolve, reject, timer, sends: 0 };
       this.pending.set(id, p);
       // The open stream carries the request now; a stream being reopened picks it up when it resends.
       if (this.reopenTimer === undefined) this.write(p);

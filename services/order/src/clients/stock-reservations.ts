@@ -1,36 +1,22 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ReservationStatus, type ReserveStockResponse } from "#gen/shop/inventory/v1/inventory_service_pb.js";
-import { codeOf, failedPrecondition, fromStatusName } from "#shared/errors.js";
+import { failedPrecondition, fromStatusName } from "#shared/errors.js";
 import type { Logger } from "#shared/logger.js";
 import { fromProtoMoney, type Money } from "#shared/money.js";
 import type { StockAnswer, StockReservations } from "../order-use-cases.js";
-import type { InventoryReserver } from "./inventory-reserver.js";
+import { type InventoryReserver, wasNeverSent } from "./inventory-reserver.js";
 
 /**
  * createStockReservations puts the order flow's {@link StockReservations} on the inventory reserver: the reservation
  * id is the order id, and inventory's answer becomes unit prices, an unknown product, or the error the caller gets.
  */
 export function createStockReservations(reserver: Pick<InventoryReserver, "reserve" | "release">, logger: Logger): StockReservations {
-  const release = async (orderId: string, reason: string): Promise<void> => {
-    try {
-      await reserver.release(orderId, reason);
-      logger.info({ orderId, reason }, "reservation released (compensation)");
-    } catch (error) {
-      logger.warn({ orderId, err: error }, "releasing the reservation failed; inventory's reservation TTL will free it");
-    }
-  };
+  /** refusals are the errors made from inventory's own answers: a refused reservation holds nothing. */
+  const refusals = new WeakSet<object>();
 
   return {
-    async reserve(orderId, lines, deadline, signal): Promise<StockAnswer> {
-      let response: ReserveStockResponse;
-      try {
-        response = await reserver.reserve({ reservationId: orderId, orderId, lines: [...lines] }, deadline, signal);
-      } catch (error) {
-        // Inventory may have made the reservation and only the answer was lost: give it back rather than wait for
-        // its TTL. Releasing an unknown reservation is harmless.
-        if (answerMayBeLost(error)) void release(orderId, "order not created: reservation timed out or was cancelled");
-        throw error;
-      }
+    async reserve(orderId, lines, call): Promise<StockAnswer> {
+      const response = await reserver.reserve({ reservationId: orderId, orderId, lines: [...lines] }, call);
       if (response.errorCode === "" && response.reservation?.status === ReservationStatus.HELD) {
         return { kind: "held", unitPrices: unitPricesOf(response) };
       }
@@ -41,15 +27,16 @@ export function createStockReservations(reserver: Pick<InventoryReserver, "reser
         const productId = lines.find((line) => message.includes(`"${line.productId}"`))?.productId;
         return { kind: "unknown-product", productId, message };
       }
-      throw rejection(response.errorCode, message);
+      const refusal = rejection(response.errorCode, message);
+      refusals.add(refusal);
+      throw refusal;
     },
-    release,
+    async release(orderId, reason) {
+      await reserver.release(orderId, reason);
+      logger.info({ orderId, reason }, "reservation released (compensation)");
+    },
+    mayHold: (error) => !(typeof error === "object" && error !== null && refusals.has(error)) && !wasNeverSent(error),
   };
-}
-
-function answerMayBeLost(error: unknown): boolean {
-  const code = codeOf(error);
-  return code === Code.DeadlineExceeded || code === Code.Canceled;
 }
 
 function unitPricesOf(response: ReserveStockResponse): Map<string, Money> {
