@@ -14,6 +14,7 @@ import { codeName, toConnectError } from "./errors.js";
 import { pathOf, type HttpHandler } from "./http-handler.js";
 import { reflectionServices, REFLECTION_SERVICES } from "#shared/grpc/reflection.js";
 import { requestContext, requestContextKey } from "./request-context.js";
+import { rpcErrorGate } from "./rpc-error-gate.js";
 
 /** RpcHandler serves every public service over Connect, gRPC and gRPC-Web by forwarding to its backend. */
 export interface RpcHandler extends HttpHandler {
@@ -48,6 +49,7 @@ export function createRpcHandler(deps: RpcHandlerDeps): RpcHandler {
       for (const { service, impl } of reflectionServices(services)) router.service(service, impl);
     },
     readMaxBytes: deps.readMaxBytes,
+    requestGate: rpcErrorGate,
     interceptors: [traceInterceptor, deps.auth.interceptor],
     contextValues: (req) => createContextValues().set(requestContextKey, requestContext(req)),
   });

@@ -1,0 +1,32 @@
+/**
+ * The last look at an RPC error before Connect's protocol handlers write it. Some errors never pass through an
+ * interceptor: a request message that does not decode, or a body over readMaxBytes, fail while the handler reads
+ * the request, before the interceptor chain runs. Every protocol handler (Connect unary and streaming, gRPC,
+ * gRPC-Web) aborts the call's handler context with the error it is about to serialise, and only then serialises it
+ * (connect-es protocol-*\/handler-factory.ts); the adapter's request gate runs first for every call, so it can
+ * listen for that abort. gateway/test/grpc-protocol.test.ts pins the behaviour per protocol, so a Connect upgrade
+ * that changes the order fails there, not in production.
+ */
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+
+/**
+ * PARSE_BINARY is how connect-es words a request message protobuf could not decode. It reports it as INTERNAL
+ * (createBinarySerialization); the bytes came from the caller, so it is INVALID_ARGUMENT, as grpc-go and grpc-java
+ * report it.
+ */
+const PARSE_BINARY = "parse binary:";
+
+/** rpcErrorGate is the Connect adapter's `requestGate`: it fixes up the error a call ends with (see the file). */
+export function rpcErrorGate(context: HandlerContext): void {
+  const { signal } = context;
+  signal.addEventListener("abort", () => fixUp(signal.reason), { once: true });
+}
+
+function fixUp(reason: unknown): void {
+  // A call that succeeds is aborted without a ConnectError (a plain AbortError): nothing to do.
+  if (!(reason instanceof ConnectError) || reason.isWireError) return;
+  if (reason.code === Code.Internal && reason.rawMessage.startsWith(PARSE_BINARY)) {
+    // The protocol handler holds this very object and serialises it next: reclassify it in place.
+    (reason as { code: Code }).code = Code.InvalidArgument;
+  }
+}
