@@ -1,6 +1,7 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import {
-  type ConnectError,
+  Code,
+  ConnectError,
   createContextValues,
   type ConnectRouter,
   type HandlerContext,
@@ -8,10 +9,12 @@ import {
   type ServiceImpl,
 } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import type { Auth } from "./auth.js";
 import { PUBLIC_SERVICES, type Backends } from "./backends.js";
 import { codeName, toConnectError } from "./errors.js";
-import { pathOf, type HttpHandler } from "./http-handler.js";
+import { headerOf, pathOf, type HttpHandler, type NodeRequest, type NodeResponse } from "./http-handler.js";
+import { writeHead } from "./node-http.js";
 import { reflectionServices, REFLECTION_SERVICES } from "#shared/grpc/reflection.js";
 import { requestContext, requestContextKey } from "./request-context.js";
 import { rpcErrorGate } from "./rpc-error-gate.js";
@@ -55,13 +58,30 @@ export function createRpcHandler(deps: RpcHandlerDeps): RpcHandler {
   });
   const isRpcPath = (path: string) => paths.has(path);
   const handler = async (req: Parameters<HttpHandler>[0], res: Parameters<HttpHandler>[1]) => {
-    if (!isRpcPath(pathOf(req))) return false;
+    if (!isRpcPath(pathOf(req))) return answerUnknownGrpcMethod(req, res);
     // The adapter answers asynchronously and reports its own protocol errors; it never rejects.
     adapter(req, res);
     return true;
   };
   return Object.assign(handler, { isRpcPath });
 }
+
+/**
+ * answerUnknownGrpcMethod answers a gRPC or gRPC-Web call of a method the gateway does not serve as gRPC says:
+ * HTTP 200 with `grpc-status: 12` (UNIMPLEMENTED), trailers-only, which every gRPC client reads as the status (a
+ * 404 with a JSON body reads as a transport failure). Other callers (REST, Connect, browsers) pass on to the 404.
+ */
+async function answerUnknownGrpcMethod(req: NodeRequest, res: NodeResponse): Promise<boolean> {
+  const contentType = headerOf(req, "content-type") ?? "";
+  if (req.method !== "POST" || !GRPC_CONTENT_TYPE.test(contentType)) return false;
+  const status = setTrailerStatus(new Headers(), new ConnectError(`method ${pathOf(req)} is not implemented`, Code.Unimplemented));
+  writeHead(res, 200, { "content-type": contentType.split(";")[0]!.trim(), ...Object.fromEntries(status) });
+  res.end();
+  return true;
+}
+
+/** GRPC_CONTENT_TYPE matches gRPC (`application/grpc`, `+proto`, `+json`) and gRPC-Web content types. */
+const GRPC_CONTENT_TYPE = /^application\/grpc(-web(-text)?)?(\+[\w.-]+)?\s*(;|$)/i;
 
 type AnyImpl = (input: unknown, ctx: HandlerContext) => unknown;
 type AnyClientMethod = (input: unknown, options: unknown) => unknown;

@@ -59,3 +59,22 @@ describe("malformed protobuf through the gateway", () => {
     expect(grpcStatusOf(answer).code).toBe("3");
   });
 });
+
+describe("an unknown method through the gateway", () => {
+  const UNKNOWN = ["/shop.order.v1.OrderService/NoSuchMethod", "/no.such.v1.Service/Method"];
+
+  it.each(UNKNOWN)("when a gRPC caller asks for %s, then grpc-status 12 (UNIMPLEMENTED) naming it", async (path) => {
+    const answer = await callGrpc(gm.baseUrl, path, grpcFrame(new Uint8Array()));
+
+    expect(answer.status).toBe(200);
+    expect(answer.headers["content-type"]).toMatch(/^application\/grpc/);
+    expect(grpcStatusOf(answer)).toEqual({ code: "12", message: expect.stringContaining(path) });
+  });
+
+  it.each(UNKNOWN)("when a gRPC-Web caller asks for %s, then grpc-status 12 (UNIMPLEMENTED)", async (path) => {
+    const answer = await callGrpcWeb(gm.baseUrl, path, grpcFrame(new Uint8Array()));
+
+    expect(answer.status).toBe(200);
+    expect(grpcStatusOf(answer).code).toBe("12");
+  });
+});
