@@ -31,6 +31,14 @@ export interface RpcHandlerDeps {
   auth: Auth;
   /** readMaxBytes caps one request message (BODY_LIMIT_BYTES): over it, RESOURCE_EXHAUSTED. */
   readMaxBytes: number;
+  /** local are services the gateway answers itself (grpc.health.v1), listed by reflection like the public ones. */
+  local?: readonly ServiceRegistration[];
+}
+
+/** ServiceRegistration is a service and its implementation. */
+export interface ServiceRegistration {
+  readonly service: DescService;
+  readonly impl: Partial<ServiceImpl<DescService>>;
 }
 
 /**
@@ -41,15 +49,17 @@ export interface RpcHandlerDeps {
  */
 export function createRpcHandler(deps: RpcHandlerDeps): RpcHandler {
   const services = PUBLIC_SERVICES.map(({ service }) => service);
+  const local = deps.local ?? [];
   const paths = new Set<string>();
-  for (const service of [...services, ...REFLECTION_SERVICES]) {
+  for (const service of [...services, ...local.map((l) => l.service), ...REFLECTION_SERVICES]) {
     for (const method of service.methods) paths.add(`/${service.typeName}/${method.name}`);
   }
   const adapter = connectNodeAdapter({
     routes: (router: ConnectRouter) => {
       for (const service of services)
         router.service(service, forwardingImpl(service, deps.backends) as unknown as Partial<ServiceImpl<DescService>>);
-      for (const { service, impl } of reflectionServices(services)) router.service(service, impl);
+      for (const { service, impl } of local) router.service(service, impl);
+      for (const { service, impl } of reflectionServices([...services, ...local.map((l) => l.service)])) router.service(service, impl);
     },
     readMaxBytes: deps.readMaxBytes,
     requestGate: rpcErrorGate,

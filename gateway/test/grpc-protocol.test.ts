@@ -3,7 +3,10 @@
  * caller's fault (INVALID_ARGUMENT, never INTERNAL), and an unknown method is UNIMPLEMENTED in the caller's protocol.
  * No backend is needed: both are answered before anything is forwarded.
  */
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Health, HealthCheckResponse_ServingStatus } from "#gen/grpc/health/v1/health_pb.js";
 import { callGrpc, callGrpcWeb, grpcFrame, grpcStatusOf } from "./support/raw-rpc.js";
 import { startGatewayMesh, type GatewayMesh } from "./support/gateway-mesh.js";
 
@@ -76,5 +79,45 @@ describe("an unknown method through the gateway", () => {
 
     expect(answer.status).toBe(200);
     expect(grpcStatusOf(answer).code).toBe("12");
+  });
+});
+
+describe("the gateway's health with its backends down", () => {
+  it("when /readyz is asked, then 503 NOT_SERVING naming each backend's failure", async () => {
+    const res = await fetch(`${gm.baseUrl}/readyz`);
+
+    expect(res.status).toBe(503);
+    const body = (await res.json()) as { status: string; backends: Record<string, string> };
+    expect(body.status).toBe("NOT_SERVING");
+    expect(Object.keys(body.backends).sort()).toEqual(["inventory", "order", "payment"]);
+    for (const status of Object.values(body.backends)) expect(status).toMatch(/^UNAVAILABLE/);
+  });
+
+  it("when the liveness check /healthz is asked, then 200: the process itself is alive", async () => {
+    const res = await fetch(`${gm.baseUrl}/healthz`);
+
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: "SERVING" });
+  });
+
+  it("when grpc.health.v1 Check asks for the overall health, then NOT_SERVING; Watch sends the same first", async () => {
+    const health = createClient(Health, createGrpcTransport({ baseUrl: gm.baseUrl }));
+
+    const checked = await health.check({ service: "" });
+    const watched = health.watch({ service: "" }, { timeoutMs: 5_000 })[Symbol.asyncIterator]();
+    const first = await watched.next();
+    await watched.return?.();
+
+    expect(checked.status).toBe(HealthCheckResponse_ServingStatus.NOT_SERVING);
+    expect(first.value?.status).toBe(HealthCheckResponse_ServingStatus.NOT_SERVING);
+  });
+
+  it("when grpc.health.v1 List is asked, then the overall status and each public service's are listed", async () => {
+    const health = createClient(Health, createGrpcTransport({ baseUrl: gm.baseUrl }));
+
+    const { statuses } = await health.list({});
+
+    expect(Object.keys(statuses)).toEqual(expect.arrayContaining(["", "shop.order.v1.OrderService", "shop.inventory.v1.InventoryService"]));
+    expect(statuses[""]?.status).toBe(HealthCheckResponse_ServingStatus.NOT_SERVING);
   });
 });
