@@ -7,7 +7,7 @@ import type { GatewayConfig } from "./config.js";
 import { createRpcHandler, type ServiceRegistration } from "./connect-routes.js";
 import { createCorsHandler } from "./cors.js";
 import { createProbeHandler, createReadiness, healthImpl } from "./health.js";
-import { writeErrorEnvelope } from "./errors.js";
+import { writeConnectError, writeErrorEnvelope } from "./errors.js";
 import { chain, createBodyLimitHandler, pathOf, type HttpHandler, type NodeRequest, type NodeResponse } from "./http-handler.js";
 import { listen } from "./listener.js";
 import { createOpenApiHandler } from "./openapi/index.js";
@@ -75,7 +75,9 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
   const handlers: HttpHandler[] = [
     createContextHandler(logger),
     createCorsHandler(config.corsOrigins),
-    createBodyLimitHandler(config.bodyLimitBytes, rpc.isRpcPath, rejectEnvelope),
+    createBodyLimitHandler(config.bodyLimitBytes, rpc.isRpcPath, (req, res, err) =>
+      rpc.isRpcPath(pathOf(req)) ? writeConnectError(res, err) : rejectEnvelope(req, res, err),
+    ),
     createProbeHandler(readiness),
     ...(config.authDevTokens ? [createDevTokenHandler(auth)] : []),
     createRestHandler(deps),

@@ -1,4 +1,7 @@
-/** The request body limit: 413 + envelope for HTTP/REST, RESOURCE_EXHAUSTED in the protocol for RPCs. */
+/**
+ * The request body limit: 413 over every HTTP surface (REST with the envelope, Connect with its error body), and
+ * RESOURCE_EXHAUSTED in the protocol for gRPC and gRPC-Web, whose HTTP status is always 200.
+ */
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -68,6 +71,21 @@ describe("request body limit", () => {
       .catch((e: unknown) => ConnectError.from(e));
 
     expect((error as ConnectError).code).toBe(Code.ResourceExhausted);
+  });
+
+  it.each([
+    ["JSON", "application/json", () => new TextEncoder().encode(JSON.stringify(oversized))],
+    ["binary", "application/proto", () => new Uint8Array(LIMIT * 2)],
+  ])("when a Connect %s body is over the limit, then 413 as over REST, with the Connect error body", async (_name, type, body) => {
+    const res = await fetch(`${gm.baseUrl}/shop.order.v1.OrderService/CreateOrder`, {
+      method: "POST",
+      headers: { "content-type": type, "connect-protocol-version": "1" },
+      body: body(),
+    });
+
+    expect(res.status).toBe(413);
+    expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(await res.json()).toMatchObject({ code: "resource_exhausted", message: `request body exceeds the limit of ${LIMIT} bytes` });
   });
 
   it("when a body is within the limit, then it is not refused for its size", async () => {
