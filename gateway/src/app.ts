@@ -76,7 +76,7 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
     createContextHandler(logger),
     createCorsHandler(config.corsOrigins),
     createBodyLimitHandler(config.bodyLimitBytes, rpc.isRpcPath, (req, res, err) =>
-      rpc.isRpcPath(pathOf(req)) ? writeConnectError(res, err) : rejectEnvelope(req, res, err),
+      rpc.isRpcPath(pathOf(req)) ? writeConnectError(res, err, requestContext(req).traceId) : rejectEnvelope(req, res, err),
     ),
     createProbeHandler(readiness),
     ...(config.authDevTokens ? [createDevTokenHandler(auth)] : []),

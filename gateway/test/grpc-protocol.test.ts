@@ -3,9 +3,12 @@
  * caller's fault (INVALID_ARGUMENT, never INTERNAL), and an unknown method is UNIMPLEMENTED in the caller's protocol.
  * No backend is needed: both are answered before anything is forwarded.
  */
-import { createClient } from "@connectrpc/connect";
+import { fromBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RequestInfoSchema } from "#gen/google/rpc/error_details_pb.js";
+import { OrderService } from "#gen/shop/order/v1/order_service_pb.js";
 import { Health, HealthCheckResponse_ServingStatus } from "#gen/grpc/health/v1/health_pb.js";
 import { callGrpc, callGrpcWeb, grpcFrame, grpcStatusOf } from "./support/raw-rpc.js";
 import { startGatewayMesh, type GatewayMesh } from "./support/gateway-mesh.js";
@@ -119,5 +122,58 @@ describe("the gateway's health with its backends down", () => {
 
     expect(Object.keys(statuses)).toEqual(expect.arrayContaining(["", "shop.order.v1.OrderService", "shop.inventory.v1.InventoryService"]));
     expect(statuses[""]?.status).toBe(HealthCheckResponse_ServingStatus.NOT_SERVING);
+  });
+});
+
+describe("the trace id on RPC errors", () => {
+  const traceId = () => crypto.randomUUID().replaceAll("-", "");
+  const traceparent = (id: string) => `00-${id}-00f067aa0ba902b7-01`;
+
+  it("when a Connect JSON call fails, then its error body names the trace id as a google.rpc.RequestInfo detail", async () => {
+    const id = traceId();
+
+    const res = await fetch(`${gm.baseUrl}${GET_ORDER}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", traceparent: traceparent(id) },
+      body: JSON.stringify({ orderId: "o-1" }),
+    });
+
+    expect(res.headers.get("trace-id")).toBe(id);
+    const body = (await res.json()) as { code: string; details?: { type: string; value: string; debug?: unknown }[] };
+    expect(body.code).toBe("unavailable");
+    const detail = body.details?.find((d) => d.type === "google.rpc.RequestInfo");
+    expect(detail?.debug).toEqual({ requestId: id });
+    expect(fromBinary(RequestInfoSchema, Buffer.from(detail?.value ?? "", "base64")).requestId).toBe(id);
+  });
+
+  it("when a Connect call is rejected before it runs (malformed, oversized), then the trace id is there too", async () => {
+    const malformed = await fetch(`${gm.baseUrl}${GET_ORDER}`, {
+      method: "POST",
+      headers: { "content-type": "application/proto" },
+      body: Uint8Array.from([0x0a, 0x05]),
+    });
+    const oversized = await fetch(`${gm.baseUrl}${GET_ORDER}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ orderId: "x".repeat(gm.config.bodyLimitBytes) }),
+    });
+
+    for (const res of [malformed, oversized]) {
+      const body = (await res.json()) as { details?: { type: string; debug?: { requestId?: string } }[] };
+      expect(body.details?.find((d) => d.type === "google.rpc.RequestInfo")?.debug?.requestId).toBe(res.headers.get("trace-id"));
+    }
+  });
+
+  it("when a gRPC call fails, then the status details carry the same RequestInfo", async () => {
+    const id = traceId();
+    const orders = createClient(OrderService, createGrpcTransport({ baseUrl: gm.baseUrl }));
+
+    const error = await orders.getOrder({ orderId: "o-1" }, { headers: { traceparent: traceparent(id) } }).then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
+
+    expect(error?.code).toBe(Code.Unavailable);
+    expect(error?.findDetails(RequestInfoSchema).map((d) => d.requestId)).toEqual([id]);
   });
 });
