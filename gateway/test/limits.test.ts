@@ -98,3 +98,28 @@ describe("request body limit", () => {
     expect(res.status).toBe(503); // went on to the (absent) backend
   });
 });
+
+describe("request body encoding", () => {
+  it("when a REST JSON body is not valid UTF-8, then 400 INVALID_ARGUMENT naming the byte, nothing forwarded", async () => {
+    const token = await gm.token();
+    const head = Buffer.from('{"customerId":"c-');
+    const body = Buffer.concat([
+      head,
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from('","cardToken":"tok_visa","lines":[{"productId":"sku","quantity":1}]}'),
+    ]);
+
+    const res = await fetch(`${gm.baseUrl}/api/v1/orders`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body,
+    });
+
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({
+      code: "INVALID_ARGUMENT",
+      message: `request body is not valid UTF-8 (byte ${head.length})`,
+      traceId: res.headers.get("trace-id"),
+    });
+  });
+});
