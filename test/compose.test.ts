@@ -110,3 +110,20 @@ describe("compose.yaml", () => {
     expect(compose.name).toBe("shopmesh");
   });
 });
+
+describe("the image compose.yaml builds (Dockerfile)", () => {
+  const dockerfile = readFileSync(path.join(ROOT, "Dockerfile"), "utf8");
+  const pkg: Json = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8"));
+
+  it("when a container runs `node`, then it is the Node major the project pins (better-sqlite3 13 needs 22+)", () => {
+    const pinned = /(\d+)/.exec(pkg.devDependencies.node)?.[1];
+
+    expect(/^FROM node:(\d+)/m.exec(dockerfile)?.[1]).toBe(pinned);
+  });
+
+  it("when the gateway container serves the web UI, then the image has built it where WEB_DIR points by default", () => {
+    expect(dockerfile).toMatch(/^COPY web \.\/web$/m);
+    expect(dockerfile).toMatch(/^RUN npm run build && npm run build:web$/m);
+    expect(loadGatewayConfig({}).webDir).toBe(path.join(ROOT, "web", "dist"));
+  });
+});
