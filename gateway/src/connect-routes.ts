@@ -13,7 +13,7 @@ import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import type { Auth } from "./auth.js";
 import { PUBLIC_SERVICES, type Backends } from "./backends.js";
 import { codeName, toConnectError } from "./errors.js";
-import { headerOf, pathOf, type HttpHandler, type NodeRequest, type NodeResponse } from "./http-handler.js";
+import { headerOf, isConnectUnary, pathOf, type HttpHandler, type NodeRequest, type NodeResponse } from "./http-handler.js";
 import { writeHead } from "./node-http.js";
 import { reflectionServices, REFLECTION_SERVICES } from "#shared/grpc/reflection.js";
 import { requestContext, requestContextKey } from "./request-context.js";
@@ -69,11 +69,25 @@ export function createRpcHandler(deps: RpcHandlerDeps): RpcHandler {
   const isRpcPath = (path: string) => paths.has(path);
   const handler = async (req: Parameters<HttpHandler>[0], res: Parameters<HttpHandler>[1]) => {
     if (!isRpcPath(pathOf(req))) return answerUnknownGrpcMethod(req, res);
+    if (isConnectUnary(req) && headerOf(req, "content-length") === undefined) answerOversizedWith413(req, res);
     // The adapter answers asynchronously and reports its own protocol errors; it never rejects.
     adapter(req, res);
     return true;
   };
   return Object.assign(handler, { isRpcPath });
+}
+
+/**
+ * answerOversizedWith413 makes a Connect unary call whose body Connect refused as too large answer 413, as REST and
+ * the body-limit handler do, instead of RESOURCE_EXHAUSTED's 429 (which says retry later). Only a body sent without
+ * a Content-Length gets this far (a declared one is refused before, http-handler.ts): Connect measures it while
+ * reading, and the request gate notes the refusal before the adapter writes the status, which this adjusts.
+ */
+function answerOversizedWith413(req: NodeRequest, res: NodeResponse): void {
+  const context = requestContext(req);
+  const writeHead = res.writeHead as (status: number, ...rest: unknown[]) => NodeResponse;
+  (res as { writeHead: typeof writeHead }).writeHead = (status, ...rest) =>
+    writeHead.call(res, status === 429 && context.bodyTooLarge ? 413 : status, ...rest);
 }
 
 /**

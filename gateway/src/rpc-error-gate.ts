@@ -3,7 +3,8 @@
  * id as a `google.rpc.RequestInfo` detail (`request_id`), the way Connect and gRPC carry structured error data
  * (Connect's JSON error body lists it under `details`, with a readable `debug` copy; gRPC sends it in
  * `grpc-status-details-bin`). The REST envelope's `traceId` and this detail are the same id, as is the `trace-id`
- * header. Some errors never pass through an interceptor: a request message that does not decode, or a body over readMaxBytes, fail while the handler reads
+ * header. A body over readMaxBytes is noted on the request context, for its HTTP status (connect-routes.ts). Some
+ * errors never pass through an interceptor: a request message that does not decode, or a body over readMaxBytes, fail while the handler reads
  * the request, before the interceptor chain runs. Every protocol handler (Connect unary and streaming, gRPC,
  * gRPC-Web) aborts the call's handler context with the error it is about to serialise, and only then serialises it
  * (connect-es protocol-*\/handler-factory.ts); the adapter's request gate runs first for every call, so it can
@@ -13,7 +14,7 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { RequestInfoSchema } from "#gen/google/rpc/error_details_pb.js";
-import { requestContextKey } from "./request-context.js";
+import { requestContextKey, type RequestContext } from "./request-context.js";
 
 /**
  * PARSE_BINARY is how connect-es words a request message protobuf could not decode. It reports it as INTERNAL
@@ -25,9 +26,12 @@ const PARSE_BINARY = "parse binary:";
 /** rpcErrorGate is the Connect adapter's `requestGate`: it fixes up the error a call ends with (see the file). */
 export function rpcErrorGate(context: HandlerContext): void {
   const { signal } = context;
-  const traceId = context.values.get(requestContextKey)?.traceId;
-  signal.addEventListener("abort", () => fixUp(signal.reason, traceId), { once: true });
+  const request = context.values.get(requestContextKey);
+  signal.addEventListener("abort", () => fixUp(signal.reason, request), { once: true });
 }
+
+/** READ_MAX_BYTES is how connect-es words a request body over readMaxBytes (RESOURCE_EXHAUSTED). */
+const READ_MAX_BYTES = "larger than configured readMaxBytes";
 
 /** withTraceDetail adds the trace id to an error as a google.rpc.RequestInfo detail, once. */
 export function withTraceDetail(error: ConnectError, traceId: string | undefined): ConnectError {
@@ -37,11 +41,13 @@ export function withTraceDetail(error: ConnectError, traceId: string | undefined
   return error;
 }
 
-function fixUp(reason: unknown, traceId: string | undefined): void {
+function fixUp(reason: unknown, request: RequestContext | undefined): void {
   // A call that succeeds is aborted without a ConnectError (a plain AbortError): nothing to do.
   if (!(reason instanceof ConnectError)) return;
-  withTraceDetail(reason, traceId);
+  withTraceDetail(reason, request?.traceId);
   if (reason.isWireError) return;
+  // Connect answers this with RESOURCE_EXHAUSTED's HTTP status, 429; connect-routes.ts makes a Connect unary answer 413.
+  if (reason.code === Code.ResourceExhausted && reason.rawMessage.includes(READ_MAX_BYTES) && request) request.bodyTooLarge = true;
   if (reason.code === Code.Internal && reason.rawMessage.startsWith(PARSE_BINARY)) {
     // The protocol handler holds this very object and serialises it next: reclassify it in place.
     (reason as { code: Code }).code = Code.InvalidArgument;

@@ -88,6 +88,26 @@ describe("request body limit", () => {
     expect(await res.json()).toMatchObject({ code: "resource_exhausted", message: `request body exceeds the limit of ${LIMIT} bytes` });
   });
 
+  it("when a Connect unary body is streamed without a length and passes the limit, then 413 too", async () => {
+    const text = JSON.stringify(oversized);
+    const body = new ReadableStream({
+      start(controller) {
+        for (let i = 0; i < text.length; i += 512) controller.enqueue(new TextEncoder().encode(text.slice(i, i + 512)));
+        controller.close();
+      },
+    });
+
+    const res = await fetch(`${gm.baseUrl}/shop.order.v1.OrderService/CreateOrder`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+      duplex: "half",
+    } as RequestInit);
+
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ code: "resource_exhausted" });
+  });
+
   it("when a body is within the limit, then it is not refused for its size", async () => {
     const res = await fetch(`${gm.baseUrl}/shop.order.v1.OrderService/GetOrder`, {
       method: "POST",
