@@ -62,6 +62,7 @@ export function createRpcHandler(deps: RpcHandlerDeps): RpcHandler {
       for (const { service, impl } of reflectionServices([...services, ...local.map((l) => l.service)])) router.service(service, impl);
     },
     readMaxBytes: deps.readMaxBytes,
+    jsonOptions: STRICT_UTF8_JSON,
     requestGate: rpcErrorGate,
     interceptors: [traceInterceptor, deps.auth.interceptor],
     contextValues: (req) => createContextValues().set(requestContextKey, requestContext(req)),
@@ -106,6 +107,14 @@ async function answerUnknownGrpcMethod(req: NodeRequest, res: NodeResponse): Pro
 
 /** GRPC_CONTENT_TYPE matches gRPC (`application/grpc`, `+proto`, `+json`) and gRPC-Web content types. */
 const GRPC_CONTENT_TYPE = /^application\/grpc(-web(-text)?)?(\+[\w.-]+)?\s*(;|$)/i;
+
+/**
+ * STRICT_UTF8_JSON makes Connect's JSON decoding reject invalid UTF-8 (INVALID_ARGUMENT) instead of replacing it with
+ * U+FFFD, as the REST surface does (rest/index.ts): connect-es hands the adapter's jsonOptions to its JSON
+ * serialization, which takes a `textDecoder` beside protobuf's JSON options. Unknown fields stay ignored, Connect's
+ * default for JSON.
+ */
+const STRICT_UTF8_JSON = { ignoreUnknownFields: true, textDecoder: new TextDecoder("utf-8", { fatal: true }) };
 
 type AnyImpl = (input: unknown, ctx: HandlerContext) => unknown;
 type AnyClientMethod = (input: unknown, options: unknown) => unknown;

@@ -143,3 +143,18 @@ describe("request body encoding", () => {
     });
   });
 });
+
+describe("Connect JSON body encoding", () => {
+  it("when a Connect JSON request is not valid UTF-8, then 400 invalid_argument, not a silently replaced string", async () => {
+    const body = Buffer.concat([Buffer.from('{"orderId":"o-'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
+
+    const res = await fetch(`${gm.baseUrl}/shop.order.v1.OrderService/GetOrder`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    });
+
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ code: "invalid_argument", message: expect.stringMatching(/utf-8/i) });
+  });
+});
