@@ -156,6 +156,13 @@ function operationOf(route: Route, registry: SchemaRegistry, options: OpenApiOpt
   return operation;
 }
 
+/**
+ * SSE_FRAMING says how a server stream's events are framed (rest/sse.ts). OpenAPI 3.1 has no schema per event (3.2's
+ * itemSchema), so the payloads are named by `x-sse-data` (a message) and `x-sse-error` (the error envelope).
+ */
+const SSE_FRAMING =
+  "Server-Sent Events. Each message is `id: <n>` and `data: <one JSON message, x-sse-data>`; a failure mid-stream is `event: error` with `data: <ErrorEnvelope, x-sse-error>`; the end of the stream is `event: end` (an EventSource would reconnect otherwise). `: keep-alive` comments every 15 s.";
+
 function responsesOf(route: Route, registry: SchemaRegistry): JsonSchema {
   const headers: JsonSchema = { "trace-id": { $ref: "#/components/headers/TraceId" } };
   if (route.deprecated) {
@@ -173,7 +180,13 @@ function responsesOf(route: Route, registry: SchemaRegistry): JsonSchema {
     responses["200"] = {
       description: `A stream of ${route.method.output.typeName} messages as Server-Sent Events.`,
       headers,
-      content: { "text/event-stream": { schema: { type: "string" }, "x-sse-data": schema } },
+      content: {
+        "text/event-stream": {
+          schema: { type: "string", description: SSE_FRAMING },
+          "x-sse-data": schema,
+          "x-sse-error": { $ref: "#/components/schemas/ErrorEnvelope" },
+        },
+      },
     };
   } else if (route.empty) {
     responses["204"] = { description: "Done; no content.", headers };
