@@ -1,6 +1,6 @@
 // proto-deps copies the few third-party protos we build against out of their npm
 // packages into the ignored .proto-deps/ folder, which buf.yaml lists as a second
-// module: the google/api annotations our contracts import (google-proto-files),
+// module: the google/api annotations our contracts import and the google/rpc error details (google-proto-files),
 // and grpc.health.v1 (grpc-health-check), which we generate only so that server
 // reflection can describe the health service, and grpc.reflection.v1/v1alpha (@grpc/reflection), which our one
 // reflection service (services/shared/src/grpc/reflection.ts) is built on. We copy only what we need: pointing
@@ -21,6 +21,8 @@ export const protoDepFiles = {
   "google/api/annotations.proto": join(packageRoot("google-proto-files"), "google/api/annotations.proto"),
   "google/api/http.proto": join(packageRoot("google-proto-files"), "google/api/http.proto"),
   "google/api/field_behavior.proto": join(packageRoot("google-proto-files"), "google/api/field_behavior.proto"),
+  // google.rpc error details: the gateway puts the trace id on every RPC error as a RequestInfo (gateway/src/rpc-error-gate.ts).
+  "google/rpc/error_details.proto": join(packageRoot("google-proto-files"), "google/rpc/error_details.proto"),
   "grpc/health/v1/health.proto": join(packageRoot("grpc-health-check"), "proto/health/v1/health.proto"),
   // Server reflection is answered by our own Connect implementation (services/shared/src/grpc/reflection.ts).
   "grpc/reflection/v1/reflection.proto": join(packageRoot("@grpc/reflection"), "build/proto/grpc/reflection/v1/reflection.proto"),

@@ -9,7 +9,7 @@ const webDir = fileURLToPath(new URL(".", import.meta.url));
  * (GATEWAY_URL to change it), so the UI code always talks to its own origin.
  */
 const gateway = process.env["GATEWAY_URL"] ?? "http://127.0.0.1:8080";
-const proxied = ["/shop.", "/api", "/auth", "/ops", "/healthz", "/openapi.json", "/docs"];
+const proxied = ["/shop.", "/api", "/auth", "/ops", "/healthz", "/livez", "/readyz", "/openapi.json", "/docs"];
 
 export default defineConfig({
   root: webDir,

@@ -1,12 +1,14 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { Health } from "#gen/grpc/health/v1/health_pb.js";
 import { createLogger, type Logger } from "#shared/logger.js";
 import { createAuth, createDevTokenHandler, type Auth } from "./auth.js";
-import { createBackends, type BackendName, type Backends } from "./backends.js";
+import { createBackends, PUBLIC_SERVICES, type BackendName, type Backends } from "./backends.js";
 import type { GatewayConfig } from "./config.js";
-import { createRpcHandler } from "./connect-routes.js";
+import { createRpcHandler, type ServiceRegistration } from "./connect-routes.js";
 import { createCorsHandler } from "./cors.js";
-import { writeErrorEnvelope } from "./errors.js";
-import { chain, createBodyLimitHandler, pathOf, sendJson, type HttpHandler, type NodeRequest, type NodeResponse } from "./http-handler.js";
+import { createProbeHandler, createReadiness, healthImpl } from "./health.js";
+import { writeConnectError, writeErrorEnvelope } from "./errors.js";
+import { chain, createBodyLimitHandler, pathOf, type HttpHandler, type NodeRequest, type NodeResponse } from "./http-handler.js";
 import { listen } from "./listener.js";
 import { createOpenApiHandler } from "./openapi/index.js";
 import { createOpsEventsHandler } from "./ops-events.js";
@@ -42,8 +44,8 @@ const BACKEND_NAMES: readonly BackendName[] = ["order", "payment", "inventory"];
 
 /**
  * startGateway wires and starts the gateway on one port. The chain, in order: request context (traceId, logger,
- * `trace-id` header) → CORS → body limit → /healthz → dev token (AUTH_DEV_TOKENS only) → REST → OpenAPI + docs →
- * /ops/events → Connect/gRPC/gRPC-Web (+ reflection) → static web UI → 404 envelope. The context comes before CORS
+ * `trace-id` header) → CORS → body limit → probes (/healthz, /livez: liveness; /readyz: the backends' grpc.health.v1) → dev token (AUTH_DEV_TOKENS only) → REST → OpenAPI + docs →
+ * /ops/events → Connect/gRPC/gRPC-Web (+ reflection, + the gateway's own grpc.health.v1) → static web UI → 404 envelope. The context comes before CORS
  * so that even a refused preflight carries a trace id.
  */
 export async function startGateway(config: Readonly<GatewayConfig>, options: StartOptions = {}): Promise<Gateway> {
@@ -52,7 +54,17 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
   const auth = createAuth(config.jwt);
   const deps: GatewayDeps = { config, backends, auth, logger };
 
-  const rpc = createRpcHandler({ backends, auth, readMaxBytes: config.bodyLimitBytes });
+  const readiness = createReadiness(backends);
+  const health = healthImpl(
+    readiness,
+    PUBLIC_SERVICES.map(({ service }) => service.typeName),
+  );
+  const rpc = createRpcHandler({
+    backends,
+    auth,
+    readMaxBytes: config.bodyLimitBytes,
+    local: [{ service: Health, impl: health as unknown as ServiceRegistration["impl"] }],
+  });
   const opsEvents = createOpsEventsHandler({
     kafkaBrokers: config.kafkaBrokers,
     groupIds: config.kafkaGroupIds,
@@ -63,8 +75,10 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
   const handlers: HttpHandler[] = [
     createContextHandler(logger),
     createCorsHandler(config.corsOrigins),
-    createBodyLimitHandler(config.bodyLimitBytes, rpc.isRpcPath, rejectEnvelope),
-    healthz,
+    createBodyLimitHandler(config.bodyLimitBytes, rpc.isRpcPath, (req, res, err) =>
+      rpc.isRpcPath(pathOf(req)) ? writeConnectError(res, err, requestContext(req).traceId) : rejectEnvelope(req, res, err),
+    ),
+    createProbeHandler(readiness),
     ...(config.authDevTokens ? [createDevTokenHandler(auth)] : []),
     createRestHandler(deps),
     createOpenApiHandler(deps),
@@ -136,9 +150,3 @@ function createContextHandler(logger: Logger): HttpHandler {
     return false;
   };
 }
-
-const healthz: HttpHandler = async (req, res) => {
-  if (pathOf(req) !== "/healthz") return false;
-  sendJson(res, 200, { status: "SERVING" });
-  return true;
-};

@@ -1,6 +1,7 @@
 import type { DescMessage, DescMethod, DescService, MessageShape } from "@bufbuild/protobuf";
 import { createClient, type CallOptions, type Client, type HandlerContext } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { Health } from "#gen/grpc/health/v1/health_pb.js";
 import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js";
 import { OrderService as OrderServiceV1 } from "#gen/shop/order/v1/order_service_pb.js";
 import { OrderService as OrderServiceV2 } from "#gen/shop/order/v2/order_service_pb.js";
@@ -31,6 +32,8 @@ export interface Backends {
   clientFor<S extends DescService>(service: S): Client<S>;
   /** opsClient is shop.ops.v1.OpsService on one backend (the ops panel asks each for its outbox backlog). */
   opsClient(backend: BackendName): Client<typeof OpsService>;
+  /** healthClient is grpc.health.v1.Health on one backend (the gateway's readiness asks each). */
+  healthClient(backend: BackendName): Client<typeof Health>;
   /** addressOf is a backend's `host:port`. */
   addressOf(backend: BackendName): string;
   /**
@@ -123,6 +126,7 @@ export function createBackends(config: Readonly<GatewayConfig>): Backends {
       return client as unknown as Client<S>;
     },
     opsClient: (backend) => createClient(OpsService, transportOf(backend)),
+    healthClient: (backend) => createClient(Health, transportOf(backend)),
     addressOf: (backend) => addresses[backend],
     forwardHeaders,
     callOptions(from, options = {}) {

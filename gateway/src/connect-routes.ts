@@ -1,6 +1,7 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import {
-  type ConnectError,
+  Code,
+  ConnectError,
   createContextValues,
   type ConnectRouter,
   type HandlerContext,
@@ -8,12 +9,15 @@ import {
   type ServiceImpl,
 } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import type { Auth } from "./auth.js";
 import { PUBLIC_SERVICES, type Backends } from "./backends.js";
 import { codeName, toConnectError } from "./errors.js";
-import { pathOf, type HttpHandler } from "./http-handler.js";
+import { headerOf, isConnectUnary, pathOf, type HttpHandler, type NodeRequest, type NodeResponse } from "./http-handler.js";
+import { writeHead } from "./node-http.js";
 import { reflectionServices, REFLECTION_SERVICES } from "#shared/grpc/reflection.js";
 import { requestContext, requestContextKey } from "./request-context.js";
+import { rpcErrorGate } from "./rpc-error-gate.js";
 
 /** RpcHandler serves every public service over Connect, gRPC and gRPC-Web by forwarding to its backend. */
 export interface RpcHandler extends HttpHandler {
@@ -27,6 +31,14 @@ export interface RpcHandlerDeps {
   auth: Auth;
   /** readMaxBytes caps one request message (BODY_LIMIT_BYTES): over it, RESOURCE_EXHAUSTED. */
   readMaxBytes: number;
+  /** local are services the gateway answers itself (grpc.health.v1), listed by reflection like the public ones. */
+  local?: readonly ServiceRegistration[];
+}
+
+/** ServiceRegistration is a service and its implementation. */
+export interface ServiceRegistration {
+  readonly service: DescService;
+  readonly impl: Partial<ServiceImpl<DescService>>;
 }
 
 /**
@@ -37,29 +49,72 @@ export interface RpcHandlerDeps {
  */
 export function createRpcHandler(deps: RpcHandlerDeps): RpcHandler {
   const services = PUBLIC_SERVICES.map(({ service }) => service);
+  const local = deps.local ?? [];
   const paths = new Set<string>();
-  for (const service of [...services, ...REFLECTION_SERVICES]) {
+  for (const service of [...services, ...local.map((l) => l.service), ...REFLECTION_SERVICES]) {
     for (const method of service.methods) paths.add(`/${service.typeName}/${method.name}`);
   }
   const adapter = connectNodeAdapter({
     routes: (router: ConnectRouter) => {
       for (const service of services)
         router.service(service, forwardingImpl(service, deps.backends) as unknown as Partial<ServiceImpl<DescService>>);
-      for (const { service, impl } of reflectionServices(services)) router.service(service, impl);
+      for (const { service, impl } of local) router.service(service, impl);
+      for (const { service, impl } of reflectionServices([...services, ...local.map((l) => l.service)])) router.service(service, impl);
     },
     readMaxBytes: deps.readMaxBytes,
+    jsonOptions: STRICT_UTF8_JSON,
+    requestGate: rpcErrorGate,
     interceptors: [traceInterceptor, deps.auth.interceptor],
     contextValues: (req) => createContextValues().set(requestContextKey, requestContext(req)),
   });
   const isRpcPath = (path: string) => paths.has(path);
   const handler = async (req: Parameters<HttpHandler>[0], res: Parameters<HttpHandler>[1]) => {
-    if (!isRpcPath(pathOf(req))) return false;
+    if (!isRpcPath(pathOf(req))) return answerUnknownGrpcMethod(req, res);
+    if (isConnectUnary(req) && headerOf(req, "content-length") === undefined) answerOversizedWith413(req, res);
     // The adapter answers asynchronously and reports its own protocol errors; it never rejects.
     adapter(req, res);
     return true;
   };
   return Object.assign(handler, { isRpcPath });
 }
+
+/**
+ * answerOversizedWith413 makes a Connect unary call whose body Connect refused as too large answer 413, as REST and
+ * the body-limit handler do, instead of RESOURCE_EXHAUSTED's 429 (which says retry later). Only a body sent without
+ * a Content-Length gets this far (a declared one is refused before, http-handler.ts): Connect measures it while
+ * reading, and the request gate notes the refusal before the adapter writes the status, which this adjusts.
+ */
+function answerOversizedWith413(req: NodeRequest, res: NodeResponse): void {
+  const context = requestContext(req);
+  const writeHead = res.writeHead as (status: number, ...rest: unknown[]) => NodeResponse;
+  (res as { writeHead: typeof writeHead }).writeHead = (status, ...rest) =>
+    writeHead.call(res, status === 429 && context.bodyTooLarge ? 413 : status, ...rest);
+}
+
+/**
+ * answerUnknownGrpcMethod answers a gRPC or gRPC-Web call of a method the gateway does not serve as gRPC says:
+ * HTTP 200 with `grpc-status: 12` (UNIMPLEMENTED), trailers-only, which every gRPC client reads as the status (a
+ * 404 with a JSON body reads as a transport failure). Other callers (REST, Connect, browsers) pass on to the 404.
+ */
+async function answerUnknownGrpcMethod(req: NodeRequest, res: NodeResponse): Promise<boolean> {
+  const contentType = headerOf(req, "content-type") ?? "";
+  if (req.method !== "POST" || !GRPC_CONTENT_TYPE.test(contentType)) return false;
+  const status = setTrailerStatus(new Headers(), new ConnectError(`method ${pathOf(req)} is not implemented`, Code.Unimplemented));
+  writeHead(res, 200, { "content-type": contentType.split(";")[0]!.trim(), ...Object.fromEntries(status) });
+  res.end();
+  return true;
+}
+
+/** GRPC_CONTENT_TYPE matches gRPC (`application/grpc`, `+proto`, `+json`) and gRPC-Web content types. */
+const GRPC_CONTENT_TYPE = /^application\/grpc(-web(-text)?)?(\+[\w.-]+)?\s*(;|$)/i;
+
+/**
+ * STRICT_UTF8_JSON makes Connect's JSON decoding reject invalid UTF-8 (INVALID_ARGUMENT) instead of replacing it with
+ * U+FFFD, as the REST surface does (rest/index.ts): connect-es hands the adapter's jsonOptions to its JSON
+ * serialization, which takes a `textDecoder` beside protobuf's JSON options. Unknown fields stay ignored, Connect's
+ * default for JSON.
+ */
+const STRICT_UTF8_JSON = { ignoreUnknownFields: true, textDecoder: new TextDecoder("utf-8", { fatal: true }) };
 
 type AnyImpl = (input: unknown, ctx: HandlerContext) => unknown;
 type AnyClientMethod = (input: unknown, options: unknown) => unknown;

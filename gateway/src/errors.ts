@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
+import { codeToHttpStatus, codeToString, errorToJson } from "@connectrpc/connect/protocol-connect";
 import { writeHead, type NodeResponse } from "./node-http.js";
+import { withTraceDetail } from "./rpc-error-gate.js";
 
 /** ErrorEnvelope is the one error body every HTTP (non-RPC) answer of the gateway uses. */
 export interface ErrorEnvelope {
@@ -112,4 +113,16 @@ export function writeErrorEnvelope(res: NodeResponse, err: unknown, traceId: str
   writeHead(res, status, { ...headers, "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
   res.end(text);
   return body;
+}
+
+/**
+ * writeConnectError answers a Connect unary call with Connect's error body (`{code, message, details}`, the codes
+ * spelled as Connect spells them) and the HTTP status of `err` (an HttpStatusError's own, e.g. 413, else Connect's
+ * table) and the trace id as a RequestInfo detail, for rejections made before the Connect adapter sees the call.
+ */
+export function writeConnectError(res: NodeResponse, err: unknown, traceId: string): void {
+  const error = withTraceDetail(toConnectError(err).error, traceId);
+  const text = JSON.stringify(errorToJson(error, undefined));
+  writeHead(res, httpStatusOf(error), { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
 }

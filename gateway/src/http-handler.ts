@@ -58,9 +58,13 @@ export async function readBody(req: NodeRequest, maxBytes: number): Promise<Buff
 }
 
 /**
- * createBodyLimitHandler rejects a request whose declared Content-Length is over the limit with a 413 envelope,
- * before anything reads it. RPC paths are left to the Connect adapter (its readMaxBytes answers
- * RESOURCE_EXHAUSTED in the protocol the client speaks); undeclared (chunked) bodies are capped by readBody.
+ * createBodyLimitHandler rejects a request whose declared Content-Length is over the limit with a 413, before
+ * anything reads it: the REST envelope, or for a Connect unary call Connect's own error body (`reject` decides).
+ * Connect would answer its readMaxBytes error with RESOURCE_EXHAUSTED's HTTP status, 429, which tells a client to
+ * retry later; the same body over REST is 413, and 429 stays free for load shedding (with Retry-After). gRPC and
+ * gRPC-Web calls are left to the adapter, whose readMaxBytes answers RESOURCE_EXHAUSTED in the protocol (their HTTP
+ * status is always 200), as are Connect streams (the limit is per message there); undeclared (chunked) REST bodies
+ * are capped by readBody.
  */
 export function createBodyLimitHandler(
   maxBytes: number,
@@ -68,7 +72,7 @@ export function createBodyLimitHandler(
   reject: (req: NodeRequest, res: NodeResponse, err: unknown) => void,
 ): HttpHandler {
   return async (req, res) => {
-    if (isRpcPath(pathOf(req))) return false;
+    if (isRpcPath(pathOf(req)) && !isConnectUnary(req)) return false;
     const declared = Number(headerOf(req, "content-length"));
     if (!Number.isFinite(declared) || declared <= maxBytes) return false;
     // Answer without reading the body; closing afterwards stops an HTTP/1.1 client from streaming it all anyway.
@@ -77,4 +81,12 @@ export function createBodyLimitHandler(
     reject(req, res, payloadTooLarge(maxBytes));
     return true;
   };
+}
+
+/** CONNECT_UNARY matches the content types of a Connect unary call (JSON or binary; streams are `connect+…`). */
+const CONNECT_UNARY = /^application\/(json|proto)\s*(;|$)/i;
+
+/** isConnectUnary tells a Connect unary call (a POST with a Connect unary content type) from gRPC, gRPC-Web, streams. */
+export function isConnectUnary(req: NodeRequest): boolean {
+  return req.method === "POST" && CONNECT_UNARY.test(headerOf(req, "content-type") ?? "");
 }

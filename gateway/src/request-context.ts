@@ -20,6 +20,8 @@ export interface RequestContext {
   readonly logger: Logger;
   /** principal is the verified caller, once a write was authorized. */
   principal?: Principal;
+  /** bodyTooLarge is set when Connect refused the request body as over the limit (rpc-error-gate.ts). */
+  bodyTooLarge?: boolean;
 }
 
 const contexts = new WeakMap<object, RequestContext>();

@@ -40,7 +40,7 @@ const IMMUTABLE = "public, max-age=31536000, immutable";
 const REVALIDATE = "no-cache";
 
 /** API_PREFIXES are never answered with the SPA's index.html, so an API typo stays a JSON 404, not an HTML page. */
-const API_PREFIXES = ["/api", "/ops", "/auth", "/openapi.json", "/docs", "/healthz"];
+const API_PREFIXES = ["/api", "/ops", "/auth", "/openapi.json", "/docs", "/healthz", "/livez", "/readyz"];
 
 /** StaticOptions tunes createStaticHandler. */
 export interface StaticOptions {

@@ -118,3 +118,30 @@ describe("grpcurl through the gateway", () => {
     expect(JSON.parse(out)).toMatchObject({ acceptedCount: 2, createdCount: 1 });
   });
 });
+
+describe("the gateway's own health (grpc.health.v1 and /readyz) in front of a serving mesh", () => {
+  it("when grpcurl (grpc-go, as grpc_health_probe) checks the gateway's overall health, then SERVING", async () => {
+    const out = await grpcurl("-d", "{}", target(), "grpc.health.v1.Health/Check");
+
+    expect(JSON.parse(out)).toEqual({ status: "SERVING" });
+  });
+
+  it("when a public service's health is checked through the gateway, then its backend's status comes back", async () => {
+    const out = await grpcurl("-d", JSON.stringify({ service: "shop.order.v1.OrderService" }), target(), "grpc.health.v1.Health/Check");
+
+    expect(JSON.parse(out)).toEqual({ status: "SERVING" });
+  });
+
+  it("when an unknown service's health is checked, then NOT_FOUND, as the health protocol says", async () => {
+    const call = grpcurl("-d", JSON.stringify({ service: "no.such.Service" }), target(), "grpc.health.v1.Health/Check");
+
+    await expect(call).rejects.toMatchObject({ stderr: expect.stringMatching(/Code: NotFound/) });
+  });
+
+  it("when /readyz is asked, then 200 SERVING with every backend's own answer", async () => {
+    const res = await fetch(`${gm.baseUrl}/readyz`);
+
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: "SERVING", backends: { order: "SERVING", payment: "SERVING", inventory: "SERVING" } });
+  });
+});

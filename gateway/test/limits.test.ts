@@ -1,4 +1,7 @@
-/** The request body limit: 413 + envelope for HTTP/REST, RESOURCE_EXHAUSTED in the protocol for RPCs. */
+/**
+ * The request body limit: 413 over every HTTP surface (REST with the envelope, Connect with its error body), and
+ * RESOURCE_EXHAUSTED in the protocol for gRPC and gRPC-Web, whose HTTP status is always 200.
+ */
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -70,6 +73,41 @@ describe("request body limit", () => {
     expect((error as ConnectError).code).toBe(Code.ResourceExhausted);
   });
 
+  it.each([
+    ["JSON", "application/json", () => new TextEncoder().encode(JSON.stringify(oversized))],
+    ["binary", "application/proto", () => new Uint8Array(LIMIT * 2)],
+  ])("when a Connect %s body is over the limit, then 413 as over REST, with the Connect error body", async (_name, type, body) => {
+    const res = await fetch(`${gm.baseUrl}/shop.order.v1.OrderService/CreateOrder`, {
+      method: "POST",
+      headers: { "content-type": type, "connect-protocol-version": "1" },
+      body: body(),
+    });
+
+    expect(res.status).toBe(413);
+    expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(await res.json()).toMatchObject({ code: "resource_exhausted", message: `request body exceeds the limit of ${LIMIT} bytes` });
+  });
+
+  it("when a Connect unary body is streamed without a length and passes the limit, then 413 too", async () => {
+    const text = JSON.stringify(oversized);
+    const body = new ReadableStream({
+      start(controller) {
+        for (let i = 0; i < text.length; i += 512) controller.enqueue(new TextEncoder().encode(text.slice(i, i + 512)));
+        controller.close();
+      },
+    });
+
+    const res = await fetch(`${gm.baseUrl}/shop.order.v1.OrderService/CreateOrder`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+      duplex: "half",
+    } as RequestInit);
+
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ code: "resource_exhausted" });
+  });
+
   it("when a body is within the limit, then it is not refused for its size", async () => {
     const res = await fetch(`${gm.baseUrl}/shop.order.v1.OrderService/GetOrder`, {
       method: "POST",
@@ -78,5 +116,45 @@ describe("request body limit", () => {
     });
 
     expect(res.status).toBe(503); // went on to the (absent) backend
+  });
+});
+
+describe("request body encoding", () => {
+  it("when a REST JSON body is not valid UTF-8, then 400 INVALID_ARGUMENT naming the byte, nothing forwarded", async () => {
+    const token = await gm.token();
+    const head = Buffer.from('{"customerId":"c-');
+    const body = Buffer.concat([
+      head,
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from('","cardToken":"tok_visa","lines":[{"productId":"sku","quantity":1}]}'),
+    ]);
+
+    const res = await fetch(`${gm.baseUrl}/api/v1/orders`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body,
+    });
+
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({
+      code: "INVALID_ARGUMENT",
+      message: `request body is not valid UTF-8 (byte ${head.length})`,
+      traceId: res.headers.get("trace-id"),
+    });
+  });
+});
+
+describe("Connect JSON body encoding", () => {
+  it("when a Connect JSON request is not valid UTF-8, then 400 invalid_argument, not a silently replaced string", async () => {
+    const body = Buffer.concat([Buffer.from('{"orderId":"o-'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
+
+    const res = await fetch(`${gm.baseUrl}/shop.order.v1.OrderService/GetOrder`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    });
+
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ code: "invalid_argument", message: expect.stringMatching(/utf-8/i) });
   });
 });

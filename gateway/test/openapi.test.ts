@@ -121,6 +121,21 @@ describe("the OpenAPI document", () => {
     expect(listV2.responses.default.$ref).toBe("#/components/responses/Error");
   });
 
+  it("when a route is a server stream, then its answer is described as text/event-stream with its events' payloads", () => {
+    const streams = table.routes.filter((r) => r.streaming);
+    expect(streams.length).toBeGreaterThan(0);
+
+    for (const route of streams) {
+      const op = doc.paths[route.template.source.replace(/\{([^}=]+)(?:=[^}]*)?\}/g, "{$1}")][route.httpMethod.toLowerCase()];
+      const ok = op.responses["200"];
+      expect(Object.keys(ok.content), route.template.source).toEqual(["text/event-stream"]);
+      const media = ok.content["text/event-stream"];
+      expect(media.schema).toMatchObject({ type: "string", description: expect.stringMatching(/event: error[\s\S]*event: end/) });
+      expect(resolvePointer(media["x-sse-data"].$ref)).toBeDefined();
+      expect(media["x-sse-error"]).toEqual({ $ref: "#/components/schemas/ErrorEnvelope" });
+    }
+  });
+
   it("when generated twice, then the output is byte-identical and keys are sorted", () => {
     expect(openApiJson(loadConfig({}))).toBe(generated);
     expect(Object.keys(doc)).toEqual([...Object.keys(doc)].sort());

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createProduct, uniqueId } from "../../test/system/fixtures.js";
-import { datesOf, deprecationHeaders, negotiateVersion, versionPolicyOf } from "../src/rest/versions.js";
+import { checkAcceptForVersion, datesOf, deprecationHeaders, negotiateVersion, versionPolicyOf } from "../src/rest/versions.js";
 import { startGatewayMesh, type GatewayMesh } from "./support/gateway-mesh.js";
 import { call, expectEnvelope } from "./support/rest-client.js";
 
@@ -15,7 +15,7 @@ describe("version negotiation rules", () => {
   const served = ["v1", "v2"];
 
   it("when Accept names no shop version, then the newest version answers as plain JSON", () => {
-    for (const accept of [undefined, "", "*/*", "application/json", "text/event-stream", "text/html, */*;q=0.8"]) {
+    for (const accept of [undefined, "", "*/*", "application/*", "application/json", "text/event-stream", "text/html, */*;q=0.8"]) {
       expect(negotiateVersion(accept, served)).toEqual({ version: "v2", contentType: "application/json" });
     }
   });
@@ -32,6 +32,21 @@ describe("version negotiation rules", () => {
 
     expect(result).toBeInstanceOf(Error);
     expect((result as { httpStatus: number }).httpStatus).toBe(406);
+  });
+
+  it("when Accept names only media types the API never answers with, then it is a 406 naming them, versioned or not", () => {
+    for (const accept of ["text/html", "application/xml", "image/png, text/plain", "text/*", "application/json;q=0"]) {
+      const unversioned = negotiateVersion(accept, served);
+      const versioned = checkAcceptForVersion(accept, "v2");
+
+      expect(unversioned).toBeInstanceOf(Error);
+      expect((unversioned as { httpStatus: number }).httpStatus).toBe(406);
+      expect((versioned as { httpStatus: number } | undefined)?.httpStatus).toBe(406);
+      expect(versioned?.message).toContain(accept.split(/[,;]/)[0]);
+    }
+    for (const accept of [undefined, "*/*", "application/json", "text/event-stream", V2, "text/html, application/json;q=0.1"]) {
+      expect(checkAcceptForVersion(accept, "v2")).toBeUndefined();
+    }
   });
 
   it("when the dates come from the config, then Deprecation is @seconds and Sunset the end of the day as an HTTP-date", () => {

@@ -7,6 +7,7 @@ import type { DescField, DescMessage } from "@bufbuild/protobuf";
 import type { Route, RouteTable } from "../rest/route-table.js";
 import { fieldAt } from "../rest/route-table.js";
 import { VERSIONING_DOC_PATH, type VersionPolicy } from "../rest/versions.js";
+import { IDEMPOTENCY_KEY_LIMITS, withLimits } from "./limits.js";
 import { scalarSchema, SchemaRegistry, wellKnownSchema, type JsonSchema } from "./schemas.js";
 
 /** OpenApiOptions are the document's inputs besides the routes. */
@@ -116,7 +117,7 @@ function operationOf(route: Route, registry: SchemaRegistry, options: OpenApiOpt
     name: v.fieldPath,
     in: "path",
     required: true,
-    schema: paramSchema(fieldAt(route.method.input, v.fieldPath, where)),
+    schema: withLimits(route.method.input.typeName, v.fieldPath, paramSchema(fieldAt(route.method.input, v.fieldPath, where))),
   }));
   if (route.body !== "*") parameters.push(...queryParameters(route.method.input, pathFields, route.body));
   if (route.httpMethod === "POST") {
@@ -125,7 +126,7 @@ function operationOf(route: Route, registry: SchemaRegistry, options: OpenApiOpt
       in: "header",
       required: false,
       description: "Repeating a write with the same key and request returns the first result instead of writing again.",
-      schema: { type: "string" },
+      schema: { type: "string", ...IDEMPOTENCY_KEY_LIMITS },
     });
   }
   const operation: JsonSchema = {
@@ -155,6 +156,13 @@ function operationOf(route: Route, registry: SchemaRegistry, options: OpenApiOpt
   return operation;
 }
 
+/**
+ * SSE_FRAMING says how a server stream's events are framed (rest/sse.ts). OpenAPI 3.1 has no schema per event (3.2's
+ * itemSchema), so the payloads are named by `x-sse-data` (a message) and `x-sse-error` (the error envelope).
+ */
+const SSE_FRAMING =
+  "Server-Sent Events. Each message is `id: <n>` and `data: <one JSON message, x-sse-data>`; a failure mid-stream is `event: error` with `data: <ErrorEnvelope, x-sse-error>`; the end of the stream is `event: end` (an EventSource would reconnect otherwise). `: keep-alive` comments every 15 s.";
+
 function responsesOf(route: Route, registry: SchemaRegistry): JsonSchema {
   const headers: JsonSchema = { "trace-id": { $ref: "#/components/headers/TraceId" } };
   if (route.deprecated) {
@@ -172,7 +180,13 @@ function responsesOf(route: Route, registry: SchemaRegistry): JsonSchema {
     responses["200"] = {
       description: `A stream of ${route.method.output.typeName} messages as Server-Sent Events.`,
       headers,
-      content: { "text/event-stream": { schema: { type: "string" }, "x-sse-data": schema } },
+      content: {
+        "text/event-stream": {
+          schema: { type: "string", description: SSE_FRAMING },
+          "x-sse-data": schema,
+          "x-sse-error": { $ref: "#/components/schemas/ErrorEnvelope" },
+        },
+      },
     };
   } else if (route.empty) {
     responses["204"] = { description: "Done; no content.", headers };
@@ -201,10 +215,10 @@ function queryParameters(message: DescMessage, pathFields: ReadonlySet<string>, 
   for (const field of message.fields) {
     if (pathFields.has(field.name) || field.name === body) continue;
     // Query strings carry scalars only (transcode.ts rejects messages and maps there); Timestamps are strings.
-    const message =
+    const fieldMessage =
       field.fieldKind === "message" || (field.fieldKind === "list" && field.listKind === "message") ? field.message : undefined;
     if (field.fieldKind === "map") continue;
-    const schema = message ? wellKnownSchema(message.typeName) : paramSchema(field);
+    const schema = fieldMessage ? wellKnownSchema(fieldMessage.typeName) : withLimits(message.typeName, field.name, paramSchema(field));
     if (schema === undefined) continue;
     const parameter: JsonSchema = { name: field.jsonName, in: "query", required: false, schema };
     if (field.fieldKind === "list") parameter["explode"] = true;

@@ -6,6 +6,7 @@
 import { getOption, hasOption, ScalarType } from "@bufbuild/protobuf";
 import type { DescEnum, DescField, DescMessage } from "@bufbuild/protobuf";
 import { FieldBehavior, field_behavior } from "#gen/google/api/field_behavior_pb.js";
+import { withLimits } from "./limits.js";
 
 /** JsonSchema is a schema object; kept loose because it is only ever serialized. */
 export type JsonSchema = { [key: string]: unknown };
@@ -71,7 +72,7 @@ export class SchemaRegistry {
     for (const field of message.fields) {
       if (omit.has(field.name)) continue;
       const behaviors = hasOption(field, field_behavior) ? getOption(field, field_behavior) : [];
-      const schema = this.fieldSchema(field);
+      const schema = withLimits(message.typeName, field.name, this.fieldSchema(field));
       if (behaviors.includes(FieldBehavior.OUTPUT_ONLY)) schema["readOnly"] = true;
       if (behaviors.includes(FieldBehavior.IMMUTABLE)) schema["description"] = "Immutable once set.";
       // The proto name is accepted on input too; saying so spares clients a guess.

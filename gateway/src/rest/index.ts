@@ -3,6 +3,7 @@
  * by the route table derived from the `google.api.http` annotations. Every failure answers with the one error
  * envelope (errors.ts); server streams answer as Server-Sent Events (sse.ts).
  */
+import { isUtf8 } from "node:buffer";
 import { writeHead } from "../node-http.js";
 import type { Message } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
@@ -68,8 +69,7 @@ async function serve(deps: RestDeps, table: RouteTable, policy: VersionPolicy, r
   if (route.isWrite) await deps.auth.authorizeWrite(req, route.method);
   let body = "";
   if (route.httpMethod !== "GET") {
-    const raw = await readBody(req, deps.config.bodyLimitBytes);
-    body = raw.toString("utf8");
+    body = utf8Of(await readBody(req, deps.config.bodyLimitBytes));
     const type = headerOf(req, "content-type")?.split(";")[0]?.trim().toLowerCase();
     if (body.trim() !== "" && type !== undefined && type !== "application/json" && !/^application\/[\w.+-]*\+json$/.test(type)) {
       throw httpError(415, Code.InvalidArgument, `Content-Type: ${type} is not supported; send application/json`);
@@ -112,6 +112,20 @@ async function serve(deps: RestDeps, table: RouteTable, policy: VersionPolicy, r
   const text = JSON.stringify(json);
   writeHead(res, status, { "content-type": `${contentType}; charset=utf-8`, "content-length": Buffer.byteLength(text) });
   res.end(text);
+}
+
+/**
+ * utf8Of decodes a JSON body (RFC 8259 §8.1: UTF-8), rejecting invalid UTF-8 with the offset of the first bad byte
+ * instead of letting the decoder replace it with U+FFFD, which would store something the client never sent.
+ */
+function utf8Of(raw: Buffer): string {
+  const text = raw.toString("utf8");
+  if (isUtf8(raw)) return text;
+  // Up to the first bad byte, decoding and re-encoding is the identity: the first difference is where it broke.
+  const again = Buffer.from(text, "utf8");
+  let at = 0;
+  while (at < raw.length && raw[at] === again[at]) at++;
+  throw httpError(400, Code.InvalidArgument, `request body is not valid UTF-8 (byte ${at})`);
 }
 
 type Call = (request: Message, options: object) => Promise<unknown> | AsyncIterable<unknown>;

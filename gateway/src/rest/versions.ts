@@ -71,9 +71,11 @@ interface MediaRange {
   readonly q: number;
 }
 
-/** parseAccept splits an Accept header into media ranges with their q-values (RFC 9110 §12.5.1). */
-function parseAccept(accept: string | undefined): MediaRange[] {
-  if (!accept) return [];
+/**
+ * parseAccept splits an Accept header into the media ranges it accepts, with their q-values (RFC 9110 §12.5.1);
+ * a range with q=0 is "not acceptable" and left out.
+ */
+function parseAccept(accept: string): MediaRange[] {
   return accept
     .split(",")
     .map((part) => {
@@ -85,6 +87,18 @@ function parseAccept(accept: string | undefined): MediaRange[] {
     .filter((range) => range.type !== "" && range.q > 0);
 }
 
+/**
+ * ANSWERABLE are the media ranges, other than a shop version, that the API's answers satisfy: JSON, and the event
+ * stream of a server-streaming route (which answers errors as JSON). Anything else (text/html, application/xml)
+ * the API cannot answer with: 406, rather than a body the client said it does not take.
+ */
+const ANSWERABLE = new Set(["*/*", "application/*", "application/json", "text/event-stream"]);
+
+/** noAccept is true for a request without an Accept preference (absent or empty): anything goes. */
+function noAccept(accept: string | undefined): accept is undefined {
+  return accept === undefined || accept.trim() === "";
+}
+
 /** Negotiated is the version an unversioned request is served with, and the content type to answer with. */
 export interface Negotiated {
   readonly version: string;
@@ -94,11 +108,12 @@ export interface Negotiated {
 /**
  * negotiateVersion picks the version for an unversioned `/api/...` request: the acceptable `vnd.shop.vN+json` with
  * the highest q (newest on ties) among the served versions, else — when the client takes JSON, an event stream
- * or anything — the newest. A client that only accepts unknown shop versions gets 406.
+ * or anything — the newest. A client that accepts only unknown shop versions or other media types gets 406.
  */
 export function negotiateVersion(accept: string | undefined, served: readonly string[]): Negotiated | HttpStatusError {
   const newest = served[served.length - 1];
   if (!newest) return httpError(404, Code.NotFound, "no API versions are served");
+  if (noAccept(accept)) return { version: newest, contentType: "application/json" };
   const ranges = parseAccept(accept);
   const vendor = ranges
     .map((r) => ({ q: r.q, version: VENDOR_TYPE.exec(r.type)?.[1] }))
@@ -106,17 +121,18 @@ export function negotiateVersion(accept: string | undefined, served: readonly st
     .sort((a, b) => b.q - a.q || served.indexOf(b.version) - served.indexOf(a.version));
   const best = vendor[0];
   if (best) return { version: best.version, contentType: `application/vnd.shop.${best.version}+json` };
-  const generic = ranges.length === 0 || ranges.some((r) => !VENDOR_TYPE.test(r.type));
-  if (generic) return { version: newest, contentType: "application/json" };
-  const asked = ranges.map((r) => r.type).join(", ");
-  return httpError(406, Code.InvalidArgument, `Accept: none of ${asked} is served; use application/vnd.shop.{${served.join(",")}}+json`);
+  if (ranges.some((r) => ANSWERABLE.has(r.type))) return { version: newest, contentType: "application/json" };
+  return httpError(
+    406,
+    Code.InvalidArgument,
+    `Accept: none of ${accept.trim()} is served; use application/json or application/vnd.shop.{${served.join(",")}}+json`,
+  );
 }
 
-/** checkAcceptForVersion rejects (406) a versioned request whose Accept asks only for other shop versions. */
+/** checkAcceptForVersion rejects (406) a versioned request whose Accept takes neither JSON nor this version's type. */
 export function checkAcceptForVersion(accept: string | undefined, version: string): HttpStatusError | undefined {
-  const ranges = parseAccept(accept);
-  if (ranges.length === 0 || ranges.some((r) => !VENDOR_TYPE.test(r.type) || r.type === `application/vnd.shop.${version}+json`)) {
-    return undefined;
-  }
-  return httpError(406, Code.InvalidArgument, `Accept asks for ${ranges.map((r) => r.type).join(", ")} but the path is /api/${version}`);
+  if (noAccept(accept)) return undefined;
+  const own = `application/vnd.shop.${version}+json`;
+  if (parseAccept(accept).some((r) => ANSWERABLE.has(r.type) || r.type === own)) return undefined;
+  return httpError(406, Code.InvalidArgument, `Accept: ${accept.trim()} is not served by /api/${version}; use application/json or ${own}`);
 }

@@ -85,8 +85,19 @@ describe("shop.order.v1 CreateOrderRequest → command", () => {
       "lines[1].product_id:",
     ],
     ["no card token", { cardToken: " " }, "card_token: is required"],
+    ["a 129-character card token", { cardToken: "t".repeat(129) }, "card_token: must be at most 128 characters"],
+    ["a 100,000-character card token", { cardToken: "t".repeat(100_000) }, "card_token: must be at most 128 characters"],
   ])("when the request has %s, then INVALID_ARGUMENT names the v1 field", (_, init, message) => {
     expect(() => fromV1CreateOrder(v1Request(init))).toThrow(invalid(message));
+  });
+});
+
+describe("the card token bound, in both versions", () => {
+  it("when the card token is exactly 128 characters, then it is accepted as sent", () => {
+    const token = "t".repeat(128);
+
+    expect(fromV1CreateOrder(v1Request({ cardToken: token })).cardToken).toBe(token);
+    expect(fromV2CreateOrder(v2Request({ payment: { cardToken: token } })).cardToken).toBe(token);
   });
 });
 
@@ -127,6 +138,7 @@ describe("shop.order.v2 CreateOrderRequest → command", () => {
     ],
     ["no payment", { payment: undefined }, "payment.card_token: is required"],
     ["a payment without a card token", { payment: { cardToken: "" } }, "payment.card_token: is required"],
+    ["a 129-character card token", { payment: { cardToken: "t".repeat(129) } }, "payment.card_token: must be at most 128 characters"],
   ])("when the request has %s, then INVALID_ARGUMENT names the v2 field", (_, init, message) => {
     expect(() => fromV2CreateOrder(v2Request(init))).toThrow(invalid(message));
   });

@@ -202,7 +202,8 @@ export type CreateOrderRequest = Message<"shop.order.v1.CreateOrderRequest"> & {
 
   /**
    * card_token is the payment card's token from the (simulated) card vault;
-   * required. See the payment service for the tokens that decline.
+   * required, at most 128 characters. See the payment service for the tokens
+   * that decline.
    *
    * @generated from field: string card_token = 3;
    */

@@ -166,7 +166,8 @@ export const OrderItemSchema: GenMessage<OrderItem> = /*@__PURE__*/
  */
 export type PaymentMethod = Message<"shop.order.v2.PaymentMethod"> & {
   /**
-   * card_token is the card's token from the (simulated) card vault.
+   * card_token is the card's token from the (simulated) card vault; at most
+   * 128 characters.
    *
    * @generated from field: string card_token = 1;
    */

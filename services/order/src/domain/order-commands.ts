@@ -7,6 +7,8 @@ const MAX_LINES = 50;
 const MIN_QUANTITY = 1;
 const MAX_QUANTITY = 1000;
 const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
+/** MAX_CARD_TOKEN_LENGTH bounds a vault token (real ones are ~30 characters): it travels in every OrderCreated event. */
+const MAX_CARD_TOKEN_LENGTH = 128;
 
 /** RequestedLine is one product and how many of it a customer asks for. */
 export interface RequestedLine {
@@ -45,6 +47,13 @@ export function customerIdOf(field: string, value: string): string {
     throw invalidArgument(field, `must be at most ${MAX_CUSTOMER_ID_LENGTH} characters`);
   }
   return customerId;
+}
+
+/** cardTokenOf checks a card token: required, at most {@link MAX_CARD_TOKEN_LENGTH} characters. */
+export function cardTokenOf(field: string, value: string): string {
+  const token = requiredText(field, value);
+  if (token.length > MAX_CARD_TOKEN_LENGTH) throw invalidArgument(field, `must be at most ${MAX_CARD_TOKEN_LENGTH} characters`);
+  return token;
 }
 
 /**

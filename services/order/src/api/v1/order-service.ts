@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { CreateOrderRequest, OrderService } from "#gen/shop/order/v1/order_service_pb.js";
-import { customerIdOf, orderLinesOf, requiredText, type CreateOrderCommand } from "../../domain/order-commands.js";
+import { cardTokenOf, customerIdOf, orderLinesOf, type CreateOrderCommand } from "../../domain/order-commands.js";
 import type { OrderUseCases } from "../../order-use-cases.js";
 import { callOf, sharedHandlers } from "../shared-handlers.js";
 import { toV1Order, V1_STATUS } from "./order-mapper.js";
@@ -23,7 +23,7 @@ export function fromV1CreateOrder(request: CreateOrderRequest): CreateOrderComma
   return {
     customerId: customerIdOf("customer_id", request.customerId),
     lines: orderLinesOf("lines", request.lines),
-    cardToken: requiredText("card_token", request.cardToken),
+    cardToken: cardTokenOf("card_token", request.cardToken),
     linesField: "lines",
   };
 }

@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { CreateOrderRequest, OrderService } from "#gen/shop/order/v2/order_service_pb.js";
-import { customerIdOf, orderLinesOf, requiredText, type CreateOrderCommand } from "../../domain/order-commands.js";
+import { cardTokenOf, customerIdOf, orderLinesOf, type CreateOrderCommand } from "../../domain/order-commands.js";
 import type { OrderUseCases } from "../../order-use-cases.js";
 import { callOf, sharedHandlers } from "../shared-handlers.js";
 import { toV2Order, V2_STATUS } from "./order-mapper.js";
@@ -26,7 +26,7 @@ export function fromV2CreateOrder(request: CreateOrderRequest): CreateOrderComma
   return {
     customerId: customerIdOf("customer_id", request.customerId),
     lines: orderLinesOf("items", request.items),
-    cardToken: requiredText("payment.card_token", request.payment?.cardToken ?? ""),
+    cardToken: cardTokenOf("payment.card_token", request.payment?.cardToken ?? ""),
     linesField: "items",
   };
 }
