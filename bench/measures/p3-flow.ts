@@ -7,6 +7,7 @@
  * confirmation, so a step the mesh cannot keep up with reports what it really confirmed. Meanwhile every process's
  * RSS is sampled (P6). Nothing is pinned here: the mesh, the broker and this driver share both CPUs.
  */
+import { setMaxListeners } from "node:events";
 import http from "node:http";
 import { OrderStatus } from "#gen/shop/order/v1/order_service_pb.js";
 import { sleep } from "../../scripts/mesh/wait.js";
@@ -127,6 +128,8 @@ export async function runP3(mesh: BenchMesh, settings: P3Settings, log: (line: s
       const outcomes: Outcome[] = [];
       const pending = new Set<Promise<void>>();
       const abort = new AbortController();
+      // Every WatchOrder of the step listens on this one signal (each removes its listener when it ends).
+      setMaxListeners(0, abort.signal);
       const interval = 1000 / rate;
       const start = performance.now();
       const end = start + settings.stepSec * 1000;

@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, codeToString, errorToJson } from "@connectrpc/connect/protocol-connect";
+import { RETRY_AFTER } from "#shared/errors.js";
 import { writeHead, type NodeResponse } from "./node-http.js";
 import { withTraceDetail } from "./rpc-error-gate.js";
 
@@ -95,9 +96,16 @@ export function toErrorEnvelope(err: unknown, traceId: string): { status: number
   };
 }
 
+/** retryAfterOf is a 429's Retry-After: the backend's `retry-after` hint in whole seconds (a shed load), else 1. */
+function retryAfterOf(err: unknown): string {
+  const hint = toConnectError(err).error.metadata.get(RETRY_AFTER);
+  return hint !== null && /^\d{1,6}$/.test(hint) ? hint : "1";
+}
+
 /**
  * writeErrorEnvelope answers a request with the error envelope (or, when a response is already under way, as an
- * SSE stream is, ends it: the status line is gone). A 401 carries `WWW-Authenticate: Bearer` (RFC 6750).
+ * SSE stream is, ends it: the status line is gone). A 401 carries `WWW-Authenticate: Bearer` (RFC 6750), a 429
+ * (RESOURCE_EXHAUSTED: load shed) `Retry-After`.
  */
 export function writeErrorEnvelope(res: NodeResponse, err: unknown, traceId: string): ErrorEnvelope {
   const { status, body } = toErrorEnvelope(err, traceId);
@@ -109,6 +117,7 @@ export function writeErrorEnvelope(res: NodeResponse, err: unknown, traceId: str
   if (status === 401) {
     headers["www-authenticate"] = challengeOf(body.message);
   }
+  if (status === 429) headers["retry-after"] = retryAfterOf(err);
   const text = JSON.stringify(body);
   writeHead(res, status, { ...headers, "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
   res.end(text);

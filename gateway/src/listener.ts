@@ -2,6 +2,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import type { NodeRequest, NodeResponse } from "./http-handler.js";
+import { DEFAULT_STREAM_RESET_LIMIT } from "#shared/grpc/stream-reset-limit.js";
 
 /** PREFACE opens every HTTP/2 connection with prior knowledge (RFC 9113 §3.4), which is how h2c clients start. */
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -23,7 +24,9 @@ export async function listen(handler: (req: NodeRequest, res: NodeResponse) => v
   const h1 = http.createServer(handler);
   // Server streams (WatchOrder, SSE) stay open for as long as the client watches: no request timeout for them.
   h1.requestTimeout = 0;
-  const h2 = http2.createServer({}, handler);
+  // gRPC callers that stop watching reset their streams: Node's default rapid-reset guard would close the connection.
+  const resets = DEFAULT_STREAM_RESET_LIMIT;
+  const h2 = http2.createServer({ streamResetBurst: resets.burst, streamResetRate: resets.ratePerSec }, handler);
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {

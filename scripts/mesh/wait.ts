@@ -62,3 +62,14 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener("abort", done, { once: true });
   });
 }
+
+/** stateWithin is how a promise stands after `ms`: "pending", "resolved" or "rejected: <message>" (a stream that must stay open). */
+export async function stateWithin(promise: Promise<unknown>, ms: number): Promise<string> {
+  return await Promise.race([
+    promise.then(
+      () => "resolved",
+      (error: unknown) => `rejected: ${error instanceof Error ? error.message : String(error)}`,
+    ),
+    sleep(ms).then(() => "pending"),
+  ]);
+}

@@ -1,3 +1,4 @@
+import { AdmissionLimit } from "#shared/admission-limit.js";
 import { Topics } from "#shared/events/topics.js";
 import type { OutboxRelay } from "#shared/events/outbox.js";
 import { startService, type KitOverrides } from "#shared/kit/index.js";
@@ -63,6 +64,7 @@ export async function startOrderService(config: Readonly<OrderConfig>, options: 
           inbox,
           stock,
           releases,
+          admission: new AdmissionLimit(config.createMaxInFlight, "CreateOrder"),
           relay,
           changes: new OrderChanges(),
           logger,

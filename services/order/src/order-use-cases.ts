@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { AdmissionLimit } from "#shared/admission-limit.js";
 import { invalidArgument, notFound } from "#shared/errors.js";
 import type { Inbox } from "#shared/events/inbox.js";
 import type { OutboxEvent, OutboxStore } from "#shared/events/outbox.js";
@@ -56,6 +57,8 @@ export interface OrderUseCaseDeps {
   readonly stock: StockReservations;
   /** releases records each reservation until its order is stored, and gives back what no order owns. */
   readonly releases: StockReleases;
+  /** admission bounds the CreateOrders reserving and storing at once; the excess is shed with RESOURCE_EXHAUSTED. */
+  readonly admission: AdmissionLimit;
   /** relay is woken after each commit that wrote an outbox row. */
   readonly relay: { notify(): void };
   readonly changes: OrderChanges;
@@ -110,7 +113,7 @@ export class OrderUseCases {
   async create(command: CreateOrderCommand, call: CallOptions = {}): Promise<Order> {
     const key = idempotencyKeyOf(call.idempotencyKey);
     const fingerprint = requestFingerprint(command);
-    if (key === undefined) return this.reserveAndStore(command, fingerprint, undefined, call);
+    if (key === undefined) return this.admitted(command, fingerprint, undefined, call);
 
     const running = this.inFlight.get(key);
     if (running) {
@@ -125,7 +128,7 @@ export class OrderUseCases {
       this.deps.logger.info({ orderId: order.orderId }, "CreateOrder repeated with the same idempotency key; returning the stored order");
       return order;
     }
-    const promise = this.reserveAndStore(command, fingerprint, key, call);
+    const promise = this.admitted(command, fingerprint, key, call);
     this.inFlight.set(key, { fingerprint, promise });
     try {
       return await promise;
@@ -226,6 +229,11 @@ export class OrderUseCases {
       this.committed(orderId, result.kind !== "payment-recorded");
     }
     return result;
+  }
+
+  /** admitted runs reserveAndStore within the admission limit: a replay or an in-flight duplicate takes no slot. */
+  private admitted(command: CreateOrderCommand, fingerprint: string, key: string | undefined, call: CallOptions): Promise<Order> {
+    return this.deps.admission.run(() => this.reserveAndStore(command, fingerprint, key, call));
   }
 
   private async reserveAndStore(

@@ -32,6 +32,17 @@ export function deadlineExceeded(message: string): ConnectError {
   return new ConnectError(message, Code.DeadlineExceeded);
 }
 
+/**
+ * resourceExhausted sheds load: the server is at capacity now, try again in `retryAfterSec` seconds. The hint travels
+ * as the `retry-after` trailer, which the gateway turns into HTTP 429 with Retry-After.
+ */
+export function resourceExhausted(message: string, retryAfterSec: number): ConnectError {
+  return new ConnectError(message, Code.ResourceExhausted, { [RETRY_AFTER]: String(retryAfterSec) });
+}
+
+/** RETRY_AFTER is the metadata key of a RESOURCE_EXHAUSTED's retry hint, in whole seconds. */
+export const RETRY_AFTER = "retry-after";
+
 /** GrpcStatusError is the shape grpc-js gives a failed call: numeric `code`, `details`, trailing `metadata`. */
 export interface GrpcStatusError extends Error {
   code: number;

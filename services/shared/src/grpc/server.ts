@@ -7,6 +7,7 @@ import { reflectionServices } from "./reflection.js";
 import type { ServiceRegistration } from "./registration.js";
 import type { RpcLogger } from "./rpc-logger.js";
 import { DEFAULT_MAX_REQUEST_BYTES } from "./service-definition.js";
+import { applyStreamResetLimit, type StreamResetLimit } from "./stream-reset-limit.js";
 
 // Registrations are built where servers are: callers import `implement` from here or from the index.
 export { implement, type ServiceRegistration } from "./registration.js";
@@ -20,6 +21,8 @@ export interface CreateGrpcServerOptions {
   maxRequestBytes?: number;
   /** serverOptions are passed to grpc-js (keepalive, max concurrent streams ...). */
   serverOptions?: ServerOptions;
+  /** streamResetLimit is the per-connection HTTP/2 rapid-reset guard (default DEFAULT_STREAM_RESET_LIMIT). */
+  streamResetLimit?: StreamResetLimit;
   /**
    * stopping aborts when the server shuts down: every open server-streaming and bidi call then ends at once with
    * UNAVAILABLE "shutting down" (its handler's signal aborts with that ConnectError, so `finally` blocks run), while
@@ -61,6 +64,7 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
     "grpc.max_receive_message_length": Math.max(GRPC_JS_RECEIVE_CAP_FLOOR, maxRequestBytes * 2),
     ...options.serverOptions,
   });
+  applyStreamResetLimit(server, options.streamResetLimit);
   const descs = options.services.map((s) => s.service);
   const addOptions = { logger: options.logger, maxRequestBytes, stopping: options.stopping };
   for (const { service: desc, impl } of [...options.services, ...reflectionServices([...descs, Health])]) {
