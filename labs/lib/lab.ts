@@ -1,0 +1,321 @@
+/**
+ * Lab is one fault lab's world: a Kafka broker of its own on a free port (scripts/kafka.sh through the mesh's broker
+ * helper), the mesh as processes on free ports (ProcessMesh, compiled as production runs it), lab products imported
+ * into a stock ledger, the steady order load, the broker's fault controls, a timeline, and at the end the settle
+ * window, the read-only snapshot and the reconciliation. It never touches `npm start`'s 9092 or 50051-50053/8080.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import { OrderService } from "#gen/shop/order/v1/order_service_pb.js";
+import { createKafkaClient, parseBrokers } from "#shared/events/kafka-client.js";
+import { createClient, type ServiceClient } from "#shared/grpc/client.js";
+import { SEED_CATALOG } from "../../services/inventory/src/domain/catalog-seed.js";
+import { kafkaScript, startLocalBroker, type Broker } from "../../scripts/mesh/broker.js";
+import { ROOT } from "../../scripts/mesh/child.js";
+import { freePort } from "../../scripts/mesh/free-port.js";
+import { ProcessMesh, type MeshProcessName, type ServiceName } from "../../scripts/mesh/mesh.js";
+import { waitUntil } from "../../scripts/mesh/wait.js";
+import { OrderLoad, type LoadOptions, type LoadStats } from "./load.js";
+import { reconcile, type DeadLetterRecord, type Explainer, type Verdict } from "./reconcile.js";
+import { pendingOrders, readKafka, readStoredState, unpublishedOutboxRows } from "./snapshot.js";
+
+/** SETTLE_MS: every order must be terminal, and every outbox drained, this long after the faults stop. */
+export const SETTLE_MS = 60_000;
+
+/** LabOptions tune a lab's mesh. */
+export interface LabOptions {
+  readonly processEnv?: Partial<Record<ServiceName, Record<string, string>>>;
+  /** log prints progress lines (the CLI); tests leave it quiet. */
+  readonly log?: (line: string) => void;
+}
+
+/** LabResult is what a lab writes into its report. */
+export interface LabResult {
+  readonly scenario: string;
+  readonly short: boolean;
+  readonly startedAt: string;
+  readonly durationSeconds: number;
+  readonly brokerPort: number;
+  readonly timeline: readonly { atSeconds: number; what: string }[];
+  readonly load: Omit<LoadStats, "acceptedOrderIds">;
+  readonly settleSeconds: number | undefined;
+  readonly peakRssMiB: Readonly<Record<string, number>>;
+  readonly rssSamples: readonly { atSeconds: number; rssMiB: Record<string, number> }[];
+  readonly facts: Readonly<Record<string, unknown>>;
+  readonly verdict: Verdict;
+  /** dataRoot is kept when the verdict fails, to read the services' logs and databases. */
+  readonly dataRoot: string | undefined;
+}
+
+/** Lab: see the file comment. */
+export class Lab {
+  readonly order: ServiceClient<typeof OrderService>;
+  readonly inventory: ServiceClient<typeof InventoryService>;
+  readonly ledger: Record<string, number> = Object.fromEntries(SEED_CATALOG.map((p) => [p.productId, p.available]));
+  /** facts are scenario-specific findings that go into the report (e.g. deadline measurements). */
+  readonly facts: Record<string, unknown> = {};
+  private readonly timeline: { atSeconds: number; what: string }[] = [];
+  private readonly explainers: Explainer[] = [];
+  private readonly rssSamples: { atSeconds: number; rssMiB: Record<string, number> }[] = [];
+  private readonly started = Date.now();
+  private load: OrderLoad | undefined;
+  private loadStats: LoadStats | undefined;
+  private sampler: NodeJS.Timeout | undefined;
+
+  private constructor(
+    readonly scenario: string,
+    readonly short: boolean,
+    readonly brokerPort: number,
+    private readonly broker: Broker,
+    readonly mesh: ProcessMesh,
+    private readonly log: (line: string) => void,
+  ) {
+    this.order = createClient(OrderService, mesh.address("order"), { defaultTimeoutMs: 10_000 });
+    this.inventory = createClient(InventoryService, mesh.address("inventory"), { defaultTimeoutMs: 10_000 });
+  }
+
+  /** open starts the lab's broker and mesh. */
+  static async open(scenario: string, short: boolean, options: LabOptions = {}): Promise<Lab> {
+    const log = options.log ?? (() => undefined);
+    const port = await brokerPort();
+    wipeBrokerData(port);
+    log(`[${scenario}] starting a broker on 127.0.0.1:${port} and the mesh`);
+    const broker = await startLocalBroker(port, "ignore");
+    let mesh: ProcessMesh | undefined;
+    try {
+      mesh = await ProcessMesh.start({
+        brokers: broker.brokers,
+        run: "compiled",
+        dataRoot: mkdtempSync(path.join(tmpdir(), `shopmesh-lab-${scenario}-`)),
+        logFiles: true,
+        env: { LOG_FORMAT: "json", LOG_LEVEL: "warn" },
+        ...(options.processEnv ? { processEnv: options.processEnv } : {}),
+        readyTimeoutMs: 60_000,
+        stopTimeoutMs: 20_000,
+      });
+    } catch (error) {
+      await broker.release();
+      wipeBrokerData(port);
+      throw error;
+    }
+    const lab = new Lab(scenario, short, port, broker, mesh, log);
+    lab.note(
+      `broker on ${port}; order ${mesh.address("order")}, payment ${mesh.address("payment")}, inventory ${mesh.address("inventory")}`,
+    );
+    lab.sampler = setInterval(() => lab.sampleRss(), 5_000);
+    return lab;
+  }
+
+  /** brokers is the lab broker's address (`127.0.0.1:<port>`). */
+  get brokers(): string {
+    return this.broker.brokers;
+  }
+
+  /** seconds since the lab started. */
+  get seconds(): number {
+    return Math.round((Date.now() - this.started) / 100) / 10;
+  }
+
+  /** note adds a line to the timeline (and to the progress output). */
+  note(what: string): void {
+    this.timeline.push({ atSeconds: this.seconds, what });
+    this.log(`[${this.scenario} +${this.seconds}s] ${what}`);
+  }
+
+  /** importProducts creates `count` lab products of `units` each and adds them to the ledger. */
+  async importProducts(count: number, units: number): Promise<string[]> {
+    const ids = Array.from({ length: count }, (_, i) => `sku-lab-${i}-${crypto.randomUUID().slice(0, 6)}`);
+    const summary = await this.inventory.importStock(
+      ids.map((productId) => ({ productId, quantity: units, name: `Lab ${productId}`, price: { currencyCode: "EUR", amountMinor: 500n } })),
+    );
+    if (summary.createdCount !== count) throw new Error(`importing lab products failed: ${JSON.stringify(summary.errors)}`);
+    for (const id of ids) this.ledger[id] = units;
+    return ids;
+  }
+
+  /** startLoad starts the steady order load (one per lab). */
+  startLoad(options: LoadOptions): OrderLoad {
+    if (this.load) throw new Error("the load is already running");
+    this.load = new OrderLoad(this.order, options);
+    this.load.start();
+    this.note(`load started: ${options.ratePerSecond} orders/s, at most ${options.maxOrders}`);
+    return this.load;
+  }
+
+  /** stopLoad stops the load and waits for the orders in flight. */
+  async stopLoad(): Promise<LoadStats> {
+    this.loadStats = (await this.load?.stop()) ?? this.loadStats;
+    const s = this.loadStats;
+    if (s)
+      this.note(
+        `load stopped: ${s.attempted} attempted, ${s.accepted} accepted, ${s.retries} retries, rejected ${JSON.stringify(s.rejected)}`,
+      );
+    return s ?? { attempted: 0, accepted: 0, retries: 0, maxAttemptsUsed: 0, rejected: {}, skippedTicks: 0, acceptedOrderIds: [] };
+  }
+
+  /** expectDeadLetters explains dead letters the scenario caused on purpose. */
+  expectDeadLetters(explain: Explainer): void {
+    this.explainers.push(explain);
+  }
+
+  /** killService signals a service and waits for it to exit. */
+  async killService(name: ServiceName, signal: NodeJS.Signals): Promise<void> {
+    const status = await this.mesh.kill(name, signal);
+    this.note(`${signal} ${name}: exited (code ${status.code}, signal ${status.signal})`);
+  }
+
+  /** restartService starts a service again on its port and data, and waits for SERVING. */
+  async restartService(name: ServiceName): Promise<void> {
+    await this.mesh.restart(name);
+    this.note(`${name} restarted and SERVING`);
+  }
+
+  /** stopBroker stops the lab's broker (its data stays); startBroker starts it again. */
+  async stopBroker(): Promise<void> {
+    const { code, output } = await kafkaScript("stop", { port: this.brokerPort });
+    if (code !== 0) throw new Error(`stopping the broker failed: ${output}`);
+    this.note("broker stopped");
+  }
+
+  async startBroker(): Promise<void> {
+    const { code, output } = await kafkaScript("start", { port: this.brokerPort });
+    if (code !== 0) throw new Error(`starting the broker failed: ${output}`);
+    this.note("broker started again");
+  }
+
+  /** signalBroker sends SIGSTOP or SIGCONT to the broker's JVM. */
+  signalBroker(signal: "SIGSTOP" | "SIGCONT"): void {
+    const pid = brokerPid(this.brokerPort);
+    process.kill(pid, signal);
+    this.note(`${signal} broker (pid ${pid})`);
+  }
+
+  /** faultsStopped marks the end of the faults; the settle window starts here. */
+  faultsStopped(): void {
+    this.note("faults stopped");
+  }
+
+  /**
+   * finish stops the load if needed, waits up to SETTLE_MS for every order to be terminal and every outbox drained,
+   * stops the mesh gracefully, reads the databases and topics, reconciles, and releases the broker. It always
+   * releases what the lab started, verdict or error.
+   */
+  async finish(): Promise<LabResult> {
+    let keepData = true;
+    try {
+      const load = await this.stopLoad();
+      const settleStarted = Date.now();
+      let pending: string[] = [];
+      let settleSeconds: number | undefined;
+      try {
+        await waitUntil(
+          () => {
+            pending = pendingOrders(this.mesh.dataRoot);
+            return pending.length === 0 && unpublishedOutboxRows(this.mesh.dataRoot) === 0;
+          },
+          { timeoutMs: SETTLE_MS, intervalMs: 500, message: "every order terminal and every outbox drained" },
+        );
+        settleSeconds = Math.round((Date.now() - settleStarted) / 100) / 10;
+        this.note(`settled in ${settleSeconds}s`);
+      } catch {
+        this.note(`not settled after ${SETTLE_MS / 1000}s: ${pending.length} order(s) pending`);
+      }
+      this.sampleRss();
+      clearInterval(this.sampler);
+      await this.mesh.stop();
+      this.note("mesh stopped (SIGTERM)");
+      const stored = readStoredState(this.mesh.dataRoot);
+      const kafka = createKafkaClient({ brokers: parseBrokers(this.broker.brokers), clientId: "shopmesh-lab-reconcile", logger: silent });
+      const topics = await readKafka(kafka);
+      const verdict = reconcile(
+        { acceptedOrderIds: load.acceptedOrderIds, pendingAfterSettle: pending, ledger: this.ledger, ...stored, ...topics },
+        (letter: DeadLetterRecord) => this.explainers.map((explain) => explain(letter)).find((reason) => reason !== undefined),
+      );
+      this.note(`reconciliation ${verdict.ok ? "PASSED" : "FAILED"}`);
+      keepData = !verdict.ok;
+      const { acceptedOrderIds: _ids, ...loadSummary } = load;
+      return {
+        scenario: this.scenario,
+        short: this.short,
+        startedAt: new Date(this.started).toISOString(),
+        durationSeconds: this.seconds,
+        brokerPort: this.brokerPort,
+        timeline: this.timeline,
+        load: loadSummary,
+        settleSeconds,
+        peakRssMiB: this.peakRss(),
+        rssSamples: this.rssSamples,
+        facts: this.facts,
+        verdict,
+        dataRoot: verdict.ok ? undefined : this.mesh.dataRoot,
+      };
+    } finally {
+      await this.close(!keepData);
+    }
+  }
+
+  /** close releases everything the lab started (after an error, or from `finish`), removing the data unless told not to. */
+  async close(removeData = true): Promise<void> {
+    clearInterval(this.sampler);
+    await this.load?.stop();
+    await this.mesh.stop();
+    this.order.close();
+    this.inventory.close();
+    try {
+      process.kill(brokerPid(this.brokerPort), "SIGCONT"); // a broker left frozen by a failed lab would never stop on SIGTERM
+    } catch {
+      // no broker running
+    }
+    await this.broker.release();
+    wipeBrokerData(this.brokerPort);
+    if (removeData) rmSync(this.mesh.dataRoot, { recursive: true, force: true });
+  }
+
+  private sampleRss(): void {
+    const rssMiB = Object.fromEntries(Object.entries(this.mesh.rss()).map(([name, bytes]) => [name, Math.round(bytes / 2 ** 20)]));
+    this.rssSamples.push({ atSeconds: this.seconds, rssMiB });
+  }
+
+  private peakRss(): Record<MeshProcessName | string, number> {
+    const peak: Record<string, number> = {};
+    for (const { rssMiB } of this.rssSamples) for (const [name, mib] of Object.entries(rssMiB)) peak[name] = Math.max(peak[name] ?? 0, mib);
+    return peak;
+  }
+}
+
+const silent = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
+
+/** brokerRunDir is where scripts/kafka.sh keeps a non-default port's broker (config, data, pid, log). */
+function brokerRunDir(port: number): string {
+  return path.join(ROOT, ".cache", "kafka", `run-${port}`);
+}
+
+/** brokerPid reads the pid scripts/kafka.sh recorded for the lab's broker. */
+function brokerPid(port: number): number {
+  return Number(readFileSync(path.join(brokerRunDir(port), "kafka.pid"), "utf8").trim());
+}
+
+/** wipeBrokerData removes a lab broker's run directory, so a lab reads only its own messages from the beginning. */
+function wipeBrokerData(port: number): void {
+  rmSync(brokerRunDir(port), { recursive: true, force: true });
+}
+
+/** brokerPort finds a free port whose neighbour (the KRaft controller's, kafka.sh uses port + 1) is free too. */
+async function brokerPort(): Promise<number> {
+  for (let i = 0; i < 20; i++) {
+    const port = await freePort();
+    if (port < 65_535 && (await portFree(port + 1))) return port;
+  }
+  throw new Error("no two adjacent free ports for the lab's broker");
+}
+
+async function portFree(port: number): Promise<boolean> {
+  const { createServer } = await import("node:net");
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}

@@ -1,0 +1,32 @@
+/**
+ * Scenario is one fault lab: what it breaks, and how long for in its full and its short (CI) form. `run` starts the
+ * load, injects the faults, and returns once the faults have stopped; the lab then settles and reconciles.
+ */
+import type { Lab } from "../lib/lab.js";
+import type { ServiceName } from "../../scripts/mesh/mesh.js";
+
+export interface Scenario {
+  readonly name: string;
+  /** summary says what the lab does, for the CLI's help and the report. */
+  readonly summary: string;
+  /** knownIssue names a bug this lab finds and that is not fixed on this branch yet (the report says so). */
+  readonly knownIssue?: string;
+  /** processEnv adds environment variables per service (e.g. a short reservation TTL). */
+  processEnv?(short: boolean): Partial<Record<ServiceName, Record<string, string>>>;
+  run(lab: Lab): Promise<void>;
+}
+
+/** SERVICES are the services a process fault may hit. */
+export const SERVICES: readonly ServiceName[] = ["inventory", "payment", "order"];
+
+/** between picks a whole number of milliseconds in [min, max]. */
+export function between(minMs: number, maxMs: number): number {
+  return Math.round(minMs + Math.random() * (maxMs - minMs));
+}
+
+/** steadyLoad starts the lab's usual load: three lab products, a fifth of the cards declined. */
+export async function steadyLoad(lab: Lab, ratePerSecond: number, seconds: number): Promise<void> {
+  const productIds = await lab.importProducts(3, 100_000);
+  // maxOrders bounds the run even if the scenario's clock misbehaves: the planned seconds plus a minute's slack.
+  lab.startLoad({ ratePerSecond, maxOrders: Math.ceil(ratePerSecond * (seconds + 60)), productIds });
+}
