@@ -1,11 +1,13 @@
 /** runLab runs one scenario end to end (open, faults, settle, reconcile, report) and returns its result. */
-import { Lab, type LabResult } from "./lib/lab.js";
+import { Lab, type LabBroker, type LabResult } from "./lib/lab.js";
 import { writeReport } from "./lib/report.js";
 import type { Scenario } from "./scenarios/scenario.js";
 
 export interface RunLabOptions {
   readonly short: boolean;
   readonly log?: (line: string) => void;
+  /** broker: a running lab broker to share (see LabOptions.broker). */
+  readonly broker?: LabBroker;
 }
 
 /** runLab: see the file comment. A lab that throws still releases its broker and mesh. */
@@ -17,6 +19,7 @@ export async function runLab(
   const lab = await Lab.open(scenario.name, options.short, {
     ...(processEnv ? { processEnv } : {}),
     ...(options.log ? { log: options.log } : {}),
+    ...(options.broker ? { broker: options.broker } : {}),
   });
   try {
     await scenario.run(lab);

@@ -12,20 +12,54 @@ import { OrderService } from "#gen/shop/order/v1/order_service_pb.js";
 import { createKafkaClient, parseBrokers } from "#shared/events/kafka-client.js";
 import { createClient, type ServiceClient } from "#shared/grpc/client.js";
 import { SEED_CATALOG } from "../../services/inventory/src/domain/catalog-seed.js";
+import { Topics, TOPIC_SPECS } from "#shared/events/topics.js";
 import { kafkaScript, startLocalBroker, type Broker } from "../../scripts/mesh/broker.js";
+import { commitOffsets, endOffsets, type TopicOffsets } from "../../test/system/event-log.js";
 import { ROOT } from "../../scripts/mesh/child.js";
 import { freePort } from "../../scripts/mesh/free-port.js";
 import { ProcessMesh, type MeshProcessName, type ServiceName } from "../../scripts/mesh/mesh.js";
 import { waitUntil } from "../../scripts/mesh/wait.js";
 import { OrderLoad, type LoadOptions, type LoadStats } from "./load.js";
 import { reconcile, type DeadLetterRecord, type Explainer, type Verdict } from "./reconcile.js";
-import { pendingOrders, readKafka, readStoredState, unpublishedOutboxRows } from "./snapshot.js";
+import { heldReservations, pendingOrders, readKafka, readStoredState, unpublishedOutboxRows } from "./snapshot.js";
+
+/** TOPICS are the event topics and their DLQs. */
+const TOPICS: readonly string[] = TOPIC_SPECS.map((spec) => spec.name);
 
 /** SETTLE_MS: every order must be terminal, and every outbox drained, this long after the faults stop. */
 export const SETTLE_MS = 60_000;
 
+/** LabBroker is a broker on a lab port (scripts/kafka.sh), started for one lab or shared by several in turn. */
+export interface LabBroker {
+  readonly port: number;
+  readonly broker: Broker;
+}
+
+/** startLabBroker starts a fresh broker on a free pair of ports (the broker's and its controller's). */
+export async function startLabBroker(): Promise<LabBroker> {
+  const port = await brokerPort();
+  wipeBrokerData(port);
+  return { port, broker: await startLocalBroker(port, "ignore") };
+}
+
+/** releaseLabBroker stops a lab broker (thawing it first, in case a failed lab left it frozen) and deletes its data. */
+export async function releaseLabBroker({ port, broker }: LabBroker): Promise<void> {
+  try {
+    process.kill(brokerPid(port), "SIGCONT"); // a frozen JVM would never act on the SIGTERM that stops it
+  } catch {
+    // no broker running
+  }
+  await broker.release();
+  wipeBrokerData(port);
+}
+
 /** LabOptions tune a lab's mesh. */
 export interface LabOptions {
+  /**
+   * broker is a running lab broker to use (and leave running); without it the lab starts one of its own. Sharing
+   * one saves a broker start per lab (CI's short labs); each lab still reads and judges only its own messages.
+   */
+  readonly broker?: LabBroker;
   readonly processEnv?: Partial<Record<ServiceName, Record<string, string>>>;
   /** log prints progress lines (the CLI); tests leave it quiet. */
   readonly log?: (line: string) => void;
@@ -68,7 +102,10 @@ export class Lab {
     readonly scenario: string,
     readonly short: boolean,
     readonly brokerPort: number,
-    private readonly broker: Broker,
+    private readonly labBroker: LabBroker,
+    private readonly ownsBroker: boolean,
+    /** since are the topics' end offsets when the lab began: its own messages come after them. */
+    private readonly since: TopicOffsets,
     readonly mesh: ProcessMesh,
     private readonly log: (line: string) => void,
   ) {
@@ -79,15 +116,31 @@ export class Lab {
   /** open starts the lab's broker and mesh. */
   static async open(scenario: string, short: boolean, options: LabOptions = {}): Promise<Lab> {
     const log = options.log ?? (() => undefined);
-    const port = await brokerPort();
-    wipeBrokerData(port);
-    log(`[${scenario}] starting a broker on 127.0.0.1:${port} and the mesh`);
-    const broker = await startLocalBroker(port, "ignore");
+    log(`[${scenario}] ${options.broker ? "using the shared lab broker" : "starting a broker of its own"} and the mesh`);
+    const labBroker = options.broker ?? (await startLabBroker());
+    const brokers = labBroker.broker.brokers;
     let mesh: ProcessMesh | undefined;
+    let since: TopicOffsets;
     try {
-      mesh = await ProcessMesh.start({
-        brokers: broker.brokers,
+      // Consumer groups of this lab's own, committed at the current ends before the services first join: they start
+      // exactly there, even when a service is killed before its first commit, and never see an earlier lab's events.
+      const kafka = createKafkaClient({ brokers: parseBrokers(brokers), clientId: `shopmesh-lab-${scenario}`, logger: silent });
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        // Right after a start the topics' partitions may have no leader yet ("not the leader"): ask until they do.
+        since = await waitUntil(() => endOffsets(admin, TOPICS), {
+          timeoutMs: 30_000,
+          intervalMs: 500,
+          message: "the topics' end offsets",
+        });
+      } finally {
+        await admin.disconnect();
+      }
+      mesh = await ProcessMesh.plan({
+        brokers,
         run: "compiled",
+        groupPrefix: `lab-${scenario}-${crypto.randomUUID().slice(0, 8)}`,
         dataRoot: mkdtempSync(path.join(tmpdir(), `shopmesh-lab-${scenario}-`)),
         logFiles: true,
         env: { LOG_FORMAT: "json", LOG_LEVEL: "warn" },
@@ -95,14 +148,17 @@ export class Lab {
         readyTimeoutMs: 60_000,
         stopTimeoutMs: 20_000,
       });
+      const groups = mesh.groupIds;
+      await Promise.all(Object.values(groups).map((groupId) => commitOffsets(kafka, groupId, since, Object.values(Topics))));
+      await mesh.start();
     } catch (error) {
-      await broker.release();
-      wipeBrokerData(port);
+      await mesh?.stop();
+      if (!options.broker) await releaseLabBroker(labBroker);
       throw error;
     }
-    const lab = new Lab(scenario, short, port, broker, mesh, log);
+    const lab = new Lab(scenario, short, labBroker.port, labBroker, !options.broker, since, mesh, log);
     lab.note(
-      `broker on ${port}; order ${mesh.address("order")}, payment ${mesh.address("payment")}, inventory ${mesh.address("inventory")}`,
+      `broker on ${labBroker.port}; order ${mesh.address("order")}, payment ${mesh.address("payment")}, inventory ${mesh.address("inventory")}`,
     );
     lab.sampler = setInterval(() => lab.sampleRss(), 5_000);
     return lab;
@@ -110,7 +166,7 @@ export class Lab {
 
   /** brokers is the lab broker's address (`127.0.0.1:<port>`). */
   get brokers(): string {
-    return this.broker.brokers;
+    return this.labBroker.broker.brokers;
   }
 
   /** seconds since the lab started. */
@@ -198,7 +254,8 @@ export class Lab {
   }
 
   /**
-   * finish stops the load if needed, waits up to SETTLE_MS for every order to be terminal and every outbox drained,
+   * finish stops the load if needed, waits up to SETTLE_MS for every order to be terminal, every outbox drained and no
+   * stock held,
    * stops the mesh gracefully, reads the databases and topics, reconciles, and releases the broker. It always
    * releases what the lab started, verdict or error.
    */
@@ -213,9 +270,10 @@ export class Lab {
         await waitUntil(
           () => {
             pending = pendingOrders(this.mesh.dataRoot);
-            return pending.length === 0 && unpublishedOutboxRows(this.mesh.dataRoot) === 0;
+            const root = this.mesh.dataRoot;
+            return pending.length === 0 && unpublishedOutboxRows(root) === 0 && heldReservations(root) === 0;
           },
-          { timeoutMs: SETTLE_MS, intervalMs: 500, message: "every order terminal and every outbox drained" },
+          { timeoutMs: SETTLE_MS, intervalMs: 500, message: "every order terminal, every outbox drained, no stock held" },
         );
         settleSeconds = Math.round((Date.now() - settleStarted) / 100) / 10;
         this.note(`settled in ${settleSeconds}s`);
@@ -227,8 +285,8 @@ export class Lab {
       await this.mesh.stop();
       this.note("mesh stopped (SIGTERM)");
       const stored = readStoredState(this.mesh.dataRoot);
-      const kafka = createKafkaClient({ brokers: parseBrokers(this.broker.brokers), clientId: "shopmesh-lab-reconcile", logger: silent });
-      const topics = await readKafka(kafka);
+      const kafka = createKafkaClient({ brokers: parseBrokers(this.brokers), clientId: "shopmesh-lab-reconcile", logger: silent });
+      const topics = await readKafka(kafka, this.since);
       const verdict = reconcile(
         { acceptedOrderIds: load.acceptedOrderIds, pendingAfterSettle: pending, ledger: this.ledger, ...stored, ...topics },
         (letter: DeadLetterRecord) => this.explainers.map((explain) => explain(letter)).find((reason) => reason !== undefined),
@@ -263,13 +321,7 @@ export class Lab {
     await this.mesh.stop();
     this.order.close();
     this.inventory.close();
-    try {
-      process.kill(brokerPid(this.brokerPort), "SIGCONT"); // a broker left frozen by a failed lab would never stop on SIGTERM
-    } catch {
-      // no broker running
-    }
-    await this.broker.release();
-    wipeBrokerData(this.brokerPort);
+    if (this.ownsBroker) await releaseLabBroker(this.labBroker);
     if (removeData) rmSync(this.mesh.dataRoot, { recursive: true, force: true });
   }
 

@@ -31,7 +31,7 @@ export function toMarkdown(r: LabResult, knownIssue?: string): string {
     `# Lab \`${r.scenario}\`${r.short ? " (short)" : ""}: ${verdict}`,
     "",
     `Started ${r.startedAt}, ${r.durationSeconds} s in all, on its own broker (127.0.0.1:${r.brokerPort}).`,
-    ...(knownIssue ? ["", `Known issue: ${knownIssue}.`] : []),
+    ...(knownIssue ? ["", `Known issue (it may make this lab fail until fixed): ${knownIssue}.`] : []),
     ...(r.dataRoot ? ["", `The services' logs and databases were kept in \`${r.dataRoot}\`.`] : []),
     "",
     "## Reconciliation",

@@ -52,6 +52,15 @@ export function unpublishedOutboxRows(dataRoot: string): number {
   return total;
 }
 
+/** heldReservations counts reservations still HELD (stock set aside for an order that is not terminal, or for none). */
+export function heldReservations(dataRoot: string): number {
+  return readOnly(
+    dataRoot,
+    "inventory",
+    (db) => (db.prepare(`SELECT count(*) AS n FROM reservations WHERE status = 'HELD'`).get() as { n: number }).n,
+  );
+}
+
 /** StoredState is the databases' part of a LabSnapshot. */
 export type StoredState = Pick<LabSnapshot, "orders" | "payments" | "reservations" | "products" | "outbox">;
 
@@ -109,11 +118,16 @@ export function readStoredState(dataRoot: string): StoredState {
 export type KafkaState = Pick<LabSnapshot, "kafka" | "deadLetters">;
 
 /**
- * readKafka reads every message on the event and DLQ topics, from the beginning (the lab's broker is its own) up to
- * the end offsets seen at the start, through the DLQ tool's reader.
+ * readKafka reads the messages on the event and DLQ topics from `since` (the ends when the lab began: a shared lab
+ * broker holds earlier labs' messages too) up to the ends now, through the DLQ tool's reader.
  */
-export async function readKafka(kafka: Kafka, timeoutMs = 60_000): Promise<KafkaState> {
-  const messages = await listDeadLetters(kafka, ALL_TOPICS, timeoutMs);
+export async function readKafka(
+  kafka: Kafka,
+  since: ReadonlyMap<string, ReadonlyMap<number, string>>,
+  timeoutMs = 60_000,
+): Promise<KafkaState> {
+  const after = (topic: string, partition: number, offset: string) => BigInt(offset) >= BigInt(since.get(topic)?.get(partition) ?? "0");
+  const messages = (await listDeadLetters(kafka, ALL_TOPICS, timeoutMs)).filter((m) => after(m.dlqTopic, m.dlqPartition, m.dlqOffset));
   const deadLetters: DeadLetterRecord[] = [];
   const events: { topic: string; id: string }[] = [];
   for (const m of messages) {

@@ -7,7 +7,7 @@ export const brokerDown: Scenario = {
   name: "broker-down",
   summary: "stop the broker for 60 s under steady load, then start it again",
   async run(lab: Lab) {
-    const [before, down, after] = lab.short ? [5, 15, 5] : [15, 60, 15];
+    const [before, down, after] = lab.short ? [3, 10, 3] : [15, 60, 15];
     await steadyLoad(lab, lab.short ? 8 : 10, before + down + after);
     await sleep(before * 1_000);
     await lab.stopBroker();

@@ -105,7 +105,8 @@ async function publish(kafka: Kafka, messages: readonly Poison[]): Promise<void>
 
 /** republishOneHandled sends an already handled PaymentAuthorized again, as a replay by mistake would. */
 async function republishOneHandled(kafka: Kafka): Promise<string | undefined> {
-  const [event] = (await listDeadLetters(kafka, [Topics.paymentEvents])).filter((m) => m.type === "shop.payment.v1.PaymentAuthorized");
+  // The latest one: a shared lab broker also holds earlier labs' events, which this lab's services never saw.
+  const event = (await listDeadLetters(kafka, [Topics.paymentEvents])).filter((m) => m.type === "shop.payment.v1.PaymentAuthorized").at(-1);
   if (!event) return undefined;
   const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
@@ -125,7 +126,7 @@ export const poison: Scenario = {
   name: "poison",
   summary: "garbage and half-valid events under steady load: they go to the DLQ, the rest flows, replay is safe",
   async run(lab: Lab) {
-    const seconds = lab.short ? 30 : 60;
+    const seconds = lab.short ? 20 : 60;
     await steadyLoad(lab, lab.short ? 8 : 10, seconds);
     const kafka = createKafkaClient({
       brokers: parseBrokers(lab.brokers),
@@ -141,15 +142,15 @@ export const poison: Scenario = {
     await sleep(5_000);
     await publish(kafka, injected);
     lab.note(`injected ${injected.length} poison events: ${injected.map((p) => p.why).join("; ")}`);
-    const expected = injected.filter((p) => p.topic === Topics.orderEvents || p.topic === Topics.paymentEvents).length;
+    // Each must reach a DLQ at least once (a topic read by two consumer groups may dead-letter it twice).
     const letters = await waitUntil(
       async () => {
         const found = (await listDeadLetters(kafka, [dlqTopicOf(Topics.orderEvents), dlqTopicOf(Topics.paymentEvents)])).filter((l) =>
           why.has(l.key?.toString() ?? ""),
         );
-        return found.length >= expected && found;
+        return new Set(found.map((l) => l.key?.toString())).size === injected.length && found;
       },
-      { timeoutMs: 90_000, intervalMs: 2_000, message: `all ${expected} poison events on the DLQs` },
+      { timeoutMs: 90_000, intervalMs: 2_000, message: `all ${injected.length} poison events on the DLQs` },
     );
     lab.note(`${letters.length} poison events dead-lettered (by ${[...new Set(letters.map((l) => l.consumer))].join(", ")})`);
     lab.facts["deadLettered"] = letters.map((l) => ({

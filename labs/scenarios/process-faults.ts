@@ -10,11 +10,14 @@ function processFaults(name: string, signal: "SIGKILL" | "SIGTERM", summary: str
   return {
     name,
     summary,
+    knownIssue:
+      "issue 9 bug 3 (stock held with no order): when inventory goes down during a CreateOrder, the order gives up, " +
+      "its release fails while the breaker is open and is never retried, so the reservation stays HELD with no order",
     async run(lab: Lab) {
-      const seconds = lab.short ? 30 : 180;
+      const seconds = lab.short ? 24 : 180;
       await steadyLoad(lab, lab.short ? 8 : 10, seconds);
       const end = Date.now() + seconds * 1_000;
-      const [minGap, maxGap] = lab.short ? [8_000, 12_000] : [20_000, 40_000];
+      const [minGap, maxGap] = lab.short ? [7_000, 10_000] : [20_000, 40_000];
       for (;;) {
         const gap = between(minGap, maxGap);
         if (Date.now() + gap > end) break;
