@@ -12,15 +12,15 @@ import { OrderService } from "#gen/shop/order/v1/order_service_pb.js";
 import { createKafkaClient, parseBrokers } from "#shared/events/kafka-client.js";
 import { createClient, type ServiceClient } from "#shared/grpc/client.js";
 import { SEED_CATALOG } from "../../services/inventory/src/domain/catalog-seed.js";
-import { Topics, TOPIC_SPECS } from "#shared/events/topics.js";
+import { TOPIC_SPECS } from "#shared/events/topics.js";
 import { kafkaScript, startLocalBroker, type Broker } from "../../scripts/mesh/broker.js";
-import { commitOffsets, endOffsets, type TopicOffsets } from "../../test/system/event-log.js";
+import { commitOffsets, CONSUMED_TOPICS, endOffsets, type TopicOffsets } from "../../test/system/event-log.js";
 import { ROOT } from "../../scripts/mesh/child.js";
 import { freePort } from "../../scripts/mesh/free-port.js";
-import { ProcessMesh, type MeshProcessName, type ServiceName } from "../../scripts/mesh/mesh.js";
+import { ProcessMesh, START_ORDER, type MeshProcessName, type ServiceName } from "../../scripts/mesh/mesh.js";
 import { waitUntil } from "../../scripts/mesh/wait.js";
 import { OrderLoad, type LoadOptions, type LoadStats } from "./load.js";
-import { reconcile, type DeadLetterRecord, type Explainer, type Verdict } from "./reconcile.js";
+import { reconcile, type Check, type DeadLetterRecord, type Explainer, type Verdict } from "./reconcile.js";
 import { heldReservations, pendingOrders, readKafka, readStoredState, unpublishedOutboxRows } from "./snapshot.js";
 
 /** TOPICS are the event topics and their DLQs. */
@@ -36,10 +36,10 @@ export interface LabBroker {
 }
 
 /** startLabBroker starts a fresh broker on a free pair of ports (the broker's and its controller's). */
-export async function startLabBroker(): Promise<LabBroker> {
-  const port = await brokerPort();
+export async function startLabBroker(options: { port?: number; env?: Record<string, string> } = {}): Promise<LabBroker> {
+  const port = options.port ?? (await brokerPort());
   wipeBrokerData(port);
-  return { port, broker: await startLocalBroker(port, "ignore") };
+  return { port, broker: await startLocalBroker(port, "ignore", options.env) };
 }
 
 /** releaseLabBroker stops a lab broker (thawing it first, in case a failed lab left it frozen) and deletes its data. */
@@ -60,6 +60,10 @@ export interface LabOptions {
    * one saves a broker start per lab (CI's short labs); each lab still reads and judges only its own messages.
    */
   readonly broker?: LabBroker;
+  /** releaseBroker makes the lab stop a `broker` it was given, as if it had started it. */
+  readonly releaseBroker?: boolean;
+  /** ports fixes some processes' ports (a proxy in front of them needs to know them first). */
+  readonly ports?: Partial<Record<MeshProcessName, number>>;
   readonly processEnv?: Partial<Record<ServiceName, Record<string, string>>>;
   /** log prints progress lines (the CLI); tests leave it quiet. */
   readonly log?: (line: string) => void;
@@ -92,6 +96,8 @@ export class Lab {
   readonly facts: Record<string, unknown> = {};
   private readonly timeline: { atSeconds: number; what: string }[] = [];
   private readonly explainers: Explainer[] = [];
+  private readonly extraChecks: Check[] = [];
+  private readonly closers: (() => Promise<void>)[] = [];
   private readonly rssSamples: { atSeconds: number; rssMiB: Record<string, number> }[] = [];
   private readonly started = Date.now();
   private load: OrderLoad | undefined;
@@ -145,18 +151,20 @@ export class Lab {
         logFiles: true,
         env: { LOG_FORMAT: "json", LOG_LEVEL: "warn" },
         ...(options.processEnv ? { processEnv: options.processEnv } : {}),
+        ...(options.ports ? { ports: options.ports } : {}),
         readyTimeoutMs: 60_000,
         stopTimeoutMs: 20_000,
       });
       const groups = mesh.groupIds;
-      await Promise.all(Object.values(groups).map((groupId) => commitOffsets(kafka, groupId, since, Object.values(Topics))));
+      await Promise.all(START_ORDER.map((name) => commitOffsets(kafka, groups[name], since, CONSUMED_TOPICS[name])));
       await mesh.start();
     } catch (error) {
       await mesh?.stop();
-      if (!options.broker) await releaseLabBroker(labBroker);
+      if (!options.broker || options.releaseBroker) await releaseLabBroker(labBroker);
       throw error;
     }
-    const lab = new Lab(scenario, short, labBroker.port, labBroker, !options.broker, since, mesh, log);
+    const owns = !options.broker || options.releaseBroker === true;
+    const lab = new Lab(scenario, short, labBroker.port, labBroker, owns, since, mesh, log);
     lab.note(
       `broker on ${labBroker.port}; order ${mesh.address("order")}, payment ${mesh.address("payment")}, inventory ${mesh.address("inventory")}`,
     );
@@ -202,6 +210,7 @@ export class Lab {
 
   /** stopLoad stops the load and waits for the orders in flight. */
   async stopLoad(): Promise<LoadStats> {
+    if (this.loadStats) return this.loadStats;
     this.loadStats = (await this.load?.stop()) ?? this.loadStats;
     const s = this.loadStats;
     if (s)
@@ -209,6 +218,16 @@ export class Lab {
         `load stopped: ${s.attempted} attempted, ${s.accepted} accepted, ${s.retries} retries, rejected ${JSON.stringify(s.rejected)}`,
       );
     return s ?? { attempted: 0, accepted: 0, retries: 0, maxAttemptsUsed: 0, rejected: {}, skippedTicks: 0, acceptedOrderIds: [] };
+  }
+
+  /** addCheck adds a scenario's own check (e.g. deadlines honoured) to the verdict. */
+  addCheck(check: Check): void {
+    this.extraChecks.push(check);
+  }
+
+  /** onClose runs `close` when the lab ends (after the mesh stopped), e.g. to stop a proxy the scenario started. */
+  onClose(close: () => Promise<void>): void {
+    this.closers.push(close);
   }
 
   /** expectDeadLetters explains dead letters the scenario caused on purpose. */
@@ -287,10 +306,12 @@ export class Lab {
       const stored = readStoredState(this.mesh.dataRoot);
       const kafka = createKafkaClient({ brokers: parseBrokers(this.brokers), clientId: "shopmesh-lab-reconcile", logger: silent });
       const topics = await readKafka(kafka, this.since);
-      const verdict = reconcile(
+      const reconciled = reconcile(
         { acceptedOrderIds: load.acceptedOrderIds, pendingAfterSettle: pending, ledger: this.ledger, ...stored, ...topics },
         (letter: DeadLetterRecord) => this.explainers.map((explain) => explain(letter)).find((reason) => reason !== undefined),
       );
+      const checks = [...reconciled.checks, ...this.extraChecks];
+      const verdict = { ok: checks.every((c) => c.ok), checks };
       this.note(`reconciliation ${verdict.ok ? "PASSED" : "FAILED"}`);
       keepData = !verdict.ok;
       const { acceptedOrderIds: _ids, ...loadSummary } = load;
@@ -321,6 +342,7 @@ export class Lab {
     await this.mesh.stop();
     this.order.close();
     this.inventory.close();
+    for (const close of this.closers.splice(0)) await close();
     if (this.ownsBroker) await releaseLabBroker(this.labBroker);
     if (removeData) rmSync(this.mesh.dataRoot, { recursive: true, force: true });
   }
@@ -355,7 +377,7 @@ function wipeBrokerData(port: number): void {
 }
 
 /** brokerPort finds a free port whose neighbour (the KRaft controller's, kafka.sh uses port + 1) is free too. */
-async function brokerPort(): Promise<number> {
+export async function brokerPort(): Promise<number> {
   for (let i = 0; i < 20; i++) {
     const port = await freePort();
     if (port < 65_535 && (await portFree(port + 1))) return port;

@@ -2,7 +2,7 @@
  * Scenario is one fault lab: what it breaks, and how long for in its full and its short (CI) form. `run` starts the
  * load, injects the faults, and returns once the faults have stopped; the lab then settles and reconciles.
  */
-import type { Lab } from "../lib/lab.js";
+import type { Lab, LabOptions } from "../lib/lab.js";
 import type { ServiceName } from "../../scripts/mesh/mesh.js";
 
 export interface Scenario {
@@ -13,6 +13,8 @@ export interface Scenario {
   readonly knownIssue?: string;
   /** processEnv adds environment variables per service (e.g. a short reservation TTL). */
   processEnv?(short: boolean): Partial<Record<ServiceName, Record<string, string>>>;
+  /** open replaces Lab.open for a scenario that must put something in front of the mesh first (a proxy). */
+  open?(short: boolean, options: LabOptions): Promise<Lab>;
   run(lab: Lab): Promise<void>;
 }
 

@@ -7,7 +7,7 @@ export const soak: Scenario = {
   name: "soak",
   summary: "minutes of steady load, no faults, RSS of every process sampled every 5 s",
   async run(lab: Lab) {
-    const seconds = lab.short ? 60 : 300;
+    const seconds = lab.short ? 60 : 240;
     await steadyLoad(lab, 15, seconds);
     await sleep(seconds * 1_000);
     lab.faultsStopped();
