@@ -1,5 +1,6 @@
 /** runLab runs one scenario end to end (open, faults, settle, reconcile, report) and returns its result. */
-import { Lab, type LabBroker, type LabOptions, type LabResult } from "./lib/lab.js";
+import type { LabBroker } from "./lib/lab-broker.js";
+import { Lab, type LabOptions, type LabResult } from "./lib/lab.js";
 import { writeReport } from "./lib/report.js";
 import type { Scenario } from "./scenarios/scenario.js";
 

@@ -4,7 +4,7 @@
  * into a stock ledger, the steady order load, the broker's fault controls, a timeline, and at the end the settle
  * window, the read-only snapshot and the reconciliation. It never touches `npm start`'s 9092 or 50051-50053/8080.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js";
@@ -13,12 +13,10 @@ import { createKafkaClient, parseBrokers } from "#shared/events/kafka-client.js"
 import { createClient, type ServiceClient } from "#shared/grpc/client.js";
 import { SEED_CATALOG } from "../../services/inventory/src/domain/catalog-seed.js";
 import { TOPIC_SPECS } from "#shared/events/topics.js";
-import { kafkaScript, startLocalBroker, type Broker } from "../../scripts/mesh/broker.js";
 import { commitOffsets, CONSUMED_TOPICS, endOffsets, type TopicOffsets } from "../../test/system/event-log.js";
-import { ROOT } from "../../scripts/mesh/child.js";
-import { freePort } from "../../scripts/mesh/free-port.js";
 import { ProcessMesh, START_ORDER, type MeshProcessName, type ServiceName } from "../../scripts/mesh/mesh.js";
 import { waitUntil } from "../../scripts/mesh/wait.js";
+import { brokerPid, kafkaCommand, releaseLabBroker, startLabBroker, type LabBroker } from "./lab-broker.js";
 import { OrderLoad, type LoadOptions, type LoadStats } from "./load.js";
 import { reconcile, type Check, type DeadLetterRecord, type Explainer, type Verdict } from "./reconcile.js";
 import { heldReservations, pendingOrders, readKafka, readStoredState, unpublishedOutboxRows } from "./snapshot.js";
@@ -28,30 +26,6 @@ const TOPICS: readonly string[] = TOPIC_SPECS.map((spec) => spec.name);
 
 /** SETTLE_MS: every order must be terminal, and every outbox drained, this long after the faults stop. */
 export const SETTLE_MS = 60_000;
-
-/** LabBroker is a broker on a lab port (scripts/kafka.sh), started for one lab or shared by several in turn. */
-export interface LabBroker {
-  readonly port: number;
-  readonly broker: Broker;
-}
-
-/** startLabBroker starts a fresh broker on a free pair of ports (the broker's and its controller's). */
-export async function startLabBroker(options: { port?: number; env?: Record<string, string> } = {}): Promise<LabBroker> {
-  const port = options.port ?? (await brokerPort());
-  wipeBrokerData(port);
-  return { port, broker: await startLocalBroker(port, "ignore", options.env) };
-}
-
-/** releaseLabBroker stops a lab broker (thawing it first, in case a failed lab left it frozen) and deletes its data. */
-export async function releaseLabBroker({ port, broker }: LabBroker): Promise<void> {
-  try {
-    process.kill(brokerPid(port), "SIGCONT"); // a frozen JVM would never act on the SIGTERM that stops it
-  } catch {
-    // no broker running
-  }
-  await broker.release();
-  wipeBrokerData(port);
-}
 
 /** LabOptions tune a lab's mesh. */
 export interface LabOptions {
@@ -249,14 +223,12 @@ export class Lab {
 
   /** stopBroker stops the lab's broker (its data stays); startBroker starts it again. */
   async stopBroker(): Promise<void> {
-    const { code, output } = await kafkaScript("stop", { port: this.brokerPort });
-    if (code !== 0) throw new Error(`stopping the broker failed: ${output}`);
+    await kafkaCommand(this.brokerPort, "stop");
     this.note("broker stopped");
   }
 
   async startBroker(): Promise<void> {
-    const { code, output } = await kafkaScript("start", { port: this.brokerPort });
-    if (code !== 0) throw new Error(`starting the broker failed: ${output}`);
+    await kafkaCommand(this.brokerPort, "start");
     this.note("broker started again");
   }
 
@@ -360,36 +332,3 @@ export class Lab {
 }
 
 const silent = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
-
-/** brokerRunDir is where scripts/kafka.sh keeps a non-default port's broker (config, data, pid, log). */
-function brokerRunDir(port: number): string {
-  return path.join(ROOT, ".cache", "kafka", `run-${port}`);
-}
-
-/** brokerPid reads the pid scripts/kafka.sh recorded for the lab's broker. */
-function brokerPid(port: number): number {
-  return Number(readFileSync(path.join(brokerRunDir(port), "kafka.pid"), "utf8").trim());
-}
-
-/** wipeBrokerData removes a lab broker's run directory, so a lab reads only its own messages from the beginning. */
-function wipeBrokerData(port: number): void {
-  rmSync(brokerRunDir(port), { recursive: true, force: true });
-}
-
-/** brokerPort finds a free port whose neighbour (the KRaft controller's, kafka.sh uses port + 1) is free too. */
-export async function brokerPort(): Promise<number> {
-  for (let i = 0; i < 20; i++) {
-    const port = await freePort();
-    if (port < 65_535 && (await portFree(port + 1))) return port;
-  }
-  throw new Error("no two adjacent free ports for the lab's broker");
-}
-
-async function portFree(port: number): Promise<boolean> {
-  const { createServer } = await import("node:net");
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
-}

@@ -9,7 +9,8 @@
 import { status } from "@grpc/grpc-js";
 import { freePort } from "../../scripts/mesh/free-port.js";
 import { sleep } from "../../scripts/mesh/wait.js";
-import { brokerPort, Lab, startLabBroker, type LabOptions } from "../lib/lab.js";
+import { brokerPort, startLabBroker } from "../lib/lab-broker.js";
+import { Lab, type LabOptions } from "../lib/lab.js";
 import { Toxiproxy } from "../lib/toxiproxy.js";
 import { steadyLoad, type Scenario } from "./scenario.js";
 

@@ -8,7 +8,7 @@
  * orders whose reservation expired and whose stock was never committed. That failure is the bug, not the test.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { releaseLabBroker, startLabBroker, type LabBroker } from "../lib/lab.js";
+import { releaseLabBroker, startLabBroker, type LabBroker } from "../lib/lab-broker.js";
 import { runLab } from "../run-lab.js";
 import { brokerDown } from "../scenarios/broker-faults.js";
 import { expiry } from "../scenarios/expiry.js";
