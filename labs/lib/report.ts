@@ -52,7 +52,7 @@ export function toMarkdown(r: LabResult, knownIssue?: string): string {
     "",
     `Peak RSS (MiB): ${Object.entries(r.peakRssMiB)
       .map(([name, mib]) => `${name} ${mib}`)
-      .join(", ")}.`,
+      .join(", ")}; ${r.rssSamples.length} samples, every 5 s${rssDrift(r)}.`,
     "",
     "## Timeline",
     "",
@@ -60,4 +60,15 @@ export function toMarkdown(r: LabResult, knownIssue?: string): string {
   );
   if (Object.keys(r.facts).length > 0) lines.push("", "## Facts", "", "```json", JSON.stringify(r.facts, null, 2), "```");
   return `${lines.join("\n")}\n`;
+}
+
+/** rssDrift compares each process's first and last RSS sample (a steady climb under steady load is a leak to chase). */
+function rssDrift(r: LabResult): string {
+  const first = r.rssSamples[0]?.rssMiB;
+  const last = r.rssSamples.at(-1)?.rssMiB;
+  if (!first || !last || r.rssSamples.length < 2) return "";
+  const drift = Object.keys(last)
+    .filter((name) => first[name] !== undefined)
+    .map((name) => `${name} ${first[name]} → ${last[name]}`);
+  return drift.length > 0 ? `; first → last sample: ${drift.join(", ")}` : "";
 }
