@@ -7,7 +7,6 @@ import { createServer } from "node:net";
 import path from "node:path";
 import { kafkaScript, startLocalBroker, type Broker } from "../../scripts/mesh/broker.js";
 import { ROOT } from "../../scripts/mesh/child.js";
-import { freePort } from "../../scripts/mesh/free-port.js";
 
 /** LabBroker is a broker on a lab port (scripts/kafka.sh), started for one lab or shared by several in turn. */
 export interface LabBroker {
@@ -48,12 +47,18 @@ function wipeBrokerData(port: number): void {
   rmSync(brokerRunDir(port), { recursive: true, force: true });
 }
 
-/** brokerPort finds a free port whose neighbour (the KRaft controller's, kafka.sh uses port + 1) is free too. */
+/**
+ * brokerPort finds a free port whose neighbour (the KRaft controller's: kafka.sh uses port + 1) is free too, below
+ * Linux's ephemeral range (32768–60999). A port from that range (what freePort gives) can be taken while the broker is
+ * down by the local end of any outgoing connection, and then the broker-down lab cannot start it again.
+ */
 export async function brokerPort(): Promise<number> {
-  for (let i = 0; i < 20; i++) {
-    const port = await freePort();
-    if (port < 65_535 && (await portFree(port + 1))) return port;
+  for (let i = 0; i < 50; i++) {
+    const port = 21_000 + 2 * Math.floor(Math.random() * 5_000);
+    if ((await portFree(port)) && (await portFree(port + 1))) return port;
   }
+  throw new Error("no two adjacent free ports between 21000 and 31000 for the lab's broker");
+}
   throw new Error("no two adjacent free ports for the lab's broker");
 }
 

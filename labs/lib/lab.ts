@@ -123,7 +123,8 @@ export class Lab {
         groupPrefix: `lab-${scenario}-${crypto.randomUUID().slice(0, 8)}`,
         dataRoot: mkdtempSync(path.join(tmpdir(), `shopmesh-lab-${scenario}-`)),
         logFiles: true,
-        env: { LOG_FORMAT: "json", LOG_LEVEL: "warn" },
+        // info, not debug: consumer joins, rebalances and relay retries are what a failed lab's reader needs.
+        env: { LOG_FORMAT: "json", LOG_LEVEL: "info" },
         ...(options.processEnv ? { processEnv: options.processEnv } : {}),
         ...(options.ports ? { ports: options.ports } : {}),
         readyTimeoutMs: 60_000,
