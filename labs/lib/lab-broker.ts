@@ -59,8 +59,6 @@ export async function brokerPort(): Promise<number> {
   }
   throw new Error("no two adjacent free ports between 21000 and 31000 for the lab's broker");
 }
-  throw new Error("no two adjacent free ports for the lab's broker");
-}
 
 async function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
