@@ -1,14 +1,14 @@
 /** Broker faults under load: the broker stopped for 60 s (broker-down), or frozen with SIGSTOP for 30 s (broker-freeze). */
 import { sleep } from "../../scripts/mesh/wait.js";
 import type { Lab } from "../lib/lab.js";
-import { steadyLoad, type Scenario } from "./scenario.js";
+import { LAB_RATE, steadyLoad, type Scenario } from "./scenario.js";
 
 export const brokerDown: Scenario = {
   name: "broker-down",
   summary: "stop the broker for 60 s under steady load, then start it again",
   async run(lab: Lab) {
     const [before, down, after] = lab.short ? [3, 10, 3] : [15, 60, 15];
-    await steadyLoad(lab, lab.short ? 8 : 10, before + down + after);
+    await steadyLoad(lab, LAB_RATE, before + down + after);
     await sleep(before * 1_000);
     await lab.stopBroker();
     await sleep(down * 1_000);
@@ -23,7 +23,7 @@ export const brokerFreeze: Scenario = {
   summary: "freeze the broker with SIGSTOP for 30 s under steady load (connections stay open, nothing answers), then SIGCONT",
   async run(lab: Lab) {
     const [before, frozen, after] = lab.short ? [5, 10, 5] : [15, 30, 15];
-    await steadyLoad(lab, lab.short ? 8 : 10, before + frozen + after);
+    await steadyLoad(lab, LAB_RATE, before + frozen + after);
     await sleep(before * 1_000);
     lab.signalBroker("SIGSTOP");
     try {

@@ -14,7 +14,7 @@ import { dlqTopicOf, Topics } from "#shared/events/topics.js";
 import { listDeadLetters, replayDeadLetter, withoutDlqHeaders } from "../../scripts/dlq.js";
 import { sleep, waitUntil } from "../../scripts/mesh/wait.js";
 import type { Lab } from "../lib/lab.js";
-import { steadyLoad, type Scenario } from "./scenario.js";
+import { LAB_RATE, steadyLoad, type Scenario } from "./scenario.js";
 
 /** Poison is one injected message: where it goes and why it must be dead-lettered. */
 interface Poison {
@@ -127,7 +127,7 @@ export const poison: Scenario = {
   summary: "garbage and half-valid events under steady load: they go to the DLQ, the rest flows, replay is safe",
   async run(lab: Lab) {
     const seconds = lab.short ? 20 : 60;
-    await steadyLoad(lab, lab.short ? 8 : 10, seconds);
+    await steadyLoad(lab, LAB_RATE, seconds);
     const kafka = createKafkaClient({
       brokers: parseBrokers(lab.brokers),
       clientId: "shopmesh-lab-poison",
@@ -142,15 +142,28 @@ export const poison: Scenario = {
     await sleep(5_000);
     await publish(kafka, injected);
     lab.note(`injected ${injected.length} poison events: ${injected.map((p) => p.why).join("; ")}`);
+    let seen = new Set<string>();
     // Each must reach a DLQ at least once (a topic read by two consumer groups may dead-letter it twice).
     const letters = await waitUntil(
       async () => {
         const found = (await listDeadLetters(kafka, [dlqTopicOf(Topics.orderEvents), dlqTopicOf(Topics.paymentEvents)])).filter((l) =>
           why.has(l.key?.toString() ?? ""),
         );
-        return new Set(found.map((l) => l.key?.toString())).size === injected.length && found;
+        seen = new Set(found.map((l) => l.key?.toString() ?? ""));
+        return seen.size === injected.length && found;
       },
-      { timeoutMs: 90_000, intervalMs: 2_000, message: `all ${injected.length} poison events on the DLQs` },
+      {
+        timeoutMs: 90_000,
+        intervalMs: 2_000,
+        message: `all ${injected.length} poison events on the DLQs`,
+        describe: () =>
+          `missing: ${
+            injected
+              .filter((p) => !seen.has(p.key))
+              .map((p) => p.why)
+              .join("; ") || "none"
+          }`,
+      },
     );
     lab.note(`${letters.length} poison events dead-lettered (by ${[...new Set(letters.map((l) => l.consumer))].join(", ")})`);
     lab.facts["deadLettered"] = letters.map((l) => ({

@@ -4,7 +4,7 @@
  */
 import { sleep } from "../../scripts/mesh/wait.js";
 import type { Lab } from "../lib/lab.js";
-import { between, SERVICES, steadyLoad, type Scenario } from "./scenario.js";
+import { between, LAB_RATE, SERVICES, steadyLoad, type Scenario } from "./scenario.js";
 
 function processFaults(name: string, signal: "SIGKILL" | "SIGTERM", summary: string): Scenario {
   return {
@@ -15,7 +15,7 @@ function processFaults(name: string, signal: "SIGKILL" | "SIGTERM", summary: str
       "its release fails while the breaker is open and is never retried, so the reservation stays HELD with no order",
     async run(lab: Lab) {
       const seconds = lab.short ? 24 : 180;
-      await steadyLoad(lab, lab.short ? 8 : 10, seconds);
+      await steadyLoad(lab, LAB_RATE, seconds);
       const end = Date.now() + seconds * 1_000;
       const [minGap, maxGap] = lab.short ? [7_000, 10_000] : [20_000, 40_000];
       for (;;) {

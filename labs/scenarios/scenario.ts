@@ -21,6 +21,13 @@ export interface Scenario {
 /** SERVICES are the services a process fault may hit. */
 export const SERVICES: readonly ServiceName[] = ["inventory", "payment", "order"];
 
+/**
+ * LAB_RATE is the labs' steady load in orders/s: well below what the mesh sustains on a quiet 2-core machine, so a
+ * backlog means a fault did damage. On a machine shared with other busy processes, 10/s already outran the consumers
+ * (about 4 orders/s), and a full lab then failed for want of CPU, not because of its fault.
+ */
+export const LAB_RATE = 6;
+
 /** between picks a whole number of milliseconds in [min, max]. */
 export function between(minMs: number, maxMs: number): number {
   return Math.round(minMs + Math.random() * (maxMs - minMs));
