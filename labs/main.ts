@@ -40,4 +40,5 @@ async function main(argv: string[]): Promise<number> {
   return failed === 0 ? 0 : 1;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// exit, not exitCode: every lab has released what it started, and a library handle left open must not keep the CLI alive.
+process.exit(await main(process.argv.slice(2)));
