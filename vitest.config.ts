@@ -4,7 +4,13 @@ import { defineConfig } from "vitest/config";
 // Kafka broker found (or started) by test/global-setup.ts.
 export default defineConfig({
   test: {
-    include: ["services/**/test/**/*.test.ts", "gateway/test/**/*.test.ts", "test/**/*.test.ts", "scripts/test/**/*.test.ts"],
+    include: [
+      "services/**/test/**/*.test.ts",
+      "gateway/test/**/*.test.ts",
+      "test/**/*.test.ts",
+      "scripts/test/**/*.test.ts",
+      "labs/test/**/*.test.ts",
+    ],
     globalSetup: ["test/global-setup.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,

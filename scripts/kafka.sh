@@ -9,13 +9,15 @@
 # Needs only Java 17+ and Maven: the broker's jars come from Maven Central (scripts/kafka/pom.xml) into the ignored
 # .cache/kafka/<version>/libs. Why this Kafka version, the topics and their retention: docs/kafka.md.
 #
-# Environment: KAFKA_PORT (9092; the controller listens on KAFKA_PORT+1), KAFKA_VERSION (see below),
+# Environment: KAFKA_PORT (9092; the controller listens on KAFKA_PORT+1), KAFKA_ADVERTISED_PORT (KAFKA_PORT: the port
+# clients are told to connect to; another one puts a proxy such as the latency lab's toxiproxy in front), KAFKA_VERSION (see below),
 # KAFKA_HEAP_OPTS (-Xms256m -Xmx512m), KAFKA_START_TIMEOUT seconds (90), KAFKA_STOP_TIMEOUT seconds (30).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
+ADVERTISED_PORT="${KAFKA_ADVERTISED_PORT:-$KAFKA_PORT}"
 CONTROLLER_PORT="$((KAFKA_PORT + 1))"
 HOST=127.0.0.1
 CACHE="$ROOT/.cache/kafka"
@@ -80,7 +82,7 @@ process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$CONTROLLER_PORT
 listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+advertised.listeners=PLAINTEXT://$HOST:$ADVERTISED_PORT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT

@@ -12,6 +12,9 @@ cd "$(dirname "$0")/.."
 
 GRPCURL_VERSION=v1.9.3
 GHZ_VERSION=v0.120.0
+# toxiproxy for the latency lab (labs/). Pinned: `@latest` resolves to an old v2.5.0. Its commands are named `server`
+# and `cli`; they are installed as toxiproxy-server and toxiproxy-cli so .tools/bin says what they are.
+TOXIPROXY_VERSION=v2.12.0
 BIN="$PWD/.tools/bin"
 mkdir -p "$BIN"
 
@@ -27,8 +30,26 @@ install_tool() { # name module version
   echo "$version" >"$stamp"
 }
 
+install_renamed() { # name module version: go install the module's command into a temp GOBIN, then move it to $BIN/name
+  local name=$1 module=$2 version=$3 stamp="$BIN/.$1.version"
+  if [[ -x "$BIN/$name" && -f "$stamp" && "$(cat "$stamp")" == "$version" ]]; then
+    echo "tools: $name $version already installed"
+    return
+  fi
+  command -v go >/dev/null || { echo "tools: Go is required to install $name (https://go.dev/dl)" >&2; exit 1; }
+  echo "tools: installing $name $version"
+  local tmp
+  tmp="$(mktemp -d)"
+  GOBIN="$tmp" GOFLAGS=-mod=mod go install "$module@$version"
+  mv "$tmp/$(basename "$module")" "$BIN/$name"
+  rm -rf "$tmp"
+  echo "$version" >"$stamp"
+}
+
 install_tool grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSION"
 install_tool ghz github.com/bojand/ghz/cmd/ghz "$GHZ_VERSION"
+install_renamed toxiproxy-server github.com/Shopify/toxiproxy/v2/cmd/server "$TOXIPROXY_VERSION"
+install_renamed toxiproxy-cli github.com/Shopify/toxiproxy/v2/cmd/cli "$TOXIPROXY_VERSION"
 "$BIN/grpcurl" -version 2>&1
 
 if command -v chromium >/dev/null; then

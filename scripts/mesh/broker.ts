@@ -27,6 +27,8 @@ export interface KafkaScriptOptions {
   readonly output?: "inherit" | "capture" | "ignore";
   /** timeoutMs kills the script after this long (default: no limit; the script bounds its own waits). */
   readonly timeoutMs?: number;
+  /** env adds to the script's environment (e.g. KAFKA_ADVERTISED_PORT). */
+  readonly env?: Record<string, string>;
 }
 
 /** kafkaScript runs `bash scripts/kafka.sh <command>` with KAFKA_PORT=port and returns its exit code (and output). */
@@ -36,7 +38,7 @@ export function kafkaScript(command: "start" | "stop" | "status", options: Kafka
   return new Promise((resolve) => {
     const child = spawn("bash", [path.join(ROOT, "scripts", "kafka.sh"), command], {
       cwd: ROOT,
-      env: { ...process.env, KAFKA_PORT: String(options.port) },
+      env: { ...process.env, ...options.env, KAFKA_PORT: String(options.port) },
       stdio: ["ignore", stdio, stdio],
       ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
     });
@@ -52,9 +54,13 @@ export function kafkaScript(command: "start" | "stop" | "status", options: Kafka
  * startLocalBroker reuses the scripts/kafka.sh broker answering on `port`, or starts one; releasing it stops it only
  * when it was started here and KAFKA_KEEP_RUNNING is not 1.
  */
-export async function startLocalBroker(port: string | number, output: "inherit" | "ignore" = "inherit"): Promise<Broker> {
+export async function startLocalBroker(
+  port: string | number,
+  output: "inherit" | "ignore" = "inherit",
+  env: Record<string, string> = {},
+): Promise<Broker> {
   const wasRunning = (await kafkaScript("status", { port, output: "ignore" })).code === 0;
-  const started = await kafkaScript("start", { port, output });
+  const started = await kafkaScript("start", { port, output, env });
   if (started.code !== 0) {
     throw new Error(`\`KAFKA_PORT=${port} bash scripts/kafka.sh start\` exited with ${started.code} (its output is above)`);
   }

@@ -29,6 +29,13 @@ export interface RecordedEvent {
   readonly subject: string;
 }
 
+/** CONSUMED_TOPICS is what each service's group reads (docs/architecture.md). */
+export const CONSUMED_TOPICS: Record<"order" | "payment" | "inventory", readonly string[]> = {
+  order: [Topics.paymentEvents, Topics.inventoryEvents],
+  payment: [Topics.orderEvents],
+  inventory: [Topics.orderEvents, Topics.paymentEvents],
+};
+
 /** TopicOffsets maps topic → partition → offset. */
 export type TopicOffsets = Map<string, Map<number, string>>;
 

@@ -11,18 +11,10 @@ import { PaymentService } from "#gen/shop/payment/v1/payment_service_pb.js";
 import type { ExitStatus, MeshChild } from "../../scripts/mesh/child.js";
 import { ProcessMesh, START_ORDER, type ServiceName } from "../../scripts/mesh/mesh.js";
 import { createKafkaClient, parseBrokers } from "#shared/events/kafka-client.js";
-import { Topics } from "#shared/events/topics.js";
 import { createClient, type ServiceClient } from "#shared/grpc/client.js";
-import { commitOffsets, EventLog, quietLogger, type TopicOffsets } from "./event-log.js";
+import { commitOffsets, CONSUMED_TOPICS, EventLog, quietLogger, type TopicOffsets } from "./event-log.js";
 
 export type { ServiceName };
-
-/** CONSUMED_TOPICS is what each service's group reads (docs/architecture.md). */
-const CONSUMED_TOPICS: Record<ServiceName, readonly string[]> = {
-  order: [Topics.paymentEvents, Topics.inventoryEvents],
-  payment: [Topics.orderEvents],
-  inventory: [Topics.orderEvents, Topics.paymentEvents],
-};
 
 export interface MeshOptions {
   /** env adds or overrides environment variables per service (e.g. PAYMENT_CURRENCIES). */
