@@ -49,6 +49,8 @@ const paymentConfig = () =>
     KAFKA_BROKERS: brokers,
     KAFKA_GROUP_ID: groups.payment,
     KAFKA_FROM_BEGINNING: "false",
+    // The saga across in-process services; mTLS and the policy have their own tests.
+    MESH_INSECURE: "1",
   });
 const paymentLogger = createLogger("payment", { LOG_LEVEL: process.env["TEST_LOG_LEVEL"] ?? "silent", LOG_FORMAT: "json" });
 

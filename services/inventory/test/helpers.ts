@@ -40,6 +40,8 @@ export async function startTestInventory(env: Record<string, string> = {}, deps:
     KAFKA_BROKERS: process.env["KAFKA_BROKERS"] ?? "127.0.0.1:9092",
     KAFKA_GROUP_ID: `inventory-test-${randomUUID()}`,
     KAFKA_FROM_BEGINNING: "false",
+    // In-process tests of the service's own behaviour; mTLS and the policy have their own tests.
+    MESH_INSECURE: "1",
     ...env,
   });
   const logger = deps.logger ?? createLogger("inventory", { LOG_LEVEL: process.env["TEST_LOG_LEVEL"] ?? "silent", LOG_FORMAT: "json" });

@@ -163,6 +163,8 @@ export async function startTestOrderService(env: Record<string, string>, options
     KAFKA_GROUP_ID: `order-test-${crypto.randomUUID()}`,
     KAFKA_FROM_BEGINNING: "false",
     RESERVE_TIMEOUT_MS: "1500",
+    // In-process tests of the service's own behaviour; mTLS and the policy have their own tests.
+    MESH_INSECURE: "1",
     ...env,
   });
   const handle = await startOrderService(config, { logger: quietLogger, graceMs: 2_000, ...options });

@@ -44,6 +44,8 @@ describe("payment service on Kafka", () => {
       KAFKA_GROUP_ID: groupId,
       KAFKA_FROM_BEGINNING: "false",
       PAYMENT_CURRENCIES: "EUR",
+      // The service's event behaviour; mTLS and the policy have their own tests.
+      MESH_INSECURE: "1",
       // A short retry policy, so a failing event reaches the DLQ in well under a second.
       EVENT_RETRY_ATTEMPTS: "3",
       EVENT_RETRY_INITIAL_MS: "50",

@@ -92,6 +92,10 @@ export interface RetrySettings {
  * | `SHUTDOWN_DRAIN_MS` | `500` | after SIGTERM, how long health says NOT_SERVING before streams end and the port closes |
  * | `SHUTDOWN_GRACE_MS` | `10000` | how long in-flight unary calls may take to finish after that, before they are cancelled |
  * | `LOG_LEVEL` / `LOG_FORMAT` | `info` / pretty in a terminal | read by logger.ts |
+ * | `MESH_INSECURE` | `false` | `1`: plaintext gRPC, no identities, the access policy not enforced (a warning at start) |
+ * | `PKI_DIR` | `.data/pki` | the mesh's CA and certificates (`npm run certs`); see {@link readMeshSecurity} |
+ * | `PKI_REFRESH_MS` | `60000` | how often certificates are re-read from PKI_DIR, so a rotation needs no restart |
+ * | `ACCESS_POLICY_FILE` | `policy/access.yaml` | which identity may call which method |
  *
  * The service kit (services/shared/src/kit) reads the last three; a stop that outlasts drain + grace + the kit's
  * close budget is cut short by the runtime (runtime.ts), naming the step that was still running.
@@ -107,6 +111,26 @@ export interface ServiceSettings {
   readonly sqliteSynchronous: "FULL" | "NORMAL";
   readonly kafkaStartTimeoutMs: number;
   readonly shutdown: ShutdownSettings;
+  readonly security: MeshSecurity;
+}
+
+/**
+ * MeshSecurity is how a process talks to the rest of the mesh: mutual TLS with the mesh's CA and the access
+ * policy (the default), or plaintext, only when MESH_INSECURE=1 asks for it.
+ */
+export type MeshSecurity =
+  | { readonly mode: "mtls"; readonly pkiDir: string; readonly refreshMs: number; readonly policyFile: string }
+  | { readonly mode: "insecure" };
+
+/** readMeshSecurity reads MESH_INSECURE, PKI_DIR, PKI_REFRESH_MS and ACCESS_POLICY_FILE (services and gateway alike). */
+export function readMeshSecurity(env: Env): MeshSecurity {
+  if (readBool(env, "MESH_INSECURE", false)) return { mode: "insecure" };
+  return {
+    mode: "mtls",
+    pkiDir: readString(env, "PKI_DIR", ".data/pki"),
+    refreshMs: readInt(env, "PKI_REFRESH_MS", 60_000, { min: 50, max: 86_400_000 }),
+    policyFile: readString(env, "ACCESS_POLICY_FILE", "policy/access.yaml"),
+  };
 }
 
 /** ShutdownSettings time a graceful stop: NOT_SERVING for `drainMs`, then at most `graceMs` to drain calls. */
@@ -135,6 +159,7 @@ export function readServiceSettings(env: Env, service: string, defaultPort: numb
       drainMs: readInt(env, "SHUTDOWN_DRAIN_MS", 500, { min: 0, max: 300_000 }),
       graceMs: readInt(env, "SHUTDOWN_GRACE_MS", 10_000, { min: 0, max: 300_000 }),
     },
+    security: readMeshSecurity(env),
   };
 }
 

@@ -16,7 +16,14 @@ describe("readServiceSettings", () => {
       sqliteSynchronous: "FULL",
       kafkaStartTimeoutMs: 60_000,
       shutdown: { drainMs: 500, graceMs: 10_000 },
+      security: { mode: "mtls", pkiDir: ".data/pki", refreshMs: 60_000, policyFile: "policy/access.yaml" },
     });
+  });
+
+  it("when MESH_INSECURE is not set, then the mesh is mTLS; only MESH_INSECURE=1 turns it to plaintext", () => {
+    expect(readServiceSettings({ MESH_INSECURE: "0" }, "order", 50051).security.mode).toBe("mtls");
+    expect(readServiceSettings({ MESH_INSECURE: "1" }, "order", 50051).security).toEqual({ mode: "insecure" });
+    expect(() => readServiceSettings({ MESH_INSECURE: "maybe" }, "order", 50051)).toThrow('"MESH_INSECURE" must be true or false');
   });
 
   it("when SQLITE_SYNCHRONOUS is normal in any case, then it is read as NORMAL", () => {

@@ -80,7 +80,11 @@ afterEach(() => {
 function settings(env: Record<string, string> = {}): ServiceSettings {
   const dir = mkdtempSync(path.join(tmpdir(), "service-kit-"));
   dirs.push(dir);
-  return readServiceSettings({ PORT: "0", DATA_DIR: dir, SHUTDOWN_DRAIN_MS: "0", KAFKA_START_TIMEOUT_MS: "5000", ...env }, "kittest", 0);
+  return readServiceSettings(
+    { PORT: "0", DATA_DIR: dir, SHUTDOWN_DRAIN_MS: "0", KAFKA_START_TIMEOUT_MS: "5000", MESH_INSECURE: "1", ...env },
+    "kittest",
+    0,
+  );
 }
 
 /** definition is a small service: one RPC, one consumed event type, one published topic, one timer. */

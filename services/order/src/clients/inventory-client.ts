@@ -6,6 +6,7 @@ import {
   type ReserveStockRequestSchema,
   type ReserveStockResponse,
 } from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import type { ChannelCredentials } from "@grpc/grpc-js";
 import { createClient, type CallOptions } from "#shared/grpc/client.js";
 
 /**
@@ -62,10 +63,12 @@ export interface InventoryClient {
 
 /**
  * createInventoryClient opens a channel to inventory with the retry service config and a short reconnect backoff
- * (grpc-js defaults to 1 s growing to 120 s, far too slow to notice a restarted inventory).
+ * (grpc-js defaults to 1 s growing to 120 s, far too slow to notice a restarted inventory). `credentials` come from
+ * the kit (mTLS as order, accepting only inventory's identity); plaintext when absent (tests).
  */
-export function createInventoryClient(address: string): InventoryClient {
+export function createInventoryClient(address: string, credentials?: ChannelCredentials): InventoryClient {
   const client = createClient(InventoryService, address, {
+    ...(credentials ? { credentials } : {}),
     serviceConfig: INVENTORY_SERVICE_CONFIG,
     channelOptions: { "grpc.initial_reconnect_backoff_ms": 200, "grpc.max_reconnect_backoff_ms": 2_000 },
   });

@@ -10,6 +10,7 @@ import type {
   sendUnaryData,
 } from "@grpc/grpc-js";
 import type { Readable } from "node:stream";
+import type { AccessControl } from "../security/access-control.js";
 import { runInTrace } from "../trace-context.js";
 import type { ServerCall } from "./handler-context.js";
 import { Rpc, settle, shuttingDown, type ServerStream } from "./rpc.js";
@@ -26,6 +27,8 @@ export interface AddServiceOptions extends DefinitionOptions {
    * calls are left to finish (tryShutdown drains them). Any call that starts after it aborted gets that status too.
    */
   stopping?: AbortSignal | undefined;
+  /** access admits each call before its handler (the access policy, the asserted principal); none: every call. */
+  access?: AccessControl | undefined;
 }
 
 /**
@@ -45,7 +48,7 @@ export function addService<S extends DescService>(
   const fns = impl as Record<string, ((...args: never[]) => unknown) | undefined>;
   for (const method of service.methods) {
     const fn = fns[method.localName];
-    if (fn !== undefined) handlers[method.name] = wrap(method, fn.bind(impl) as AnyHandler, options.logger, streams);
+    if (fn !== undefined) handlers[method.name] = wrap(method, fn.bind(impl) as AnyHandler, { ...options, streams });
   }
   server.addService(createServiceDefinition(service, options), handlers);
 }
@@ -88,14 +91,24 @@ function traceparentOf(call: ServerCall): string | undefined {
   return typeof value === "string" ? value : undefined;
 }
 
-function wrap(method: DescMethod, fn: AnyHandler, logger: RpcLogger | undefined, streams: OpenStreams): UntypedHandleCall {
+interface WrapOptions {
+  readonly logger?: RpcLogger | undefined;
+  readonly access?: AccessControl | undefined;
+  readonly streams: OpenStreams;
+}
+
+function wrap(method: DescMethod, fn: AnyHandler, { logger, access, streams }: WrapOptions): UntypedHandleCall {
+  const name = `${method.parent.typeName}/${method.name}`;
+  /** refusal is why the call must not reach its handler: the server is stopping, or the caller is not admitted. */
+  const refusal = (rpc: Rpc): ConnectError | undefined => (streams.stopped ? shuttingDown() : rpc.admit(access, name));
   switch (method.methodKind) {
     case "unary":
       return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) =>
         runInTrace(traceparentOf(call), () => {
           const rpc = new Rpc(call, method, logger);
           const request = call.request;
-          if (streams.stopped) return rpc.failUnary(callback, shuttingDown());
+          const refused = refusal(rpc);
+          if (refused) return rpc.failUnary(callback, refused);
           if (isBadRequest(request)) return rpc.failUnary(callback, badRequest(request.problem));
           void settle(() => fn(request, rpc.ctx)).then(
             (res) => rpc.replyUnary(callback, res),
@@ -106,7 +119,8 @@ function wrap(method: DescMethod, fn: AnyHandler, logger: RpcLogger | undefined,
       return (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) =>
         runInTrace(traceparentOf(call), () => {
           const rpc = new Rpc(call, method, logger);
-          if (streams.stopped) return rpc.failUnary(callback, shuttingDown());
+          const refused = refusal(rpc);
+          if (refused) return rpc.failUnary(callback, refused);
           void settle(() => fn(readRequests(call, rpc.ctx.signal), rpc.ctx)).then(
             (res) => rpc.replyUnary(callback, res),
             (err: unknown) => rpc.failUnary(callback, err),
@@ -117,7 +131,8 @@ function wrap(method: DescMethod, fn: AnyHandler, logger: RpcLogger | undefined,
         runInTrace(traceparentOf(call), () => {
           const rpc = new Rpc(call, method, logger);
           const request = call.request;
-          if (streams.stopped) return rpc.failStream(call, shuttingDown());
+          const refused = refusal(rpc);
+          if (refused) return rpc.failStream(call, refused);
           if (isBadRequest(request)) return rpc.failStream(call, badRequest(request.problem));
           void streams.track(rpc, call, () => rpc.stream(call, () => fn(request, rpc.ctx) as AsyncIterable<unknown>));
         });
@@ -125,7 +140,8 @@ function wrap(method: DescMethod, fn: AnyHandler, logger: RpcLogger | undefined,
       return (call: ServerDuplexStream<unknown, unknown>) =>
         runInTrace(traceparentOf(call), () => {
           const rpc = new Rpc(call, method, logger);
-          if (streams.stopped) return rpc.failStream(call, shuttingDown());
+          const refused = refusal(rpc);
+          if (refused) return rpc.failStream(call, refused);
           void streams.track(rpc, call, () =>
             rpc.stream(call, () => fn(readRequests(call, rpc.ctx.signal), rpc.ctx) as AsyncIterable<unknown>),
           );

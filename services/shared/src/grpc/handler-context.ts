@@ -3,6 +3,8 @@ import { Code, ConnectError, createContextKey, createContextValues, type Context
 import { Metadata } from "@grpc/grpc-js";
 import type { ServerDuplexStream, ServerReadableStream, ServerUnaryCall, ServerWritableStream } from "@grpc/grpc-js";
 import type { EventEmitter } from "node:events";
+import type { Admission } from "../security/access-control.js";
+import { callerKey, principalKey } from "../security/principal.js";
 
 /** ServerCall is any grpc-js server call. */
 export type ServerCall =
@@ -52,6 +54,7 @@ export class GrpcHandlerContext implements HandlerContext {
   #responseHeader: Headers | undefined;
   #responseTrailer: Headers | undefined;
   #values: ContextValues | undefined;
+  #admission: Admission | undefined;
   readonly #deadlineMs: number | undefined;
   readonly #onCancelled = () => this.#cancelled();
 
@@ -97,9 +100,30 @@ export class GrpcHandlerContext implements HandlerContext {
     return this.#responseTrailer;
   }
 
+  /**
+   * values carry what the transport knows and Connect's context has no field for: the peer's address
+   * (`peerKey`), and, once the kit admitted the call, the caller's identity (`callerKey`) and the end user it acts
+   * for (`principalKey`).
+   */
   get values(): ContextValues {
-    this.#values ??= createContextValues().set(peerKey, peerOf(this.call));
+    if (this.#values === undefined) {
+      this.#values = createContextValues().set(peerKey, peerOf(this.call));
+      if (this.#admission !== undefined) {
+        this.#values.set(callerKey, this.#admission.caller).set(principalKey, this.#admission.principal);
+      }
+    }
     return this.#values;
+  }
+
+  /** admitted records the kit's admission of the call, for `values`. */
+  admitted(admission: Admission): void {
+    this.#admission = admission;
+    this.#values?.set(callerKey, admission.caller).set(principalKey, admission.principal);
+  }
+
+  /** callerIdentity is the admitted caller's SPIFFE ID, for log lines; undefined before admission or over plaintext. */
+  get callerIdentity(): string | undefined {
+    return this.#admission?.caller.identity;
   }
 
   /** abortReason is why the call was cancelled (CANCELLED, DEADLINE_EXCEEDED, UNAVAILABLE ...), read without creating the signal. */

@@ -3,6 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import type { Metadata, ServerDuplexStream, ServerErrorResponse, ServerWritableStream, sendUnaryData } from "@grpc/grpc-js";
 import { toGrpcStatus, toStatusName, type GrpcStatus } from "../errors.js";
+import type { AccessControl } from "../security/access-control.js";
 import { currentTrace, type TraceContext } from "../trace-context.js";
 import { GrpcHandlerContext, peerOf, type ServerCall } from "./handler-context.js";
 import type { RpcLogger } from "./rpc-logger.js";
@@ -41,6 +42,18 @@ export class Rpc {
     private readonly logger: RpcLogger | undefined,
   ) {
     this.ctx = new GrpcHandlerContext(call, method);
+  }
+
+  /**
+   * admit runs the kit's access control on the call before its handler (`methodName` is `package.Service/Method`): the error to fail the call with, or
+   * undefined once the caller and principal are recorded in the handler's context.
+   */
+  admit(access: AccessControl | undefined, methodName: string): ConnectError | undefined {
+    if (access === undefined) return undefined;
+    const admission = access.admit(this.call, methodName);
+    if (admission instanceof ConnectError) return admission;
+    this.ctx.admitted(admission);
+    return undefined;
   }
 
   replyUnary(callback: sendUnaryData<unknown>, response: unknown): void {
@@ -138,12 +151,16 @@ export class Rpc {
       code: toStatusName(code),
       durationMs: Math.round((performance.now() - this.started) * 10) / 10,
       peer: peerOf(this.call),
+      ...(this.ctx.callerIdentity === undefined ? {} : { caller: this.ctx.callerIdentity }),
       ...(this.trace === undefined ? {} : { traceId: this.trace.traceId }),
     };
     if (st.internal && err !== undefined) {
       this.logger.error({ ...fields, err }, "rpc failed");
     } else if (code === OK.code) {
       this.logger.debug(fields, "rpc finished");
+    } else if (code === Code.PermissionDenied) {
+      // Security-relevant: one line naming the method and, in details, the caller the policy refused.
+      this.logger.warn({ ...fields, details: st.details }, "rpc denied");
     } else {
       this.logger.info({ ...fields, details: st.details }, "rpc finished");
     }

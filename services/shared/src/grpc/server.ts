@@ -1,6 +1,8 @@
 import { Server, ServerCredentials, status } from "@grpc/grpc-js";
 import type { ServerOptions, ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
+import { ConnectError } from "@connectrpc/connect";
+import type { AccessControl, AdmittableCall } from "../security/access-control.js";
 import { Health } from "#gen/grpc/health/v1/health_pb.js";
 import { addService } from "./add-service.js";
 import { reflectionServices } from "./reflection.js";
@@ -30,6 +32,11 @@ export interface CreateGrpcServerOptions {
    * that starts after it aborted is answered UNAVAILABLE "shutting down" too.
    */
   stopping?: AbortSignal;
+  /**
+   * access admits every call before its handler, health and reflection included: the access policy on the
+   * caller's certificate identity, and the principal only from the gateway (security/access-control.ts).
+   */
+  access?: AccessControl;
 }
 
 /** ServerHealth is the grpc.health.v1 state of one server: per service, plus "" for the server as a whole. */
@@ -66,41 +73,52 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
   });
   applyStreamResetLimit(server, options.streamResetLimit);
   const descs = options.services.map((s) => s.service);
-  const addOptions = { logger: options.logger, maxRequestBytes, stopping: options.stopping };
+  const addOptions = { logger: options.logger, maxRequestBytes, stopping: options.stopping, access: options.access };
   for (const { service: desc, impl } of [...options.services, ...reflectionServices([...descs, Health])]) {
     addService(server, desc, impl, addOptions);
   }
   const health = createServerHealth(["", ...descs.map((d) => d.typeName)]);
-  // grpc-health-check registers raw grpc-js handlers; a guard gives its Watch streams the same stop semantics.
-  health.implementation.addToServer(options.stopping ? guardStreams(server, options.stopping) : server);
+  // grpc-health-check registers raw grpc-js handlers; a guard gives them the same admission and stop semantics.
+  health.implementation.addToServer(guardRawHandlers(server, options));
   return { server, health };
 }
 
-type RawCall = NodeJS.EventEmitter & { write(message: unknown): boolean; end(): void };
+type RawCall = NodeJS.EventEmitter & AdmittableCall & { write(message: unknown): boolean; end(): void };
 type RawHandler = (call: RawCall, callback?: (error: object | null, value?: unknown) => void) => void;
 
 /**
- * guardStreams is a `Server` for addToServer-style registrations (grpc-health-check) that gives
- * their raw grpc-js handlers the `stopping` semantics of addService: open response streams (a health Watch) end with
- * UNAVAILABLE "shutting down" when it aborts, and calls arriving after it are refused the same way.
+ * guardRawHandlers is a `Server` for addToServer-style registrations (grpc-health-check) that gives their raw grpc-js
+ * handlers what addService gives Connect handlers: admission by `access` (a refused call gets PERMISSION_DENIED and
+ * one warn line), and the `stopping` semantics: open response streams (a health Watch) end with UNAVAILABLE
+ * "shutting down" when it aborts, and calls arriving after it are refused the same way.
  */
-function guardStreams(server: Server, stopping: AbortSignal): Pick<Server, "addService"> {
+function guardRawHandlers(server: Server, options: CreateGrpcServerOptions): Pick<Server, "addService"> {
+  const { stopping, access, logger } = options;
   const open = new Set<RawCall>();
-  const refusal = () => ({ code: status.UNAVAILABLE, details: "shutting down" });
+  const shutdown = { code: status.UNAVAILABLE, details: "shutting down" };
   const end = (call: RawCall) => {
     open.delete(call);
     call.write = () => true; // the implementation may still write (a health change); the call is over
-    call.emit("error", refusal());
+    call.emit("error", shutdown);
   };
-  stopping.addEventListener("abort", () => open.forEach(end), { once: true });
+  stopping?.addEventListener("abort", () => open.forEach(end), { once: true });
+  const refusal = (call: RawCall, method: string) => {
+    if (stopping?.aborted) return shutdown;
+    const admission = access?.admit(call, method);
+    if (!(admission instanceof ConnectError)) return undefined;
+    logger?.warn({ method, code: "PERMISSION_DENIED", details: admission.rawMessage }, "rpc denied");
+    return { code: status.PERMISSION_DENIED, details: admission.rawMessage };
+  };
   return {
     addService(definition: ServiceDefinition, implementation: UntypedServiceImplementation) {
       const wrapped: UntypedServiceImplementation = {};
       for (const [name, attrs] of Object.entries(definition)) {
         const handler = (implementation[name] ?? implementation[attrs.originalName ?? ""]) as RawHandler | undefined;
         if (handler === undefined) continue;
+        const method = attrs.path.slice(1);
         wrapped[name] = ((call: RawCall, callback?: (error: object | null, value?: unknown) => void) => {
-          if (stopping.aborted) return attrs.responseStream ? call.emit("error", refusal()) : callback?.(refusal());
+          const refused = refusal(call, method);
+          if (refused) return attrs.responseStream ? call.emit("error", refused) : callback?.(refused);
           if (attrs.responseStream) {
             open.add(call);
             call.once("finish", () => open.delete(call));

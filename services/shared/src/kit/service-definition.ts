@@ -1,4 +1,6 @@
+import type { ChannelCredentials } from "@grpc/grpc-js";
 import type { ServiceSettings } from "../config.js";
+import type { MeshServiceName } from "../security/identity.js";
 import type { EventHandler } from "../events/consumer.js";
 import type { EventBus } from "../events/event-bus.js";
 import type { Inbox } from "../events/inbox.js";
@@ -40,6 +42,11 @@ export interface Kit<Config extends ServiceSettings> {
    * streaming RPC's `ctx.signal` already aborts with it; anything else long-lived of the service's own listens here.
    */
   readonly stopping: AbortSignal;
+  /**
+   * channelCredentials are what a client of another mesh service dials with: mTLS with this service's own
+   * certificate, accepting only `peer`'s identity (or plaintext under MESH_INSECURE=1).
+   */
+  channelCredentials(peer: MeshServiceName): ChannelCredentials;
 }
 
 /** ServiceWiring is what a service declares: what it serves, consumes, publishes and runs on a timer. */

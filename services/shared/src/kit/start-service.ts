@@ -9,6 +9,7 @@ import { bindServer, createGrpcServer, type GrpcServer } from "../grpc/server.js
 import { createLogger, type Logger } from "../logger.js";
 import { opsService } from "../ops-service.js";
 import { openDatabase } from "../store/database.js";
+import { openMeshTransport } from "../security/mesh-transport.js";
 import { runInTrace } from "../trace-context.js";
 import { GroupMembers, groupMembersSchema } from "./group-members.js";
 import { kafkaStartWait } from "./kafka-start.js";
@@ -39,6 +40,8 @@ export async function startService<Config extends ServiceSettings, Parts>(
 ): Promise<RunningService<Parts>> {
   const { name } = definition;
   const logger = overrides.logger ?? createLogger(name);
+  // Certificates and the policy first: a service that cannot prove who it is must not open its database or join Kafka.
+  const transport = await openMeshTransport(name, config.security, logger);
   const db = openDatabase(
     join(config.dataDir, `${name}.db`),
     [...definition.schema, ...outboxSchema, ...inboxSchema, ...groupMembersSchema],
@@ -53,7 +56,17 @@ export async function startService<Config extends ServiceSettings, Parts>(
   const outbox = new OutboxStore(db);
   const relay = new OutboxRelay(outbox, bus, { logger, ...overrides.relay });
   const stopping = new AbortController();
-  const kit: Kit<Config> = { name, config, logger, db, outbox, inbox: new Inbox(db), relay, stopping: stopping.signal };
+  const kit: Kit<Config> = {
+    name,
+    config,
+    logger,
+    db,
+    outbox,
+    inbox: new Inbox(db),
+    relay,
+    stopping: stopping.signal,
+    channelCredentials: (peer) => transport.channelCredentials(peer),
+  };
 
   let wiring: ServiceWiring<Parts>;
   try {
@@ -61,12 +74,14 @@ export async function startService<Config extends ServiceSettings, Parts>(
   } catch (error) {
     if (!overrides.bus) await bus.close().catch(() => undefined);
     db.close();
+    transport.close();
     throw error;
   }
   const grpc = createGrpcServer({
     services: [...wiring.serves, opsService({ service: name, db })],
     logger,
     stopping: stopping.signal,
+    access: transport.access,
   });
   grpc.health.setAll("NOT_SERVING");
 
@@ -75,14 +90,26 @@ export async function startService<Config extends ServiceSettings, Parts>(
   const drainMs = overrides.drainDelayMs ?? config.shutdown.drainMs;
   const graceMs = overrides.graceMs ?? config.shutdown.graceMs;
   const sequence = new StopSequence(
-    stopSteps({ kit, grpc, state, members, stopping, drainMs, graceMs, ownBus: overrides.bus ? undefined : bus, closeOwn: wiring.close }),
+    stopSteps({
+      kit,
+      grpc,
+      state,
+      members,
+      stopping,
+      drainMs,
+      graceMs,
+      ownBus: overrides.bus ? undefined : bus,
+      closeOwn: wiring.close,
+      closeTransport: () => transport.close(),
+    }),
     logger,
   );
 
   const consumes = Object.entries(wiring.consumes ?? {});
   const topics = [...new Set([...(wiring.publishes ?? []), ...consumes.map(([topic]) => topic)])];
   try {
-    const port = await bindServer(grpc.server, `${config.host}:${config.port}`);
+    const port = await bindServer(grpc.server, `${config.host}:${config.port}`, transport.serverCredentials);
+    transport.bound(grpc.server);
     const address = `${config.host}:${port}`;
     await wait.retry("event bus", async () => bus.ready?.(topics));
     relay.start();
@@ -108,7 +135,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
     state.serving = true;
     logger.info(
       { address, groupId: config.kafkaGroupId, consumes: topics.filter((t) => wiring.consumes?.[t]), publishes: wiring.publishes },
-      `${name} serving`,
+      `${name} serving (${transport.mode === "mtls" ? "mTLS, access policy enforced" : "PLAINTEXT, MESH_INSECURE=1"})`,
     );
     return {
       name,
@@ -147,6 +174,7 @@ interface StopParts<Config extends ServiceSettings> {
   /** ownBus is the bus the kit built, to close; undefined when the caller's. */
   readonly ownBus: EventBus | undefined;
   readonly closeOwn: (() => void | Promise<void>) | undefined;
+  readonly closeTransport: () => void;
 }
 
 /**
@@ -191,6 +219,7 @@ function stopSteps<Config extends ServiceSettings>(parts: StopParts<Config>): St
     },
     { name: "close the event bus", run: () => parts.ownBus?.close() },
     { name: "close the service's clients", run: () => parts.closeOwn?.() },
+    { name: "stop watching certificates", run: () => parts.closeTransport() },
     {
       name: "close the database",
       run: () => {
