@@ -1,15 +1,18 @@
 /**
- * The mesh's local CA (security/pki.ts), on real files in temp folders: what gets issued and reissued, and what the
- * certificates say.
+ * The mesh's local CA (security/pki.ts) and the certificate provider that reads it (security/certificates.ts), on
+ * real files in temp folders: what gets issued and reissued, what the certificates say, and that a rotation seen
+ * half-way (a new certificate with the old key) never reaches grpc-js.
  */
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { copyFile, mkdtemp, readFile, readdir, rm, stat, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MeshCertificates, type CertificateSet } from "#shared/security/certificates.js";
 import { MESH_SERVICES, operatorId, serviceId } from "#shared/security/identity.js";
 import { caFiles, operatorFiles, serviceFiles } from "#shared/security/pki-layout.js";
 import { ensureMeshPki, issueOperator, rotate, type PkiReport } from "#shared/security/pki.js";
+import { memoryLogger, until } from "./fixtures/grpc-harness.js";
 
 const HOUR_MS = 3_600_000;
 const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
@@ -241,5 +244,66 @@ describe("issueOperator", () => {
     expect(cert.verify((await certAt(caFiles(other).cert)).publicKey)).toBe(true);
     expect(cert.verify((await certAt(caFiles(dir).cert)).publicKey)).toBe(false);
     expect(issued.files.cert.startsWith(dir)).toBe(true);
+  });
+});
+
+describe("MeshCertificates", () => {
+  it("when the files are read, then ready() resolves and current() holds the CA and the matching pair", async () => {
+    const dir = await tempDir();
+    await ensureMeshPki(dir);
+    const files = serviceFiles(dir, "order");
+    const certs = new MeshCertificates(files, { logger: memoryLogger(), refreshMs: 100 });
+    expect(() => certs.current()).toThrow(/not loaded yet: await ready\(\) first/);
+
+    await certs.ready();
+
+    expect(certs.current()).toEqual({ ca: await readFile(files.ca), cert: await readFile(files.cert), key: await readFile(files.key) });
+    certs.close();
+  });
+
+  it("when the files are missing, then ready(timeoutMs) rejects naming the missing file", async () => {
+    const dir = await tempDir();
+    const certs = new MeshCertificates(serviceFiles(dir, "order"), { logger: memoryLogger(), refreshMs: 100 });
+    await expect(certs.ready(300)).rejects.toThrow(/no usable certificates after 300 ms: ENOENT.*ca\.crt/);
+    certs.close();
+  });
+
+  it("when a new certificate sits next to the old key, then it is not handed out, the last good pair stays and one warning says so", async () => {
+    const dir = await tempDir();
+    const staging = await tempDir(); // the same CA, a newer order leaf: the other half of a rotation
+    await ensureMeshPki(dir);
+    await Promise.all([copyFile(caFiles(dir).cert, caFiles(staging).cert), copyFile(caFiles(dir).key, caFiles(staging).key)]);
+    await rotate(staging);
+    const files = serviceFiles(dir, "order");
+    const logger = memoryLogger();
+    const certs = new MeshCertificates(files, { logger, refreshMs: 100 });
+    await certs.ready();
+    const good = certs.current();
+    const handedOut: Buffer[][] = [];
+    certs.addIdentityCertificateListener((update) => update && handedOut.push([update.certificate, update.privateKey]));
+    const changes: CertificateSet[] = [];
+    certs.onChange((set) => changes.push(set));
+    const warnings = () => logger.lines.filter((l) => l.level === "warn");
+
+    await copyFile(serviceFiles(staging, "order").cert, files.cert);
+    await until("the mismatch warning", () => warnings().length > 0);
+    await certs.refresh();
+    await certs.refresh();
+
+    expect(certs.current()).toEqual(good);
+    expect(warnings()).toHaveLength(1);
+    expect(warnings()[0]?.message).toMatch(
+      /does not match the certificate .*order\.crt.*keeping the last good certificate \(serial [0-9A-F]+\)/,
+    );
+    expect(changes).toEqual([]);
+
+    await copyFile(serviceFiles(staging, "order").key, files.key);
+    await until("the new pair", () => changes.length > 0);
+
+    expect(certs.current().cert).toEqual(await readFile(serviceFiles(staging, "order").cert));
+    expect(handedOut.length).toBeGreaterThan(0);
+    for (const [cert, key] of handedOut)
+      expect(new X509Certificate(cert as Buffer).checkPrivateKey(createPrivateKey(key as Buffer))).toBe(true);
+    certs.close();
   });
 });
