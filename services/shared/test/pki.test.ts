@@ -261,10 +261,17 @@ describe("MeshCertificates", () => {
     certs.close();
   });
 
-  it("when the files are missing, then ready(timeoutMs) rejects naming the missing file", async () => {
+  it("when the files are missing, then it warns once naming the file, and ready(timeoutMs) rejects saying the same", async () => {
     const dir = await tempDir();
-    const certs = new MeshCertificates(serviceFiles(dir, "order"), { logger: memoryLogger(), refreshMs: 100 });
-    await expect(certs.ready(300)).rejects.toThrow(/no usable certificates after 300 ms: ENOENT.*ca\.crt/);
+    const logger = memoryLogger();
+    const certs = new MeshCertificates(serviceFiles(dir, "order"), { logger, refreshMs: 100 });
+    await until("the warning", () => logger.lines.some((l) => l.level === "warn"), 10_000);
+    await certs.refresh();
+
+    await expect(certs.ready(100)).rejects.toThrow(/^no usable certificates after 100 ms: ENOENT.*ca\.crt/);
+    expect(logger.lines.filter((l) => l.level === "warn").map((l) => l.message)).toEqual([
+      expect.stringMatching(/^certificates not reloaded: ENOENT.*ca\.crt.*; no certificate in use yet$/),
+    ]);
     certs.close();
   });
 
@@ -286,7 +293,7 @@ describe("MeshCertificates", () => {
     const warnings = () => logger.lines.filter((l) => l.level === "warn");
 
     await copyFile(serviceFiles(staging, "order").cert, files.cert);
-    await until("the mismatch warning", () => warnings().length > 0);
+    await until("the mismatch warning", () => warnings().length > 0, 10_000);
     await certs.refresh();
     await certs.refresh();
 
@@ -298,7 +305,7 @@ describe("MeshCertificates", () => {
     expect(changes).toEqual([]);
 
     await copyFile(serviceFiles(staging, "order").key, files.key);
-    await until("the new pair", () => changes.length > 0);
+    await until("the new pair", () => changes.length > 0, 10_000);
 
     expect(certs.current().cert).toEqual(await readFile(serviceFiles(staging, "order").cert));
     expect(handedOut.length).toBeGreaterThan(0);
