@@ -113,7 +113,7 @@ export class MeshCertificates implements experimental.CertificateProvider {
     let next: CertificateSet;
     let cert: X509Certificate;
     try {
-      const [ca, certPem, key] = await Promise.all([readFile(this.files.ca), readFile(this.files.cert), readFile(this.files.key)]);
+      const [ca, certPem, key] = await readAll([this.files.ca, this.files.cert, this.files.key]);
       next = { ca, cert: certPem, key };
       if (this.#current && sameSet(this.#current, next)) {
         this.#problem = undefined; // back to the set in use: a problem seen again later is news again
@@ -185,6 +185,17 @@ export class MeshCertificates implements experimental.CertificateProvider {
   removeIdentityCertificateListener(listener: IdentityListener): void {
     this.#identityListeners.delete(listener);
   }
+}
+
+/**
+ * readAll reads the files in parallel but fails with the first missing one in the order given, not whichever
+ * read failed first: the same bad state must give the same problem, or the warn-once rule would warn every poll.
+ */
+async function readAll(files: readonly [string, string, string]): Promise<[Buffer, Buffer, Buffer]> {
+  const results = await Promise.allSettled(files.map((file) => readFile(file)));
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<Buffer>).value) as [Buffer, Buffer, Buffer];
 }
 
 function identityUpdate(set: CertificateSet): experimental.IdentityCertificateUpdate {
