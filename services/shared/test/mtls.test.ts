@@ -3,7 +3,7 @@
  * certificates (security/tls.ts): who gets in, what the server logs about who did not, the client's check of the
  * server's identity, rotation without a restart, and the real grpcurl with only -cacert/-cert/-key.
  */
-import { ServerInterceptingCall, credentials, status, type ServerInterceptor } from "@grpc/grpc-js";
+import { ServerInterceptingCall, credentials, status, type Server, type ServerInterceptor } from "@grpc/grpc-js";
 import { execFile } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -195,6 +195,20 @@ describe("mTLS: who gets in", () => {
     expect(server.rejections().map((l) => l.fields)).toEqual(
       peers.map((peer) => expect.objectContaining({ peer, reason: "no client certificate" })),
     );
+  });
+});
+
+describe("logTlsRejections", () => {
+  it("when the server is not bound yet, then it throws saying to call it after bindServer", () => {
+    const { server } = createGrpcServer({ services: [] });
+    expect(() => logTlsRejections(server, memoryLogger())).toThrow("logTlsRejections needs a bound server: call it after bindServer");
+  });
+
+  it("when grpc-js no longer keeps its HTTP/2 servers where expected, then it throws at start instead of going quiet", () => {
+    const moved = { http2Servers: new Set() } as unknown as Server;
+    expect(() => logTlsRejections(moved, memoryLogger())).toThrow(/grpc-js no longer exposes its HTTP\/2 servers \(Server.http2Servers\)/);
+    const reshaped = { http2Servers: new Map([[{ port: 1 }, {}]]) } as unknown as Server;
+    expect(() => logTlsRejections(reshaped, memoryLogger())).toThrow(/no longer maps HTTP\/2 servers/);
   });
 });
 

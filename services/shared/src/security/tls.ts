@@ -1,4 +1,5 @@
 import { experimental, type ChannelCredentials, type Server, type ServerCredentials } from "@grpc/grpc-js";
+import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
 import { Server as TlsServer, type PeerCertificate, type TLSSocket } from "node:tls";
 import type { RpcLogger } from "../grpc/rpc-logger.js";
@@ -51,7 +52,10 @@ export function logTlsRejections(server: Server, logger: TlsLogger): void {
   }
   if (http2Servers.size === 0) throw new Error("logTlsRejections needs a bound server: call it after bindServer");
   for (const http2Server of http2Servers.keys()) {
-    if (!(http2Server instanceof TlsServer) || hooked.has(http2Server)) continue;
+    if (!(http2Server instanceof EventEmitter)) {
+      throw new Error("grpc-js's Server.http2Servers no longer maps HTTP/2 servers: TLS rejections cannot be logged");
+    }
+    if (!(http2Server instanceof TlsServer) || hooked.has(http2Server)) continue; // plaintext ports have no handshakes
     hooked.add(http2Server);
     // The peer's address must be read while the socket is open: when a client certificate fails verification,
     // Node destroys the socket before it reports the error.
