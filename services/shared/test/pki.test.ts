@@ -3,15 +3,18 @@
  * real files in temp folders: what gets issued and reissued, what the certificates say, and that a rotation seen
  * half-way (a new certificate with the old key) never reaches grpc-js.
  */
+import { execFile } from "node:child_process";
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { copyFile, mkdtemp, readFile, readdir, rm, stat, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MeshCertificates, type CertificateSet } from "#shared/security/certificates.js";
 import { MESH_SERVICES, operatorId, serviceId } from "#shared/security/identity.js";
 import { caFiles, operatorFiles, serviceFiles } from "#shared/security/pki-layout.js";
 import { ensureMeshPki, issueOperator, rotate, type PkiReport } from "#shared/security/pki.js";
+import { ROOT } from "../../../scripts/mesh/child.js";
 import { memoryLogger, until } from "./fixtures/grpc-harness.js";
 
 const HOUR_MS = 3_600_000;
@@ -273,6 +276,23 @@ describe("MeshCertificates", () => {
       expect.stringMatching(/^certificates not reloaded: ENOENT.*ca\.crt.*; no certificate in use yet$/),
     ]);
     certs.close();
+  });
+
+  it("when a process has nothing else to do but await ready(timeoutMs), then it lives to see the rejection", async () => {
+    // A service at start awaits ready() before anything keeps its event loop alive; the poll timer is unref'd.
+    const script = [
+      'import { MeshCertificates } from "#shared/security/certificates.js";',
+      'import { serviceFiles } from "#shared/security/pki-layout.js";',
+      `const certs = new MeshCertificates(serviceFiles(${JSON.stringify(await tempDir())}, "order"), { logger: { info() {}, warn() {} } });`,
+      'await certs.ready(200).catch((e) => console.log("rejected:", e.message));',
+    ].join("\n");
+
+    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: ROOT,
+      timeout: 60_000,
+    });
+
+    expect(stdout).toMatch(/^rejected: no usable certificates after 200 ms: ENOENT/);
   });
 
   it("when a new certificate sits next to the old key, then it is not handed out, the last good pair stays and one warning says so", async () => {

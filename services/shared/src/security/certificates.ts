@@ -77,8 +77,7 @@ export class MeshCertificates implements experimental.CertificateProvider {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         reject(new Error(`no usable certificates after ${timeoutMs} ms: ${this.#problem ?? "still reading"}`));
-      }, timeoutMs);
-      timer.unref();
+      }, timeoutMs); // not unref'd: a process awaiting this (a service at start) must live to hear the answer
       void this.#ready.then(() => {
         clearTimeout(timer);
         resolve();
