@@ -3,7 +3,7 @@
  * real files in temp folders: what gets issued and reissued, what the certificates say, and that a rotation seen
  * half-way (a new certificate with the old key) never reaches grpc-js.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { copyFile, mkdtemp, readFile, readdir, rm, stat, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -27,7 +27,9 @@ async function tempDir(): Promise<string> {
   folders.push(dir);
   return dir;
 }
+const cleanups: (() => void)[] = [];
 afterAll(async () => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
   await Promise.all(folders.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
@@ -293,6 +295,33 @@ describe("MeshCertificates", () => {
     });
 
     expect(stdout).toMatch(/^rejected: no usable certificates after 200 ms: ENOENT/);
+  });
+
+  it("when a process awaits ready() for files that appear later, then it waits for them and then exits on its own", async () => {
+    const dir = await tempDir();
+    const script = [
+      'import { MeshCertificates } from "#shared/security/certificates.js";',
+      'import { serviceFiles } from "#shared/security/pki-layout.js";',
+      'const logger = { info() {}, warn(_fields, message) { console.log("warn:", message); } };',
+      `const certs = new MeshCertificates(serviceFiles(${JSON.stringify(dir)}, "order"), { logger, refreshMs: 100 });`,
+      "await certs.ready();",
+      'console.log("ready");',
+    ].join("\n");
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: ROOT });
+    let stdout = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    cleanups.push(() => child.kill());
+
+    await until(
+      "the child's first read to fail",
+      () => stdout.includes("warn: certificates not reloaded: ENOENT") || child.exitCode !== null,
+      30_000,
+    );
+    await ensureMeshPki(dir);
+
+    expect(await exited).toBe(0); // it exited by itself: no close(), and the poll timer no longer holds it
+    expect(stdout).toMatch(/ready\n$/);
   });
 
   it("when a new certificate sits next to the old key, then it is not handed out, the last good pair stays and one warning says so", async () => {

@@ -73,11 +73,16 @@ export class MeshCertificates implements experimental.CertificateProvider {
    * `timeoutMs` it rejects after that long naming what is wrong with the files.
    */
   ready(timeoutMs?: number): Promise<void> {
-    if (timeoutMs === undefined || this.#current !== undefined) return this.#ready;
+    if (this.#current !== undefined) return this.#ready;
+    // The poll timer is unref'd so that certificates never keep a process alive; but a process awaiting this (a
+    // service at start, nothing else running yet) must live to see the files appear or the timeout pass.
+    this.#timer.ref();
+    if (timeoutMs === undefined) return this.#ready;
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
+        this.#timer.unref();
         reject(new Error(`no usable certificates after ${timeoutMs} ms: ${this.#problem ?? "still reading"}`));
-      }, timeoutMs); // not unref'd: a process awaiting this (a service at start) must live to hear the answer
+      }, timeoutMs);
       void this.#ready.then(() => {
         clearTimeout(timer);
         resolve();
@@ -157,7 +162,10 @@ export class MeshCertificates implements experimental.CertificateProvider {
       for (const listener of this.#caListeners) listener({ caCertificate: next.ca });
     }
     if (previous) for (const listener of this.#changeListeners) listener(next);
-    else this.#resolveReady();
+    else {
+      this.#timer.unref();
+      this.#resolveReady();
+    }
   }
 
   // grpc-js's CertificateProvider contract: a listener added after the first read learns the current set at once,
