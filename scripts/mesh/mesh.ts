@@ -12,7 +12,10 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { ChannelCredentials } from "@grpc/grpc-js";
 import { checkHealth, createHealthClient } from "#shared/grpc/health-client.js";
+import { operatorCredentials, type OperatorCredentials } from "#shared/security/operator-credentials.js";
+import { ensureMeshPki } from "#shared/security/pki.js";
 import { build, bundlePath, ENTRIES, stopBuildService, type BuildResult } from "../build.js";
 import { MeshChild, type ExitStatus } from "./child.js";
 import { freePort } from "./free-port.js";
@@ -64,7 +67,17 @@ export interface ProcessMeshOptions {
   readonly readyTimeoutMs?: number;
   /** stopTimeoutMs is how long a process may take after SIGTERM before SIGKILL (default 15 s). */
   readonly stopTimeoutMs?: number;
+  /**
+   * pkiDir is the mesh's CA and certificates (PKI_DIR), made or renewed at plan time (`npm run certs` does the same);
+   * default `<dataRoot>/pki`, a CA of this mesh's own.
+   */
+  readonly pkiDir?: string;
+  /** insecure runs the mesh in plaintext (MESH_INSECURE=1): no certificates, no access policy (the mTLS benchmark's baseline). */
+  readonly insecure?: boolean;
 }
+
+/** OPERATOR: the operator identity the launcher (and the tools built on it) calls the services with; admin, as tests create orders. */
+const OPERATOR = { name: "mesh-tools", role: "admin" } as const;
 
 let built: Promise<BuildResult> | undefined;
 
@@ -93,6 +106,10 @@ export class ProcessMesh {
     readonly dataRoot: string,
     private readonly tempRoot: boolean,
     private readonly envs: Record<MeshProcessName, Record<string, string>>,
+    /** operator are the credentials the launcher and its callers use; undefined for an insecure mesh. */
+    private readonly operator: OperatorCredentials | undefined,
+    /** pkiDir is the mesh's PKI_DIR (its CA, the services' and operators' certificates); undefined when insecure. */
+    readonly pkiDir: string | undefined,
   ) {}
 
   /** plan chooses ports, groups, directories and environments without starting anything (see `start`). */
@@ -105,6 +122,13 @@ export class ProcessMesh {
     ) as Record<ServiceName, string>;
     const dataRoot = options.dataRoot ?? mkdtempSync(path.join(tmpdir(), "shopmesh-mesh-"));
     const at = (name: MeshProcessName) => `127.0.0.1:${ports[name]}`;
+    const pkiDir = path.resolve(options.pkiDir ?? path.join(dataRoot, "pki"));
+    const security: Record<string, string> = options.insecure ? { MESH_INSECURE: "1" } : { PKI_DIR: pkiDir };
+    let operator: OperatorCredentials | undefined;
+    if (!options.insecure) {
+      await ensureMeshPki(pkiDir);
+      operator = await operatorCredentials(pkiDir, OPERATOR.name, OPERATOR.role);
+    }
     const envs = {} as Record<MeshProcessName, Record<string, string>>;
     for (const name of names) {
       const own: Record<string, string> =
@@ -125,12 +149,23 @@ export class ProcessMesh {
         HOST: options.host ?? "127.0.0.1",
         PORT: String(ports[name]),
         KAFKA_BROKERS: options.brokers,
+        ...security,
         ...own,
         ...options.env,
         ...options.processEnv?.[name],
       };
     }
-    return new ProcessMesh(options, names, ports, groupIds, dataRoot, options.dataRoot === undefined, envs);
+    return new ProcessMesh(
+      options,
+      names,
+      ports,
+      groupIds,
+      dataRoot,
+      options.dataRoot === undefined,
+      envs,
+      operator,
+      options.insecure ? undefined : pkiDir,
+    );
   }
 
   /** start plans and starts a mesh in one step. */
@@ -151,6 +186,14 @@ export class ProcessMesh {
       await this.stop();
       throw error;
     }
+  }
+
+  /**
+   * credentials are what a caller of `service` dials with: mTLS as the mesh's operator (admin in policy/access.yaml),
+   * or undefined (plaintext) for an insecure mesh.
+   */
+  credentials(service: ServiceName): ChannelCredentials | undefined {
+    return this.operator?.for(service);
   }
 
   /** address is `127.0.0.1:<port>` of a process. */
@@ -220,6 +263,7 @@ export class ProcessMesh {
       onStopping?.(name);
       await this.kill(name, "SIGTERM");
     }
+    this.operator?.close();
     if (!this.tempRoot) return;
     if (this.options.keep) console.error(`[mesh] kept ${this.dataRoot}`);
     else rmSync(this.dataRoot, { recursive: true, force: true });
@@ -247,7 +291,7 @@ export class ProcessMesh {
 
   private async waitUntilServing(name: MeshProcessName, child: MeshChild): Promise<void> {
     const timeoutMs = this.options.readyTimeoutMs ?? 60_000;
-    if (name !== "gateway") return waitForServing(child, this.address(name), timeoutMs, this.logFile(name));
+    if (name !== "gateway") return waitForServing(child, this.address(name), timeoutMs, this.logFile(name), this.credentials(name));
     const url = `http://${this.address(name)}/healthz`;
     const ready = async () => {
       const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
@@ -267,8 +311,14 @@ export class ProcessMesh {
  * waitForServing polls grpc.health.v1 on `address` until it answers SERVING. It fails as soon as `child` exits, and
  * after `timeoutMs` otherwise, with the last health answer and the child's last output lines in the error.
  */
-export async function waitForServing(child: MeshChild, address: string, timeoutMs = 60_000, logFile?: string): Promise<void> {
-  const client = createHealthClient(address);
+export async function waitForServing(
+  child: MeshChild,
+  address: string,
+  timeoutMs = 60_000,
+  logFile?: string,
+  credentials?: ChannelCredentials,
+): Promise<void> {
+  const client = createHealthClient(address, credentials);
   let last = "not asked yet";
   try {
     await waitUntil(

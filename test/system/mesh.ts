@@ -34,10 +34,11 @@ export class Mesh {
     readonly events: EventLog,
     private readonly processes: ProcessMesh,
   ) {
-    const opts = { defaultTimeoutMs: 10_000 };
-    this.inventory = createClient(InventoryService, this.address("inventory"), opts);
-    this.payment = createClient(PaymentService, this.address("payment"), opts);
-    this.order = createClient(OrderService, this.address("order"), opts);
+    // The tests call the services as the mesh's operator (mTLS, admin in policy/access.yaml), as grpcurl users do.
+    const opts = (name: ServiceName) => ({ defaultTimeoutMs: 10_000, credentials: processes.credentials(name) });
+    this.inventory = createClient(InventoryService, this.address("inventory"), opts("inventory"));
+    this.payment = createClient(PaymentService, this.address("payment"), opts("payment"));
+    this.order = createClient(OrderService, this.address("order"), opts("order"));
   }
 
   /** start launches a mesh: see the file comment. */
@@ -72,6 +73,11 @@ export class Mesh {
   /** root is the temp directory holding each service's DATA_DIR and log file. */
   get root(): string {
     return this.processes.dataRoot;
+  }
+
+  /** pkiDir is the mesh's CA and certificates (the gateway in front of it gets the same PKI_DIR). */
+  get pkiDir(): string | undefined {
+    return this.processes.pkiDir;
   }
 
   get ports(): Readonly<Record<ServiceName, number>> {

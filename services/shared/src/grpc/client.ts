@@ -26,8 +26,8 @@ export interface CallOptions {
 
 /** ClientOptions configure the channel, once per client. */
 export interface ClientOptions {
-  /** credentials default to plaintext (insecure), as inside the mesh. */
-  credentials?: ChannelCredentials;
+  /** credentials default to plaintext; the mesh's own are mTLS (the kit's `channelCredentials`, ProcessMesh's `credentials`). */
+  credentials?: ChannelCredentials | undefined;
   /**
    * serviceConfig is a gRPC service config object (https://github.com/grpc/grpc/blob/master/doc/service_config.md),
    * e.g. `{ methodConfig: [{ name: [{ service: "shop.inventory.v1.InventoryService", method: "GetProduct" }],

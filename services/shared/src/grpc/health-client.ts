@@ -1,12 +1,13 @@
+import type { ChannelCredentials } from "@grpc/grpc-js";
 import { Health, HealthCheckResponse_ServingStatus } from "#gen/grpc/health/v1/health_pb.js";
 import { createClient, type ServiceClient } from "./client.js";
 
 /** HealthClient is a typed grpc.health.v1 client (the descriptor generated for reflection serves it too). */
 export type HealthClient = ServiceClient<typeof Health>;
 
-/** createHealthClient returns a grpc.health.v1 client; close it when done. */
-export function createHealthClient(address: string): HealthClient {
-  return createClient(Health, address);
+/** createHealthClient returns a grpc.health.v1 client (plaintext unless `credentials`); close it when done. */
+export function createHealthClient(address: string, credentials?: ChannelCredentials): HealthClient {
+  return createClient(Health, address, credentials ? { credentials } : {});
 }
 
 /**

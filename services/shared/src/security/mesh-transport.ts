@@ -1,9 +1,17 @@
 import { ChannelCredentials, ServerCredentials, type Server } from "@grpc/grpc-js";
+import type { SecureClientSessionOptions } from "node:http2";
+import path from "node:path";
 import type { MeshSecurity } from "../config.js";
 import type { Logger } from "../logger.js";
 import { accessControl, type AccessControl } from "./access-control.js";
 import { AccessPolicy } from "./access-policy.js";
-import type { MeshServiceName } from "./identity.js";
+import { MeshCertificates, type CertificateSet } from "./certificates.js";
+import { serviceId, type MeshServiceName } from "./identity.js";
+import { serviceFiles } from "./pki-layout.js";
+import { channelCredentials, checkServerId, logTlsRejections, serverCredentials } from "./tls.js";
+
+/** CERTIFICATES_READY_MS bounds the wait for a process's certificates at start (they are written by npm run certs). */
+const CERTIFICATES_READY_MS = 10_000;
 
 /**
  * MeshTransport is how one process of the mesh talks to the others: the credentials its gRPC server binds with,
@@ -16,6 +24,12 @@ export interface MeshTransport {
   /** channelCredentials are for calling `peer`: with mTLS, a server whose certificate is not `peer`'s is refused. */
   channelCredentials(peer: MeshServiceName): ChannelCredentials;
   readonly access: AccessControl;
+  /**
+   * http2Options are for a Node HTTP/2 client of `peer` (the gateway's Connect transport): TLS with this process's
+   * pair, verifying `peer`'s identity; undefined under MESH_INSECURE=1 (h2c). The object is updated in place when
+   * the certificates rotate: connect-node reads it at each new connection, so the next one uses the new pair.
+   */
+  http2Options(peer: MeshServiceName): SecureClientSessionOptions | undefined;
   /** bound is called once the server listens (mTLS: rejected handshakes get logged). */
   bound(server: Server): void;
   close(): void;
@@ -32,11 +46,49 @@ export async function openMeshTransport(self: string, security: MeshSecurity, lo
       mode: "insecure",
       serverCredentials: ServerCredentials.createInsecure(),
       channelCredentials: () => ChannelCredentials.createInsecure(),
+      http2Options: () => undefined,
       access: accessControl(undefined),
       bound: () => undefined,
       close: () => undefined,
     };
   }
   const policy = AccessPolicy.load(security.policyFile);
-  throw new Error(`mTLS for ${self} is not wired yet (policy ${policy.source})`);
+  const certs = new MeshCertificates(serviceFiles(path.resolve(security.pkiDir), self as MeshServiceName), {
+    logger,
+    refreshMs: security.refreshMs,
+  });
+  try {
+    await certs.ready(CERTIFICATES_READY_MS);
+  } catch (error) {
+    certs.close();
+    throw new Error(`${(error as Error).message} (create them with: npm run certs, PKI_DIR=${security.pkiDir})`);
+  }
+  const live: SecureClientSessionOptions[] = [];
+  const stopWatching = certs.onChange((set) => {
+    for (const options of live) Object.assign(options, tlsOf(set));
+  });
+  return {
+    mode: "mtls",
+    serverCredentials: serverCredentials(certs),
+    channelCredentials: (peer) => channelCredentials(certs, serviceId(peer)),
+    http2Options(peer) {
+      const expected = serviceId(peer);
+      const options: SecureClientSessionOptions = {
+        ...tlsOf(certs.current()),
+        checkServerIdentity: (_host, cert) => checkServerId(cert, expected),
+      };
+      live.push(options);
+      return options;
+    },
+    access: accessControl(policy),
+    bound: (server) => logTlsRejections(server, logger),
+    close() {
+      stopWatching();
+      certs.close();
+    },
+  };
+}
+
+function tlsOf(set: CertificateSet): Pick<SecureClientSessionOptions, "ca" | "cert" | "key"> {
+  return { ca: set.ca, cert: set.cert, key: set.key };
 }
