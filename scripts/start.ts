@@ -18,11 +18,15 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { acquireBroker, type Broker } from "./mesh/broker.js";
 import { ROOT } from "./mesh/child.js";
-import { ensureBuilt, ProcessMesh, type MeshProcessName } from "./mesh/mesh.js";
+import { ensureMeshPki } from "#shared/security/pki.js";
+import { ensureBuilt, OPERATOR, ProcessMesh, type MeshProcessName } from "./mesh/mesh.js";
 
 /** PORTS are the documented default ports (README, docs/architecture.md). */
 const PORTS: Readonly<Record<MeshProcessName, number>> = { order: 50051, payment: 50052, inventory: 50053, gateway: 8080 };
 const COLORS: Readonly<Record<MeshProcessName, number>> = { inventory: 36, payment: 35, order: 33, gateway: 32 };
+
+/** RENEW_EVERY_MS: how often npm start checks the service certificates (renewed past half their life). */
+const RENEW_EVERY_MS = 60 * 60 * 1000;
 
 function say(message: string): void {
   process.stderr.write(`[start] ${message}\n`);
@@ -36,6 +40,25 @@ class Runner {
 
   get isStopping(): boolean {
     return this.stopping !== undefined;
+  }
+
+  /**
+   * renewCertificates plays the part a SPIFFE agent plays in production: every hour it re-issues the service
+   * certificates past half their 24 h life, and the services pick them up within PKI_REFRESH_MS, without a restart.
+   */
+  renewCertificates(): void {
+    const pkiDir = this.mesh?.pkiDir;
+    if (pkiDir === undefined) return;
+    const timer = setInterval(() => {
+      ensureMeshPki(pkiDir).then(
+        (report) => {
+          const issued = report.changes.filter((change) => change.action !== "kept").map((change) => change.subject);
+          if (issued.length > 0) say(`certificates renewed: ${issued.join(", ")}`);
+        },
+        (error: unknown) => say(`renewing certificates failed: ${error instanceof Error ? error.message : String(error)}`),
+      );
+    }, RENEW_EVERY_MS);
+    timer.unref();
   }
 
   /** stopAll stops the processes (last started first), then the broker if this script started it, and exits. */
@@ -61,6 +84,20 @@ function buildWebUiIfMissing(): void {
   if (build.status !== 0) throw new Error(`building the web UI failed (exit ${build.status ?? build.signal})`);
 }
 
+/** grpcurlExamples call the services directly: with the operator certificate the mesh issued, or plaintext when insecure. */
+function grpcurlExamples(mesh: ProcessMesh): string[] {
+  const pki = mesh.pkiDir === undefined ? undefined : path.relative(ROOT, mesh.pkiDir);
+  const tls =
+    pki === undefined
+      ? "-plaintext"
+      : `-cacert ${pki}/ca.crt -cert ${pki}/clients/${OPERATOR.name}.crt -key ${pki}/clients/${OPERATOR.name}.key`;
+  return [
+    `  .tools/bin/grpcurl ${tls} 127.0.0.1:50053 shop.inventory.v1.InventoryService/ListProducts`,
+    `  .tools/bin/grpcurl ${tls} -H 'idempotency-key: demo-1' -d '{"customerId":"c1","cardToken":"tok_visa",` +
+      `"lines":[{"productId":"sku-espresso","quantity":1}]}' 127.0.0.1:50051 shop.order.v1.OrderService/CreateOrder`,
+  ];
+}
+
 function table(mesh: ProcessMesh, brokers: string): string {
   const rows = mesh.names.map((name) => `  ${name.padEnd(10)} ${name === "gateway" ? "HTTP" : "gRPC"}  ${mesh.address(name)}`);
   return [
@@ -73,9 +110,7 @@ function table(mesh: ProcessMesh, brokers: string): string {
     "",
     "Try:",
     "  curl -s http://127.0.0.1:8080/api/v1/products/sku-espresso",
-    "  .tools/bin/grpcurl -plaintext 127.0.0.1:50053 shop.inventory.v1.InventoryService/ListProducts",
-    `  .tools/bin/grpcurl -plaintext -H 'idempotency-key: demo-1' -d '{"customerId":"c1","cardToken":"tok_visa",` +
-      `"lines":[{"productId":"sku-espresso","quantity":1}]}' 127.0.0.1:50051 shop.order.v1.OrderService/CreateOrder`,
+    ...grpcurlExamples(mesh),
     "  npm run dlq -- list",
     "",
     "Ctrl-C stops everything this started.",
@@ -110,6 +145,8 @@ async function main(): Promise<void> {
       ports: PORTS,
       host: process.env["HOST"] ?? "127.0.0.1",
       dataRoot: path.join(ROOT, ".data"),
+      // mTLS with the CA in .data/pki (made on the first start, leaves renewed below); MESH_INSECURE=1 for plaintext.
+      insecure: process.env["MESH_INSECURE"] === "1",
       // The local demo: the web UI fetches a short-lived token from POST /auth/dev-token. Off by default.
       processEnv: { gateway: { AUTH_DEV_TOKENS: process.env["AUTH_DEV_TOKENS"] ?? "true" } },
       // detached: a process group of its own, so Ctrl-C in the terminal reaches only this script, which then stops
@@ -124,6 +161,7 @@ async function main(): Promise<void> {
       readyTimeoutMs: Number(process.env["START_TIMEOUT_MS"] ?? 60_000),
     });
     await runner.mesh.start();
+    runner.renewCertificates();
     process.stderr.write(table(runner.mesh, runner.broker.brokers));
   } catch (error) {
     say(`start failed: ${error instanceof Error ? error.message : String(error)}`);

@@ -77,7 +77,7 @@ export interface ProcessMeshOptions {
 }
 
 /** OPERATOR: the operator identity the launcher (and the tools built on it) calls the services with; admin, as tests create orders. */
-const OPERATOR = { name: "mesh-tools", role: "admin" } as const;
+export const OPERATOR = { name: "operator", role: "admin" } as const;
 
 let built: Promise<BuildResult> | undefined;
 
