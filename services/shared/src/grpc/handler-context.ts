@@ -3,6 +3,7 @@ import { Code, ConnectError, createContextKey, createContextValues, type Context
 import { Metadata } from "@grpc/grpc-js";
 import type { ServerDuplexStream, ServerReadableStream, ServerUnaryCall, ServerWritableStream } from "@grpc/grpc-js";
 import type { EventEmitter } from "node:events";
+import { PRINCIPAL_HEADERS, principalKey, type Principal } from "../security/principal.js";
 
 /** ServerCall is any grpc-js server call. */
 export type ServerCall =
@@ -98,7 +99,7 @@ export class GrpcHandlerContext implements HandlerContext {
   }
 
   get values(): ContextValues {
-    this.#values ??= createContextValues().set(peerKey, peerOf(this.call));
+    this.#values ??= createContextValues().set(peerKey, peerOf(this.call)).set(principalKey, principalOf(this.call.metadata));
     return this.#values;
   }
 
@@ -172,6 +173,18 @@ function toMetadata(headers: Headers | undefined): Metadata | undefined {
     }
   });
   return metadata;
+}
+
+/**
+ * principalOf reads the principal the gateway asserted (PRINCIPAL_HEADERS) from a call's metadata; undefined without a
+ * subject. Interim (issue 10): it trusts the headers from any peer; the kit's policy check is to fill principalKey
+ * only for the gateway's identity and replace this.
+ */
+function principalOf(metadata: Metadata): Principal | undefined {
+  const subject = metadata.get(PRINCIPAL_HEADERS.subject)[0];
+  if (typeof subject !== "string" || subject === "") return undefined;
+  const scopes = metadata.get(PRINCIPAL_HEADERS.scopes)[0];
+  return { subject, scopes: typeof scopes === "string" ? scopes.split(" ").filter(Boolean) : [] };
 }
 
 /** peerOf is the caller's address; grpc-js throws once the underlying stream is gone, and the peer is only informative. */
