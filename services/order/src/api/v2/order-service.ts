@@ -12,7 +12,8 @@ import { toV2Order, V2_STATUS } from "./order-mapper.js";
 export function createOrderServiceV2(orders: OrderUseCases): ServiceImpl<typeof OrderService> {
   return {
     async createOrder(request, ctx) {
-      return { order: toV2Order(await orders.create(fromV2CreateOrder(request), callOf(ctx))) };
+      const call = callOf(ctx);
+      return { order: toV2Order(await orders.create(fromV2CreateOrder(request, call.principal?.subject), call)) };
     },
     ...sharedHandlers(orders, { toMessage: toV2Order, status: V2_STATUS }),
   };
@@ -20,11 +21,12 @@ export function createOrderServiceV2(orders: OrderUseCases): ServiceImpl<typeof 
 
 /**
  * fromV2CreateOrder validates a v2 CreateOrderRequest into the command, naming v2's fields (`items[0].quantity`,
- * `payment.card_token`). A missing `payment` is a missing card token.
+ * `payment.card_token`). A missing `payment` is a missing card token; a blank `customer_id` is the principal's own
+ * (`subject`) when the call acts for one.
  */
-export function fromV2CreateOrder(request: CreateOrderRequest): CreateOrderCommand {
+export function fromV2CreateOrder(request: CreateOrderRequest, subject?: string): CreateOrderCommand {
   return {
-    customerId: customerIdOf("customer_id", request.customerId),
+    customerId: customerIdOf("customer_id", request.customerId, subject),
     lines: orderLinesOf("items", request.items),
     cardToken: cardTokenOf("payment.card_token", request.payment?.cardToken ?? ""),
     linesField: "items",
