@@ -40,8 +40,7 @@ const OPEN: Access = { token: false };
 export function accessOf(method: DescMethod): Access {
   const typeName = method.parent.typeName;
   if (ADMIN_PACKAGES.some((prefix) => typeName.startsWith(prefix))) return { token: true, scopes: [ADMIN_SCOPE] };
-  const write = isWrite(method);
-  if (write) return { token: true, scopes: [requiredScope(method)] };
+  if (isWrite(method)) return { token: true, scopes: [requiredScope(method)] };
   return TOKEN_PACKAGES.some((prefix) => typeName.startsWith(prefix)) ? { token: true, scopes: [] } : OPEN;
 }
 
