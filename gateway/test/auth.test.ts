@@ -91,7 +91,7 @@ describe("writes need a valid bearer token", () => {
   });
 
   it("when a valid token lacks the write scope, then 403 permission_denied naming the scope", async () => {
-    const res = await cancelOrder(`Bearer ${await gm.token({ scopes: ["payments:write"] })}`);
+    const res = await cancelOrder(`Bearer ${await gm.token({ scopes: ["inventory:write"] })}`);
 
     expect(res.status).toBe(403);
     expect(await res.json()).toMatchObject({ code: "permission_denied", message: expect.stringContaining('"orders:write"') });
@@ -226,7 +226,7 @@ describe("every order method needs a valid bearer token, reads too", () => {
 
 describe("payments are the shop's: the gateway asks for the admin scope", () => {
   it("when a customer token reads payments or refunds one, then 403 naming the admin scope, on REST and Connect", async () => {
-    const customer = `Bearer ${await gm.token({ subject: "alice" })}`;
+    const customer = `Bearer ${await gm.token({ subject: "alice", scopes: ["orders:write"] })}`;
 
     const read = await restGet("/api/v1/payments?orderId=00000000-0000-4000-8000-000000000000", customer);
     const refund = await fetch(`${gm.baseUrl}/shop.payment.v1.PaymentService/RefundPayment`, {

@@ -280,7 +280,7 @@ describe("failures answer with the one error envelope", () => {
     const bad = await call(gm.baseUrl, "POST", "/api/v2/orders", { body: v2Order(customerId), token: "not.a.jwt" });
     const weak = await call(gm.baseUrl, "POST", "/api/v2/orders", {
       body: v2Order(customerId),
-      token: await gm.token({ scopes: ["payments:write"] }),
+      token: await gm.token({ scopes: ["inventory:write"] }),
     });
     const listed = await call(gm.baseUrl, "GET", `/api/v2/orders?customerId=${customerId}`, { token });
 

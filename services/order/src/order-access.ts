@@ -12,7 +12,10 @@ import type { Order } from "./domain/order.js";
 export class OrderAccess {
   constructor(private readonly logger: Logger) {}
 
-  /** checkCreate refuses a customer placing an order for someone else (`customer_id` names another customer). */
+  /**
+   * checkCreate refuses a customer placing an order for someone else (`customer_id` names another customer). The
+   * field stays required for everyone (the contract says REQUIRED): the token does not fill a blank one in.
+   */
   checkCreate(actor: Actor, customerId: string): void {
     const own = customerOf(actor);
     if (own === undefined || customerId === own) return;

@@ -102,18 +102,6 @@ describe("the card token bound, in both versions", () => {
   });
 });
 
-describe("a customer id left blank by a call that acts for a principal", () => {
-  it("when customer_id is blank and the call has a subject, then both versions place the order for the subject", () => {
-    expect(fromV1CreateOrder(v1Request({ customerId: " " }), "alice").customerId).toBe("alice");
-    expect(fromV2CreateOrder(v2Request({ customerId: "" }), "alice").customerId).toBe("alice");
-  });
-
-  it("when customer_id is given, then it stands as sent (whether it may is the use case's rule, not the translation's)", () => {
-    expect(fromV1CreateOrder(v1Request({ customerId: "bob" }), "alice").customerId).toBe("bob");
-    expect(fromV2CreateOrder(v2Request({ customerId: "bob" }), "alice").customerId).toBe("bob");
-  });
-});
-
 describe("shop.order.v2 CreateOrderRequest → command", () => {
   it("when the request is valid, then the command holds its values, with v2's items as the lines field", () => {
     expect(fromV2CreateOrder(v2Request())).toEqual({

@@ -139,12 +139,12 @@ describe("a customer reaches only their own orders", () => {
     ]);
   });
 
-  it("when a customer leaves customer_id blank, then the order is placed for them (v1 and v2)", async () => {
-    const viaV1 = await v1.createOrder(espresso(""), bob);
-    const viaV2 = await v2.createOrder(espressoV2(""), bob);
+  it("when a customer leaves customer_id blank, then INVALID_ARGUMENT: the field stays required, the token does not fill it", async () => {
+    const viaV1 = await grpcError(v1.createOrder(espresso(""), bob));
+    const viaV2 = await grpcError(v2.createOrder(espressoV2(""), bob));
 
-    expect(viaV1.order?.customerId).toBe("bob");
-    expect(viaV2.order?.customerId).toBe("bob");
+    for (const error of [viaV1, viaV2]) expect(error).toEqual({ code: status.INVALID_ARGUMENT, details: "customer_id: is required" });
+    expect(denials()).toEqual([]);
   });
 });
 

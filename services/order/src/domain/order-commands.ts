@@ -40,12 +40,9 @@ export function requiredText(field: string, value: string): string {
   return text;
 }
 
-/**
- * customerIdOf checks a customer id: required, at most {@link MAX_CUSTOMER_ID_LENGTH} characters. A blank one is
- * `fallback` when given (the principal's subject: a customer need not repeat who they are).
- */
-export function customerIdOf(field: string, value: string, fallback?: string): string {
-  const customerId = requiredText(field, value.trim() === "" && fallback !== undefined ? fallback : value);
+/** customerIdOf checks a customer id: required, at most {@link MAX_CUSTOMER_ID_LENGTH} characters. */
+export function customerIdOf(field: string, value: string): string {
+  const customerId = requiredText(field, value);
   if (customerId.length > MAX_CUSTOMER_ID_LENGTH) {
     throw invalidArgument(field, `must be at most ${MAX_CUSTOMER_ID_LENGTH} characters`);
   }

@@ -12,20 +12,16 @@ import { toV1Order, V1_STATUS } from "./order-mapper.js";
 export function createOrderService(orders: OrderUseCases): ServiceImpl<typeof OrderService> {
   return {
     async createOrder(request, ctx) {
-      const call = callOf(ctx);
-      return { order: toV1Order(await orders.create(fromV1CreateOrder(request, call.principal?.subject), call)) };
+      return { order: toV1Order(await orders.create(fromV1CreateOrder(request), callOf(ctx))) };
     },
     ...sharedHandlers(orders, { toMessage: toV1Order, status: V1_STATUS }),
   };
 }
 
-/**
- * fromV1CreateOrder validates a v1 CreateOrderRequest into the command, naming v1's fields (`lines[0].quantity`). A
- * blank `customer_id` is the principal's own (`subject`) when the call acts for one.
- */
-export function fromV1CreateOrder(request: CreateOrderRequest, subject?: string): CreateOrderCommand {
+/** fromV1CreateOrder validates a v1 CreateOrderRequest into the command, naming v1's fields (`lines[0].quantity`). */
+export function fromV1CreateOrder(request: CreateOrderRequest): CreateOrderCommand {
   return {
-    customerId: customerIdOf("customer_id", request.customerId, subject),
+    customerId: customerIdOf("customer_id", request.customerId),
     lines: orderLinesOf("lines", request.lines),
     cardToken: cardTokenOf("card_token", request.cardToken),
     linesField: "lines",

@@ -12,8 +12,7 @@ import { toV2Order, V2_STATUS } from "./order-mapper.js";
 export function createOrderServiceV2(orders: OrderUseCases): ServiceImpl<typeof OrderService> {
   return {
     async createOrder(request, ctx) {
-      const call = callOf(ctx);
-      return { order: toV2Order(await orders.create(fromV2CreateOrder(request, call.principal?.subject), call)) };
+      return { order: toV2Order(await orders.create(fromV2CreateOrder(request), callOf(ctx))) };
     },
     ...sharedHandlers(orders, { toMessage: toV2Order, status: V2_STATUS }),
   };
@@ -21,12 +20,11 @@ export function createOrderServiceV2(orders: OrderUseCases): ServiceImpl<typeof 
 
 /**
  * fromV2CreateOrder validates a v2 CreateOrderRequest into the command, naming v2's fields (`items[0].quantity`,
- * `payment.card_token`). A missing `payment` is a missing card token; a blank `customer_id` is the principal's own
- * (`subject`) when the call acts for one.
+ * `payment.card_token`). A missing `payment` is a missing card token.
  */
-export function fromV2CreateOrder(request: CreateOrderRequest, subject?: string): CreateOrderCommand {
+export function fromV2CreateOrder(request: CreateOrderRequest): CreateOrderCommand {
   return {
-    customerId: customerIdOf("customer_id", request.customerId, subject),
+    customerId: customerIdOf("customer_id", request.customerId),
     lines: orderLinesOf("items", request.items),
     cardToken: cardTokenOf("payment.card_token", request.payment?.cardToken ?? ""),
     linesField: "items",
