@@ -15,6 +15,8 @@ export interface GhzRun {
   /** call is `package.Service.Method`. */
   readonly call: string;
   readonly data: object;
+  /** metadata is sent with every call (e.g. the gateway's `authorization`). */
+  readonly metadata?: Record<string, string>;
   /** proto is a .proto file; without it ghz asks the server's reflection. */
   readonly proto?: string;
   readonly durationSec: number;
@@ -59,6 +61,7 @@ export async function runGhz(run: GhzRun): Promise<LoadResult> {
     "--format=json",
     ...(run.cpus ? [`--cpus=${run.cpus.split(/[,-]/).length}`] : []),
     ...(run.proto ? [`--proto=${run.proto}`] : []),
+    ...(run.metadata ? [`--metadata=${JSON.stringify(run.metadata)}`] : []),
     run.target,
   ];
   const child = MeshChild.command(GHZ, args, { name: "ghz", cpus: run.cpus });

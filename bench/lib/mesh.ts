@@ -5,6 +5,7 @@
  * Stopping it stops only what it started.
  */
 import { DEV_JWT_SECRET } from "../../gateway/src/config.js";
+import { ADMIN_SCOPE } from "#shared/security/principal.js";
 import { ALL_WRITE_SCOPES, signToken } from "../../gateway/src/auth.js";
 import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js";
 import { OrderService } from "#gen/shop/order/v1/order_service_pb.js";
@@ -84,11 +85,18 @@ export class BenchMesh {
     return `http://${this.address("gateway")}`;
   }
 
-  /** token mints a JWT the gateway accepts for writes (the dev secret the mesh's gateway was started with). */
-  token(): Promise<string> {
+  /**
+   * token mints a JWT the gateway accepts (the dev secret the mesh's gateway was started with): every write scope, for
+   * customer `subject` (default "bench"), whose orders alone it reaches unless `admin` adds the admin scope.
+   */
+  token(options: { subject?: string; admin?: boolean } = {}): Promise<string> {
     return signToken(
       { issuer: "shopmesh-dev", audience: "shopmesh-api", secret: DEV_JWT_SECRET, algorithms: ["HS256"] },
-      { subject: "bench", scopes: ALL_WRITE_SCOPES, ttlSeconds: 3600 },
+      {
+        subject: options.subject ?? "bench",
+        scopes: options.admin ? [...ALL_WRITE_SCOPES, ADMIN_SCOPE] : ALL_WRITE_SCOPES,
+        ttlSeconds: 3600,
+      },
     );
   }
 

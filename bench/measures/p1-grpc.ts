@@ -26,17 +26,19 @@ export interface LoadShape {
   readonly sutCpus: string | undefined;
 }
 
-/** SeededOrder is a confirmed order to read, and the size of its GetOrder response. */
+/** SeededOrder is a confirmed order to read, its customer, and the size of its GetOrder response. */
 export interface SeededOrder {
   readonly orderId: string;
+  readonly customerId: string;
   readonly responseBytes: number;
 }
 
 /** seedOrder creates one confirmed two-unit order through the mesh (so GetOrder returns a realistic, full order). */
 export async function seedOrder(mesh: BenchMesh): Promise<SeededOrder> {
   const productId = await mesh.createProduct(1_000);
+  const customerId = "cust-bench-p1";
   const created = await mesh.order.createOrder(
-    { customerId: "cust-bench-p1", cardToken: "tok_visa", lines: [{ productId, quantity: 2 }] },
+    { customerId, cardToken: "tok_visa", lines: [{ productId, quantity: 2 }] },
     { metadata: { "idempotency-key": crypto.randomUUID() } },
   );
   const orderId = created.order?.orderId;
@@ -50,7 +52,7 @@ export async function seedOrder(mesh: BenchMesh): Promise<SeededOrder> {
     },
     { timeoutMs: 30_000, intervalMs: 100, message: `order ${orderId} to be CONFIRMED`, describe: () => `status ${status}` },
   );
-  return { orderId, responseBytes: toBinary(GetOrderResponseSchema, response).length };
+  return { orderId, customerId, responseBytes: toBinary(GetOrderResponseSchema, response).length };
 }
 
 /** Side is the summary of one target over the repeats. */

@@ -44,15 +44,19 @@ export interface P2Row {
 /** runP2 measures every target; see the file comment. */
 export async function runP2(mesh: BenchMesh, order: SeededOrder, s: P2Settings, log: (line: string) => void): Promise<P2Row[]> {
   const connect = `${mesh.gatewayUrl}/shop.order.v1.OrderService/GetOrder`;
+  // The order's own customer reads it, as a shopper would: the gateway verifies the token, the order service checks
+  // that the order is theirs.
+  const authorization = `Bearer ${await mesh.token({ subject: order.customerId })}`;
   const binaryBody = Buffer.from(toBinary(GetOrderRequestSchema, create(GetOrderRequestSchema, { orderId: order.orderId }))).toString(
     "base64",
   );
   const jsonBody = Buffer.from(JSON.stringify({ orderId: order.orderId })).toString("base64");
-  const ghzTo = (target: string, durationSec: number, rate: number) =>
+  const ghzTo = (target: string, durationSec: number, rate: number, metadata?: Record<string, string>) =>
     runGhz({
       target,
       call: "shop.order.v1.OrderService.GetOrder",
       data: { order_id: order.orderId },
+      ...(metadata ? { metadata } : {}),
       durationSec,
       concurrency: rate > 0 ? s.latencyConnections : s.concurrency,
       connections: s.connections,
@@ -76,10 +80,15 @@ export async function runP2(mesh: BenchMesh, order: SeededOrder, s: P2Settings, 
       );
   const runners: Record<P2Target, (durationSec: number, rate: number) => Promise<LoadResult>> = {
     direct: (d, r) => ghzTo(mesh.address("order"), d, r),
-    rest: http(`${mesh.gatewayUrl}/api/v1/orders/${order.orderId}`, "GET", {}, undefined),
-    connectJson: http(connect, "POST", { "content-type": "application/json", "connect-protocol-version": "1" }, jsonBody),
-    connectBinary: http(connect, "POST", { "content-type": "application/proto", "connect-protocol-version": "1" }, binaryBody),
-    grpcViaGateway: (d, r) => ghzTo(mesh.address("gateway"), d, r),
+    rest: http(`${mesh.gatewayUrl}/api/v1/orders/${order.orderId}`, "GET", { authorization }, undefined),
+    connectJson: http(connect, "POST", { "content-type": "application/json", "connect-protocol-version": "1", authorization }, jsonBody),
+    connectBinary: http(
+      connect,
+      "POST",
+      { "content-type": "application/proto", "connect-protocol-version": "1", authorization },
+      binaryBody,
+    ),
+    grpcViaGateway: (d, r) => ghzTo(mesh.address("gateway"), d, r, { authorization }),
   };
   const max = new Map<P2Target, LoadResult[]>(P2_TARGETS.map((t) => [t, []]));
   const atRate = new Map<P2Target, LoadResult[]>(P2_TARGETS.map((t) => [t, []]));

@@ -55,7 +55,8 @@ interface Outcome {
 /** runP3 drives every step in turn; see the file comment. */
 export async function runP3(mesh: BenchMesh, settings: P3Settings, log: (line: string) => void): Promise<P3Result> {
   const products = await Promise.all(Array.from({ length: 10 }, () => mesh.createProduct(1_000_000)));
-  const token = await mesh.token();
+  // An operator's token (admin scope): one token places orders for the thousand customers the load spreads over.
+  const token = await mesh.token({ admin: true });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 128 });
   const url = new URL(`${mesh.gatewayUrl}/api/v1/orders`);
   const peakRssBytes: Record<string, number> = {};

@@ -1,11 +1,12 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Health } from "#gen/grpc/health/v1/health_pb.js";
 import { createLogger, type Logger } from "#shared/logger.js";
-import { createAuth, createDevTokenHandler, type Auth } from "./auth.js";
+import { createAuth, type Auth } from "./auth.js";
 import { createBackends, PUBLIC_SERVICES, type BackendName, type Backends } from "./backends.js";
 import type { GatewayConfig } from "./config.js";
 import { createRpcHandler, type ServiceRegistration } from "./connect-routes.js";
 import { createCorsHandler } from "./cors.js";
+import { createDevTokenHandler } from "./dev-token.js";
 import { createProbeHandler, createReadiness, healthImpl } from "./health.js";
 import { writeConnectError, writeErrorEnvelope } from "./errors.js";
 import { chain, createBodyLimitHandler, pathOf, type HttpHandler, type NodeRequest, type NodeResponse } from "./http-handler.js";

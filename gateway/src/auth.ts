@@ -2,29 +2,49 @@ import { getOption, type DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { errors as jose, type JWTPayload, jwtVerify, SignJWT } from "jose";
 import { http } from "#gen/google/api/annotations_pb.js";
+import { ADMIN_SCOPE, type Principal } from "#shared/security/principal.js";
 import type { JwtConfig } from "./config.js";
-import { challengeOf, writeErrorEnvelope } from "./errors.js";
-import { headerOf, pathOf, sendJson, type HttpHandler, type NodeRequest } from "./http-handler.js";
-import { requestContext, requestContextKey, type Principal } from "./request-context.js";
+import { challengeOf } from "./errors.js";
+import { headerOf, type NodeRequest } from "./http-handler.js";
+import { requestContext, requestContextKey } from "./request-context.js";
 
 /** WRITE_SCOPES maps each proto package prefix to the scope its writes need. */
 const WRITE_SCOPES: ReadonlyArray<readonly [prefix: string, scope: string]> = [
   ["shop.order.", "orders:write"],
-  ["shop.payment.", "payments:write"],
   ["shop.inventory.", "inventory:write"],
 ];
 
-/** ALL_WRITE_SCOPES is every scope the API knows; `npm run token` grants them all unless told otherwise. */
+/** ALL_WRITE_SCOPES is every write scope the API knows; `npm run token` grants them all unless told otherwise. */
 export const ALL_WRITE_SCOPES: readonly string[] = WRITE_SCOPES.map(([, scope]) => scope);
 
-/** DEV_TOKEN_SCOPES is what the web UI's demo login gets: enough to place and cancel orders, nothing more. */
-const DEV_TOKEN_SCOPES: readonly string[] = ["orders:write"];
+/**
+ * TOKEN_PACKAGES are the packages every method of which needs a verified token, reads included: the order service
+ * limits a customer to their own orders by the token's subject, so an order read without one has no owner to check.
+ */
+const TOKEN_PACKAGES: readonly string[] = ["shop.order."];
+
+/** ADMIN_PACKAGES are the shop's own business (payments): every method needs a token with ADMIN_SCOPE. */
+const ADMIN_PACKAGES: readonly string[] = ["shop.payment."];
+
+/** Access is what a method asks of the caller at the gateway: nothing, or a verified token holding every one of `scopes`. */
+export type Access = { readonly token: false } | { readonly token: true; readonly scopes: readonly string[] };
+
+const OPEN: Access = { token: false };
 
 /**
- * isWrite says whether a method changes state, from its contract: a `google.api.http` rule other than `get`, or,
- * without a rule, a client or bidi stream (ImportStock, ReserveStock). Reads (and server reflection) are open;
- * writes need a token.
+ * accessOf decides what a method needs, from its contract. Payments (reads and RefundPayment): a token with
+ * ADMIN_SCOPE. Orders: a token on every method, and writes also their scope. Other writes (a `google.api.http`
+ * rule other than `get`, or without a rule a client or bidi stream: ImportStock, ReserveStock): a token with the
+ * package's write scope. Everything else (product reads, server reflection, health) is open.
  */
+export function accessOf(method: DescMethod): Access {
+  const typeName = method.parent.typeName;
+  if (ADMIN_PACKAGES.some((prefix) => typeName.startsWith(prefix))) return { token: true, scopes: [ADMIN_SCOPE] };
+  if (isWrite(method)) return { token: true, scopes: [requiredScope(method)] };
+  return TOKEN_PACKAGES.some((prefix) => typeName.startsWith(prefix)) ? { token: true, scopes: [] } : OPEN;
+}
+
+/** isWrite says whether a method changes state, from its contract (see accessOf). */
 function isWrite(method: DescMethod): boolean {
   // Server reflection is a bidi stream, but it only describes the public contracts.
   if (method.parent.typeName.startsWith("grpc.reflection.")) return false;
@@ -36,19 +56,19 @@ function isWrite(method: DescMethod): boolean {
 /** requiredScope is the scope a write on this method needs, e.g. `orders:write` for shop.order.v2. */
 function requiredScope(method: DescMethod): string {
   const typeName = method.parent.typeName;
-  return WRITE_SCOPES.find(([prefix]) => typeName.startsWith(prefix))?.[1] ?? "admin:write";
+  return WRITE_SCOPES.find(([prefix]) => typeName.startsWith(prefix))?.[1] ?? ADMIN_SCOPE;
 }
 
-/** Auth checks bearer tokens for writes, for REST (authorizeWrite) and for RPCs (interceptor) alike. */
+/** Auth checks bearer tokens, for REST (authorizeRequest) and for RPCs (interceptor) alike, by accessOf. */
 export interface Auth {
   /**
-   * authorize returns the verified principal for a write, or undefined for a read (no token needed). It throws a
-   * ConnectError: UNAUTHENTICATED (→ 401) for a missing, malformed, expired, wrongly signed or wrong-audience token,
-   * PERMISSION_DENIED (→ 403) for a valid token without the method's scope.
+   * authorize returns the verified principal, or undefined for an open method (no token needed, none read). It
+   * throws a ConnectError: UNAUTHENTICATED (→ 401) for a missing, malformed, expired, wrongly signed or
+   * wrong-audience token, PERMISSION_DENIED (→ 403) for a valid token without a scope the method needs.
    */
   authorize(method: DescMethod, authorization: string | undefined): Promise<Principal | undefined>;
-  /** authorizeWrite is authorize for an HTTP request; it also records the principal in the request context. */
-  authorizeWrite(req: NodeRequest, method: DescMethod): Promise<Principal | undefined>;
+  /** authorizeRequest is authorize for an HTTP request; it also records the principal in the request context. */
+  authorizeRequest(req: NodeRequest, method: DescMethod): Promise<Principal | undefined>;
   /** verify checks a bearer token alone (no scope check). */
   verify(authorization: string | undefined): Promise<Principal>;
   /** interceptor applies authorize to every RPC served over Connect, gRPC and gRPC-Web. */
@@ -89,7 +109,10 @@ export function createAuth(jwt: JwtConfig): Auth {
     } catch (err) {
       throw unauthenticated(`invalid token: ${reasonOf(err, jwt)}`);
     }
+    // Both travel on to the services as metadata (PRINCIPAL_HEADERS), so they must be plain header text.
+    if (!HEADER_TOKEN.test(String(payload.sub))) throw unauthenticated(`invalid token: claim "sub" is invalid`);
     const scopes = typeof payload["scope"] === "string" ? payload["scope"].split(" ").filter(Boolean) : [];
+    if (!scopes.every((scope) => HEADER_TOKEN.test(scope))) throw unauthenticated(`invalid token: claim "scope" is invalid`);
     const principal: Principal = Object.freeze({ subject: String(payload.sub), scopes: Object.freeze(scopes) });
     // requiredClaims makes exp present; jose checked it is in the future.
     if (typeof payload.exp === "number") verified.set(token, principal, payload.exp * 1000);
@@ -97,11 +120,15 @@ export function createAuth(jwt: JwtConfig): Auth {
   };
 
   const authorize = async (method: DescMethod, authorization: string | undefined): Promise<Principal | undefined> => {
-    if (!isWrite(method)) return undefined;
+    const access = accessOf(method);
+    if (!access.token) return undefined;
     const principal = await verify(authorization);
-    const scope = requiredScope(method);
-    if (!principal.scopes.includes(scope)) {
-      throw new ConnectError(`token lacks the scope "${scope}" needed for ${method.parent.typeName}/${method.name}`, Code.PermissionDenied);
+    const missing = access.scopes.find((scope) => !principal.scopes.includes(scope));
+    if (missing !== undefined) {
+      throw new ConnectError(
+        `token lacks the scope "${missing}" needed for ${method.parent.typeName}/${method.name}`,
+        Code.PermissionDenied,
+      );
     }
     return principal;
   };
@@ -122,7 +149,7 @@ export function createAuth(jwt: JwtConfig): Auth {
     authorize,
     verify,
     interceptor,
-    async authorizeWrite(req, method) {
+    async authorizeRequest(req, method) {
       const principal = await authorize(method, headerOf(req, "authorization"));
       if (principal) requestContext(req).principal = principal;
       return principal;
@@ -130,6 +157,9 @@ export function createAuth(jwt: JwtConfig): Auth {
     mint: (options) => signToken(jwt, options),
   };
 }
+
+/** HEADER_TOKEN is a subject or scope that is safe as a metadata value: printable ASCII, no spaces (at most 256). */
+const HEADER_TOKEN = /^[\x21-\x7e]{1,256}$/;
 
 /** VERIFIED_TOKEN_CACHE_SIZE bounds the verified-token cache (entries; a token string is a few hundred bytes). */
 const VERIFIED_TOKEN_CACHE_SIZE = 1024;
@@ -177,28 +207,6 @@ export async function signToken(jwt: JwtConfig, options: MintOptions): Promise<s
     .setIssuedAt()
     .setExpirationTime(Math.floor(Date.now() / 1000) + (options.ttlSeconds ?? 3600))
     .sign(new TextEncoder().encode(jwt.secret));
-}
-
-/**
- * createDevTokenHandler serves `POST /auth/dev-token` for the web UI's demo login: a one-hour token for a demo
- * subject with DEV_TOKEN_SCOPES. Anyone who can reach it can write, so app.ts mounts it only when AUTH_DEV_TOKENS=true.
- */
-export function createDevTokenHandler(auth: Auth): HttpHandler {
-  return async (req, res) => {
-    if (pathOf(req) !== "/auth/dev-token") return false;
-    const { traceId, logger } = requestContext(req);
-    if (req.method !== "POST") {
-      res.setHeader("allow", "POST");
-      writeErrorEnvelope(res, new ConnectError("use POST /auth/dev-token", Code.Unimplemented), traceId);
-      return true;
-    }
-    const subject = `demo-${crypto.randomUUID().slice(0, 8)}`;
-    const ttlSeconds = 3600;
-    const token = await auth.mint({ subject, scopes: DEV_TOKEN_SCOPES, ttlSeconds });
-    logger.info({ subject }, "dev token issued");
-    sendJson(res, 200, { token, subject, scopes: DEV_TOKEN_SCOPES, expiresAt: new Date(Date.now() + ttlSeconds * 1000).toISOString() });
-    return true;
-  };
 }
 
 function unauthenticated(message: string): ConnectError {

@@ -7,6 +7,7 @@ import { OrderService as OrderServiceV1 } from "#gen/shop/order/v1/order_service
 import { OrderService as OrderServiceV2 } from "#gen/shop/order/v2/order_service_pb.js";
 import { OpsService } from "#gen/shop/ops/v1/ops_service_pb.js";
 import { PaymentService } from "#gen/shop/payment/v1/payment_service_pb.js";
+import { PRINCIPAL_HEADERS } from "#shared/security/principal.js";
 import type { GatewayConfig } from "./config.js";
 import { callUnary, type Cancel, type UnaryResult } from "./grpc-unary.js";
 import { headerOf, type NodeRequest } from "./http-handler.js";
@@ -23,8 +24,12 @@ export const PUBLIC_SERVICES: ReadonlyArray<{ service: DescService; backend: Bac
 /** BackendName names a backend process. */
 export type BackendName = "order" | "payment" | "inventory";
 
-/** FORWARDED_HEADERS are the caller's request headers that travel on to the backend as gRPC metadata. */
-const FORWARDED_HEADERS = ["idempotency-key"];
+/**
+ * FORWARDED_HEADERS are the caller's request headers that travel on to the backend as gRPC metadata: this list and
+ * nothing else. PRINCIPAL_HEADERS are never among them: a caller's own `x-shop-subject` or `x-shop-scopes` stop
+ * here, and the ones the backend gets are written from the verified token alone.
+ */
+const FORWARDED_HEADERS: readonly string[] = ["idempotency-key"];
 
 /** Backends holds one Connect client per backend service, over gRPC (h2c), and says what a forwarded call carries. */
 export interface Backends {
@@ -38,8 +43,9 @@ export interface Backends {
   addressOf(backend: BackendName): string;
   /**
    * forwardHeaders is the metadata a call made for this request carries: `traceparent` (the gateway's span in the
-   * caller's trace), the caller's `idempotency-key`, and the verified subject as `x-shop-subject`. The source is
-   * the Node request (REST) or a Connect handler context (RPC forwarding).
+   * caller's trace), the caller's `idempotency-key`, and the principal of the verified token as PRINCIPAL_HEADERS
+   * (subject, scopes space-separated). The source is the Node request (REST) or a Connect handler context (RPC
+   * forwarding).
    */
   forwardHeaders(from: NodeRequest | HandlerContext): Headers;
   /**
@@ -102,7 +108,10 @@ export function createBackends(config: Readonly<GatewayConfig>): Backends {
     const context = contextOf(from);
     if (context) {
       headers["traceparent"] = context.traceparent;
-      if (context.principal) headers["x-shop-subject"] = context.principal.subject;
+      if (context.principal) {
+        headers[PRINCIPAL_HEADERS.subject] = context.principal.subject;
+        headers[PRINCIPAL_HEADERS.scopes] = context.principal.scopes.join(" ");
+      }
     }
     for (const name of FORWARDED_HEADERS) {
       const value = isHandlerContext(from) ? (from.requestHeader.get(name) ?? undefined) : headerOf(from, name);

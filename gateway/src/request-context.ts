@@ -1,14 +1,9 @@
 import { createContextKey } from "@connectrpc/connect";
 import { pino } from "pino";
 import type { Logger } from "#shared/logger.js";
+import type { Principal } from "#shared/security/principal.js";
 import { childOf, formatTraceparent, newTrace, parseTraceparent } from "#shared/trace-context.js";
 import { headerOf, type NodeRequest } from "./http-handler.js";
-
-/** Principal is a verified caller: the token's subject and the scopes it grants. */
-export interface Principal {
-  readonly subject: string;
-  readonly scopes: readonly string[];
-}
 
 /** RequestContext is what the gateway knows about one request, from the first link of the chain onwards. */
 export interface RequestContext {
@@ -18,7 +13,7 @@ export interface RequestContext {
   readonly traceparent: string;
   /** logger is the gateway logger with `traceId` bound, so every line about this request carries it. */
   readonly logger: Logger;
-  /** principal is the verified caller, once a write was authorized. */
+  /** principal is the verified caller (the token's subject and scopes), once a call that needs a token was authorized. */
   principal?: Principal;
   /** bodyTooLarge is set when Connect refused the request body as over the limit (rpc-error-gate.ts). */
   bodyTooLarge?: boolean;

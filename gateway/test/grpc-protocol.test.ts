@@ -134,7 +134,7 @@ describe("the trace id on RPC errors", () => {
 
     const res = await fetch(`${gm.baseUrl}${GET_ORDER}`, {
       method: "POST",
-      headers: { "content-type": "application/json", traceparent: traceparent(id) },
+      headers: { "content-type": "application/json", traceparent: traceparent(id), authorization: `Bearer ${await gm.token()}` },
       body: JSON.stringify({ orderId: "o-1" }),
     });
 
@@ -168,7 +168,8 @@ describe("the trace id on RPC errors", () => {
     const id = traceId();
     const orders = createClient(OrderService, createGrpcTransport({ baseUrl: gm.baseUrl }));
 
-    const error = await orders.getOrder({ orderId: "o-1" }, { headers: { traceparent: traceparent(id) } }).then(
+    const headers = { traceparent: traceparent(id), authorization: `Bearer ${await gm.token()}` };
+    const error = await orders.getOrder({ orderId: "o-1" }, { headers }).then(
       () => undefined,
       (e: unknown) => ConnectError.from(e),
     );

@@ -111,7 +111,7 @@ describe("request body limit", () => {
   it("when a body is within the limit, then it is not refused for its size", async () => {
     const res = await fetch(`${gm.baseUrl}/shop.order.v1.OrderService/GetOrder`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", authorization: `Bearer ${await gm.token()}` },
       body: JSON.stringify({ orderId: "x" }),
     });
 
@@ -150,7 +150,7 @@ describe("Connect JSON body encoding", () => {
 
     const res = await fetch(`${gm.baseUrl}/shop.order.v1.OrderService/GetOrder`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", authorization: `Bearer ${await gm.token()}` },
       body,
     });
 

@@ -78,7 +78,7 @@ describe("the limits, walked both ways against the services", () => {
   const v1Order = (o: Json) => ({ customerId: "c-limits", cardToken: "tok_visa", lines: lines(1), ...o });
   const v2Order = (o: Json) => ({ customerId: "c-limits", items: lines(1), payment: { cardToken: "tok_visa" }, ...o });
   const post = (path: string, body: Json, headers: Record<string, string> = {}) => call(gm.baseUrl, "POST", path, { body, token, headers });
-  const get = (path: string) => call(gm.baseUrl, "GET", path);
+  const get = (path: string) => call(gm.baseUrl, "GET", path, { token });
 
   interface Probe {
     field: string;

@@ -107,7 +107,8 @@ describe("the OpenAPI document", () => {
     const watchV2 = doc.paths["/api/v2/orders/{order_id}:watch"].get;
     const listV2 = doc.paths["/api/v2/orders"].get;
 
-    expect(createV2.security).toEqual([{ bearerAuth: [] }]);
+    expect(createV2.security).toEqual([{ bearerAuth: ["orders:write"] }]);
+    expect(createV2.responses["401"]).toBeDefined();
     expect(createV2.responses["201"].headers.Location).toBeDefined();
     expect(createV2.parameters.map((x: Json) => x.name)).toContain("Idempotency-Key");
     expect(createV2.deprecated).toBeUndefined();
@@ -116,9 +117,24 @@ describe("the OpenAPI document", () => {
     expect(doc.paths["/api/v1/payments"].get.deprecated).toBeUndefined();
     expect(cancelV2.requestBody.content["application/json"].schema.properties.orderId).toBeUndefined();
     expect(watchV2.responses["200"].content["text/event-stream"]).toBeDefined();
-    expect(listV2.security).toBeUndefined();
+    expect(listV2.security).toEqual([{ bearerAuth: [] }]);
     expect(listV2.parameters.map((x: Json) => x.name)).toEqual(["pageSize", "pageToken", "customerId", "status"]);
     expect(listV2.responses.default.$ref).toBe("#/components/responses/Error");
+  });
+
+  it("when a route reads orders or payments, then it needs a token (payments: the admin scope); product reads stay open", () => {
+    const orderReads = [doc.paths["/api/v1/orders/{order_id}"].get, doc.paths["/api/v2/orders/{order_id}:watch"].get];
+    const paymentRead = doc.paths["/api/v1/payments/{payment_id}"].get;
+    const productRead = doc.paths["/api/v1/products/{product_id}"].get;
+
+    for (const read of orderReads) {
+      expect(read.security).toEqual([{ bearerAuth: [] }]);
+      expect(read.responses["401"].$ref).toBe("#/components/responses/Error");
+      expect(read.responses["403"].$ref).toBe("#/components/responses/Error");
+    }
+    expect(paymentRead.security).toEqual([{ bearerAuth: ["admin"] }]);
+    expect(productRead.security).toBeUndefined();
+    expect(productRead.responses["401"]).toBeUndefined();
   });
 
   it("when a route is a server stream, then its answer is described as text/event-stream with its events' payloads", () => {

@@ -53,7 +53,8 @@ it("when more orders arrive at once than the order service admits, then the exce
   for (const answer of accepted) {
     const orderId = answer.body.order.orderId as string;
     await waitUntil(
-      async () => (await call(gm.baseUrl, "GET", `/api/v2/orders/${orderId}`)).body?.order?.state?.status === "ORDER_STATUS_CONFIRMED",
+      async () =>
+        (await call(gm.baseUrl, "GET", `/api/v2/orders/${orderId}`, { token })).body?.order?.state?.status === "ORDER_STATUS_CONFIRMED",
       { timeoutMs: 30_000, intervalMs: 150, message: `order ${orderId} to be CONFIRMED` },
     );
   }

@@ -1,6 +1,7 @@
 /**
  * The REST surface against a real mesh + gateway: every route's status, headers and body; the error envelope on
- * every failure path; auth on writes; Server-Sent Events for server streams.
+ * every failure path; auth on writes; Server-Sent Events for server streams. The token is an operator's (admin
+ * scope): whose order is whose is ownership.test.ts's subject.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createProduct, uniqueId } from "../../test/system/fixtures.js";
@@ -35,7 +36,7 @@ async function createV2(body: unknown = v2Order(), headers: Record<string, strin
 async function waitForV2Status(orderId: string, status: string): Promise<RestAnswer> {
   return await waitUntil(
     async () => {
-      const answer = await call(gm.baseUrl, "GET", `/api/v2/orders/${orderId}`);
+      const answer = await call(gm.baseUrl, "GET", `/api/v2/orders/${orderId}`, { token });
       return answer.body?.order?.state?.status === status ? answer : undefined;
     },
     { timeoutMs: 30_000, intervalMs: 150, message: `order ${orderId} to be ${status}` },
@@ -55,7 +56,7 @@ describe("orders v2", () => {
     expect(order.items).toEqual([expect.objectContaining({ productId, quantity: 2 })]);
     expect(order.total).toEqual({ currencyCode: "EUR", amountMinor: "2500" });
 
-    const fetched = await call(gm.baseUrl, "GET", created.headers.get("location")!);
+    const fetched = await call(gm.baseUrl, "GET", created.headers.get("location")!, { token });
     expect(fetched.status).toBe(200);
     expect(fetched.body.order.orderId).toBe(order.orderId);
   });
@@ -76,11 +77,12 @@ describe("orders v2", () => {
     const a = await createV2(v2Order(customerId));
     const b = await createV2(v2Order(customerId));
 
-    const page1 = await call(gm.baseUrl, "GET", `/api/v2/orders?customerId=${customerId}&pageSize=1`);
+    const page1 = await call(gm.baseUrl, "GET", `/api/v2/orders?customerId=${customerId}&pageSize=1`, { token });
     const page2 = await call(
       gm.baseUrl,
       "GET",
       `/api/v2/orders?customer_id=${customerId}&page_size=1&pageToken=${encodeURIComponent(page1.body.nextPageToken)}`,
+      { token },
     );
 
     expect(page1.status).toBe(200);
@@ -104,7 +106,9 @@ describe("orders v2", () => {
     const created = await createV2();
     const orderId = created.body.order.orderId;
 
-    const res = await fetch(`${gm.baseUrl}/api/v2/orders/${orderId}:watch`, { headers: { accept: "text/event-stream" } });
+    const res = await fetch(`${gm.baseUrl}/api/v2/orders/${orderId}:watch`, {
+      headers: { accept: "text/event-stream", authorization: `Bearer ${token}` },
+    });
     const events = await readSse(res);
 
     expect(res.status).toBe(200);
@@ -118,7 +122,7 @@ describe("orders v2", () => {
   });
 
   it("when an unknown order is watched, then the answer is a 404 envelope, not a stream", async () => {
-    const answer = await call(gm.baseUrl, "GET", `/api/v2/orders/${crypto.randomUUID()}:watch`);
+    const answer = await call(gm.baseUrl, "GET", `/api/v2/orders/${crypto.randomUUID()}:watch`, { token });
 
     expectEnvelope(answer, 404, "NOT_FOUND");
   });
@@ -131,7 +135,7 @@ describe("orders v1 (deprecated)", () => {
       token,
     });
     const orderId = created.body.order.orderId;
-    const fetched = await call(gm.baseUrl, "GET", `/api/v1/orders/${orderId}`);
+    const fetched = await call(gm.baseUrl, "GET", `/api/v1/orders/${orderId}`, { token });
 
     expect(created.status).toBe(201);
     expect(created.headers.get("location")).toBe(`/api/v1/orders/${orderId}`);
@@ -149,8 +153,8 @@ describe("orders v1 (deprecated)", () => {
     const created = await createV2(v2Order(customerId));
     await waitForV2Status(created.body.order.orderId, "ORDER_STATUS_CONFIRMED");
 
-    const confirmed = await call(gm.baseUrl, "GET", `/api/v1/orders?customerId=${customerId}&status=CONFIRMED`);
-    const cancelled = await call(gm.baseUrl, "GET", `/api/v1/orders?customerId=${customerId}&status=ORDER_STATUS_CANCELLED`);
+    const confirmed = await call(gm.baseUrl, "GET", `/api/v1/orders?customerId=${customerId}&status=CONFIRMED`, { token });
+    const cancelled = await call(gm.baseUrl, "GET", `/api/v1/orders?customerId=${customerId}&status=ORDER_STATUS_CANCELLED`, { token });
 
     expect(confirmed.body.orders.map((o: { orderId: string }) => o.orderId)).toEqual([created.body.order.orderId]);
     expect(cancelled.body.orders).toEqual([]);
@@ -158,7 +162,9 @@ describe("orders v1 (deprecated)", () => {
 
   it("when a v1 order is watched, then the SSE stream ends at CONFIRMED with deprecation headers", async () => {
     const created = await createV2();
-    const res = await fetch(`${gm.baseUrl}/api/v1/orders/${created.body.order.orderId}:watch`);
+    const res = await fetch(`${gm.baseUrl}/api/v1/orders/${created.body.order.orderId}:watch`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
 
     const events = await readSse(res);
 
@@ -183,9 +189,9 @@ describe("payments, products and reservations", () => {
 
     // The payment is found by its order (not by order.paymentId): when other meshes share the broker, a foreign
     // payment service may also charge this order's event, and its PaymentAuthorized may be the one the order saw.
-    const listed = await call(gm.baseUrl, "GET", `/api/v1/payments?orderId=${orderId}`);
+    const listed = await call(gm.baseUrl, "GET", `/api/v1/payments?orderId=${orderId}`, { token });
     const paymentId = listed.body.payments[0]?.paymentId;
-    const fetched = await call(gm.baseUrl, "GET", `/api/v1/payments/${paymentId}`);
+    const fetched = await call(gm.baseUrl, "GET", `/api/v1/payments/${paymentId}`, { token });
     const refunded = await call(gm.baseUrl, "POST", `/api/v1/payments/${paymentId}:refund`, { body: { reason: "test" }, token });
 
     expect(listed.status).toBe(200);
@@ -244,7 +250,7 @@ describe("failures answer with the one error envelope", () => {
   it("when a field has the wrong type or is unknown, then 400 names the field", async () => {
     const wrongType = await createV2({ ...v2Order(), items: [{ productId, quantity: "two" }] });
     const unknown = await createV2({ ...v2Order(), colour: "red" });
-    const badQuery = await call(gm.baseUrl, "GET", "/api/v2/orders?pageSize=lots");
+    const badQuery = await call(gm.baseUrl, "GET", "/api/v2/orders?pageSize=lots", { token });
 
     expectEnvelope(wrongType, 400, "INVALID_ARGUMENT", /^items\[0\]\.quantity: /);
     expectEnvelope(unknown, 400, "INVALID_ARGUMENT", /^colour: unknown field/);
@@ -274,9 +280,9 @@ describe("failures answer with the one error envelope", () => {
     const bad = await call(gm.baseUrl, "POST", "/api/v2/orders", { body: v2Order(customerId), token: "not.a.jwt" });
     const weak = await call(gm.baseUrl, "POST", "/api/v2/orders", {
       body: v2Order(customerId),
-      token: await gm.token({ scopes: ["payments:write"] }),
+      token: await gm.token({ scopes: ["inventory:write"] }),
     });
-    const listed = await call(gm.baseUrl, "GET", `/api/v2/orders?customerId=${customerId}`);
+    const listed = await call(gm.baseUrl, "GET", `/api/v2/orders?customerId=${customerId}`, { token });
 
     expectEnvelope(none, 401, "UNAUTHENTICATED");
     expect(none.headers.get("www-authenticate")).toMatch(/^Bearer/);
@@ -299,6 +305,7 @@ describe("failures answer with the one error envelope", () => {
     const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
     const answer = await call(gm.baseUrl, "GET", "/api/v2/orders/nope-1", {
       headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+      token,
     });
 
     expectEnvelope(answer, 404, "NOT_FOUND");

@@ -85,7 +85,7 @@ describe("versions over HTTP", () => {
   });
 
   it("when an unversioned path has no shop Accept, then v2 answers with Vary: Accept and no deprecation", async () => {
-    const answer = await call(gm.baseUrl, "GET", `/api/orders/${orderId}`);
+    const answer = await call(gm.baseUrl, "GET", `/api/orders/${orderId}`, { token });
 
     expect(answer.status).toBe(200);
     expect(answer.body.order.state).toBeDefined();
@@ -96,7 +96,7 @@ describe("versions over HTTP", () => {
   });
 
   it("when an unversioned path asks for v1, then v1 answers in its media type with the deprecation headers", async () => {
-    const answer = await call(gm.baseUrl, "GET", `/api/orders/${orderId}`, { headers: { accept: V1 } });
+    const answer = await call(gm.baseUrl, "GET", `/api/orders/${orderId}`, { headers: { accept: V1 }, token });
 
     expect(answer.status).toBe(200);
     expect(answer.body.order.lines).toHaveLength(1);
@@ -107,7 +107,7 @@ describe("versions over HTTP", () => {
   });
 
   it("when an unversioned path asks for v2, then v2 answers in its media type", async () => {
-    const answer = await call(gm.baseUrl, "GET", `/api/orders/${orderId}`, { headers: { accept: V2 } });
+    const answer = await call(gm.baseUrl, "GET", `/api/orders/${orderId}`, { headers: { accept: V2 }, token });
 
     expect(answer.body.order.state).toBeDefined();
     expect(answer.headers.get("content-type")).toBe(`${V2}; charset=utf-8`);
@@ -124,8 +124,8 @@ describe("versions over HTTP", () => {
   });
 
   it("when v1 and v2 are called side by side, then both serve the same order in their own shapes", async () => {
-    const v1 = await call(gm.baseUrl, "GET", `/api/v1/orders/${orderId}`);
-    const v2 = await call(gm.baseUrl, "GET", `/api/v2/orders/${orderId}`);
+    const v1 = await call(gm.baseUrl, "GET", `/api/v1/orders/${orderId}`, { token });
+    const v2 = await call(gm.baseUrl, "GET", `/api/v2/orders/${orderId}`, { token });
 
     expect(v1.body.order.orderId).toBe(orderId);
     expect(v2.body.order.orderId).toBe(orderId);

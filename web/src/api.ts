@@ -24,9 +24,10 @@ export interface DevToken {
 const tokens = new Map<string, DevToken>();
 
 /**
- * devToken gets (and caches per customer id typed in the form) a bearer token from `POST /auth/dev-token`, which
- * the gateway enables only with AUTH_DEV_TOKENS=true (`npm start` does); it signs a demo subject of its own. A real
- * deployment would sign in with an identity provider instead.
+ * devToken gets (and caches per customer id typed in the form) a bearer token for that customer from
+ * `POST /auth/dev-token`, which the gateway enables only with AUTH_DEV_TOKENS=true (`npm start` does). The token's
+ * subject is the customer id: the gateway and the order service let it place, read and watch that customer's orders
+ * only. A real deployment would sign in with an identity provider instead.
  */
 export async function devToken(subject: string): Promise<string> {
   const cached = tokens.get(subject);
@@ -34,7 +35,7 @@ export async function devToken(subject: string): Promise<string> {
   const response = await fetch("/auth/dev-token", {
     method: "POST",
     headers: { "content-type": "application/json", accept: "application/json" },
-    body: "{}",
+    body: JSON.stringify({ subject }),
   });
   const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
   if (!response.ok) {

@@ -1,7 +1,7 @@
 /**
  * The order panel: a form that places an order for the quantities picked in the products table (with a dev bearer
- * token and a fresh Idempotency-Key), then the order's status timeline, following WatchOrder live until the order
- * is CONFIRMED or CANCELLED.
+ * token for the customer id typed in the form, and a fresh Idempotency-Key), then the order's status timeline,
+ * following WatchOrder live (with the same customer's token: orders are private) until it is CONFIRMED or CANCELLED.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { OrderStatus, type Order } from "#gen/shop/order/v1/order_service_pb.js";
@@ -25,6 +25,9 @@ export function mountOrder(root: HTMLElement, products: ProductsPanel): void {
     id: "customer",
     name: "customer",
     required: true,
+    // What the demo login accepts as a subject (gateway/src/dev-token.ts); the browser says so before asking.
+    pattern: "[A-Za-z0-9._\\-]{1,64}",
+    maxlength: "64",
     value: `cust-${Math.random().toString(36).slice(2, 8)}`,
     autocomplete: "off",
     "data-testid": "customer-id",
@@ -83,7 +86,7 @@ export function mountOrder(root: HTMLElement, products: ProductsPanel): void {
       message.textContent = `Order placed (Idempotency-Key ${idempotencyKey.slice(0, 8)}…).`;
       products.clearQuantities();
       render(order);
-      void watch(order.orderId);
+      void watch(order.orderId, customerId);
     } catch (error) {
       const connectError = ConnectError.from(error);
       showError(connectError.code === Code.Unknown ? connectError.rawMessage : `${Code[connectError.code]}: ${connectError.rawMessage}`);
@@ -94,14 +97,16 @@ export function mountOrder(root: HTMLElement, products: ProductsPanel): void {
 
   // WatchOrder sends the current state, then every change, and ends at a terminal state. A broken stream is
   // resumed (the first message is the current state again, so nothing is missed); a new order stops the old watch.
-  async function watch(orderId: string): Promise<void> {
+  async function watch(orderId: string, customerId: string): Promise<void> {
     watching?.abort();
     const controller = new AbortController();
     watching = controller;
     let terminal = false;
     for (let attempt = 0; !terminal && !controller.signal.aborted && attempt < 20; attempt++) {
       try {
-        for await (const { order } of orders.watchOrder({ orderId }, { signal: controller.signal })) {
+        // Asked for on every attempt: a watch that outlives its token resumes with a fresh one.
+        const headers = { authorization: `Bearer ${await devToken(customerId)}` };
+        for await (const { order } of orders.watchOrder({ orderId }, { signal: controller.signal, headers })) {
           if (!order) continue;
           render(order);
           terminal = order.status === OrderStatus.CONFIRMED || order.status === OrderStatus.CANCELLED;

@@ -4,6 +4,7 @@
  * byte-identical output (canonicalJson), which lets CI regenerate openapi/openapi.json and diff it.
  */
 import type { DescField, DescMessage } from "@bufbuild/protobuf";
+import { accessOf } from "../auth.js";
 import type { Route, RouteTable } from "../rest/route-table.js";
 import { fieldAt } from "../rest/route-table.js";
 import { VERSIONING_DOC_PATH, type VersionPolicy } from "../rest/versions.js";
@@ -56,7 +57,9 @@ export function buildOpenApiDocument(table: RouteTable, options: OpenApiOptions)
         "Versions: /api/v1 and /api/v2 are served side by side; an unversioned /api/... path picks its version from",
         "`Accept: application/vnd.shop.v2+json` (or v1), defaulting to the newest. Deprecated versions answer with",
         `Deprecation, Sunset and Link headers; see ${VERSIONING_DOC_PATH}.`,
-        "Writes need `Authorization: Bearer <jwt>`. Server streams are Server-Sent Events: one `data:` JSON message",
+        "Writes and every order route need `Authorization: Bearer <jwt>`: a customer (the token's subject) sees and",
+        "changes only their own orders, a token with the admin scope every order; payments need the admin scope.",
+        "Server streams are Server-Sent Events: one `data:` JSON message",
         "per event, `event: error` with the error envelope on failure, `event: end` when the stream completes.",
         "Every error answers with the same envelope (ErrorEnvelope).",
       ].join(" "),
@@ -84,7 +87,8 @@ export function buildOpenApiDocument(table: RouteTable, options: OpenApiOptions)
           type: "http",
           scheme: "bearer",
           bearerFormat: "JWT",
-          description: "A JWT with the write scope of the API (e.g. orders:write).",
+          description:
+            "A JWT from the shop's issuer. Its subject is the customer the call acts for; the scopes an operation lists are all required (orders:write for order writes, admin for payments).",
         },
       },
     },
@@ -145,7 +149,8 @@ function operationOf(route: Route, registry: SchemaRegistry, options: OpenApiOpt
     const field = fieldAt(route.method.input, route.body, where);
     operation["requestBody"] = jsonBody(field.fieldKind === "message" ? registry.ref(field.message) : paramSchema(field));
   }
-  if (route.isWrite) operation["security"] = [{ bearerAuth: [] }];
+  const access = accessOf(route.method);
+  if (access.token) operation["security"] = [{ bearerAuth: [...access.scopes] }];
   if (route.deprecated) {
     operation["deprecated"] = true;
     const dates = options.policy.get(route.version);
@@ -200,7 +205,7 @@ function responsesOf(route: Route, registry: SchemaRegistry): JsonSchema {
     responses["200"] = { description: "OK.", headers, content: { "application/json": { schema } } };
   }
   responses["400"] = error;
-  if (route.isWrite) {
+  if (accessOf(route.method).token) {
     responses["401"] = error;
     responses["403"] = error;
   }

@@ -66,7 +66,7 @@ async function serve(deps: RestDeps, table: RouteTable, policy: VersionPolicy, r
     const dates = policy.get(route.version);
     if (dates) for (const [name, value] of Object.entries(deprecationHeaders(dates, successorPath(match)))) res.setHeader(name, value);
   }
-  if (route.isWrite) await deps.auth.authorizeWrite(req, route.method);
+  await deps.auth.authorizeRequest(req, route.method);
   let body = "";
   if (route.httpMethod !== "GET") {
     body = utf8Of(await readBody(req, deps.config.bodyLimitBytes));

@@ -25,8 +25,6 @@ export interface Route {
   /** responseBody is the rule's response_body: a response field to answer with instead of the whole message. */
   readonly responseBody: string;
   readonly streaming: boolean;
-  /** isWrite: a method other than GET changes state, so it needs a token (the plan's rule, shared with auth.ts). */
-  readonly isWrite: boolean;
   /** create: a POST on a collection that has an item route; it answers 201 with a Location of the new item. */
   readonly create: { readonly itemTemplate: PathTemplate; readonly idField: string } | undefined;
   /** empty: the response message has no fields, so a success answers 204 without a body. */
@@ -138,7 +136,6 @@ function routeOf(service: DescService, method: DescMethod, rule: HttpRule): Rout
     body: rule.body,
     responseBody: rule.responseBody,
     streaming: method.methodKind === "server_streaming",
-    isWrite: httpMethod !== "GET",
     create: undefined,
     empty: method.output.fields.length === 0,
     deprecated: false,

@@ -4,6 +4,7 @@
  */
 import { pino, type Logger } from "pino";
 import { Writable } from "node:stream";
+import { ADMIN_SCOPE } from "#shared/security/principal.js";
 import { ALL_WRITE_SCOPES, signToken } from "../../src/auth.js";
 import { startGateway, type Gateway } from "../../src/app.js";
 import { loadConfig, type GatewayConfig } from "../../src/config.js";
@@ -18,7 +19,11 @@ export interface GatewayMeshOptions {
   readonly withoutMesh?: boolean;
 }
 
-/** TokenOptions describe a dev token to mint (defaults: subject "test", every write scope, one hour). */
+/**
+ * TokenOptions describe a dev token to mint. The defaults are an operator's: subject "test", every write scope and
+ * the admin scope (every customer's orders, payments), one hour. A test acting as a customer names the subject and
+ * the scopes (`{ subject: "alice", scopes: ["orders:write"] }`).
+ */
 export interface TokenOptions {
   subject?: string;
   scopes?: readonly string[];
@@ -71,7 +76,11 @@ export async function startGatewayMesh(options: GatewayMeshOptions = {}): Promis
     config,
     logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
     token: (t = {}) =>
-      signToken(config.jwt, { subject: t.subject ?? "test", scopes: t.scopes ?? ALL_WRITE_SCOPES, ttlSeconds: t.ttlSeconds ?? 3600 }),
+      signToken(config.jwt, {
+        subject: t.subject ?? "test",
+        scopes: t.scopes ?? [...ALL_WRITE_SCOPES, ADMIN_SCOPE],
+        ttlSeconds: t.ttlSeconds ?? 3600,
+      }),
     async stop() {
       await gateway.stop(1_000);
       await mesh?.stop();

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { AdmissionLimit } from "#shared/admission-limit.js";
-import { invalidArgument, notFound } from "#shared/errors.js";
+import { invalidArgument } from "#shared/errors.js";
 import type { Inbox } from "#shared/events/inbox.js";
 import type { OutboxEvent, OutboxStore } from "#shared/events/outbox.js";
 import type { Logger } from "#shared/logger.js";
@@ -18,6 +18,8 @@ import {
   type OrderStatus,
   type PaymentOutcome,
 } from "./domain/order.js";
+import type { Actor } from "#shared/security/actor.js";
+import { OrderAccess } from "./order-access.js";
 import type { OrderChanges } from "./order-changes.js";
 import type { StockReleases } from "./stock-releases.js";
 import { orderCancelledEvent, orderConfirmedEvent, orderCreatedEvent } from "./order-events.js";
@@ -65,8 +67,11 @@ export interface OrderUseCaseDeps {
   readonly logger: Logger;
 }
 
-/** CallOptions are what CreateOrder takes from the call besides the command (api/shared-handlers.ts `callOf`). */
-export interface CallOptions {
+/**
+ * CallOptions are what the use cases take from the call besides the request (api/shared-handlers.ts `callOf`): who
+ * it acts for (OrderAccess decides what that allows), and for CreateOrder the key, signal and deadline.
+ */
+export interface CallOptions extends Actor {
   readonly idempotencyKey?: string | undefined;
   /** signal aborts when the caller gives up; the reservation stops waiting then. */
   readonly signal?: AbortSignal | undefined;
@@ -100,17 +105,21 @@ export type PaymentResult = PaymentOutcome | { kind: "duplicate" } | { kind: "un
 export class OrderUseCases {
   /** inFlight holds the CreateOrder running for each idempotency key, so a concurrent duplicate waits for it. */
   private readonly inFlight = new Map<string, { fingerprint: string; promise: Promise<Order> }>();
+  private readonly access: OrderAccess;
 
-  constructor(private readonly deps: OrderUseCaseDeps) {}
+  constructor(private readonly deps: OrderUseCaseDeps) {
+    this.access = new OrderAccess(deps.logger);
+  }
 
   /**
    * create runs CreateOrder: check the idempotency key, reserve stock, then store the order, the key and its
    * OrderCreated event in one transaction. The reservation is recorded before it is sent and the record dropped in
    * that transaction, so a reservation no order owns (its answer lost, storing failed, the process died) is released
    * until inventory confirms it. The same key with the same command returns the first order; with another command it
-   * is INVALID_ARGUMENT.
+   * is INVALID_ARGUMENT. A customer places orders only for themselves (checked first, before the key is looked at).
    */
   async create(command: CreateOrderCommand, call: CallOptions = {}): Promise<Order> {
+    this.access.checkCreate(call, command.customerId);
     const key = idempotencyKeyOf(call.idempotencyKey);
     const fingerprint = requestFingerprint(command);
     if (key === undefined) return this.admitted(command, fingerprint, undefined, call);
@@ -137,22 +146,24 @@ export class OrderUseCases {
     }
   }
 
-  /** get returns an order or throws NOT_FOUND. */
-  get(orderId: string): Order {
-    const order = this.deps.orders.get(orderId);
-    if (!order) throw notFound(`order "${orderId}"`);
-    return order;
+  /** get returns an order the caller may see, or throws NOT_FOUND (PERMISSION_DENIED for a customer: OrderAccess). */
+  get(orderId: string, call: Actor = {}): Order {
+    return this.access.readable(call, orderId, this.deps.orders.get(orderId));
   }
 
-  /** list returns a page of orders, newest first, and the token of the next page ("" at the end). */
-  list(query: ListQuery): { orders: Order[]; nextPageToken: string } {
+  /**
+   * list returns a page of orders, newest first, and the token of the next page ("" at the end). A customer lists
+   * their own orders whether or not they name themselves.
+   */
+  list(query: ListQuery, call: Actor = {}): { orders: Order[]; nextPageToken: string } {
     const pageSize = pageSizeOf(query.pageSize);
+    const customerId = this.access.listFilter(call, query.customerId);
     // The filter is in domain terms, so a v1 page token continues a v2 listing and vice versa.
-    const filter = `${query.customerId}|${query.status ?? ""}`;
+    const filter = `${customerId}|${query.status ?? ""}`;
     const cursor = decodePageToken(query.pageToken, filter);
     const afterSeq = cursor === undefined ? undefined : Number(cursor.after);
     if (afterSeq !== undefined && !Number.isInteger(afterSeq)) throw invalidArgument("page_token", "is not a token this server issued");
-    const page = this.deps.orders.list({ customerId: query.customerId, status: query.status }, pageSize, afterSeq);
+    const page = this.deps.orders.list({ customerId, status: query.status }, pageSize, afterSeq);
     return {
       orders: page.orders,
       nextPageToken: page.more && page.lastSeq !== undefined ? encodePageToken({ after: String(page.lastSeq), filter }) : "",
@@ -160,10 +171,10 @@ export class OrderUseCases {
   }
 
   /** cancel runs CancelOrder; cancelling a cancelled order returns it unchanged and writes nothing. */
-  cancel(orderId: string, reason: string): Order {
+  cancel(orderId: string, reason: string, call: Actor = {}): Order {
     const { db, orders, outbox } = this.deps;
     const result = db.transaction(() => {
-      const order = this.get(orderId);
+      const order = this.get(orderId, call);
       const outcome = cancelByCustomer(order, reason, new Date());
       if (outcome.kind === "unchanged") return { order, changed: false };
       orders.update(outcome.order);
@@ -178,11 +189,12 @@ export class OrderUseCases {
   }
 
   /** watch yields the order now and after every visible change, until it reaches a terminal state or `signal` aborts. */
-  async *watch(orderId: string, signal: AbortSignal): AsyncGenerator<Order> {
+  async *watch(orderId: string, signal: AbortSignal, call: Actor = {}): AsyncGenerator<Order> {
     // Listen before the first read, so a change committed in between is not lost.
     const changes = this.deps.changes.subscribe(orderId, signal);
     try {
-      let order = this.get(orderId);
+      // Who owns an order never changes: the first read's check holds for the whole stream.
+      let order = this.get(orderId, call);
       yield order;
       while (!isTerminal(order.status)) {
         await changes.next();

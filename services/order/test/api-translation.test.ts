@@ -1,9 +1,10 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { CreateOrderRequestSchema as V1CreateOrderRequestSchema } from "#gen/shop/order/v1/order_service_pb.js";
 import {
   CreateOrderRequestSchema as V2CreateOrderRequestSchema,
+  OrderService as V2OrderService,
   OrderStatus as V2OrderStatus,
 } from "#gen/shop/order/v2/order_service_pb.js";
 import { sharedHandlers } from "../src/api/shared-handlers.js";
@@ -166,10 +167,16 @@ describe("the handlers both versions share", () => {
     return { queries, handlers: sharedHandlers(orders, { toMessage: toV2Order, status: V2_STATUS }) };
   }
 
+  /** ctx is a plain Connect handler context of a v2 method, with no principal. */
+  function ctx(name: "listOrders" | "getOrder" | "cancelOrder"): HandlerContext {
+    const method = V2OrderService.method[name];
+    return createHandlerContext({ service: V2OrderService, method, protocolName: "test", requestMethod: "POST", url: `/${name}` });
+  }
+
   it("when a listing filters by status, then the use case gets the domain status; UNSPECIFIED means any", () => {
     const { queries, handlers } = useCases();
-    handlers.listOrders({ pageSize: 5, pageToken: "", customerId: "c-1", status: V2OrderStatus.CONFIRMED });
-    handlers.listOrders({ pageSize: 5, pageToken: "", customerId: "c-1", status: V2OrderStatus.UNSPECIFIED });
+    handlers.listOrders({ pageSize: 5, pageToken: "", customerId: "c-1", status: V2OrderStatus.CONFIRMED }, ctx("listOrders"));
+    handlers.listOrders({ pageSize: 5, pageToken: "", customerId: "c-1", status: V2OrderStatus.UNSPECIFIED }, ctx("listOrders"));
     expect(queries).toEqual([
       { pageSize: 5, pageToken: "", customerId: "c-1", status: "CONFIRMED" },
       { pageSize: 5, pageToken: "", customerId: "c-1", status: undefined },
@@ -178,15 +185,15 @@ describe("the handlers both versions share", () => {
 
   it("when the status filter is not an enum value, then INVALID_ARGUMENT names status", () => {
     const { queries, handlers } = useCases();
-    expect(() => handlers.listOrders({ pageSize: 5, pageToken: "", customerId: "", status: 42 as V2OrderStatus })).toThrow(
-      invalid("status: unknown order status 42"),
-    );
+    expect(() =>
+      handlers.listOrders({ pageSize: 5, pageToken: "", customerId: "", status: 42 as V2OrderStatus }, ctx("listOrders")),
+    ).toThrow(invalid("status: unknown order status 42"));
     expect(queries).toHaveLength(0);
   });
 
   it("when an order id is blank, then INVALID_ARGUMENT names order_id before anything is read", () => {
     const { handlers } = useCases();
-    expect(() => handlers.getOrder({ orderId: " " })).toThrow(invalid("order_id: is required"));
-    expect(() => handlers.cancelOrder({ orderId: "", reason: "" })).toThrow(invalid("order_id: is required"));
+    expect(() => handlers.getOrder({ orderId: " " }, ctx("getOrder"))).toThrow(invalid("order_id: is required"));
+    expect(() => handlers.cancelOrder({ orderId: "", reason: "" }, ctx("cancelOrder"))).toThrow(invalid("order_id: is required"));
   });
 });

@@ -8,6 +8,7 @@ import {
 } from "#gen/shop/payment/v1/payment_service_pb.js";
 import { invalidArgument } from "#shared/errors.js";
 import type { ServiceImpl } from "@connectrpc/connect";
+import { actorOf } from "#shared/security/actor.js";
 import { toProtoMoney } from "#shared/money.js";
 import { decodePageToken, encodePageToken, pageSizeOf } from "#shared/page-token.js";
 import { optionalUuid, requireUuid, type Payment, type PaymentStatus } from "./domain/payment.js";
@@ -43,13 +44,13 @@ export function createPaymentService(payments: Payments): ServiceImpl<typeof Pay
       };
     },
 
-    refundPayment(request) {
+    refundPayment(request, ctx) {
       const paymentId = requireUuid("payment_id", request.paymentId);
       if (request.reason.length > MAX_REFUND_REASON_LENGTH) {
         throw invalidArgument("reason", `must be at most ${MAX_REFUND_REASON_LENGTH} characters`);
       }
       const reason = request.reason === "" ? "refund requested" : request.reason;
-      const { payment } = payments.refund(paymentId, reason);
+      const { payment } = payments.refund(paymentId, reason, actorOf(ctx));
       return { payment: toProtoPayment(payment) };
     },
   };

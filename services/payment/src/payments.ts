@@ -1,9 +1,11 @@
 import type { OrderCancelled, OrderCreated } from "#gen/shop/order/v1/order_events_pb.js";
-import { notFound } from "#shared/errors.js";
+import { notFound, permissionDenied } from "#shared/errors.js";
 import type { Inbox } from "#shared/events/inbox.js";
 import type { OutboxStore } from "#shared/events/outbox.js";
 import type { Logger } from "#shared/logger.js";
 import { fromProtoMoney } from "#shared/money.js";
+import type { Actor } from "#shared/security/actor.js";
+import { ADMIN_SCOPE, isAdmin } from "#shared/security/principal.js";
 import type { SqliteDatabase } from "#shared/store/database.js";
 import { cardLast4, decideCharge, InvalidChargeError } from "./domain/card-processor.js";
 import { planRefund, refunded, type Payment } from "./domain/payment.js";
@@ -110,10 +112,17 @@ export class Payments {
 
   /**
    * refund refunds an authorized payment in full (RefundPayment). A refunded payment comes back unchanged; a declined
-   * one is FAILED_PRECONDITION; an unknown one NOT_FOUND.
+   * one is FAILED_PRECONDITION; an unknown one NOT_FOUND. Payments are the shop's, not a customer's: a call acting for
+   * a principal needs the admin scope (checked before the payment is looked up), one without a principal (order's
+   * compensation, an operator) was judged by the access policy.
    */
-  refund(paymentId: string, reason: string): { payment: Payment; changed: boolean } {
-    const { db, store } = this.deps;
+  refund(paymentId: string, reason: string, actor: Actor = {}): { payment: Payment; changed: boolean } {
+    const { db, store, logger } = this.deps;
+    const { principal, method } = actor;
+    if (principal !== undefined && !isAdmin(principal)) {
+      logger.warn({ method, subject: principal.subject, paymentId }, "permission denied");
+      throw permissionDenied(`refunding a payment needs the "${ADMIN_SCOPE}" scope`);
+    }
     const outcome = db.transaction(() => {
       const payment = store.get(paymentId);
       if (!payment) throw notFound(`payment "${paymentId}"`);

@@ -5,7 +5,7 @@ import { create } from "@bufbuild/protobuf";
 import { OrderCreatedSchema } from "#gen/shop/order/v1/order_events_pb.js";
 import { Inbox, inboxSchema } from "#shared/events/inbox.js";
 import { OutboxStore, outboxSchema } from "#shared/events/outbox.js";
-import { createLogger } from "#shared/logger.js";
+import { createLogger, type Logger } from "#shared/logger.js";
 import { openDatabase, type SqliteDatabase } from "#shared/store/database.js";
 import type { Payment } from "../src/domain/payment.js";
 import { Payments } from "../src/payments.js";
@@ -21,8 +21,8 @@ export interface TestPayments {
   close(): void;
 }
 
-/** openTestPayments opens the use cases on a fresh database in a temporary folder. */
-export function openTestPayments(): TestPayments {
+/** openTestPayments opens the use cases on a fresh database in a temporary folder (warnings to stdout unless `logger`). */
+export function openTestPayments(logger?: Logger): TestPayments {
   const dir = mkdtempSync(path.join(tmpdir(), "payment-test-"));
   const db = openDatabase(path.join(dir, "payment.db"), [...paymentSchema, ...outboxSchema, ...inboxSchema]);
   const payments = new Payments({
@@ -32,7 +32,7 @@ export function openTestPayments(): TestPayments {
     inbox: new Inbox(db),
     currencies: new Set(["EUR"]),
     committed: () => undefined,
-    logger: createLogger("payment-test", { LOG_LEVEL: "warn", LOG_FORMAT: "json" }),
+    logger: logger ?? createLogger("payment-test", { LOG_LEVEL: "warn", LOG_FORMAT: "json" }),
   });
   return {
     db,

@@ -17,6 +17,14 @@ export function notFound(what: string): ConnectError {
   return new ConnectError(`${what} not found`, Code.NotFound);
 }
 
+/**
+ * permissionDenied refuses a caller who may not do this (another customer's order), whatever the resource's state:
+ * the message names the field when the request asked for something not the caller's (`customer_id: ...`).
+ */
+export function permissionDenied(message: string): ConnectError {
+  return new ConnectError(message, Code.PermissionDenied);
+}
+
 /** failedPrecondition rejects a request the current state does not allow (out of stock, order already paid). */
 export function failedPrecondition(message: string): ConnectError {
   return new ConnectError(message, Code.FailedPrecondition);

@@ -1,17 +1,23 @@
 import type { HandlerContext } from "@connectrpc/connect";
 import { invalidArgument } from "#shared/errors.js";
+import { actorOf } from "#shared/security/actor.js";
 import { requiredText } from "../domain/order-commands.js";
 import type { Order, OrderStatus } from "../domain/order.js";
 import type { CallOptions, OrderUseCases } from "../order-use-cases.js";
 
 /**
- * callOf is all the order API reads from a call besides its request: the `idempotency-key` header, the caller's
- * abort signal and deadline.
+ * callOf is all the order API reads from a call besides its request: the principal the kit put in the context (and
+ * the method, for denial logs), the `idempotency-key` header, the caller's abort signal and deadline.
  */
 export function callOf(ctx: HandlerContext): CallOptions & { readonly signal: AbortSignal } {
   const timeoutMs = ctx.timeoutMs();
   const deadline = timeoutMs === undefined ? undefined : new Date(Date.now() + timeoutMs);
-  return { idempotencyKey: ctx.requestHeader.get("idempotency-key") ?? undefined, signal: ctx.signal, deadline };
+  return {
+    ...actorOf(ctx),
+    idempotencyKey: ctx.requestHeader.get("idempotency-key") ?? undefined,
+    signal: ctx.signal,
+    deadline,
+  };
 }
 
 /** VersionMapping is what an API version brings to the handlers the versions share: its Order message and status enum. */
@@ -29,23 +35,26 @@ export interface VersionMapping<Message, Status extends number> {
 export function sharedHandlers<Message, Status extends number>(orders: OrderUseCases, version: VersionMapping<Message, Status>) {
   const answer = (order: Order) => ({ order: version.toMessage(order) });
   return {
-    getOrder(request: { readonly orderId: string }) {
-      return answer(orders.get(requiredText("order_id", request.orderId)));
+    getOrder(request: { readonly orderId: string }, ctx: HandlerContext) {
+      return answer(orders.get(requiredText("order_id", request.orderId), actorOf(ctx)));
     },
 
-    listOrders(request: { readonly pageSize: number; readonly pageToken: string; readonly customerId: string; readonly status: Status }) {
+    listOrders(
+      request: { readonly pageSize: number; readonly pageToken: string; readonly customerId: string; readonly status: Status },
+      ctx: HandlerContext,
+    ) {
       const { pageSize, pageToken, customerId } = request;
-      const page = orders.list({ pageSize, pageToken, customerId, status: statusFilter(version.status, request.status) });
+      const page = orders.list({ pageSize, pageToken, customerId, status: statusFilter(version.status, request.status) }, actorOf(ctx));
       return { orders: page.orders.map((order) => version.toMessage(order)), nextPageToken: page.nextPageToken };
     },
 
-    cancelOrder(request: { readonly orderId: string; readonly reason: string }) {
-      return answer(orders.cancel(requiredText("order_id", request.orderId), request.reason));
+    cancelOrder(request: { readonly orderId: string; readonly reason: string }, ctx: HandlerContext) {
+      return answer(orders.cancel(requiredText("order_id", request.orderId), request.reason, actorOf(ctx)));
     },
 
     async *watchOrder(request: { readonly orderId: string }, ctx: HandlerContext) {
       const orderId = requiredText("order_id", request.orderId);
-      for await (const order of orders.watch(orderId, callOf(ctx).signal)) yield answer(order);
+      for await (const order of orders.watch(orderId, ctx.signal, actorOf(ctx))) yield answer(order);
     },
   };
 }
