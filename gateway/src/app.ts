@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Health } from "#gen/grpc/health/v1/health_pb.js";
 import { createLogger, type Logger } from "#shared/logger.js";
+import { openMeshTransport } from "#shared/security/mesh-transport.js";
 import { createAuth, type Auth } from "./auth.js";
 import { createBackends, PUBLIC_SERVICES, type BackendName, type Backends } from "./backends.js";
 import type { GatewayConfig } from "./config.js";
@@ -51,7 +52,8 @@ const BACKEND_NAMES: readonly BackendName[] = ["order", "payment", "inventory"];
  */
 export async function startGateway(config: Readonly<GatewayConfig>, options: StartOptions = {}): Promise<Gateway> {
   const logger = options.logger ?? createLogger("gateway");
-  const backends = createBackends(config);
+  const transport = await openMeshTransport("gateway", config.security, logger);
+  const backends = createBackends(config, transport);
   const auth = createAuth(config.jwt);
   const deps: GatewayDeps = { config, backends, auth, logger };
 
@@ -106,6 +108,7 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
   } catch (err) {
     await opsEvents.close();
     backends.close();
+    transport.close();
     throw err;
   }
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${listener.port}`;
@@ -118,6 +121,7 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
       await listener.close(graceMs);
       await opsEvents.close();
       backends.close();
+      transport.close();
     },
   };
 }

@@ -8,6 +8,7 @@ import { OrderService as OrderServiceV2 } from "#gen/shop/order/v2/order_service
 import { OpsService } from "#gen/shop/ops/v1/ops_service_pb.js";
 import { PaymentService } from "#gen/shop/payment/v1/payment_service_pb.js";
 import { PRINCIPAL_HEADERS } from "#shared/security/principal.js";
+import type { MeshTransport } from "#shared/security/mesh-transport.js";
 import type { GatewayConfig } from "./config.js";
 import { callUnary, type Cancel, type UnaryResult } from "./grpc-unary.js";
 import { headerOf, type NodeRequest } from "./http-handler.js";
@@ -68,13 +69,18 @@ export interface Backends {
   close(): void;
 }
 
-/** createBackends connects (lazily) to the three backends named in the config. */
-export function createBackends(config: Readonly<GatewayConfig>): Backends {
+/**
+ * createBackends connects (lazily) to the three backends named in the config, over `transport`: mTLS as the gateway,
+ * verifying each backend's identity (https), or h2c under MESH_INSECURE=1.
+ */
+export function createBackends(config: Readonly<GatewayConfig>, transport: MeshTransport): Backends {
   const addresses: Record<BackendName, string> = {
     order: config.orderAddr,
     payment: config.paymentAddr,
     inventory: config.inventoryAddr,
   };
+  const scheme = transport.mode === "mtls" ? "https" : "http";
+  const urlOf = (backend: BackendName) => `${scheme}://${addresses[backend]}`;
   const sessions = new Map<BackendName, Http2SessionManager>();
   const transports = new Map<BackendName, ReturnType<typeof createGrpcTransport>>();
   // One session manager per backend, shared by its Connect transport and the lean unary path, kept so close() can
@@ -82,7 +88,11 @@ export function createBackends(config: Readonly<GatewayConfig>): Backends {
   const sessionOf = (backend: BackendName) => {
     let session = sessions.get(backend);
     if (!session) {
-      session = new Http2SessionManager(`http://${addresses[backend]}`, { pingIntervalMs: 30_000, idleConnectionTimeoutMs: 60_000 });
+      session = new Http2SessionManager(
+        urlOf(backend),
+        { pingIntervalMs: 30_000, idleConnectionTimeoutMs: 60_000 },
+        transport.http2Options(backend),
+      );
       sessions.set(backend, session);
     }
     return session;
@@ -91,7 +101,7 @@ export function createBackends(config: Readonly<GatewayConfig>): Backends {
     let transport = transports.get(backend);
     if (!transport) {
       transport = createGrpcTransport({
-        baseUrl: `http://${addresses[backend]}`,
+        baseUrl: urlOf(backend),
         sessionManager: sessionOf(backend),
         defaultTimeoutMs: config.backendTimeoutMs,
       });

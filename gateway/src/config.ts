@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { ConfigError, deepFreeze, readBool, readInt, readList, readString, type Env } from "#shared/config.js";
+import { ConfigError, deepFreeze, readBool, readInt, readList, readMeshSecurity, readString, type Env, type MeshSecurity } from "#shared/config.js";
 
 /**
  * repoRoot is the nearest directory at or above `moduleUrl` holding a package.json: the repository root both from
@@ -67,6 +67,8 @@ export interface GatewayConfig {
   /** v1DeprecatedAt and v1Sunset are the published order v1 dates, YYYY-MM-DD (V1_DEPRECATED_AT, V1_SUNSET). */
   readonly v1DeprecatedAt: string;
   readonly v1Sunset: string;
+  /** security is how the gateway calls the services: mTLS as `spiffe://shopmesh.local/service/gateway` (config.ts of the kit). */
+  readonly security: MeshSecurity;
 }
 
 /** The published order v1 dates (docs/versioning.md); the version policy validates them at start-up. */
@@ -103,6 +105,7 @@ export function loadConfig(env: Env = process.env): Readonly<GatewayConfig> {
     authDevTokens: readBool(env, "AUTH_DEV_TOKENS", false),
     v1DeprecatedAt: readString(env, "V1_DEPRECATED_AT", DEFAULT_V1_DEPRECATED_AT),
     v1Sunset: readString(env, "V1_SUNSET", DEFAULT_V1_SUNSET),
+    security: readMeshSecurity(env),
   });
 }
 

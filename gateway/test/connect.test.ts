@@ -89,28 +89,30 @@ describe.each([
   ["Connect over HTTP/2", () => createConnectTransport({ baseUrl: gm.baseUrl, httpVersion: "2" })],
   ["gRPC over HTTP/2", () => createGrpcTransport({ baseUrl: gm.baseUrl })],
 ])("bidi streaming with %s", (_name, makeTransport) => {
-  it("when stock is reserved on the ReserveStock stream, then each request gets its answer", async () => {
+  it("when a client opens ReserveStock through the gateway, then the stream reaches inventory, which refuses the gateway: reservations belong to the order service", async () => {
     const inventory = createClient(InventoryService, makeTransport());
     const productId = await importProduct(inventory, 5);
     const reservationId = crypto.randomUUID();
 
-    const answers = [];
-    for await (const answer of inventory.reserveStock(
-      streamOf({
-        reservationId,
-        orderId: reservationId,
-        lines: [{ productId, quantity: 2, unitPrice: { currencyCode: "EUR", amountMinor: 500n } }],
-      }),
-      { headers: { authorization: `Bearer ${token}` } },
-    )) {
-      answers.push(answer);
-    }
+    const error = await (async () => {
+      for await (const _ of inventory.reserveStock(
+        streamOf({
+          reservationId,
+          orderId: reservationId,
+          lines: [{ productId, quantity: 2, unitPrice: { currencyCode: "EUR", amountMinor: 500n } }],
+        }),
+        { headers: { authorization: `Bearer ${token}` } },
+      )) {
+        // no answer may come: the policy refuses the call before its handler
+      }
+    })().catch((e: unknown) => ConnectError.from(e));
 
-    expect(answers).toHaveLength(1);
-    expect(answers[0]?.reservationId).toBe(reservationId);
-    expect(answers[0]?.reservation?.status).toBe(ReservationStatus.HELD);
+    expect((error as ConnectError).code).toBe(Code.PermissionDenied);
+    expect((error as ConnectError).rawMessage).toContain(
+      "spiffe://shopmesh.local/service/gateway may not call shop.inventory.v1.InventoryService/ReserveStock",
+    );
     const { product } = await inventory.getProduct({ productId });
-    expect(product?.stock?.availableQuantity).toBe(3);
+    expect(product?.stock?.availableQuantity).toBe(5);
   });
 });
 

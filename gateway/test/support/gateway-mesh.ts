@@ -3,7 +3,11 @@
  * the gateway started in-process on a free port in front of it. One per test file (starting one takes seconds).
  */
 import { pino, type Logger } from "pino";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { Writable } from "node:stream";
+import { ensureMeshPki } from "#shared/security/pki.js";
 import { ADMIN_SCOPE } from "#shared/security/principal.js";
 import { ALL_WRITE_SCOPES, signToken } from "../../src/auth.js";
 import { startGateway, type Gateway } from "../../src/app.js";
@@ -50,7 +54,11 @@ export interface GatewayMesh {
 export async function startGatewayMesh(options: GatewayMeshOptions = {}): Promise<GatewayMesh> {
   const mesh = options.withoutMesh ? undefined : await Mesh.start(options.mesh);
   const closed = "127.0.0.1:1"; // nothing listens on port 1: calls fail UNAVAILABLE
+  // The gateway dials the services with mTLS from the mesh's own CA; alone, it gets a CA of its own.
+  const ownPki = mesh?.pkiDir ? undefined : mkdtempSync(path.join(tmpdir(), "gateway-pki-"));
+  if (ownPki) await ensureMeshPki(ownPki);
   const config = loadConfig({
+    PKI_DIR: mesh?.pkiDir ?? ownPki ?? "",
     HOST: "127.0.0.1",
     PORT: "0",
     ORDER_ADDR: mesh?.address("order") ?? closed,
@@ -84,6 +92,7 @@ export async function startGatewayMesh(options: GatewayMeshOptions = {}): Promis
     async stop() {
       await gateway.stop(1_000);
       await mesh?.stop();
+      if (ownPki) rmSync(ownPki, { recursive: true, force: true });
     },
   };
 }
