@@ -1,7 +1,17 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { ConfigError, deepFreeze, readBool, readInt, readList, readMeshSecurity, readString, type Env, type MeshSecurity } from "#shared/config.js";
+import {
+  ConfigError,
+  deepFreeze,
+  readBool,
+  readInt,
+  readList,
+  readMeshSecurity,
+  readString,
+  type Env,
+  type MeshSecurity,
+} from "#shared/config.js";
 
 /**
  * repoRoot is the nearest directory at or above `moduleUrl` holding a package.json: the repository root both from

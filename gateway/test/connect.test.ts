@@ -1,7 +1,7 @@
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InventoryService, ReservationStatus } from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js";
 import { OrderService } from "#gen/shop/order/v1/order_service_pb.js";
 import { startGatewayMesh, type GatewayMesh } from "./support/gateway-mesh.js";
 
