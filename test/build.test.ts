@@ -10,6 +10,8 @@ import { build, ENTRIES, ROOT, type BuildResult, type ProcessName } from "../scr
 import { MeshChild } from "../scripts/mesh/child.js";
 import { freePort } from "../scripts/mesh/free-port.js";
 import { waitForServing } from "../scripts/mesh/mesh.js";
+import { operatorCredentials } from "#shared/security/operator-credentials.js";
+import { ensureMeshPki } from "#shared/security/pki.js";
 
 // Inside the repository (git-ignored .cache/): the bundles load node_modules and "type": "module" from above them.
 mkdirSync(path.join(ROOT, ".cache"), { recursive: true });
@@ -43,6 +45,10 @@ describe("npm run build", () => {
     if (!brokers) throw new Error("KAFKA_BROKERS is not set (test/global-setup.ts provides it)");
     const port = await freePort();
     const dataDir = mkdtempSync(path.join(tmpdir(), "shopmesh-build-test-"));
+    // The bundle serves mTLS as production does: a CA of the test's own, and the health check as an operator.
+    const pkiDir = path.join(dataDir, "pki");
+    await ensureMeshPki(pkiDir);
+    const operator = await operatorCredentials(pkiDir, "build-test", "reader");
     const child = MeshChild.node(result.bundles.inventory!, {
       name: "inventory",
       env: {
@@ -53,15 +59,17 @@ describe("npm run build", () => {
         KAFKA_GROUP_ID: `build-test-${crypto.randomUUID()}`,
         KAFKA_FROM_BEGINNING: "false",
         LOG_FORMAT: "json",
+        PKI_DIR: pkiDir,
       },
     });
     try {
-      await waitForServing(child, `127.0.0.1:${port}`, 60_000);
+      await waitForServing(child, `127.0.0.1:${port}`, 60_000, undefined, operator.for("inventory"));
       // A process still running 20 s after SIGTERM is killed, and then its exit reads signal SIGKILL.
       const exit = await child.stop("SIGTERM", 20_000);
       expect(exit, child.tail()).toEqual({ code: 0, signal: null });
     } finally {
       await child.stop("SIGKILL");
+      operator.close();
       rmSync(dataDir, { recursive: true, force: true });
     }
   });

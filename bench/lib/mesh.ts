@@ -55,8 +55,14 @@ export class BenchMesh {
   readonly inventory: ServiceClient<typeof InventoryService>;
 
   private constructor(readonly processes: ProcessMesh) {
-    this.order = createClient(OrderService, this.address("order"), { defaultTimeoutMs: 10_000 });
-    this.inventory = createClient(InventoryService, this.address("inventory"), { defaultTimeoutMs: 10_000 });
+    this.order = createClient(OrderService, this.address("order"), {
+      defaultTimeoutMs: 10_000,
+      credentials: processes.credentials("order"),
+    });
+    this.inventory = createClient(InventoryService, this.address("inventory"), {
+      defaultTimeoutMs: 10_000,
+      credentials: processes.credentials("inventory"),
+    });
   }
 
   /** start launches inventory, then payment and order, then the gateway, each waited for. */

@@ -89,8 +89,11 @@ export class Lab {
     readonly mesh: ProcessMesh,
     private readonly log: (line: string) => void,
   ) {
-    this.order = createClient(OrderService, mesh.address("order"), { defaultTimeoutMs: 10_000 });
-    this.inventory = createClient(InventoryService, mesh.address("inventory"), { defaultTimeoutMs: 10_000 });
+    this.order = createClient(OrderService, mesh.address("order"), { defaultTimeoutMs: 10_000, credentials: mesh.credentials("order") });
+    this.inventory = createClient(InventoryService, mesh.address("inventory"), {
+      defaultTimeoutMs: 10_000,
+      credentials: mesh.credentials("inventory"),
+    });
   }
 
   /** open starts the lab's broker and mesh. */

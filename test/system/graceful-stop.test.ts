@@ -88,7 +88,7 @@ describe("graceful stop", () => {
   it("when SIGTERM arrives, then a health Watch sees NOT_SERVING while the port still answers, then its stream ends and the port closes", async () => {
     // Arrange
     const address = mesh.address("inventory");
-    const watcher = createHealthClient(address);
+    const watcher = createHealthClient(address, mesh.credentials("inventory"));
     const seen: string[] = [];
     const watching = statusOf(async () => {
       for await (const { status: serving } of watcher.watch({ service: "" }, { timeoutMs: 120_000 })) {
@@ -102,7 +102,10 @@ describe("graceful stop", () => {
     const exiting = inventory.stop("SIGTERM", DRAIN_MS + GRACE_MS);
     await waitUntil(() => seen.includes("NOT_SERVING"), { message: "the watcher to see NOT_SERVING", timeoutMs: DRAIN_MS });
     // A client with its own subchannel pool opens a new TCP connection instead of reusing the watcher's.
-    const fresh = createClient(Health, address, { channelOptions: { "grpc.use_local_subchannel_pool": 1 } });
+    const fresh = createClient(Health, address, {
+      credentials: mesh.credentials("inventory"),
+      channelOptions: { "grpc.use_local_subchannel_pool": 1 },
+    });
     const onAFreshConnection = await checkHealth(address, { client: fresh, timeoutMs: DRAIN_MS }).finally(() => fresh.close());
 
     // Assert

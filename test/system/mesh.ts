@@ -4,6 +4,7 @@
  * own temp DATA_DIR, free port and unique consumer group, plus typed clients and an EventLog of everything produced
  * after the mesh started. One mesh per test file; tests inside it use their own products and customers.
  */
+import type { ChannelCredentials } from "@grpc/grpc-js";
 import { inject } from "vitest";
 import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js";
 import { OrderService } from "#gen/shop/order/v1/order_service_pb.js";
@@ -73,6 +74,11 @@ export class Mesh {
   /** root is the temp directory holding each service's DATA_DIR and log file. */
   get root(): string {
     return this.processes.dataRoot;
+  }
+
+  /** credentials are the mesh operator's mTLS credentials for calling `name` (for clients a test makes itself). */
+  credentials(name: ServiceName): ChannelCredentials | undefined {
+    return this.processes.credentials(name);
   }
 
   /** pkiDir is the mesh's CA and certificates (the gateway in front of it gets the same PKI_DIR). */
