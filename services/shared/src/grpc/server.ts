@@ -55,6 +55,9 @@ export interface GrpcServer {
   health: ServerHealth;
 }
 
+/** MAX_CONNECTION_AGE_MS: how long a client connection may live before the server asks it to reconnect. */
+const MAX_CONNECTION_AGE_MS = 60 * 60 * 1000;
+
 /** GRPC_JS_RECEIVE_CAP_FLOOR: grpc-js's default receive limit (4 MiB); see createGrpcServer for why it stays above ours. */
 const GRPC_JS_RECEIVE_CAP_FLOOR = 4 * 1024 * 1024;
 
@@ -69,6 +72,9 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
     // grpc-js rejects messages above its cap with RESOURCE_EXHAUSTED before our check can answer INVALID_ARGUMENT,
     // so its cap must sit above ours; it stays finite as the backstop against buffering absurd messages.
     "grpc.max_receive_message_length": Math.max(GRPC_JS_RECEIVE_CAP_FLOOR, maxRequestBytes * 2),
+    // TLS never re-authenticates a live connection: ending connections after an hour (GOAWAY; open streams finish)
+    // bounds how long one outlives the certificate it was opened with, once certificates rotate.
+    "grpc.max_connection_age_ms": MAX_CONNECTION_AGE_MS,
     ...options.serverOptions,
   });
   applyStreamResetLimit(server, options.streamResetLimit);
