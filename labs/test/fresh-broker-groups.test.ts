@@ -5,7 +5,7 @@
  * the same on a broker of its own, with several groups (each a chance to meet a group coordinator that is still
  * loading), publishes keyed events to every partition, and asks every group to handle every one of them.
  *
- * Rounds: LAB_GROUPS_ROUNDS (default 3); each starts a broker, so set LAB_GROUPS_BROKER_PORT to use a fixed port
+ * Rounds: LAB_GROUPS_ROUNDS (default 1: before the fix the first round failed; more for a soak); each starts a broker, so set LAB_GROUPS_BROKER_PORT to use a fixed port
  * (default: a free one, as the labs pick).
  */
 import { create } from "@bufbuild/protobuf";
@@ -20,7 +20,7 @@ import { waitUntil } from "../../scripts/mesh/wait.js";
 import { commitOffsets, endOffsets, quietLogger } from "../../test/system/event-log.js";
 import { releaseLabBroker, startLabBroker } from "../lib/lab-broker.js";
 
-const ROUNDS = Number(process.env["LAB_GROUPS_ROUNDS"] ?? 3);
+const ROUNDS = Number(process.env["LAB_GROUPS_ROUNDS"] ?? 1);
 const PORT = process.env["LAB_GROUPS_BROKER_PORT"] ? Number(process.env["LAB_GROUPS_BROKER_PORT"]) : undefined;
 /** GROUPS per round: the lab has three; more make meeting a loading coordinator more likely. */
 const GROUPS = 6;
