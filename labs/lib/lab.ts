@@ -19,7 +19,7 @@ import { waitUntil } from "../../scripts/mesh/wait.js";
 import { brokerPid, kafkaCommand, releaseLabBroker, startLabBroker, type LabBroker } from "./lab-broker.js";
 import { OrderLoad, type LoadOptions, type LoadStats } from "./load.js";
 import { reconcile, type Check, type DeadLetterRecord, type Explainer, type Verdict } from "./reconcile.js";
-import { heldReservations, pendingOrders, readKafka, readStoredState, unpublishedOutboxRows } from "./snapshot.js";
+import { consumerLag, heldReservations, pendingOrders, readKafka, readStoredState, unpublishedOutboxRows } from "./snapshot.js";
 
 /** TOPICS are the event topics and their DLQs. */
 const TOPICS: readonly string[] = TOPIC_SPECS.map((spec) => spec.name);
@@ -261,19 +261,32 @@ export class Lab {
       const settleStarted = Date.now();
       let pending: string[] = [];
       let settleSeconds: number | undefined;
+      let lag = 0;
+      const admin = createKafkaClient({ brokers: parseBrokers(this.brokers), clientId: "shopmesh-lab-settle", logger: silent }).admin();
       try {
+        await admin.connect();
+        // Orders terminal is not enough: a CONFIRMED order's stock commit (or its re-reservation after an expiry) is
+        // inventory's next event to handle. Settled means nothing is left to send and nothing is left to consume.
         await waitUntil(
-          () => {
+          async () => {
             pending = pendingOrders(this.mesh.dataRoot);
             const root = this.mesh.dataRoot;
-            return pending.length === 0 && unpublishedOutboxRows(root) === 0 && heldReservations(root) === 0;
+            if (pending.length > 0 || unpublishedOutboxRows(root) > 0 || heldReservations(root) > 0) return false;
+            lag = await consumerLag(admin, this.mesh.groupIds, CONSUMED_TOPICS);
+            return lag === 0;
           },
-          { timeoutMs: SETTLE_MS, intervalMs: 500, message: "every order terminal, every outbox drained, no stock held" },
+          {
+            timeoutMs: SETTLE_MS,
+            intervalMs: 500,
+            message: "every order terminal, every outbox drained, no stock held, every event consumed",
+          },
         );
         settleSeconds = Math.round((Date.now() - settleStarted) / 100) / 10;
         this.note(`settled in ${settleSeconds}s`);
       } catch {
-        this.note(`not settled after ${SETTLE_MS / 1000}s: ${pending.length} order(s) pending`);
+        this.note(`not settled after ${SETTLE_MS / 1000}s: ${pending.length} order(s) pending, ${lag} event(s) not yet consumed`);
+      } finally {
+        await admin.disconnect().catch(() => undefined);
       }
       this.sampleRss();
       clearInterval(this.sampler);

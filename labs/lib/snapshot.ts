@@ -3,7 +3,7 @@
  * could hide what is stored) and every message on the event and DLQ topics of the lab's own broker.
  */
 import Database from "better-sqlite3";
-import type { Kafka } from "kafkajs";
+import type { Admin, Kafka } from "kafkajs";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { TOPIC_SPECS } from "#shared/events/topics.js";
@@ -59,6 +59,33 @@ export function heldReservations(dataRoot: string): number {
     "inventory",
     (db) => (db.prepare(`SELECT count(*) AS n FROM reservations WHERE status = 'HELD'`).get() as { n: number }).n,
   );
+}
+
+/**
+ * consumerLag is how many events the services' consumer groups have yet to handle: per group, per partition of
+ * each topic it consumes, the topic's end minus the group's committed offset. The lab commits every group at the
+ * ends when it starts, so a partition with no committed offset never happens; one counts as all its events.
+ */
+export async function consumerLag(
+  admin: Admin,
+  groupIds: Readonly<Record<ServiceName, string>>,
+  consumed: Readonly<Record<ServiceName, readonly string[]>>,
+): Promise<number> {
+  let lag = 0n;
+  for (const service of ["order", "payment", "inventory"] as const) {
+    for (const topic of consumed[service]) {
+      const [ends, [committed]] = await Promise.all([
+        admin.fetchTopicOffsets(topic),
+        admin.fetchOffsets({ groupId: groupIds[service], topics: [topic] }),
+      ]);
+      for (const { partition, high, low } of ends) {
+        const at = committed?.partitions.find((p) => p.partition === partition)?.offset ?? "-1";
+        const from = BigInt(at) < 0n ? BigInt(low) : BigInt(at);
+        if (BigInt(high) > from) lag += BigInt(high) - from;
+      }
+    }
+  }
+  return Number(lag);
 }
 
 /** StoredState is the databases' part of a LabSnapshot. */

@@ -14,7 +14,6 @@ const TTL_MS = 3_000;
 export const expiry: Scenario = {
   name: "expiry",
   summary: `payment down for 3× a ${TTL_MS / 1000} s reservation TTL under load, so reservations expire before payment arrives`,
-  knownIssue: "issue 9 bug 1 (oversell after expiry): fails until the saga re-reserves or cancels and refunds",
   processEnv: () => ({ inventory: { RESERVATION_TTL_MS: String(TTL_MS) } }),
   async run(lab: Lab) {
     const [before, down, after] = lab.short ? [4, (3 * TTL_MS) / 1000, 4] : [10, (5 * TTL_MS) / 1000, 10];

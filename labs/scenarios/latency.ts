@@ -22,9 +22,6 @@ let proxy: Toxiproxy | undefined;
 export const latency: Scenario = {
   name: "latency",
   summary: "200±50 ms on order→inventory and on the broker (toxiproxy); 1 s deadlines must end in DEADLINE_EXCEEDED within 1.05 s",
-  knownIssue:
-    "issue 9 bug 2 (callers' deadlines open the breaker for everyone: after the burst the probes get UNAVAILABLE at " +
-    "once) and bug 3 (reservations of timed-out CreateOrders stay HELD with no order)",
   async open(short: boolean, options: LabOptions): Promise<Lab> {
     const toxiproxy = await Toxiproxy.start();
     try {

@@ -10,9 +10,6 @@ function processFaults(name: string, signal: "SIGKILL" | "SIGTERM", summary: str
   return {
     name,
     summary,
-    knownIssue:
-      "issue 9 bug 3 (stock held with no order): when inventory goes down during a CreateOrder, the order gives up, " +
-      "its release fails while the breaker is open and is never retried, so the reservation stays HELD with no order",
     async run(lab: Lab) {
       const seconds = lab.short ? 24 : 180;
       await steadyLoad(lab, LAB_RATE, seconds);

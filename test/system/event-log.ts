@@ -7,6 +7,7 @@ import { fromBinary, type DescMessage, type MessageShape } from "@bufbuild/proto
 import type { Admin, Consumer, Kafka } from "kafkajs";
 import { headersToStrings } from "#shared/events/cloudevents.js";
 import { createKafkaClient, parseBrokers, type KafkaLogger } from "#shared/events/kafka-client.js";
+import { commitGroupOffsets } from "#shared/events/kafka-group-membership.js";
 import { dlqTopicOf, Topics } from "#shared/events/topics.js";
 import { waitUntil, type WaitOptions } from "../../scripts/mesh/wait.js";
 
@@ -51,29 +52,16 @@ export async function endOffsets(admin: Admin, topics: readonly string[]): Promi
 
 /**
  * commitOffsets commits `offsets` for a consumer group that has no running members (a fresh one), so its first real
- * join starts exactly there whatever its `fromBeginning` says. It joins once with a paused consumer and commits as
- * that member: kafkajs's admin.setOffsets does the same per topic but waits a whole fetch (5 s) each time. Its batches
- * are left unresolved and nothing auto-commits, so what it fetches meanwhile moves no offset. (It is not paused:
- * `pause` right after `run` throws when kafkajs is still restarting the member, as it does on a fresh broker whose
- * group coordinator is not ready yet.)
+ * join starts exactly there whatever its `fromBeginning` says. It commits without joining the group
+ * (commitGroupOffsets says why a consumer that joins, commits and leaves is not safe on a fresh broker).
  */
 export async function commitOffsets(kafka: Kafka, groupId: string, offsets: TopicOffsets, topics?: readonly string[]): Promise<void> {
   const chosen = [...offsets].filter(([topic]) => topics === undefined || topics.includes(topic));
-  if (chosen.length === 0) return;
-  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topics: chosen.map(([topic]) => topic), fromBeginning: false });
-    const joined = waitForJoin(consumer);
-    joined.catch(() => undefined); // awaited below; a `run` that throws first must not leave it unhandled
-    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: async () => undefined });
-    await joined;
-    await consumer.commitOffsets(
-      chosen.flatMap(([topic, partitions]) => [...partitions].map(([partition, offset]) => ({ topic, partition, offset }))),
-    );
-  } finally {
-    await consumer.disconnect();
-  }
+  await commitGroupOffsets(
+    kafka,
+    groupId,
+    chosen.map(([topic, partitions]) => ({ topic, partitions: [...partitions].map(([partition, offset]) => ({ partition, offset })) })),
+  );
 }
 
 /** waitForJoin resolves on the consumer's next group join (call it before `run`). */

@@ -84,7 +84,15 @@ export function createKafkaEventBus(options: KafkaEventBusOptions): EventBus {
       await consumer.subscribe({ topics: [...subscription.topics], fromBeginning: subscription.fromBeginning ?? true });
       for (const memberId of subscription.staleMembers ?? []) await evict(subscription.groupId, memberId);
       const onGroupJoin = subscription.onGroupJoin;
-      if (onGroupJoin) consumer.on(consumer.events.GROUP_JOIN, (event) => onGroupJoin(event.payload.memberId));
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        // The assignment, said once per join: a member holding fewer partitions than it should (a stray member of
+        // the same group took the rest) shows here at once, instead of as orders that never move.
+        logger.info?.(
+          { groupId: subscription.groupId, memberId: payload.memberId, assignment: payload.memberAssignment },
+          "joined the consumer group",
+        );
+        onGroupJoin?.(payload.memberId);
+      });
       const joined = waitForGroupJoin(consumer, options.joinTimeoutMs ?? 30_000);
       await consumer.run({
         autoCommit: true,

@@ -37,12 +37,70 @@ export async function leaveGroupMember(kafka: Kafka, groupId: string, memberId: 
   }
 }
 
-/** KafkajsCluster is the part of kafkajs's internal Cluster (src/cluster/index.js) leaveGroupMember uses. */
+/** GroupOffsets are the offsets to commit for one topic: the offset of the next message to read, per partition. */
+export interface GroupOffsets {
+  readonly topic: string;
+  readonly partitions: readonly { readonly partition: number; readonly offset: string }[];
+}
+
+/**
+ * commitGroupOffsets commits offsets for a consumer group with no members, without joining it: an OffsetCommit with
+ * generation -1 and no member id, as Kafka's own admin client does (`kafka-consumer-groups --reset-offsets`). The
+ * group's first real member then starts exactly there. The coordinator refuses it while the group has members.
+ * Retriable answers (a coordinator still loading or moved, as on a broker that just started) are retried until
+ * `timeoutMs`.
+ *
+ * Why not a kafkajs consumer that joins, commits and disconnects (what the labs and system tests did): on a fresh
+ * broker its first join crashes ("The coordinator is loading") and kafkajs restarts it on a timer. The restarted
+ * member announces its join (GROUP_JOIN) before kafkajs marks it running, so a commit right then is silently skipped
+ * ("consumer not running") and the disconnect neither leaves the group nor stops the runner: it crashes on the closed
+ * connection, kafkajs restarts it again, and a member nobody owns stays in the group for the life of the process,
+ * heartbeating and fetching but handling nothing. The service joining next shares the partitions with it; the ones
+ * that member holds are never consumed, with no error anywhere (four fault labs lost two of payment's three
+ * partitions that way). kafkajs's own admin.setOffsets runs such a consumer too, so this reaches into its client like
+ * leaveGroupMember does (the broker's `offsetCommit`).
+ */
+export async function commitGroupOffsets(
+  kafka: Kafka,
+  groupId: string,
+  offsets: readonly GroupOffsets[],
+  timeoutMs = 30_000,
+): Promise<void> {
+  const topics = offsets
+    .filter((topic) => topic.partitions.length > 0)
+    .map(({ topic, partitions }) => ({ topic, partitions: [...partitions] }));
+  if (topics.length === 0) return;
+  const deadline = Date.now() + timeoutMs;
+  const cluster = createCluster(kafka);
+  await cluster.connect();
+  try {
+    for (let backoffMs = 100; ; backoffMs = Math.min(1_000, backoffMs * 2)) {
+      try {
+        const coordinator = await cluster.findGroupCoordinator({ groupId });
+        await coordinator.offsetCommit({ groupId, groupGenerationId: -1, memberId: "", topics });
+        return;
+      } catch (error) {
+        if ((error as { retriable?: unknown }).retriable !== true || Date.now() + backoffMs > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, backoffMs));
+      }
+    }
+  } finally {
+    await cluster.disconnect().catch(() => undefined);
+  }
+}
+
+/** KafkajsCluster is the part of kafkajs's internal Cluster (src/cluster/index.js) used here. */
 interface KafkajsCluster {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
   findGroupCoordinator(request: { groupId: string }): Promise<{
     leaveGroup(request: { groupId: string; memberId: string }): Promise<unknown>;
+    offsetCommit(request: {
+      groupId: string;
+      groupGenerationId: number;
+      memberId: string;
+      topics: { topic: string; partitions: { partition: number; offset: string }[] }[];
+    }): Promise<unknown>;
   }>;
 }
 
