@@ -15,6 +15,8 @@ import { decodeRecorded } from "./event-log.js";
 import { availableOf, createOrder, createProduct, grpcError, orderOf, uniqueId, type CreateOrderInit } from "./fixtures.js";
 import { Mesh } from "./mesh.js";
 import { ROOT } from "../../scripts/mesh/child.js";
+import { OPERATOR } from "../../scripts/mesh/mesh.js";
+import { operatorFiles } from "#shared/security/pki-layout.js";
 
 const run = promisify(execFile);
 const GRPCURL = path.join(ROOT, ".tools", "bin", "grpcurl");
@@ -35,7 +37,7 @@ afterAll(async () => {
 
 /** rawUnary sends bytes as they are to a method, bypassing any protobuf encoding on the client. */
 function rawUnary(address: string, method: string, bytes: Buffer): Promise<ServiceError | Buffer> {
-  const client = new Client(address, credentials.createInsecure());
+  const client = new Client(address, mesh.credentials("order") ?? credentials.createInsecure());
   return new Promise((resolve) => {
     client.makeUnaryRequest(
       method,
@@ -144,18 +146,21 @@ describe("grpcurl against the real order service", () => {
       throw new Error(`${path.relative(ROOT, GRPCURL)} is missing: run \`npm run tools\` (needs Go) to install grpcurl`);
     }
     const address = mesh.address("order");
+    // As the mesh's admin operator, with its certificate (README "Calling the services with grpcurl").
+    const operator = operatorFiles(mesh.pkiDir ?? "", OPERATOR.name);
+    const tls = ["-cacert", operator.ca, "-cert", operator.cert, "-key", operator.key];
     const body = JSON.stringify({ customerId: uniqueId("cust-grpcurl"), cardToken: "tok_visa", lines: [{ productId, quantity: 1 }] });
 
     // Act
     const created = await run(
       GRPCURL,
-      ["-plaintext", "-H", `idempotency-key: ${crypto.randomUUID()}`, "-d", body, address, "shop.order.v1.OrderService/CreateOrder"],
+      [...tls, "-H", `idempotency-key: ${crypto.randomUUID()}`, "-d", body, address, "shop.order.v1.OrderService/CreateOrder"],
       { timeout: 20_000 },
     );
     const orderId = (JSON.parse(created.stdout) as { order: { orderId: string } }).order.orderId;
     const watched = await run(
       GRPCURL,
-      ["-plaintext", "-max-time", "30", "-d", JSON.stringify({ orderId }), address, "shop.order.v1.OrderService/WatchOrder"],
+      [...tls, "-max-time", "30", "-d", JSON.stringify({ orderId }), address, "shop.order.v1.OrderService/WatchOrder"],
       { timeout: 40_000 },
     );
 
