@@ -15,6 +15,7 @@ import { groupMemberIds } from "./consumer-groups.js";
 import { kafkaBrokers } from "./mesh.js";
 import { MeshChild, ROOT } from "../../scripts/mesh/child.js";
 import { waitForServing } from "../../scripts/mesh/mesh.js";
+import { INSECURE_WARNING } from "#shared/security/mesh-transport.js";
 import { waitUntil } from "../../scripts/mesh/wait.js";
 import { freePort } from "../../scripts/mesh/free-port.js";
 
@@ -138,7 +139,9 @@ describe("start-up against Kafka", () => {
     // Assert
     await waitForServing(proc, payment.address, 180_000);
     const lines = logLines(proc);
+    // Plaintext on purpose (launch()), which the service says once at start, before the one Kafka warning.
     expect(lines.filter((line) => line.level === 40).map((line) => line.msg)).toEqual([
+      INSECURE_WARNING,
       "Kafka is not ready yet; waiting for it (KAFKA_START_TIMEOUT_MS)",
     ]);
     expect(

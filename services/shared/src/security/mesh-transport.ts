@@ -10,6 +10,10 @@ import { serviceId, type MeshServiceName } from "./identity.js";
 import { serviceFiles } from "./pki-layout.js";
 import { channelCredentials, checkServerId, logTlsRejections, serverCredentials } from "./tls.js";
 
+/** INSECURE_WARNING is what a process says at start under MESH_INSECURE=1. */
+export const INSECURE_WARNING =
+  "MESH_INSECURE=1: plaintext gRPC, no identities between services, the access policy is not enforced and any caller may assert an end user";
+
 /** CERTIFICATES_READY_MS bounds the wait for a process's certificates at start (they are written by npm run certs). */
 const CERTIFICATES_READY_MS = 10_000;
 
@@ -38,10 +42,7 @@ export interface MeshTransport {
 /** openMeshTransport builds the transport of the process named `self` (its certificate is `services/<self>.crt`). */
 export async function openMeshTransport(self: string, security: MeshSecurity, logger: Logger): Promise<MeshTransport> {
   if (security.mode === "insecure") {
-    logger.warn(
-      { self },
-      "MESH_INSECURE=1: plaintext gRPC, no identities between services, the access policy is not enforced and any caller may assert an end user",
-    );
+    logger.warn({ self }, INSECURE_WARNING);
     return {
       mode: "insecure",
       serverCredentials: ServerCredentials.createInsecure(),
