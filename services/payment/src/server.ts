@@ -1,6 +1,7 @@
 import { PaymentService } from "#gen/shop/payment/v1/payment_service_pb.js";
 import { createGrpcServer, implement, type GrpcServer, type ServiceRegistration } from "#shared/grpc/server.js";
 import type { Logger } from "#shared/logger.js";
+import { accessControl } from "#shared/security/access-control.js";
 import { createPaymentService } from "./payment-service.js";
 import type { Payments } from "./payments.js";
 
@@ -20,10 +21,15 @@ export function paymentServices(deps: ServerDeps): ServiceRegistration[] {
 
 /**
  * createServer builds a payment gRPC server without the kit, for in-process tests of the RPCs: PaymentService, health
- * (NOT_SERVING, as nothing consumes events here) and reflection, not listening.
+ * (NOT_SERVING, as nothing consumes events here) and reflection, not listening. Calls are admitted as the kit does
+ * under MESH_INSECURE=1 (no policy; the principal headers are read from the caller).
  */
 export function createServer(deps: ServerDeps): GrpcServer {
-  const grpc = createGrpcServer({ services: paymentServices(deps), ...(deps.logger ? { logger: deps.logger } : {}) });
+  const grpc = createGrpcServer({
+    services: paymentServices(deps),
+    access: accessControl(undefined),
+    ...(deps.logger ? { logger: deps.logger } : {}),
+  });
   grpc.health.setAll("NOT_SERVING");
   return grpc;
 }
