@@ -258,7 +258,16 @@ async function main(): Promise<void> {
     await attempt("P1", ...TITLES.P1, async () => {
       const r = await runP1(m, seeded!, settings.p1, log);
       const ratio = ratioOf(r.getOrder.rps.median, r.echo.rps.median);
-      const goals = [{ text: `GetOrder ${ratio} × bare echo QPS (≥ 0.8)`, met: ratio >= 0.8 }];
+      const goals = [{ text: `GetOrder${r.tlsCost ? " over mTLS" : ""} ${ratio} × bare (plaintext) echo QPS (≥ 0.8)`, met: ratio >= 0.8 }];
+      // What TLS costs is reported, not judged: issue 10 asks for a CPU profile when it is over 15 % of throughput.
+      const tlsCost = r.tlsCost && {
+        ...r.tlsCost,
+        overBudget: r.tlsCost.rps < 0.85,
+        text:
+          `mTLS / plaintext GetOrder: QPS ${r.tlsCost.rps}, p50 ${r.tlsCost.p50Ms}, p99 ${r.tlsCost.p99Ms}` +
+          (r.tlsCost.rps < 0.85 ? " — TLS costs more than 15 % of throughput (profile: --profile)" : ""),
+      };
+      if (tlsCost) log(`P1: ${tlsCost.text}`);
       return {
         value: round(r.getOrder.rps.median, 0),
         baseline: round(r.echo.rps.median, 0),
@@ -266,7 +275,7 @@ async function main(): Promise<void> {
         ratio,
         goals,
         met: goals[0]!.met,
-        details: { ...r, connections: settings.p1.connections, concurrency: settings.p1.concurrency },
+        details: { ...r, ...(tlsCost ? { tlsCost } : {}), connections: settings.p1.connections, concurrency: settings.p1.concurrency },
       };
     });
     await attempt("P2", ...TITLES.P2, async () => {

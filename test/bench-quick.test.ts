@@ -53,9 +53,15 @@ describe("bench:quick in smoke mode", () => {
     }
     for (const id of ["P1", "P2", "P4", "P5"]) expect(results.measures.find((m) => m.id === id)?.baseline, id).toEqual(expect.any(Number));
     expect(results.machine["nproc"]).toEqual(expect.any(Number));
+    // P1 measured GetOrder over the mesh's mTLS and over plaintext in the same run and reported their ratios.
+    const p1 = results.measures.find((m) => m.id === "P1")!;
+    expect(p1.details["tlsCost"], "P1 mTLS / plaintext").toEqual(
+      expect.objectContaining({ rps: expect.any(Number), p50Ms: expect.any(Number), p99Ms: expect.any(Number) }),
+    );
 
     const markdown = readFileSync(path.join(out, "latest.md"), "utf8");
     for (const id of MEASURE_IDS) expect(markdown).toContain(`| ${id} |`);
+    expect(markdown).toContain("mTLS / plaintext GetOrder");
     expect(existsSync(path.join(out, "p3-latency.svg"))).toBe(true);
   }, 240_000);
 });

@@ -25,6 +25,24 @@ export interface GhzRun {
   /** rps limits the offered rate; 0 (default) is as fast as the server answers. */
   readonly rps?: number;
   readonly cpus?: string | undefined;
+  /** tls dials with mutual TLS as the holder of these files; without it ghz speaks plaintext (`--insecure`). */
+  readonly tls?: GhzTls | undefined;
+}
+
+/** GhzTls are the PEM files ghz presents and trusts (an operator's, see BenchMesh.ghzTls). */
+export interface GhzTls {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+/**
+ * tlsArgs: the servers' leaves carry DNS:localhost and IP:127.0.0.1; `--cname=localhost` makes ghz verify the name
+ * whatever address form the target uses (grpc-go would otherwise check the target's host as given).
+ */
+function tlsArgs(tls: GhzTls | undefined): string[] {
+  if (!tls) return ["--insecure"];
+  return [`--cacert=${tls.ca}`, `--cert=${tls.cert}`, `--key=${tls.key}`, "--cname=localhost"];
 }
 
 /** LoadResult is what one load run measured; latencies in milliseconds. */
@@ -49,7 +67,7 @@ interface GhzReport {
 export async function runGhz(run: GhzRun): Promise<LoadResult> {
   if (!existsSync(GHZ)) throw new Error(`ghz is not installed at ${GHZ}: run \`npm run tools\``);
   const args = [
-    "--insecure",
+    ...tlsArgs(run.tls),
     `--call=${run.call}`,
     `--data=${JSON.stringify(run.data)}`,
     `--concurrency=${run.concurrency}`,

@@ -60,14 +60,18 @@ function details(m: Measure, chartFile: string | undefined): string[] {
   for (const g of m.goals) out.push(`- ${g.met ? "met" : "**missed**"}: ${g.text}`);
   out.push("");
   if (m.id === "P1" && d["getOrder"]) {
+    const plaintext = d["plaintext"] as Side | undefined;
     const rows: [string, Side][] = [
-      ["GetOrder (order service)", d["getOrder"] as Side],
-      ["bare grpc-js echo", d["echo"] as Side],
+      [plaintext ? "GetOrder over mTLS (order service, as deployed)" : "GetOrder (order service)", d["getOrder"] as Side],
+      ...(plaintext ? [["GetOrder over plaintext (same process, MESH_INSECURE=1)", plaintext] as [string, Side]] : []),
+      ["bare grpc-js echo (plaintext)", d["echo"] as Side],
     ];
     out.push("| target | QPS | p50 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|");
     for (const [name, s] of rows)
       out.push(`| ${name} | ${fmt(s.rps.median)}${spread(s.rps)} | ${fmt(s.p50Ms.median)} | ${fmt(s.p99Ms.median)} | ${s.errors} |`);
     out.push("");
+    const cost = d["tlsCost"] as { text: string } | undefined;
+    if (cost) out.push(`${cost.text}.`, "");
   }
   if (m.id === "P2" && Array.isArray(d["rows"])) {
     out.push(

@@ -11,7 +11,9 @@ import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js
 import { OrderService } from "#gen/shop/order/v1/order_service_pb.js";
 import { acquireBroker as acquireRunBroker, type Broker } from "../../scripts/mesh/broker.js";
 import { repin } from "../../scripts/mesh/child.js";
-import { ensureBuilt, ProcessMesh, type MeshProcessName } from "../../scripts/mesh/mesh.js";
+import { ensureBuilt, OPERATOR, ProcessMesh, type MeshProcessName, type ServiceName } from "../../scripts/mesh/mesh.js";
+import { operatorFiles } from "#shared/security/pki-layout.js";
+import type { GhzTls } from "./ghz.js";
 import { createClient, type ServiceClient } from "#shared/grpc/client.js";
 
 export type { Broker };
@@ -114,6 +116,26 @@ export class BenchMesh {
     ]);
     if (summary.createdCount !== 1) throw new Error(`could not create ${productId}: ${JSON.stringify(summary.errors)}`);
     return productId;
+  }
+
+  /**
+   * ghzTls are the operator's files for ghz to call `service` with mTLS (the operator is an admin in
+   * policy/access.yaml, so it reads any order without a JWT); undefined while the service serves plaintext.
+   */
+  ghzTls(service: ServiceName): GhzTls | undefined {
+    const pkiDir = this.processes.pkiDir;
+    if (pkiDir === undefined || this.processes.credentials(service) === undefined) return undefined;
+    return operatorFiles(pkiDir, OPERATOR.name);
+  }
+
+  /**
+   * restartOrder restarts the order service on its port and data, serving mTLS or (`insecure`) plaintext, pinned
+   * to `cpus` again (the new process does not inherit the old one's affinity). In plaintext it cannot reach
+   * inventory (which still requires mTLS); only reads, which need no other service, are meant to run against it.
+   */
+  async restartOrder(options: { insecure: boolean; cpus?: string | undefined }): Promise<void> {
+    await this.processes.restart("order", { MESH_INSECURE: options.insecure ? "1" : "0" });
+    if (options.cpus) repin(this.processes.process("order").pid, options.cpus);
   }
 
   /** rss is each process's resident set size in bytes now. */

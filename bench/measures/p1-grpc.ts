@@ -3,6 +3,14 @@
  * (bench/echo) whose response is exactly as many bytes as the GetOrder response, with the same connections and
  * concurrency, the server under test pinned to its own CPU and ghz to the other. Runs alternate echo / GetOrder so
  * drift on a noisy machine hits both alike.
+ *
+ * GetOrder runs both over mTLS (as deployed, ghz holding the operator's certificate) and over plaintext, to report
+ * what TLS costs. The plaintext side is the same order process restarted with MESH_INSECURE=1 on the same port,
+ * database and CPU, not a second mesh: a second mesh would share the run's Kafka topics (its seed order's events
+ * would reach the first mesh's consumers, and theirs its own) and both order services would compete for the one
+ * server CPU. A restart costs a cold JIT, so every switch is followed by a warm-up run, and the two sides alternate
+ * in A-B-B-A order (mTLS, plaintext | plaintext, mTLS …) so a drift over the run hits both alike with one restart per
+ * repetition. The mesh is left serving mTLS at the end.
  */
 import { toBinary } from "@bufbuild/protobuf";
 import path from "node:path";
@@ -12,7 +20,7 @@ import { freePort } from "../../scripts/mesh/free-port.js";
 import { waitUntil } from "../../scripts/mesh/wait.js";
 import { runGhz, type LoadResult } from "../lib/ghz.js";
 import type { BenchMesh } from "../lib/mesh.js";
-import { summarize, type Summary } from "../lib/stats.js";
+import { round, summarize, type Summary } from "../lib/stats.js";
 
 /** LoadShape is the load both sides of a comparison get. */
 export interface LoadShape {
@@ -73,13 +81,24 @@ export function sideOf(results: readonly LoadResult[]): Side {
   };
 }
 
+/** TlsCost are mTLS / plaintext ratios of the medians: below 1 for QPS, above 1 for latencies, when TLS costs. */
+export interface TlsCost {
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
 export interface P1Result {
+  /** getOrder is GetOrder as deployed: over mTLS (plaintext only when the whole mesh runs insecure). */
   readonly getOrder: Side;
+  /** plaintext is GetOrder on the same order process restarted with MESH_INSECURE=1; absent for an insecure mesh. */
+  readonly plaintext?: Side;
+  readonly tlsCost?: TlsCost;
   readonly echo: Side;
   readonly responseBytes: number;
 }
 
-/** runP1 measures GetOrder and the echo baseline; see the file comment. */
+/** runP1 measures GetOrder over mTLS and plaintext, and the echo baseline; see the file comment. */
 export async function runP1(mesh: BenchMesh, order: SeededOrder, shape: LoadShape, log: (line: string) => void): Promise<P1Result> {
   const echoPort = await freePort();
   const echo = MeshChild.node("bench/echo/echo-server.ts", {
@@ -87,17 +106,27 @@ export async function runP1(mesh: BenchMesh, order: SeededOrder, shape: LoadShap
     cpus: shape.sutCpus,
     env: { PORT: String(echoPort), ECHO_RESPONSE_BYTES: String(order.responseBytes) },
   });
+  const compare = mesh.ghzTls("order") !== undefined;
+  let plaintextNow = false;
+  const serve = async (plaintext: boolean) => {
+    if (plaintext === plaintextNow) return;
+    log(`P1: restarting order ${plaintext ? "in plaintext (MESH_INSECURE=1)" : "with mTLS"}`);
+    await mesh.restartOrder({ insecure: plaintext, cpus: shape.sutCpus });
+    plaintextNow = plaintext;
+    await getOrder(shape.warmupSec);
+  };
+  const common = { concurrency: shape.concurrency, connections: shape.connections, cpus: shape.loadCpus };
+  const getOrder = (durationSec: number) =>
+    runGhz({
+      ...common,
+      durationSec,
+      target: mesh.address("order"),
+      call: "shop.order.v1.OrderService.GetOrder",
+      data: { order_id: order.orderId },
+      tls: mesh.ghzTls("order"),
+    });
   try {
     await waitForLine(echo, "echo listening");
-    const common = { concurrency: shape.concurrency, connections: shape.connections, cpus: shape.loadCpus };
-    const getOrder = (durationSec: number) =>
-      runGhz({
-        ...common,
-        durationSec,
-        target: mesh.address("order"),
-        call: "shop.order.v1.OrderService.GetOrder",
-        data: { order_id: order.orderId },
-      });
     const bare = (durationSec: number) =>
       runGhz({
         ...common,
@@ -110,15 +139,38 @@ export async function runP1(mesh: BenchMesh, order: SeededOrder, shape: LoadShap
     await bare(shape.warmupSec);
     await getOrder(shape.warmupSec);
     const echoRuns: LoadResult[] = [];
-    const getRuns: LoadResult[] = [];
+    const tlsRuns: LoadResult[] = [];
+    const plainRuns: LoadResult[] = [];
     for (let rep = 0; rep < shape.reps; rep++) {
       echoRuns.push(await bare(shape.durationSec));
-      getRuns.push(await getOrder(shape.durationSec));
-      log(`P1 rep ${rep + 1}: GetOrder ${getRuns.at(-1)!.rps.toFixed(0)} QPS, echo ${echoRuns.at(-1)!.rps.toFixed(0)} QPS`);
+      const sides = !compare ? [false] : rep % 2 === 0 ? [false, true] : [true, false];
+      for (const plaintext of sides) {
+        await serve(plaintext);
+        (plaintext ? plainRuns : tlsRuns).push(await getOrder(shape.durationSec));
+      }
+      const plain = compare ? `, plaintext ${plainRuns.at(-1)!.rps.toFixed(0)} QPS` : "";
+      log(
+        `P1 rep ${rep + 1}: GetOrder ${tlsRuns.at(-1)!.rps.toFixed(0)} QPS${compare ? " over mTLS" : ""}${plain}, echo ${echoRuns.at(-1)!.rps.toFixed(0)} QPS`,
+      );
     }
-    return { getOrder: sideOf(getRuns), echo: sideOf(echoRuns), responseBytes: order.responseBytes };
+    const getOrderSide = sideOf(tlsRuns);
+    if (!compare) return { getOrder: getOrderSide, echo: sideOf(echoRuns), responseBytes: order.responseBytes };
+    const plaintext = sideOf(plainRuns);
+    const ratio = (a: Summary, b: Summary) => round(a.median / b.median, 3);
+    return {
+      getOrder: getOrderSide,
+      plaintext,
+      tlsCost: {
+        rps: ratio(getOrderSide.rps, plaintext.rps),
+        p50Ms: ratio(getOrderSide.p50Ms, plaintext.p50Ms),
+        p99Ms: ratio(getOrderSide.p99Ms, plaintext.p99Ms),
+      },
+      echo: sideOf(echoRuns),
+      responseBytes: order.responseBytes,
+    };
   } finally {
     await echo.stop();
+    if (plaintextNow) await serve(false).catch((error: unknown) => log(`P1: order did not come back with mTLS: ${String(error)}`));
   }
 }
 

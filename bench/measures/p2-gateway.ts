@@ -62,6 +62,8 @@ export async function runP2(mesh: BenchMesh, order: SeededOrder, s: P2Settings, 
       connections: s.connections,
       rps: rate,
       cpus: s.loadCpus,
+      // The order service requires mTLS (ghz holds the operator's certificate); the gateway is the plaintext edge.
+      tls: target === mesh.address("order") ? mesh.ghzTls("order") : undefined,
     });
   const http =
     (url: string, method: "GET" | "POST", headers: Record<string, string>, bodyBase64: string | undefined) =>

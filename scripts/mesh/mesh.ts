@@ -190,9 +190,11 @@ export class ProcessMesh {
 
   /**
    * credentials are what a caller of `service` dials with: mTLS as the mesh's operator (admin in policy/access.yaml),
-   * or undefined (plaintext) for an insecure mesh.
+   * or undefined (plaintext) for an insecure mesh or a service restarted with `MESH_INSECURE: "1"` (the benchmark's
+   * plaintext baseline).
    */
   credentials(service: ServiceName): ChannelCredentials | undefined {
+    if (this.envs[service]["MESH_INSECURE"] === "1") return undefined;
     return this.operator?.for(service);
   }
 
