@@ -4,23 +4,24 @@
  *   npm run certs                                  # create the CA if missing, (re)issue service certificates as needed
  *   npm run certs -- client alice [--role admin]   # an operator certificate for grpcurl (role reader by default)
  *   npm run certs -- rotate                        # re-issue every service certificate now (running services reload)
+ *   npm run certs -- broker                        # the Kafka broker's TLS listener: brokers/kafka.pem (kafka.sh runs it)
  */
 import path from "node:path";
 import { OPERATOR_ROLES, type OperatorRole } from "#shared/security/identity.js";
 import { pkiDir } from "#shared/security/pki-layout.js";
-import { checkOperator, ensureMeshPki, issueOperator, rotate, type PkiReport } from "#shared/security/pki.js";
+import { checkOperator, ensureMeshPki, issueBroker, issueOperator, rotate, type PkiReport } from "#shared/security/pki.js";
 
-const USAGE = `usage: npm run certs [-- rotate | -- client <name> [--role ${OPERATOR_ROLES.join("|")}]]`;
+const USAGE = `usage: npm run certs [-- rotate | -- broker | -- client <name> [--role ${OPERATOR_ROLES.join("|")}]]`;
 
-type Command = { kind: "ensure" } | { kind: "rotate" } | { kind: "client"; name: string; role: OperatorRole };
+type Command = { kind: "ensure" } | { kind: "rotate" } | { kind: "broker" } | { kind: "client"; name: string; role: OperatorRole };
 
 /** parseCommand reads the arguments after `npm run certs --`; it throws with what is wrong. */
 function parseCommand(args: readonly string[]): Command {
   const [verb, ...rest] = args;
   if (verb === undefined) return { kind: "ensure" };
-  if (verb === "rotate") {
-    if (rest.length > 0) throw new Error(`rotate takes no arguments, got "${rest.join(" ")}"`);
-    return { kind: "rotate" };
+  if (verb === "rotate" || verb === "broker") {
+    if (rest.length > 0) throw new Error(`${verb} takes no arguments, got "${rest.join(" ")}"`);
+    return { kind: verb };
   }
   if (verb !== "client") throw new Error(`unknown command "${verb}"`);
   const [name, ...options] = rest;
@@ -63,6 +64,11 @@ try {
     printReport(await rotate(dir));
   } else {
     printReport(await ensureMeshPki(dir));
+    if (command.kind === "broker") {
+      const issued = await issueBroker(dir);
+      console.log(`certs: Kafka broker certificate for ${issued.id}, valid until ${issued.notAfter.toISOString()}`);
+      console.log(`  keystore (PEM): ${shown(issued.files.keystore)}  truststore (PEM): ${shown(issued.files.ca)}`);
+    }
     if (command.kind === "client") {
       const issued = await issueOperator(dir, command.name, command.role);
       const { ca, cert, key } = issued.files;

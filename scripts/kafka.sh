@@ -12,6 +12,9 @@
 # Environment: KAFKA_PORT (9092; the controller listens on KAFKA_PORT+1), KAFKA_ADVERTISED_PORT (KAFKA_PORT: the port
 # clients are told to connect to; another one puts a proxy such as the latency lab's toxiproxy in front), KAFKA_VERSION (see below),
 # KAFKA_HEAP_OPTS (-Xms256m -Xmx512m), KAFKA_START_TIMEOUT seconds (90), KAFKA_STOP_TIMEOUT seconds (30).
+# KAFKA_TLS_PORT (unset: no TLS) adds a listener SSL://127.0.0.1:$KAFKA_TLS_PORT that requires a client certificate
+# issued by the mesh's CA in PKI_DIR (.data/pki); its own certificate is issued at each start (npm run certs -- broker).
+# The PLAINTEXT listener stays (tools, topic creation, tests). docs/kafka.md "TLS with the mesh's CA".
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,6 +31,8 @@ PID_FILE="$RUN/kafka.pid"
 LOG_FILE="$RUN/kafka.log"
 START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
 STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
+TLS_PORT="${KAFKA_TLS_PORT:-}"
+PKI_DIR="$(realpath -m "${PKI_DIR:-$ROOT/.data/pki}")"
 
 log() { printf '[kafka] %s\n' "$*" >&2; }
 die() { printf '[kafka] error: %s\n' "$*" >&2; exit 1; }
@@ -43,7 +48,7 @@ probe() {
   [[ "${reply:8:12}" == "000000010000" ]]
 }
 
-port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$KAFKA_PORT" 2>/dev/null; }
+port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "${1:-$KAFKA_PORT}" 2>/dev/null; }
 
 # our_pid prints the pid from the pid file when that process is still our broker (guards against pid reuse).
 our_pid() {
@@ -74,16 +79,32 @@ download() {
   touch "$LIBS/.complete"
 }
 
+# issue_broker_certificate gives the TLS listener a fresh leaf from the mesh's CA (creating the CA if missing):
+# brokers/kafka.pem holds the key and the certificate, the PEM keystore the listener reads at start.
+issue_broker_certificate() {
+  # node_modules/.bin first, as under npm run: tsx then runs on the project's pinned Node (the PKI code needs >= 22).
+  PATH="$ROOT/node_modules/.bin:$PATH" PKI_DIR="$PKI_DIR" tsx "$ROOT/scripts/certs.ts" broker >&2 \
+    || die "could not issue the broker's certificate in $PKI_DIR"
+}
+
 write_config() {
   mkdir -p "$RUN"
+  local listeners="PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$CONTROLLER_PORT"
+  local advertised="PLAINTEXT://$HOST:$ADVERTISED_PORT"
+  local protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  if [[ -n "$TLS_PORT" ]]; then
+    listeners="$listeners,SSL://$HOST:$TLS_PORT"
+    advertised="$advertised,SSL://$HOST:$TLS_PORT"
+    protocols="$protocols,SSL:SSL"
+  fi
   cat >"$RUN/server.properties" <<EOF
 # Written by scripts/kafka.sh on every start; edit the script, not this file.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$ADVERTISED_PORT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=$listeners
+advertised.listeners=$advertised
+listener.security.protocol.map=$protocols
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$DATA
@@ -100,6 +121,16 @@ group.initial.rebalance.delay.ms=0
 # Topics are created up front by scripts/create-topics.ts with explicit partitions and retention (docs/kafka.md).
 auto.create.topics.enable=false
 EOF
+  if [[ -n "$TLS_PORT" ]]; then
+    cat >>"$RUN/server.properties" <<EOF
+# The TLS listener (KAFKA_TLS_PORT): mutual TLS with the mesh's CA, both stores PEM files from PKI_DIR.
+listener.name.ssl.ssl.client.auth=required
+listener.name.ssl.ssl.keystore.type=PEM
+listener.name.ssl.ssl.keystore.location=$PKI_DIR/brokers/kafka.pem
+listener.name.ssl.ssl.truststore.type=PEM
+listener.name.ssl.ssl.truststore.location=$PKI_DIR/ca.crt
+EOF
+  fi
   cat >"$RUN/log4j2.properties" <<'EOF'
 # Broker logs go to stdout, which kafka.sh sends to kafka.log beside this file.
 appender.out.type=Console
@@ -159,17 +190,29 @@ start() {
 
   local pid
   if probe; then
+    # A broker started without the TLS listener cannot gain one without a restart: say so rather than carry on.
+    if [[ -n "$TLS_PORT" ]] && ! port_open "$TLS_PORT"; then
+      die "the broker on $HOST:$KAFKA_PORT has no TLS listener on $TLS_PORT: stop it (KAFKA_PORT=$KAFKA_PORT bash scripts/kafka.sh stop) and start again"
+    fi
+    # It reads its certificate at start only: one that has expired since refuses every client, so say so here.
+    local keystore
+    keystore="$(sed -n 's/^listener.name.ssl.ssl.keystore.location=//p' "$RUN/server.properties" 2>/dev/null)"
+    if [[ -n "$TLS_PORT" && -f "$keystore" ]] && command -v openssl >/dev/null && ! openssl x509 -checkend 0 -noout -in "$keystore" >/dev/null; then
+      die "the broker's TLS certificate ($keystore) has expired: restart the broker (KAFKA_PORT=$KAFKA_PORT bash scripts/kafka.sh stop, then start)"
+    fi
     log "reusing the broker already answering on $HOST:$KAFKA_PORT"
   elif pid="$(our_pid)"; then
     log "broker (pid $pid) is starting; waiting for it"
     wait_until_ready "$pid"
   else
     port_open && die "$HOST:$KAFKA_PORT is taken by something that does not answer like a Kafka broker"
+    if [[ -n "$TLS_PORT" ]] && port_open "$TLS_PORT"; then die "$HOST:$TLS_PORT (KAFKA_TLS_PORT) is taken by another process"; fi
     command -v java >/dev/null || die "java not found: install a JDK 17+ (e.g. apt-get install openjdk-17-jre-headless)"
     download
+    if [[ -n "$TLS_PORT" ]]; then issue_broker_certificate; fi
     write_config
     format_storage
-    log "starting Apache Kafka $KAFKA_VERSION on $HOST:$KAFKA_PORT (log: ${LOG_FILE#"$ROOT"/})"
+    log "starting Apache Kafka $KAFKA_VERSION on $HOST:$KAFKA_PORT${TLS_PORT:+ (TLS on $TLS_PORT)} (log: ${LOG_FILE#"$ROOT"/})"
     # setsid: the broker must outlive the shell (and the test runner) that started it; stop uses the pid file.
     KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
     # shellcheck disable=SC2086 # KAFKA_HEAP_OPTS holds several JVM flags

@@ -9,7 +9,9 @@
  * (scripts/mesh/), the same the benchmarks and the system tests use.
  *
  * Broker: KAFKA_BROKERS set → used as is (only the topics are created); otherwise `bash scripts/kafka.sh start`
- * (reuses a broker already answering on 127.0.0.1:${KAFKA_PORT:-9092}). LOG_FORMAT passes through; in a terminal it
+ * (reuses a broker already answering on 127.0.0.1:${KAFKA_PORT:-9092}) with its TLS listener on
+ * ${KAFKA_TLS_PORT:-9094}, and the processes talk to Kafka there (KAFKA_TLS=1), each with its own certificate;
+ * MESH_INSECURE=1 keeps Kafka plaintext too. LOG_FORMAT passes through; in a terminal it
  * defaults to pretty. START_TIMEOUT_MS bounds each process's start (default 60000).
  */
 import { spawnSync } from "node:child_process";
@@ -98,13 +100,16 @@ function grpcurlExamples(mesh: ProcessMesh): string[] {
   ];
 }
 
-function table(mesh: ProcessMesh, brokers: string): string {
+function table(mesh: ProcessMesh, broker: Broker): string {
+  const kafka = broker.tlsBrokers
+    ? `${broker.tlsBrokers} TLS (the services, with their certificates); ${broker.brokers} plaintext (tools)`
+    : broker.brokers;
   const rows = mesh.names.map((name) => `  ${name.padEnd(10)} ${name === "gateway" ? "HTTP" : "gRPC"}  ${mesh.address(name)}`);
   return [
     "",
     "shopmesh is running:",
     ...rows,
-    `  ${"kafka".padEnd(10)} ${brokers}`,
+    `  ${"kafka".padEnd(10)} ${kafka}`,
     "",
     "Open the shop:   http://127.0.0.1:8080/      API docs: http://127.0.0.1:8080/docs",
     "",
@@ -137,16 +142,23 @@ async function main(): Promise<void> {
     say(`built ${Object.keys(built.bundles).join(", ")} into ${path.relative(ROOT, built.outdir)}/ in ${built.durationMs} ms`);
     buildWebUiIfMissing();
     if (process.env["KAFKA_BROKERS"]?.trim()) say(`using KAFKA_BROKERS=${process.env["KAFKA_BROKERS"]}; creating missing topics`);
-    runner.broker = await acquireBroker(process.env["KAFKA_PORT"] ?? "9092");
+    const insecure = process.env["MESH_INSECURE"] === "1";
+    const pkiDir = path.join(ROOT, ".data", "pki");
+    // 9094, not 9093: kafka.sh's controller listens on KAFKA_PORT + 1.
+    const tls = insecure ? undefined : { port: process.env["KAFKA_TLS_PORT"] ?? "9094", pkiDir };
+    runner.broker = await acquireBroker(process.env["KAFKA_PORT"] ?? "9092", "inherit", tls);
+    const kafkaTls = runner.broker.tlsBrokers !== undefined;
     runner.mesh = await ProcessMesh.plan({
-      brokers: runner.broker.brokers,
+      brokers: runner.broker.tlsBrokers ?? runner.broker.brokers,
+      ...(kafkaTls ? { env: { KAFKA_TLS: "1" } } : {}),
       run: "compiled",
       gateway: true,
       ports: PORTS,
       host: process.env["HOST"] ?? "127.0.0.1",
       dataRoot: path.join(ROOT, ".data"),
       // mTLS with the CA in .data/pki (made on the first start, leaves renewed below); MESH_INSECURE=1 for plaintext.
-      insecure: process.env["MESH_INSECURE"] === "1",
+      insecure,
+      pkiDir,
       // The local demo: the web UI fetches a short-lived token from POST /auth/dev-token. Off by default.
       processEnv: { gateway: { AUTH_DEV_TOKENS: process.env["AUTH_DEV_TOKENS"] ?? "true" } },
       // detached: a process group of its own, so Ctrl-C in the terminal reaches only this script, which then stops
@@ -162,7 +174,7 @@ async function main(): Promise<void> {
     });
     await runner.mesh.start();
     runner.renewCertificates();
-    process.stderr.write(table(runner.mesh, runner.broker.brokers));
+    process.stderr.write(table(runner.mesh, runner.broker));
   } catch (error) {
     say(`start failed: ${error instanceof Error ? error.message : String(error)}`);
     await runner.stopAll(1);

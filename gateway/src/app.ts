@@ -2,6 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { Health } from "#gen/grpc/health/v1/health_pb.js";
 import { createLogger, type Logger } from "#shared/logger.js";
 import { openMeshTransport } from "#shared/security/mesh-transport.js";
+import { kafkaTlsBeside } from "#shared/events/kafka-tls.js";
 import { createAuth, type Auth } from "./auth.js";
 import { createBackends, PUBLIC_SERVICES, type BackendName, type Backends } from "./backends.js";
 import type { GatewayConfig } from "./config.js";
@@ -53,6 +54,8 @@ const BACKEND_NAMES: readonly BackendName[] = ["order", "payment", "inventory"];
 export async function startGateway(config: Readonly<GatewayConfig>, options: StartOptions = {}): Promise<Gateway> {
   const logger = options.logger ?? createLogger("gateway");
   const transport = await openMeshTransport("gateway", config.security, logger);
+  const certificates = await kafkaTlsBeside(transport, "gateway", config.kafkaTls, config.security, logger);
+  const closeCertificates = () => certificates.close();
   const backends = createBackends(config, transport);
   const auth = createAuth(config.jwt);
   const deps: GatewayDeps = { config, backends, auth, logger };
@@ -70,6 +73,7 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
   });
   const opsEvents = createOpsEventsHandler({
     kafkaBrokers: config.kafkaBrokers,
+    kafkaSsl: certificates.kafkaSsl,
     groupIds: config.kafkaGroupIds,
     backends: BACKEND_NAMES.map((name) => ({ service: name, client: backends.opsClient(name) })),
     logger,
@@ -108,7 +112,7 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
   } catch (err) {
     await opsEvents.close();
     backends.close();
-    transport.close();
+    closeCertificates();
     throw err;
   }
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${listener.port}`;
@@ -121,7 +125,7 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
       await listener.close(graceMs);
       await opsEvents.close();
       backends.close();
-      transport.close();
+      closeCertificates();
     },
   };
 }

@@ -6,6 +6,7 @@ import {
   deepFreeze,
   readBool,
   readInt,
+  readKafkaTls,
   readList,
   readMeshSecurity,
   readString,
@@ -70,6 +71,8 @@ export interface GatewayConfig {
   readonly webDir: string;
   /** kafkaBrokers feed the ops events panel (KAFKA_BROKERS, default 127.0.0.1:9092). */
   readonly kafkaBrokers: readonly string[];
+  /** kafkaTls: the ops panel's Kafka client uses TLS with the gateway's certificate (KAFKA_TLS, as the services). */
+  readonly kafkaTls: boolean;
   /** kafkaGroupIds are the service consumer groups whose lag the ops panel shows (KAFKA_GROUP_IDS). */
   readonly kafkaGroupIds: readonly string[];
   /** authDevTokens enables `POST /auth/dev-token` for the web UI's demo login (AUTH_DEV_TOKENS, default false). */
@@ -94,6 +97,7 @@ const DEFAULT_CORS_ORIGINS = ["http://localhost:8080", "http://127.0.0.1:8080", 
  */
 export function loadConfig(env: Env = process.env): Readonly<GatewayConfig> {
   const production = env["NODE_ENV"] === "production";
+  const security = readMeshSecurity(env);
   return deepFreeze({
     host: readString(env, "HOST", "127.0.0.1"),
     port: readInt(env, "PORT", 8080, { min: 0, max: 65_535 }),
@@ -111,11 +115,12 @@ export function loadConfig(env: Env = process.env): Readonly<GatewayConfig> {
     bodyLimitBytes: readInt(env, "BODY_LIMIT_BYTES", 1024 * 1024, { min: 1 }),
     webDir: path.resolve(ROOT, readString(env, "WEB_DIR", "web/dist")),
     kafkaBrokers: readList(env, "KAFKA_BROKERS", ["127.0.0.1:9092"]),
+    kafkaTls: readKafkaTls(env, security),
     kafkaGroupIds: readList(env, "KAFKA_GROUP_IDS", ["shopmesh-order", "shopmesh-payment", "shopmesh-inventory"]),
     authDevTokens: readBool(env, "AUTH_DEV_TOKENS", false),
     v1DeprecatedAt: readString(env, "V1_DEPRECATED_AT", DEFAULT_V1_DEPRECATED_AT),
     v1Sunset: readString(env, "V1_SUNSET", DEFAULT_V1_SUNSET),
-    security: readMeshSecurity(env),
+    security,
   });
 }
 

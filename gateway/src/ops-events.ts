@@ -3,6 +3,7 @@
  * consumer group's lag, the dead-letter counts and each service's outbox backlog. It only reads: its own consumer
  * group is unique per gateway process and never commits, so it cannot move any service's position.
  */
+import type { ConnectionOptions } from "node:tls";
 import type { Client } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
@@ -75,6 +76,8 @@ export interface OpsBackend {
 /** OpsEventsDeps configures createOpsEventsHandler. */
 export interface OpsEventsDeps {
   readonly kafkaBrokers: readonly string[];
+  /** kafkaSsl connects to the brokers over TLS (the gateway's certificate, KAFKA_TLS=1); undefined: plaintext. */
+  readonly kafkaSsl?: ConnectionOptions | undefined;
   /** groupIds are the service consumer groups whose lag to show (config KAFKA_GROUP_IDS). */
   readonly groupIds: readonly string[];
   readonly backends: readonly OpsBackend[];
@@ -115,7 +118,8 @@ export function createOpsEventsHandler(deps: OpsEventsDeps): OpsEventsHandler {
   const keep = deps.recentPerTopic ?? 50;
   const timeoutMs = deps.timeoutMs ?? 3000;
   const logger = deps.logger.child({ component: "ops-events" });
-  const kafka = deps.kafka ?? createKafkaClient({ brokers: deps.kafkaBrokers, clientId: "shopmesh-gateway-ops", logger });
+  const kafka =
+    deps.kafka ?? createKafkaClient({ brokers: deps.kafkaBrokers, clientId: "shopmesh-gateway-ops", logger, ssl: deps.kafkaSsl });
   const recent = new Map<string, EventSummary[]>(topics.map((topic) => [topic, []]));
   const idleStopMs = deps.idleStopMs ?? 5 * 60_000;
   let follower: TopicFollower | undefined;

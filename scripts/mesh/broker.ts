@@ -11,7 +11,10 @@ import { ROOT } from "./child.js";
 
 /** Broker is the Kafka a run uses, and how to let go of it. */
 export interface Broker {
+  /** brokers is the PLAINTEXT listener: topic creation, the tools, the tests. */
   readonly brokers: string;
+  /** tlsBrokers is the TLS listener when one was asked for ({@link BrokerTls}); KAFKA_TLS=1 clients connect there. */
+  readonly tlsBrokers?: string | undefined;
   /** origin says where it came from, for logs and results. */
   readonly origin: string;
   /** startedHere tells whether this run started the broker (`release` then stops it, unless KAFKA_KEEP_RUNNING=1). */
@@ -29,6 +32,15 @@ export interface KafkaScriptOptions {
   readonly timeoutMs?: number;
   /** env adds to the script's environment (e.g. KAFKA_ADVERTISED_PORT). */
   readonly env?: Record<string, string>;
+}
+
+/**
+ * BrokerTls asks scripts/kafka.sh for its TLS listener (KAFKA_TLS_PORT) with a broker certificate from the mesh's
+ * CA in `pkiDir`, which also verifies every client certificate.
+ */
+export interface BrokerTls {
+  readonly port: string | number;
+  readonly pkiDir: string;
 }
 
 /** kafkaScript runs `bash scripts/kafka.sh <command>` with KAFKA_PORT=port and returns its exit code (and output). */
@@ -58,15 +70,18 @@ export async function startLocalBroker(
   port: string | number,
   output: "inherit" | "ignore" = "inherit",
   env: Record<string, string> = {},
+  tls?: BrokerTls,
 ): Promise<Broker> {
   const wasRunning = (await kafkaScript("status", { port, output: "ignore" })).code === 0;
-  const started = await kafkaScript("start", { port, output, env });
+  const tlsEnv: Record<string, string> = tls ? { KAFKA_TLS_PORT: String(tls.port), PKI_DIR: tls.pkiDir } : {};
+  const started = await kafkaScript("start", { port, output, env: { ...env, ...tlsEnv } });
   if (started.code !== 0) {
     throw new Error(`\`KAFKA_PORT=${port} bash scripts/kafka.sh start\` exited with ${started.code} (its output is above)`);
   }
   const keep = wasRunning || process.env["KAFKA_KEEP_RUNNING"] === "1";
   return {
     brokers: `127.0.0.1:${port}`,
+    tlsBrokers: tls ? `127.0.0.1:${tls.port}` : undefined,
     origin: wasRunning ? "scripts/kafka.sh broker, already running" : "scripts/kafka.sh broker, started for this run",
     startedHere: !wasRunning,
     release: async () => {
@@ -75,12 +90,15 @@ export async function startLocalBroker(
   };
 }
 
-/** acquireBroker uses KAFKA_BROKERS when set, else {@link startLocalBroker} on `port`; then creates missing topics. */
-export async function acquireBroker(port: string | number, output: "inherit" | "ignore" = "inherit"): Promise<Broker> {
+/**
+ * acquireBroker uses KAFKA_BROKERS when set (as given: no TLS listener is added to a broker this run does not own),
+ * else {@link startLocalBroker} on `port`, with its TLS listener when `tls` is given; then creates missing topics.
+ */
+export async function acquireBroker(port: string | number, output: "inherit" | "ignore" = "inherit", tls?: BrokerTls): Promise<Broker> {
   const configured = process.env["KAFKA_BROKERS"]?.trim();
   const broker = configured
     ? { brokers: configured, origin: "KAFKA_BROKERS", startedHere: false, release: async () => {} }
-    : await startLocalBroker(port, output);
+    : await startLocalBroker(port, output, {}, tls);
   try {
     await ensureTopics(parseBrokers(broker.brokers));
   } catch (error) {

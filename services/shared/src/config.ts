@@ -82,6 +82,7 @@ export interface RetrySettings {
  * | `PORT` | per service | gRPC port; `0` picks a free one (tests) |
  * | `DATA_DIR` | `.data/<service>` | where the service's own SQLite file lives |
  * | `KAFKA_BROKERS` | `127.0.0.1:9092` | comma-separated bootstrap brokers |
+ * | `KAFKA_TLS` | `false` | `1`: connect to Kafka over TLS with this process's certificate from PKI_DIR, accepting only the broker's identity (KAFKA_BROKERS then names the TLS listener; `npm start` sets both; needs mTLS, not MESH_INSECURE) |
  * | `KAFKA_GROUP_ID` | `shopmesh-<service>` | the service's consumer group |
  * | `KAFKA_FROM_BEGINNING` | `true` | where a group without committed offsets starts |
  * | `EVENT_RETRY_ATTEMPTS` | `5` | handler calls per event (the first included) before it is dead-lettered |
@@ -105,6 +106,8 @@ export interface ServiceSettings {
   readonly port: number;
   readonly dataDir: string;
   readonly kafkaBrokers: readonly string[];
+  /** kafkaTls: the Kafka client connects over TLS with the process's own certificate (KAFKA_TLS). */
+  readonly kafkaTls: boolean;
   readonly kafkaGroupId: string;
   readonly kafkaFromBeginning: boolean;
   readonly eventRetry: RetrySettings;
@@ -133,6 +136,20 @@ export function readMeshSecurity(env: Env): MeshSecurity {
   };
 }
 
+/**
+ * readKafkaTls reads KAFKA_TLS (services and gateway alike). TLS to Kafka presents the process's certificate, so it
+ * needs the mesh's PKI: with MESH_INSECURE=1 it is refused, naming both, rather than quietly left plaintext.
+ */
+export function readKafkaTls(env: Env, security: MeshSecurity): boolean {
+  const tls = readBool(env, "KAFKA_TLS", false);
+  if (tls && security.mode === "insecure") {
+    throw new ConfigError(
+      'environment variable "KAFKA_TLS" is 1 but "MESH_INSECURE" is 1: TLS to Kafka presents the process\'s certificate; unset one of them',
+    );
+  }
+  return tls;
+}
+
 /** ShutdownSettings time a graceful stop: NOT_SERVING for `drainMs`, then at most `graceMs` to drain calls. */
 export interface ShutdownSettings {
   readonly drainMs: number;
@@ -141,11 +158,13 @@ export interface ShutdownSettings {
 
 /** readServiceSettings reads the keys every service shares; each service's config.ts adds its own. */
 export function readServiceSettings(env: Env, service: string, defaultPort: number): ServiceSettings {
+  const security = readMeshSecurity(env);
   return {
     host: readString(env, "HOST", "127.0.0.1"),
     port: readInt(env, "PORT", defaultPort, { min: 0, max: 65535 }),
     dataDir: readString(env, "DATA_DIR", `.data/${service}`),
     kafkaBrokers: readList(env, "KAFKA_BROKERS", ["127.0.0.1:9092"]),
+    kafkaTls: readKafkaTls(env, security),
     kafkaGroupId: readString(env, "KAFKA_GROUP_ID", `shopmesh-${service}`),
     kafkaFromBeginning: readBool(env, "KAFKA_FROM_BEGINNING", true),
     eventRetry: {
@@ -159,7 +178,7 @@ export function readServiceSettings(env: Env, service: string, defaultPort: numb
       drainMs: readInt(env, "SHUTDOWN_DRAIN_MS", 500, { min: 0, max: 300_000 }),
       graceMs: readInt(env, "SHUTDOWN_GRACE_MS", 10_000, { min: 0, max: 300_000 }),
     },
-    security: readMeshSecurity(env),
+    security,
   };
 }
 

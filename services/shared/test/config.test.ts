@@ -10,6 +10,7 @@ describe("readServiceSettings", () => {
       port: 50051,
       dataDir: ".data/order",
       kafkaBrokers: ["127.0.0.1:9092"],
+      kafkaTls: false,
       kafkaGroupId: "shopmesh-order",
       kafkaFromBeginning: true,
       eventRetry: { attempts: 5, initialDelayMs: 200, maxDelayMs: 5000 },
@@ -24,6 +25,19 @@ describe("readServiceSettings", () => {
     expect(readServiceSettings({ MESH_INSECURE: "0" }, "order", 50051).security.mode).toBe("mtls");
     expect(readServiceSettings({ MESH_INSECURE: "1" }, "order", 50051).security).toEqual({ mode: "insecure" });
     expect(() => readServiceSettings({ MESH_INSECURE: "maybe" }, "order", 50051)).toThrow('"MESH_INSECURE" must be true or false');
+  });
+
+  it("when KAFKA_TLS=1, then the Kafka client is to connect over TLS; unset, it stays plaintext", () => {
+    expect(readServiceSettings({ KAFKA_TLS: "1" }, "order", 50051).kafkaTls).toBe(true);
+    expect(readServiceSettings({ KAFKA_TLS: "0" }, "order", 50051).kafkaTls).toBe(false);
+    expect(() => readServiceSettings({ KAFKA_TLS: "tls" }, "order", 50051)).toThrow('"KAFKA_TLS" must be true or false');
+  });
+
+  it("when KAFKA_TLS=1 comes with MESH_INSECURE=1, then start-up fails naming both: there is no certificate to present", () => {
+    const read = () => readServiceSettings({ KAFKA_TLS: "1", MESH_INSECURE: "1" }, "order", 50051);
+
+    expect(read).toThrow(ConfigError);
+    expect(read).toThrow(/"KAFKA_TLS".*"MESH_INSECURE"/);
   });
 
   it("when SQLITE_SYNCHRONOUS is normal in any case, then it is read as NORMAL", () => {

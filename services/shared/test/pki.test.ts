@@ -11,9 +11,9 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MeshCertificates, type CertificateSet } from "#shared/security/certificates.js";
-import { MESH_SERVICES, operatorId, serviceId } from "#shared/security/identity.js";
-import { caFiles, operatorFiles, serviceFiles } from "#shared/security/pki-layout.js";
-import { ensureMeshPki, issueOperator, rotate, type PkiReport } from "#shared/security/pki.js";
+import { KAFKA_BROKER_ID, MESH_SERVICES, operatorId, serviceId } from "#shared/security/identity.js";
+import { brokerFiles, caFiles, operatorFiles, serviceFiles } from "#shared/security/pki-layout.js";
+import { ensureMeshPki, issueBroker, issueOperator, rotate, type PkiReport } from "#shared/security/pki.js";
 import { ROOT } from "../../../scripts/mesh/child.js";
 import { memoryLogger, until } from "./fixtures/grpc-harness.js";
 
@@ -249,6 +249,29 @@ describe("issueOperator", () => {
     expect(cert.verify((await certAt(caFiles(other).cert)).publicKey)).toBe(true);
     expect(cert.verify((await certAt(caFiles(dir).cert)).publicKey)).toBe(false);
     expect(issued.files.cert.startsWith(dir)).toBe(true);
+  });
+});
+
+describe("issueBroker", () => {
+  it("when issued, then brokers/kafka.pem is Kafka's PEM keystore: the unencrypted PKCS#8 key then the broker's leaf", async () => {
+    const dir = await tempDir();
+    await ensureMeshPki(dir);
+    const issued = await issueBroker(dir);
+
+    expect(issued.files).toEqual(brokerFiles(dir));
+    expect(issued.id).toBe(KAFKA_BROKER_ID);
+    const cert = await certAt(issued.files.cert);
+    expect(cert.subjectAltName).toBe(
+      "URI:spiffe://shopmesh.local/service/kafka, DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1",
+    );
+    expect(cert.keyUsage).toEqual([SERVER_AUTH, CLIENT_AUTH]);
+    expect(cert.verify((await certAt(caFiles(dir).cert)).publicKey)).toBe(true);
+    const keystore = await readFile(issued.files.keystore, "utf8");
+    const blocks = [...keystore.matchAll(/-----BEGIN ([A-Z ]+)-----/g)].map((m) => m[1]);
+    expect(blocks).toEqual(["PRIVATE KEY", "CERTIFICATE"]);
+    expect(new X509Certificate(keystore).serialNumber).toBe(issued.serialNumber);
+    expect(cert.checkPrivateKey(createPrivateKey(keystore))).toBe(true);
+    expect((await stat(issued.files.keystore)).mode & 0o777).toBe(0o600);
   });
 });
 

@@ -1,4 +1,5 @@
-import { Kafka, logLevel, type LogEntry, type logCreator } from "kafkajs";
+import type { ConnectionOptions } from "node:tls";
+import { Kafka, logLevel, type LogEntry, type logCreator, type RetryOptions } from "kafkajs";
 import { pino } from "pino";
 import { quietKafkajsNegativeTimeouts } from "./kafkajs-timer-warning.js";
 
@@ -16,6 +17,14 @@ export interface KafkaClientOptions {
   /** clientId names this process in broker logs and quotas, e.g. `shopmesh-order`. */
   readonly clientId: string;
   readonly logger?: KafkaLogger | undefined;
+  /**
+   * ssl connects over TLS with these options (kafka-tls.ts builds them from the process's certificate, with
+   * KAFKA_TLS=1); without it, plaintext. kafkajs reads the object at each new connection, so updating it in place
+   * changes what the next connection presents.
+   */
+  readonly ssl?: ConnectionOptions | undefined;
+  /** retry overrides the client's retry policy (default: 8 retries from 200 ms). */
+  readonly retry?: RetryOptions | undefined;
 }
 
 /**
@@ -30,7 +39,8 @@ export function createKafkaClient(options: KafkaClientOptions): Kafka {
     brokers: [...options.brokers],
     logLevel: logLevel.WARN,
     logCreator: toLogCreator(logger),
-    retry: { initialRetryTime: 200, retries: 8 },
+    retry: options.retry ?? { initialRetryTime: 200, retries: 8 },
+    ...(options.ssl ? { ssl: options.ssl } : {}),
   });
 }
 

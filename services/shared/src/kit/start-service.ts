@@ -3,6 +3,7 @@ import type { ServiceSettings } from "../config.js";
 import { subscribeHandlers } from "../events/consumer.js";
 import type { EventBus, Subscription } from "../events/event-bus.js";
 import { createKafkaEventBus } from "../events/kafka-event-bus.js";
+import { kafkaTlsBeside } from "../events/kafka-tls.js";
 import { Inbox, inboxSchema } from "../events/inbox.js";
 import { OutboxRelay, OutboxStore, outboxSchema } from "../events/outbox.js";
 import { bindServer, createGrpcServer, type GrpcServer } from "../grpc/server.js";
@@ -42,6 +43,9 @@ export async function startService<Config extends ServiceSettings, Parts>(
   const logger = overrides.logger ?? createLogger(name);
   // Certificates and the policy first: a service that cannot prove who it is must not open its database or join Kafka.
   const transport = await openMeshTransport(name, config.security, logger);
+  // KAFKA_TLS=1: the event bus presents the same certificate to the broker's TLS listener (the kit's own bus only).
+  const certificates = await kafkaTlsBeside(transport, name, config.kafkaTls && !overrides.bus, config.security, logger);
+  const closeCertificates = () => certificates.close();
   const db = openDatabase(
     join(config.dataDir, `${name}.db`),
     [...definition.schema, ...outboxSchema, ...inboxSchema, ...groupMembersSchema],
@@ -52,7 +56,13 @@ export async function startService<Config extends ServiceSettings, Parts>(
   const wait = kafkaStartWait(logger, config.kafkaStartTimeoutMs);
   const bus =
     overrides.bus ??
-    createKafkaEventBus({ brokers: config.kafkaBrokers, clientId: `shopmesh-${name}`, logger, clientLogger: wait.clientLogger });
+    createKafkaEventBus({
+      brokers: config.kafkaBrokers,
+      clientId: `shopmesh-${name}`,
+      logger,
+      clientLogger: wait.clientLogger,
+      ssl: certificates.kafkaSsl,
+    });
   const outbox = new OutboxStore(db);
   const relay = new OutboxRelay(outbox, bus, { logger, ...overrides.relay });
   const stopping = new AbortController();
@@ -74,7 +84,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
   } catch (error) {
     if (!overrides.bus) await bus.close().catch(() => undefined);
     db.close();
-    transport.close();
+    closeCertificates();
     throw error;
   }
   const grpc = createGrpcServer({
@@ -100,7 +110,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
       graceMs,
       ownBus: overrides.bus ? undefined : bus,
       closeOwn: wiring.close,
-      closeTransport: () => transport.close(),
+      closeTransport: closeCertificates,
     }),
     logger,
   );
@@ -134,7 +144,13 @@ export async function startService<Config extends ServiceSettings, Parts>(
     grpc.health.setAll("SERVING");
     state.serving = true;
     logger.info(
-      { address, groupId: config.kafkaGroupId, consumes: topics.filter((t) => wiring.consumes?.[t]), publishes: wiring.publishes },
+      {
+        address,
+        kafka: certificates.kafkaSsl ? "TLS" : "plaintext",
+        groupId: config.kafkaGroupId,
+        consumes: topics.filter((t) => wiring.consumes?.[t]),
+        publishes: wiring.publishes,
+      },
       `${name} serving (${transport.mode === "mtls" ? "mTLS, access policy enforced" : "PLAINTEXT, MESH_INSECURE=1"})`,
     );
     return {

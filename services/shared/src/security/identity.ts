@@ -19,6 +19,13 @@ export function serviceId(name: MeshServiceName): string {
   return `spiffe://${TRUST_DOMAIN}/service/${name}`;
 }
 
+/**
+ * KAFKA_BROKER_ID is the Kafka broker's SPIFFE ID (`npm run certs -- broker`): what a service's Kafka client
+ * accepts on the TLS listener, rather than any certificate the CA signed. The broker is not a MeshServiceName: it
+ * serves no gRPC and is never in the access policy.
+ */
+export const KAFKA_BROKER_ID = `spiffe://${TRUST_DOMAIN}/service/kafka`;
+
 /** operatorId is an operator's SPIFFE ID; the role is part of the path so the policy can grant by role. */
 export function operatorId(name: string, role: OperatorRole): string {
   return `spiffe://${TRUST_DOMAIN}/operator/${role}/${name}`;

@@ -36,6 +36,17 @@ export function operatorFiles(dir: string, name: string): PkiFiles {
   return pairIn(dir, "clients", name);
 }
 
+/** BrokerFiles are the Kafka broker's files: its pair, and the same two as one PEM keystore Kafka reads. */
+export interface BrokerFiles extends PkiFiles {
+  /** keystore holds the private key (PKCS#8, unencrypted) then the certificate: Kafka's `ssl.keystore.type=PEM`. */
+  readonly keystore: string;
+}
+
+/** brokerFiles are the Kafka broker's files in `dir`: `ca.crt` (its truststore) and `brokers/kafka.crt|.key|.pem`. */
+export function brokerFiles(dir: string): BrokerFiles {
+  return { ...pairIn(dir, "brokers", "kafka"), keystore: path.join(dir, "brokers", "kafka.pem") };
+}
+
 function pairIn(dir: string, folder: string, name: string): PkiFiles {
   return {
     ca: path.join(dir, CA_FILES.cert),

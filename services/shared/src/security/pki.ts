@@ -4,8 +4,17 @@ import * as x509 from "@peculiar/x509";
 import { KeyObject, X509Certificate, createPrivateKey, randomBytes, webcrypto } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import { MESH_SERVICES, OPERATOR_ROLES, type MeshServiceName, type OperatorRole, operatorId, serviceId, spiffeIdOf } from "./identity.js";
-import { caFiles, operatorFiles, serviceFiles, writePkiFile, type PkiFiles } from "./pki-layout.js";
+import {
+  KAFKA_BROKER_ID,
+  MESH_SERVICES,
+  OPERATOR_ROLES,
+  type MeshServiceName,
+  type OperatorRole,
+  operatorId,
+  serviceId,
+  spiffeIdOf,
+} from "./identity.js";
+import { brokerFiles, caFiles, operatorFiles, serviceFiles, writePkiFile, type BrokerFiles, type PkiFiles } from "./pki-layout.js";
 
 x509.cryptoProvider.set(webcrypto);
 
@@ -128,6 +137,21 @@ export async function issueOperator(dir: string, name: string, role: OperatorRol
   const id = operatorId(name, role);
   const subject = `CN=${name}, OU=${role}, O=shopmesh`;
   return issueLeaf(operatorFiles(dir, name), ca, { id, subject, server: false }, options);
+}
+
+/**
+ * issueBroker writes the Kafka broker's leaf, `brokers/kafka.crt|.key` (URI SAN {@link KAFKA_BROKER_ID}, plus
+ * `DNS:localhost` and `IP:127.0.0.1`, serverAuth + clientAuth), and `brokers/kafka.pem`, the key then the
+ * certificate in one file: the PEM keystore of the TLS listener scripts/kafka.sh adds. A new key every time; the
+ * broker reads its keystore at start only, so a running broker keeps the certificate it started with.
+ */
+export async function issueBroker(dir: string, options: IssueOptions = {}): Promise<IssuedCertificate & { files: BrokerFiles }> {
+  const ca = await loadCa(options.issuerDir ?? dir);
+  const files = brokerFiles(dir);
+  const issued = await issueLeaf(files, ca, { id: KAFKA_BROKER_ID, subject: "CN=kafka, O=shopmesh", server: true }, options);
+  const [key, cert] = await Promise.all([readFile(files.key, "utf8"), readFile(files.cert, "utf8")]);
+  await writePkiFile(files.keystore, `${key.trimEnd()}\n${cert.trimEnd()}\n`, 0o600);
+  return { ...issued, files };
 }
 
 class CaMissingError extends Error {}
