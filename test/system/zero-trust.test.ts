@@ -179,6 +179,7 @@ describe("the access policy, enforced by the kit in every service", () => {
 
 describe("certificate rotation on a running service", () => {
   it("when the service certificates are rotated, then inventory presents the new one to new connections without a restart", async () => {
+    await issueOperator(pki, "serial-probe", "reader");
     const before = await servedSerial();
     const pid = mesh.process("inventory").child.pid;
 
@@ -213,7 +214,6 @@ async function servedSerial(): Promise<string> {
   const tls = await import("node:tls");
   const { readFileSync } = await import("node:fs");
   const files = operatorFiles(pki, "serial-probe");
-  await issueOperator(pki, "serial-probe", "reader");
   const [host, port] = mesh.address("inventory").split(":") as [string, string];
   return await new Promise<string>((resolve, reject) => {
     const socket = tls.connect(

@@ -1,3 +1,5 @@
+import { DEFAULT_PKI_DIR } from "./security/pki-layout.js";
+
 /**
  * Config helpers: every process reads its settings from the environment once, at
  * start-up, into a frozen typed object, and fails fast naming the variable.
@@ -130,7 +132,7 @@ export function readMeshSecurity(env: Env): MeshSecurity {
   if (readBool(env, "MESH_INSECURE", false)) return { mode: "insecure" };
   return {
     mode: "mtls",
-    pkiDir: readString(env, "PKI_DIR", ".data/pki"),
+    pkiDir: readString(env, "PKI_DIR", DEFAULT_PKI_DIR),
     refreshMs: readInt(env, "PKI_REFRESH_MS", 60_000, { min: 50, max: 86_400_000 }),
     policyFile: readString(env, "ACCESS_POLICY_FILE", "policy/access.yaml"),
   };
