@@ -21,7 +21,11 @@ export interface VitestJsonReport {
     readonly name: string;
     readonly status: string;
     readonly message: string;
-    readonly assertionResults: readonly { readonly status: string }[];
+    readonly assertionResults: readonly {
+      readonly status: string;
+      readonly fullName?: string;
+      readonly failureMessages?: readonly string[];
+    }[];
   }[];
 }
 
@@ -30,6 +34,13 @@ export interface FileProblem {
   readonly file: string;
   readonly kind: "crashed" | "failed to run" | "unhandled error";
   readonly detail: string;
+}
+
+/** FailedTest is one test that failed, with the first line of its error: CI's output is often seen only in its tail. */
+export interface FailedTest {
+  readonly file: string;
+  readonly name: string;
+  readonly reason: string;
 }
 
 /** TestSummary is what CI reports at the end. */
@@ -41,6 +52,7 @@ export interface TestSummary {
   /** notRun counts the tests of crashed or unrunnable files that never reported (not skipped: never reached). */
   readonly notRun: number;
   readonly problems: readonly FileProblem[];
+  readonly failedTests: readonly FailedTest[];
   /** unattributedErrors are unhandled errors vitest reported without naming a test file. */
   readonly unattributedErrors: number;
   /** ok: something ran and nothing failed. */
@@ -68,7 +80,7 @@ export function summarize(report: VitestJsonReport | undefined, output: string, 
   const unattributedErrors = Math.max(0, caught - crashErrors - origins.length);
 
   let passed = 0;
-  let failedTests = 0;
+  const failedTests: FailedTest[] = [];
   let skipped = 0;
   let notRun = 0;
   const problems = new Map<string, FileProblem>();
@@ -80,9 +92,9 @@ export function summarize(report: VitestJsonReport | undefined, output: string, 
     else if (result.status === "failed" && failedHere === 0) {
       problems.set(file, { file, kind: "failed to run", detail: result.message || "marked failed with no failed test" });
     }
-    for (const { status } of result.assertionResults) {
+    for (const { status, fullName, failureMessages } of result.assertionResults) {
       if (status === "passed") passed += 1;
-      else if (status === "failed") failedTests += 1;
+      else if (status === "failed") failedTests.push({ file, name: fullName ?? "(unnamed)", reason: firstLine(failureMessages?.[0]) });
       else if (status === "pending" && problems.has(file)) notRun += 1;
       else skipped += 1;
     }
@@ -93,13 +105,32 @@ export function summarize(report: VitestJsonReport | undefined, output: string, 
     if (!problems.has(file)) problems.set(file, { file, kind: "unhandled error", detail: "an error escaped its tests" });
   }
   if (!report) problems.set("(report)", { file: "(report)", kind: "failed to run", detail: "vitest wrote no JSON report" });
-  const failed = failedTests + problems.size + unattributedErrors;
-  return { passed, failed, skipped, notRun, problems: [...problems.values()], unattributedErrors, ok: failed === 0 && passed > 0 };
+  const failed = failedTests.length + problems.size + unattributedErrors;
+  return {
+    passed,
+    failed,
+    skipped,
+    notRun,
+    problems: [...problems.values()],
+    failedTests,
+    unattributedErrors,
+    ok: failed === 0 && passed > 0,
+  };
 }
 
-/** formatSummary renders one line per problem, then the closing count line. */
+function firstLine(message: string | undefined): string {
+  const line =
+    message
+      ?.replace(ANSI, "")
+      .split("\n")
+      .find((l) => l.trim() !== "") ?? "no message";
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+}
+
+/** formatSummary renders one line per failed test and per problem, then the closing count line. */
 export function formatSummary(summary: TestSummary): string[] {
-  const lines = summary.problems.map((p) => `${p.kind}: ${p.file} (${p.detail})`);
+  const lines = summary.failedTests.map((t) => `failed: ${t.file} > ${t.name}: ${t.reason}`);
+  lines.push(...summary.problems.map((p) => `${p.kind}: ${p.file} (${p.detail})`));
   if (summary.unattributedErrors > 0) lines.push(`unhandled errors not tied to a test file: ${summary.unattributedErrors}`);
   if (summary.passed + summary.failed === 0) lines.push("no test ran");
   const notRun = summary.notRun > 0 ? `, ${summary.notRun} not run` : "";

@@ -104,4 +104,29 @@ describe("test-summary", () => {
     expect(summary.ok).toBe(true);
     expect(formatSummary(summary)).toEqual(["tests: 3 passed, 0 failed, 2 skipped"]);
   });
+
+  it("when a test fails, then the closing lines name it with the first line of its error, since CI often shows only its tail", () => {
+    const report = {
+      testResults: [
+        {
+          ...file("c.test.ts", "failed", []),
+          assertionResults: [
+            { status: "passed", fullName: "c > works" },
+            {
+              status: "failed",
+              fullName: "c > when x, then y",
+              failureMessages: ["\x1b[31mAssertionError: expected 1 to be 2\x1b[39m\n    at c.test.ts:3:1"],
+            },
+          ],
+        },
+      ],
+    };
+
+    const lines = formatSummary(summarize(report, "", ROOT));
+
+    expect(lines).toEqual([
+      "failed: scripts/test/c.test.ts > c > when x, then y: AssertionError: expected 1 to be 2",
+      "tests: 1 passed, 1 failed, 0 skipped",
+    ]);
+  });
 });
