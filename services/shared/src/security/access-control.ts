@@ -1,8 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Metadata } from "@grpc/grpc-js";
-import type { PeerCertificate } from "node:tls";
 import type { AccessPolicy } from "./access-policy.js";
-import { serviceId, spiffeIdOf } from "./identity.js";
+import { serviceId } from "./identity.js";
+import { peerIdentity, type TlsPeerCall } from "./peer-identity.js";
 import { PRINCIPAL_HEADERS, type Caller, type Principal } from "./principal.js";
 
 /** Admission is what the kit learnt about an admitted call: who made it, and for which end user (if any). */
@@ -12,10 +12,8 @@ export interface Admission {
 }
 
 /** AdmittableCall is the part of a grpc-js server call admission reads. */
-export interface AdmittableCall {
+export interface AdmittableCall extends TlsPeerCall {
   readonly metadata: Metadata;
-  /** getAuthContext is grpc-js's view of the connection (its AuthContext type is not exported). */
-  getAuthContext(): { sslPeerCertificate?: PeerCertificate | undefined };
 }
 
 /**
@@ -43,7 +41,7 @@ export function accessControl(policy: AccessPolicy | undefined): AccessControl {
   return {
     enforced: policy !== undefined,
     admit(call, method) {
-      const identity = policy === undefined ? undefined : spiffeIdOf(call.getAuthContext().sslPeerCertificate);
+      const identity = policy === undefined ? undefined : peerIdentity(call);
       if (policy !== undefined && !policy.allows(method, identity)) {
         return denied(`${identity ?? "a caller without a mesh identity"} may not call ${method} (policy/access.yaml)`);
       }
