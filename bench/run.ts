@@ -6,6 +6,7 @@
  *   BENCH_SMOKE=1 …               a few seconds per measure: checks the harness end to end (the test uses it)
  *   … -- --only P1,P2             some measures only (written to only-<ids>.json/md, ignored by git; latest.* untouched)
  *   … -- --profile                every service under node --cpu-prof; summaries land in the results
+ *   … -- --insecure               the whole mesh in plaintext (MESH_INSECURE=1): what mTLS costs end to end, side by side
  *   … -- --out <dir>              where results go (default bench/results)
  *
  * Loopback only; bounded (every run has a duration, every wait a timeout, and a watchdog ends the whole run).
@@ -51,6 +52,7 @@ const only = option("--only")
   .map((s) => s.trim().toUpperCase()) as Id[] | undefined;
 const selected = new Set<Id>(only ?? MEASURE_IDS);
 const profile = flag("--profile");
+const insecure = flag("--insecure");
 const outDir = path.resolve(option("--out") ?? path.join(ROOT, "bench", "results"));
 
 /** Two CPUs or more: load generator on CPU 0, server under test on CPU 1 (P1, P2). */
@@ -245,8 +247,8 @@ async function main(): Promise<void> {
   if (needsMesh && broker) {
     profileDir = profile ? path.join(outDir, "profiles", stamp(started)) : undefined;
     if (profileDir) mkdirSync(profileDir, { recursive: true });
-    log("starting the mesh (inventory, payment, order, gateway)");
-    mesh = await BenchMesh.start({ brokers: broker.brokers, withGateway: true, profileDir });
+    log(`starting the mesh (inventory, payment, order, gateway)${insecure ? " in plaintext (--insecure)" : ""}`);
+    mesh = await BenchMesh.start({ brokers: broker.brokers, withGateway: true, profileDir, insecure });
     idleRss = mesh.rss();
     let seeded: SeededOrder | undefined;
     if (selected.has("P1") || selected.has("P2")) {
@@ -400,6 +402,7 @@ async function main(): Promise<void> {
       ...notes,
       ...(await meshNotes(needsMesh && broker !== undefined)),
       "P1/P2: ghz and bench/load/http-load.ts run on the load CPU, the order service (and the gateway) on the other; both sides of each ratio get the same CPU budget.",
+      ...(insecure ? ["--insecure: the whole mesh ran in plaintext (MESH_INSECURE=1), without certificates or the access policy."] : []),
       "P3/P6: nothing pinned; four Node processes, the Kafka broker and the driver share the machine. WatchOrder is called on the order service directly.",
       ...(Object.keys(profiles).length ? [`Profiles: ${Object.keys(profiles).join(", ")} under ${path.relative(ROOT, profileDir!)}.`] : []),
     ],

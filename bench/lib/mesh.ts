@@ -47,6 +47,8 @@ export interface MeshOptions {
   readonly cpus?: Partial<Record<MeshProcessName, string>>;
   /** profileDir, when set, runs every process with --cpu-prof into it. */
   readonly profileDir?: string | undefined;
+  /** insecure runs the whole mesh in plaintext (MESH_INSECURE=1), the baseline of what mTLS costs. */
+  readonly insecure?: boolean;
   /** logLevel of every process (LOG_LEVEL; default info, as deployed). */
   readonly logLevel?: string;
 }
@@ -73,6 +75,7 @@ export class BenchMesh {
       brokers: options.brokers,
       run: "compiled",
       gateway: options.withGateway,
+      insecure: options.insecure ?? false,
       groupPrefix: `bench-${crypto.randomUUID().slice(0, 8)}`,
       env: { LOG_FORMAT: "json", LOG_LEVEL: options.logLevel ?? "info" },
       processEnv: { gateway: { JWT_SECRET: DEV_JWT_SECRET } },

@@ -3,6 +3,7 @@ import type { CallOptions as GrpcCallOptions, ChannelCredentials, ChannelOptions
 import { fromBinary } from "@bufbuild/protobuf";
 import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import type { EventEmitter } from "node:events";
+import { isIP } from "node:net";
 import type { Readable } from "node:stream";
 import { methodPath, serializeMessage } from "./service-definition.js";
 
@@ -63,14 +64,22 @@ export type ServiceClient<S extends DescService> = {
 
 /** createClient builds a typed client for a protobuf-es service over one grpc-js channel to `address`. */
 export function createClient<S extends DescService>(service: S, address: string, options: ClientOptions = {}): ServiceClient<S> {
-  const client = new Client(address, options.credentials ?? grpcCredentials.createInsecure(), channelOptions(options));
+  const client = new Client(address, options.credentials ?? grpcCredentials.createInsecure(), channelOptions(address, options));
   const methods: Record<string, unknown> = { close: () => client.close(), grpcClient: client };
   for (const method of service.methods) methods[method.localName] = clientMethod(client, method, options);
   return methods as ServiceClient<S>;
 }
 
-function channelOptions(options: ClientOptions): ChannelOptions {
+/**
+ * SNI_FOR_IP_TARGETS is the TLS server name sent when the target is an IP literal (127.0.0.1:50051): grpc-js would
+ * send the IP itself, which RFC 6066 forbids and Node warns about (DEP0123). Every mesh server certificate carries
+ * DNS:localhost, and the mesh's clients check the server's SPIFFE ID, not the name, so this changes no verdict.
+ */
+const SNI_FOR_IP_TARGETS = "localhost";
+
+function channelOptions(address: string, options: ClientOptions): ChannelOptions {
   const out: ChannelOptions = {};
+  if (options.credentials?._isSecure() && isIP(hostOf(address)) !== 0) out["grpc.ssl_target_name_override"] = SNI_FOR_IP_TARGETS;
   if (options.serviceConfig) {
     out["grpc.service_config"] = JSON.stringify(options.serviceConfig);
     out["grpc.enable_retries"] = 1;
@@ -81,6 +90,15 @@ function channelOptions(options: ClientOptions): ChannelOptions {
     out["grpc.keepalive_permit_without_calls"] = options.keepalive.permitWithoutCalls ? 1 : 0;
   }
   return { ...out, ...options.channelOptions };
+}
+
+/** hostOf is the host of a grpc-js target "host:port", "[v6]:port" or "dns:///host:port". */
+function hostOf(address: string): string {
+  const authority = address.replace(/^[a-z0-9+.-]+:\/\/[^/]*\//i, "");
+  const bracketed = /^\[([^\]]+)\]/.exec(authority);
+  if (bracketed) return bracketed[1]!;
+  const colon = authority.lastIndexOf(":");
+  return colon > 0 && authority.indexOf(":") === colon ? authority.slice(0, colon) : authority;
 }
 
 type Prepared = { metadata: Metadata; callOptions: GrpcCallOptions };
