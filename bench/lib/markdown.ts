@@ -99,12 +99,14 @@ function details(m: Measure, chartFile: string | undefined): string[] {
   if (m.id === "P3" && Array.isArray(d["steps"])) {
     if (chartFile) out.push(`![P3: latency and confirmed orders/s against the offered rate](${chartFile})`, "");
     out.push(
-      "| offered/s | created | confirmed | failed | unfinished | confirmed/s | create p50 ms | create p99 ms | →CONFIRMED p50 ms | →CONFIRMED p99 ms | max ms |",
-      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+      "| offered/s | created | confirmed | shed (429) | shed answered p50 ms | failed | unfinished | confirmed/s | create p50 ms | create p99 ms | →CONFIRMED p50 ms | →CONFIRMED p99 ms | max ms |",
+      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     );
     for (const s of d["steps"] as P3Step[]) {
+      // Results recorded before shedding was counted have no shed figures.
+      const shed = s.shed === undefined ? "–" : String(s.shed);
       out.push(
-        `| ${s.offeredRate} | ${s.created} | ${s.confirmed} | ${s.failed} | ${s.unfinished} | ${fmt(s.confirmedPerSec)} | ${fmt(s.createP50Ms)} | ` +
+        `| ${s.offeredRate} | ${s.created} | ${s.confirmed} | ${shed} | ${fmt(s.shedP50Ms)} | ${s.failed} | ${s.unfinished} | ${fmt(s.confirmedPerSec)} | ${fmt(s.createP50Ms)} | ` +
           `${fmt(s.createP99Ms)} | ${fmt(s.confirmP50Ms)} | ${fmt(s.confirmP99Ms)} | ${fmt(s.confirmMaxMs)} |`,
       );
     }

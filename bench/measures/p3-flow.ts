@@ -14,6 +14,12 @@ import { sleep } from "../../scripts/mesh/wait.js";
 import type { BenchMesh } from "../lib/mesh.js";
 import { percentile, round } from "../lib/stats.js";
 
+/** MAX_CLIENT_SOCKETS bounds the driver's concurrent creates (1,000/s × 2 s of answers). */
+const MAX_CLIENT_SOCKETS = 2048;
+
+/** ShedError is a create the mesh refused with 429 (load shed), as opposed to one that failed. */
+class ShedError extends Error {}
+
 export interface P3Settings {
   readonly rates: readonly number[];
   readonly stepSec: number;
@@ -28,6 +34,10 @@ export interface P3Step {
   readonly created: number;
   readonly confirmed: number;
   readonly failed: number;
+  /** shed creates were answered 429 RESOURCE_EXHAUSTED (order's admission limit): refused at once, not failed. */
+  readonly shed: number;
+  /** shedP50Ms is how long a shed create took to be answered (from its scheduled time). */
+  readonly shedP50Ms: number;
   readonly unfinished: number;
   readonly createPerSec: number;
   readonly confirmedPerSec: number;
@@ -47,6 +57,7 @@ export interface P3Result {
 
 interface Outcome {
   createMs?: number;
+  shedMs?: number;
   confirmMs?: number;
   confirmedAt?: number;
   error?: string;
@@ -57,7 +68,10 @@ export async function runP3(mesh: BenchMesh, settings: P3Settings, log: (line: s
   const products = await Promise.all(Array.from({ length: 10 }, () => mesh.createProduct(1_000_000)));
   // An operator's token (admin scope): one token places orders for the thousand customers the load spreads over.
   const token = await mesh.token({ admin: true });
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 128 });
+  // Open loop: the client must not queue. A socket cap near order's admission limit (CREATE_MAX_IN_FLIGHT) kept
+  // the mesh from ever seeing more creates than it admits, so nothing was shed and the queue (counted in create
+  // latency) was the client's. The cap only bounds the driver against a mesh that stops answering.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: MAX_CLIENT_SOCKETS });
   const url = new URL(`${mesh.gatewayUrl}/api/v1/orders`);
   const peakRssBytes: Record<string, number> = {};
   const sampler = setInterval(() => {
@@ -92,6 +106,7 @@ export async function runP3(mesh: BenchMesh, settings: P3Settings, log: (line: s
           res.setEncoding("utf8");
           res.on("data", (chunk: string) => (text += chunk));
           res.on("end", () => {
+            if (res.statusCode === 429) return reject(new ShedError(`POST /api/v1/orders: 429 ${text.slice(0, 200)}`));
             if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) >= 300)
               return reject(new Error(`POST /api/v1/orders: ${res.statusCode} ${text.slice(0, 200)}`));
             const orderId = (JSON.parse(text) as { order?: { orderId?: string } }).order?.orderId;
@@ -119,7 +134,8 @@ export async function runP3(mesh: BenchMesh, settings: P3Settings, log: (line: s
         if (status === OrderStatus.CANCELLED) throw new Error(`order ${orderId} was cancelled: ${change.order?.cancelReason}`);
       }
     } catch (error) {
-      if (!signal.aborted) outcome.error = error instanceof Error ? error.message : String(error);
+      if (error instanceof ShedError) outcome.shedMs = performance.now() - due;
+      else if (!signal.aborted) outcome.error = error instanceof Error ? error.message : String(error);
     }
   };
 
@@ -153,7 +169,8 @@ export async function runP3(mesh: BenchMesh, settings: P3Settings, log: (line: s
       const s = steps.at(-1)!;
       log(
         `P3 ${rate}/s: confirmed ${s.confirmed}/${outcomes.length} (${s.confirmedPerSec}/s), create p50 ${s.createP50Ms} ms, ` +
-          `create→CONFIRMED p50 ${s.confirmP50Ms} ms p99 ${s.confirmP99Ms} ms${s.failed ? `, ${s.failed} failed: ${s.firstError}` : ""}`,
+          `create→CONFIRMED p50 ${s.confirmP50Ms} ms p99 ${s.confirmP99Ms} ms` +
+          `${s.shed ? `, ${s.shed} shed (429, answered in ${s.shedP50Ms} ms p50)` : ""}${s.failed ? `, ${s.failed} failed: ${s.firstError}` : ""}`,
       );
       // Let the mesh settle (relays, consumer commits) so one step's tail does not land in the next.
       await sleep(1_000);
@@ -169,6 +186,7 @@ function stepOf(rate: number, start: number, stepSec: number, outcomes: readonly
   const created = outcomes.filter((o) => o.createMs !== undefined);
   const confirmed = outcomes.filter((o) => o.confirmMs !== undefined);
   const failed = outcomes.filter((o) => o.error !== undefined);
+  const shed = outcomes.filter((o) => o.shedMs !== undefined);
   const lastConfirm = confirmed.reduce((latest, o) => Math.max(latest, o.confirmedAt!), start + 1);
   const createMs = created.map((o) => o.createMs!);
   const confirmMs = confirmed.map((o) => o.confirmMs!);
@@ -177,7 +195,15 @@ function stepOf(rate: number, start: number, stepSec: number, outcomes: readonly
     created: created.length,
     confirmed: confirmed.length,
     failed: failed.length,
-    unfinished: outcomes.length - confirmed.length - failed.length,
+    shed: shed.length,
+    shedP50Ms: round(
+      percentile(
+        shed.map((o) => o.shedMs!),
+        50,
+      ),
+      1,
+    ),
+    unfinished: outcomes.length - confirmed.length - failed.length - shed.length,
     createPerSec: round(created.length / stepSec, 1),
     confirmedPerSec: round(confirmed.length / ((lastConfirm - start) / 1000), 1),
     createP50Ms: round(percentile(createMs, 50), 1),

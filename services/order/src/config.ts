@@ -8,7 +8,7 @@ import { deepFreeze, readInt, readServiceSettings, readString, type Env, type Se
  * |---|---|---|
  * | `INVENTORY_ADDR` | `127.0.0.1:50053` | the inventory service |
  * | `RESERVE_TIMEOUT_MS` | `3000` | bound of one stock reservation |
- * | `CREATE_MAX_IN_FLIGHT` | `128` | CreateOrders reserving at once; more are shed with RESOURCE_EXHAUSTED |
+ * | `CREATE_MAX_IN_FLIGHT` | `32` | CreateOrders reserving at once; more are shed with RESOURCE_EXHAUSTED |
  */
 export interface OrderConfig extends ServiceSettings {
   readonly inventoryAddr: string;
@@ -22,6 +22,6 @@ export function loadConfig(env: Env = process.env): Readonly<OrderConfig> {
     ...readServiceSettings(env, "order", 50051),
     inventoryAddr: readString(env, "INVENTORY_ADDR", "127.0.0.1:50053"),
     reserveTimeoutMs: readInt(env, "RESERVE_TIMEOUT_MS", 3_000, { min: 1 }),
-    createMaxInFlight: readInt(env, "CREATE_MAX_IN_FLIGHT", 128, { min: 1 }),
+    createMaxInFlight: readInt(env, "CREATE_MAX_IN_FLIGHT", 32, { min: 1 }),
   });
 }

@@ -119,6 +119,44 @@ describe("OutboxStore", () => {
   });
 });
 
+describe("OutboxRelay.notify", () => {
+  it("when a commit notifies while a pass is publishing, then its row goes out right after that pass, not a poll interval later", async () => {
+    addAll(1);
+    let releaseFirst: (() => void) | undefined;
+    const publishedAt: number[] = [];
+    const relay = new OutboxRelay(
+      outbox,
+      {
+        publish: async () => {
+          if (publishedAt.length === 0) await new Promise<void>((resolve) => (releaseFirst = resolve));
+          publishedAt.push(performance.now());
+        },
+      },
+      { pollIntervalMs: 60_000 },
+    );
+    relay.start();
+    await until(() => releaseFirst !== undefined);
+    // The first pass has claimed its row and is publishing: this commit's row is not in its batch.
+    db.transaction(() => outbox.add(event(2)))();
+    relay.notify();
+    releaseFirst?.();
+
+    await until(() => publishedAt.length === 2);
+
+    expect(rows().map((row) => row.state)).toEqual(["PUBLISHED", "PUBLISHED"]);
+    await relay.stop();
+  });
+});
+
+/** until polls `condition` every few ms for up to 5 s (the relay's poll interval here is a minute). */
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 describe("openBookkeepingConnection", () => {
   it("when opened beside a service database, then it commits with synchronous=NORMAL while the database keeps FULL", () => {
     const side = openBookkeepingConnection(db);

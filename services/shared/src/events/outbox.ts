@@ -183,6 +183,8 @@ export class OutboxRelay {
   private backoffMs = 0;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  /** notified: a commit asked for a pass while one was running; its rows may have missed that pass's claim. */
+  private notified = false;
   private stopped = true;
 
   constructor(
@@ -203,7 +205,11 @@ export class OutboxRelay {
 
   /** notify asks for a publish pass now, e.g. right after a commit, instead of at the next poll. */
   notify(): void {
-    if (!this.stopped && this.backoffMs === 0 && this.running === undefined) this.schedule(0);
+    if (this.stopped || this.backoffMs !== 0) return;
+    // A pass in flight may have claimed before this commit: go again as soon as it ends, not a poll interval later
+    // (under steady load a pass is nearly always in flight, and each hop of the saga would wait out the interval).
+    if (this.running !== undefined) this.notified = true;
+    else this.schedule(0);
   }
 
   /**
@@ -254,8 +260,10 @@ export class OutboxRelay {
       this.schedule(this.backoffMs);
     } else {
       this.backoffMs = 0;
-      // A full batch means more may be waiting: go again at once.
-      this.schedule(sent === this.batchSize ? 0 : this.pollIntervalMs);
+      // A full batch means more may be waiting, and so does a commit notified during the pass: go again at once.
+      const again = sent === this.batchSize || this.notified;
+      this.notified = false;
+      this.schedule(again ? 0 : this.pollIntervalMs);
     }
   }
 
