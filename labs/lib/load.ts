@@ -38,7 +38,9 @@ export interface LoadStats {
   acceptedOrderIds: string[];
 }
 
-const RETRYABLE = new Set<number>([status.UNAVAILABLE, status.DEADLINE_EXCEEDED]);
+// RESOURCE_EXHAUSTED is order shedding load (CREATE_MAX_IN_FLIGHT): it asks to be retried later, and the idempotency
+// key makes the retry safe.
+const RETRYABLE = new Set<number>([status.UNAVAILABLE, status.DEADLINE_EXCEEDED, status.RESOURCE_EXHAUSTED]);
 
 /** OrderLoad runs the load; see the file comment. */
 export class OrderLoad {
