@@ -2,7 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { Health } from "#gen/grpc/health/v1/health_pb.js";
 import { createLogger, type Logger } from "#shared/logger.js";
 import { openMeshTransport } from "#shared/security/mesh-transport.js";
-import { kafkaTlsBeside } from "#shared/events/kafka-tls.js";
+import { kafkaSslOf } from "#shared/events/kafka-tls.js";
 import { createAuth, type Auth } from "./auth.js";
 import { createBackends, PUBLIC_SERVICES, type BackendName, type Backends } from "./backends.js";
 import type { GatewayConfig } from "./config.js";
@@ -54,8 +54,8 @@ const BACKEND_NAMES: readonly BackendName[] = ["order", "payment", "inventory"];
 export async function startGateway(config: Readonly<GatewayConfig>, options: StartOptions = {}): Promise<Gateway> {
   const logger = options.logger ?? createLogger("gateway");
   const transport = await openMeshTransport("gateway", config.security, logger);
-  const certificates = await kafkaTlsBeside(transport, "gateway", config.kafkaTls, config.security, logger);
-  const closeCertificates = () => certificates.close();
+  const kafkaSsl = kafkaSslOf(transport, config.kafkaTls);
+  const closeCertificates = () => transport.close();
   const backends = createBackends(config, transport);
   const auth = createAuth(config.jwt);
   const deps: GatewayDeps = { config, backends, auth, logger };
@@ -73,7 +73,7 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
   });
   const opsEvents = createOpsEventsHandler({
     kafkaBrokers: config.kafkaBrokers,
-    kafkaSsl: certificates.kafkaSsl,
+    kafkaSsl,
     groupIds: config.kafkaGroupIds,
     backends: BACKEND_NAMES.map((name) => ({ service: name, client: backends.opsClient(name) })),
     logger,

@@ -11,12 +11,14 @@ import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { createServer, type ConnectionOptions } from "node:tls";
 import type { Kafka } from "kafkajs";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js";
 import { OrderService, OrderStatus } from "#gen/shop/order/v1/order_service_pb.js";
 import { createClient } from "#shared/grpc/client.js";
 import { createKafkaClient } from "#shared/events/kafka-client.js";
-import { openKafkaTls, type KafkaTls } from "#shared/events/kafka-tls.js";
+import { kafkaSslOf } from "#shared/events/kafka-tls.js";
+import { openMeshTransport } from "#shared/security/mesh-transport.js";
 import { KAFKA_BROKER_ID } from "#shared/security/identity.js";
 import { brokerFiles, serviceFiles } from "#shared/security/pki-layout.js";
 import { ensureMeshPki } from "#shared/security/pki.js";
@@ -30,7 +32,7 @@ import { waitUntil } from "../../scripts/mesh/wait.js";
 /** KAFKA_SCRIPT_MS bounds a kafka.sh start or stop (the script bounds its own waits below this). */
 const KAFKA_SCRIPT_MS = 150_000;
 const quiet = { error: () => undefined, warn: () => undefined };
-const silentCerts = { info: () => undefined, warn: () => undefined };
+const silentLogger = pino({ level: "silent" });
 
 let pki: string;
 let otherPki: string;
@@ -86,10 +88,17 @@ async function expectRefused(kafka: Kafka): Promise<void> {
   await waitUntil(async () => (await refusals()) > before, { timeoutMs: 10_000, message: "the broker to log the refused handshake" });
 }
 
-async function openFor(dir: string): Promise<KafkaTls> {
-  const tls = await openKafkaTls(serviceFiles(dir, "order"), { logger: silentCerts });
-  closers.push(() => tls.close());
-  return tls;
+/** openFor is order's Kafka TLS from the PKI in `dir`, as its kit builds it: from its one mesh transport. */
+async function openFor(dir: string): Promise<{ ssl: ConnectionOptions }> {
+  const transport = await openMeshTransport(
+    "order",
+    { mode: "mtls", pkiDir: dir, refreshMs: 60_000, policyFile: path.join(ROOT, "policy", "access.yaml") },
+    silentLogger,
+  );
+  closers.push(() => transport.close());
+  const ssl = kafkaSslOf(transport, true);
+  if (!ssl) throw new Error("an mTLS transport gave no Kafka TLS options");
+  return { ssl };
 }
 
 describe("Kafka over TLS with the mesh's CA (scripts/kafka.sh KAFKA_TLS_PORT, KAFKA_TLS=1)", () => {

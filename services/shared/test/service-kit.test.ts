@@ -6,7 +6,7 @@ import path from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } from "kafkajs";
 import { pino } from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js";
 import { PaymentAuthorizedSchema } from "#gen/shop/payment/v1/payment_events_pb.js";
 import { readServiceSettings, type ServiceSettings } from "#shared/config.js";
@@ -19,6 +19,8 @@ import { groupMembersSchema } from "#shared/kit/group-members.js";
 import { isRetriable } from "#shared/kit/kafka-start.js";
 import { startService, type Kit, type ServiceDefinition, type ServiceWiring } from "#shared/kit/index.js";
 import { openDatabase } from "#shared/store/database.js";
+import { ensureMeshPki } from "#shared/security/pki.js";
+import { MeshCertificates } from "#shared/security/certificates.js";
 import { currentTrace } from "#shared/trace-context.js";
 import { freePort } from "../../../scripts/mesh/free-port.js";
 
@@ -180,6 +182,32 @@ describe("service kit", () => {
     expect((failure as Error).message).toBe("SASL authentication failed");
     expect(kit?.db.open).toBe(false);
     expect(kit?.stopping.aborted).toBe(true);
+  });
+
+  it("when the database cannot be opened under mTLS, then the start fails and leaves no certificate watcher running", async () => {
+    const pkiDir = mkdtempSync(path.join(tmpdir(), "service-kit-pki-"));
+    dirs.push(pkiDir);
+    await ensureMeshPki(pkiDir);
+    const notADirectory = path.join(pkiDir, "ca.crt"); // DATA_DIR names a file: the database cannot be created
+    // The certificates' refresh timer is unref'd (it never holds the process open by itself), so what shows a leak is
+    // whether the watcher was closed.
+    const closed = vi.spyOn(MeshCertificates.prototype, "close");
+
+    const failure = await startService(
+      { ...definition(), name: "inventory" },
+      settings({ MESH_INSECURE: "0", PKI_DIR: pkiDir, DATA_DIR: notADirectory }),
+      {
+        bus: new FakeBus(),
+        logger: memoryLogger().logger,
+      },
+    ).then(
+      () => undefined,
+      (error: unknown) => error as NodeJS.ErrnoException,
+    );
+
+    expect(failure?.code).toMatch(/^(EEXIST|ENOTDIR)$/);
+    expect(closed).toHaveBeenCalledTimes(1);
+    closed.mockRestore();
   });
 
   it("when stop is called twice, then both calls share one stop that runs in order and leaves the group before the last flush", async () => {

@@ -3,13 +3,13 @@ import type { ServiceSettings } from "../config.js";
 import { subscribeHandlers } from "../events/consumer.js";
 import type { EventBus, Subscription } from "../events/event-bus.js";
 import { createKafkaEventBus } from "../events/kafka-event-bus.js";
-import { kafkaTlsBeside } from "../events/kafka-tls.js";
+import { kafkaSslOf } from "../events/kafka-tls.js";
 import { Inbox, inboxSchema } from "../events/inbox.js";
 import { OutboxRelay, OutboxStore, outboxSchema } from "../events/outbox.js";
 import { bindServer, createGrpcServer, type GrpcServer } from "../grpc/server.js";
 import { createLogger, type Logger } from "../logger.js";
 import { opsService } from "../ops-service.js";
-import { openDatabase } from "../store/database.js";
+import { openDatabase, type SqliteDatabase } from "../store/database.js";
 import { openMeshTransport } from "../security/mesh-transport.js";
 import { runInTrace } from "../trace-context.js";
 import { GroupMembers, groupMembersSchema } from "./group-members.js";
@@ -44,15 +44,19 @@ export async function startService<Config extends ServiceSettings, Parts>(
   // Certificates and the policy first: a service that cannot prove who it is must not open its database or join Kafka.
   const transport = await openMeshTransport(name, config.security, logger);
   // KAFKA_TLS=1: the event bus presents the same certificate to the broker's TLS listener (the kit's own bus only).
-  const certificates = await kafkaTlsBeside(transport, name, config.kafkaTls && !overrides.bus, config.security, logger);
-  const closeCertificates = () => certificates.close();
-  const db = openDatabase(
-    join(config.dataDir, `${name}.db`),
-    [...definition.schema, ...outboxSchema, ...inboxSchema, ...groupMembersSchema],
-    {
+  const kafkaSsl = kafkaSslOf(transport, config.kafkaTls && !overrides.bus);
+  const closeCertificates = () => transport.close();
+  let db: SqliteDatabase;
+  try {
+    db = openDatabase(join(config.dataDir, `${name}.db`), [...definition.schema, ...outboxSchema, ...inboxSchema, ...groupMembersSchema], {
       synchronous: config.sqliteSynchronous,
-    },
-  );
+    });
+  } catch (error) {
+    // A database that cannot open (a read-only DATA_DIR, a corrupt file) must not leave the certificate watchers
+    // running: the process would stay alive after start-up failed.
+    closeCertificates();
+    throw error;
+  }
   const wait = kafkaStartWait(logger, config.kafkaStartTimeoutMs);
   const bus =
     overrides.bus ??
@@ -61,7 +65,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
       clientId: `shopmesh-${name}`,
       logger,
       clientLogger: wait.clientLogger,
-      ssl: certificates.kafkaSsl,
+      ssl: kafkaSsl,
     });
   const outbox = new OutboxStore(db);
   const relay = new OutboxRelay(outbox, bus, { logger, ...overrides.relay });
@@ -146,7 +150,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
     logger.info(
       {
         address,
-        kafka: certificates.kafkaSsl ? "TLS" : "plaintext",
+        kafka: kafkaSsl ? "TLS" : "plaintext",
         groupId: config.kafkaGroupId,
         consumes: topics.filter((t) => wiring.consumes?.[t]),
         publishes: wiring.publishes,

@@ -29,10 +29,13 @@ export interface MeshTransport {
   channelCredentials(peer: MeshServiceName): ChannelCredentials;
   readonly access: AccessControl;
   /**
-   * http2Options are for a Node HTTP/2 client of `peer` (the gateway's Connect transport): TLS with this process's
-   * pair, verifying `peer`'s identity; undefined under MESH_INSECURE=1 (h2c). The object is updated in place when
-   * the certificates rotate: connect-node reads it at each new connection, so the next one uses the new pair.
+   * tlsOptions are TLS client options for a client that is not grpc-js (the gateway's Node HTTP/2 sessions, kafkajs):
+   * this process's pair and the CA, accepting the server only if it presents `expectedId`; undefined under
+   * MESH_INSECURE=1. The object is updated in place when the certificates rotate: those clients read it at each new
+   * connection, so the next one presents the new pair. One certificate watcher serves these and the gRPC side.
    */
+  tlsOptions(expectedId: string): SecureClientSessionOptions | undefined;
+  /** http2Options are {@link tlsOptions} for calling mesh service `peer` over HTTP/2 (the gateway's Connect transport). */
   http2Options(peer: MeshServiceName): SecureClientSessionOptions | undefined;
   /** bound is called once the server listens (mTLS: rejected handshakes get logged). */
   bound(server: Server): void;
@@ -47,6 +50,7 @@ export async function openMeshTransport(self: string, security: MeshSecurity, lo
       mode: "insecure",
       serverCredentials: ServerCredentials.createInsecure(),
       channelCredentials: () => ChannelCredentials.createInsecure(),
+      tlsOptions: () => undefined,
       http2Options: () => undefined,
       access: accessControl(undefined),
       bound: () => undefined,
@@ -68,19 +72,20 @@ export async function openMeshTransport(self: string, security: MeshSecurity, lo
   const stopWatching = certs.onChange((set) => {
     for (const options of live) Object.assign(options, tlsOf(set));
   });
+  const tlsOptions = (expectedId: string): SecureClientSessionOptions => {
+    const options: SecureClientSessionOptions = {
+      ...tlsOf(certs.current()),
+      checkServerIdentity: (_host, cert) => checkServerId(cert, expectedId),
+    };
+    live.push(options);
+    return options;
+  };
   return {
     mode: "mtls",
     serverCredentials: serverCredentials(certs),
     channelCredentials: (peer) => channelCredentials(certs, serviceId(peer)),
-    http2Options(peer) {
-      const expected = serviceId(peer);
-      const options: SecureClientSessionOptions = {
-        ...tlsOf(certs.current()),
-        checkServerIdentity: (_host, cert) => checkServerId(cert, expected),
-      };
-      live.push(options);
-      return options;
-    },
+    tlsOptions,
+    http2Options: (peer) => tlsOptions(serviceId(peer)),
     access: accessControl(policy),
     bound: (server) => logTlsRejections(server, logger),
     close() {
