@@ -18,7 +18,7 @@ TOXIPROXY_VERSION=v2.12.0
 BIN="$PWD/.tools/bin"
 mkdir -p "$BIN"
 
-install_tool() { # name module version
+install_tool() { # name module version: go install the module's command as $BIN/name (renamed when the names differ)
   local name=$1 module=$2 version=$3 stamp="$BIN/.$1.version"
   if [[ -x "$BIN/$name" && -f "$stamp" && "$(cat "$stamp")" == "$version" ]]; then
     echo "tools: $name $version already installed"
@@ -26,18 +26,7 @@ install_tool() { # name module version
   fi
   command -v go >/dev/null || { echo "tools: Go is required to install $name (https://go.dev/dl)" >&2; exit 1; }
   echo "tools: installing $name $version"
-  GOBIN="$BIN" GOFLAGS=-mod=mod go install "$module@$version"
-  echo "$version" >"$stamp"
-}
-
-install_renamed() { # name module version: go install the module's command into a temp GOBIN, then move it to $BIN/name
-  local name=$1 module=$2 version=$3 stamp="$BIN/.$1.version"
-  if [[ -x "$BIN/$name" && -f "$stamp" && "$(cat "$stamp")" == "$version" ]]; then
-    echo "tools: $name $version already installed"
-    return
-  fi
-  command -v go >/dev/null || { echo "tools: Go is required to install $name (https://go.dev/dl)" >&2; exit 1; }
-  echo "tools: installing $name $version"
+  # Into a temp GOBIN first: toxiproxy's commands are named plain `server` and `cli`, which must not land in $BIN.
   local tmp
   tmp="$(mktemp -d)"
   GOBIN="$tmp" GOFLAGS=-mod=mod go install "$module@$version"
@@ -48,8 +37,8 @@ install_renamed() { # name module version: go install the module's command into 
 
 install_tool grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSION"
 install_tool ghz github.com/bojand/ghz/cmd/ghz "$GHZ_VERSION"
-install_renamed toxiproxy-server github.com/Shopify/toxiproxy/v2/cmd/server "$TOXIPROXY_VERSION"
-install_renamed toxiproxy-cli github.com/Shopify/toxiproxy/v2/cmd/cli "$TOXIPROXY_VERSION"
+install_tool toxiproxy-server github.com/Shopify/toxiproxy/v2/cmd/server "$TOXIPROXY_VERSION"
+install_tool toxiproxy-cli github.com/Shopify/toxiproxy/v2/cmd/cli "$TOXIPROXY_VERSION"
 "$BIN/grpcurl" -version 2>&1
 
 if command -v chromium >/dev/null; then

@@ -4,22 +4,13 @@
  * end to end.
  */
 import { Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
-import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
-import path from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderCreatedSchema } from "#gen/shop/order/v1/order_events_pb.js";
 import { Topics } from "#shared/events/topics.js";
 import { decodeRecorded } from "./event-log.js";
-import { availableOf, createOrder, createProduct, grpcError, orderOf, uniqueId, type CreateOrderInit } from "./fixtures.js";
+import { availableOf, createOrder, createProduct, grpcError, grpcurlAs, orderOf, uniqueId, type CreateOrderInit } from "./fixtures.js";
 import { Mesh } from "./mesh.js";
-import { ROOT } from "../../scripts/mesh/child.js";
 import { OPERATOR } from "../../scripts/mesh/mesh.js";
-import { operatorFiles } from "#shared/security/pki-layout.js";
-
-const run = promisify(execFile);
-const GRPCURL = path.join(ROOT, ".tools", "bin", "grpcurl");
 
 let mesh: Mesh;
 let productId: string;
@@ -142,30 +133,26 @@ describe("bad input through the real processes", () => {
 describe("grpcurl against the real order service", () => {
   it("when grpcurl creates an order and watches it, then it prints ORDER_STATUS_CONFIRMED", async () => {
     // Arrange
-    if (!existsSync(GRPCURL)) {
-      throw new Error(`${path.relative(ROOT, GRPCURL)} is missing: run \`npm run tools\` (needs Go) to install grpcurl`);
-    }
     const address = mesh.address("order");
-    // As the mesh's admin operator, with its certificate (README "Calling the services with grpcurl").
-    const operator = operatorFiles(mesh.pkiDir ?? "", OPERATOR.name);
-    const tls = ["-cacert", operator.ca, "-cert", operator.cert, "-key", operator.key];
     const body = JSON.stringify({ customerId: uniqueId("cust-grpcurl"), cardToken: "tok_visa", lines: [{ productId, quantity: 1 }] });
 
-    // Act
-    const created = await run(
-      GRPCURL,
-      [...tls, "-H", `idempotency-key: ${crypto.randomUUID()}`, "-d", body, address, "shop.order.v1.OrderService/CreateOrder"],
-      { timeout: 20_000 },
+    // Act: as the mesh's admin operator, with its certificate (README "Calling the services with grpcurl").
+    const created = await grpcurlAs(
+      mesh,
+      OPERATOR.name,
+      ["-H", `idempotency-key: ${crypto.randomUUID()}`, "-d", body, address, "shop.order.v1.OrderService/CreateOrder"],
+      20_000,
     );
-    const orderId = (JSON.parse(created.stdout) as { order: { orderId: string } }).order.orderId;
-    const watched = await run(
-      GRPCURL,
-      [...tls, "-max-time", "30", "-d", JSON.stringify({ orderId }), address, "shop.order.v1.OrderService/WatchOrder"],
-      { timeout: 40_000 },
+    const orderId = (JSON.parse(created) as { order: { orderId: string } }).order.orderId;
+    const watched = await grpcurlAs(
+      mesh,
+      OPERATOR.name,
+      ["-max-time", "30", "-d", JSON.stringify({ orderId }), address, "shop.order.v1.OrderService/WatchOrder"],
+      40_000,
     );
 
     // Assert
-    expect(JSON.parse(created.stdout)).toMatchObject({ order: { status: "ORDER_STATUS_AWAITING_PAYMENT" } });
-    expect(watched.stdout).toContain("ORDER_STATUS_CONFIRMED");
+    expect(JSON.parse(created)).toMatchObject({ order: { status: "ORDER_STATUS_AWAITING_PAYMENT" } });
+    expect(watched).toContain("ORDER_STATUS_CONFIRMED");
   });
 });

@@ -3,6 +3,12 @@
  * its own customer id, so tests sharing one mesh never see each other's stock or orders.
  */
 import { status as grpcStatus } from "@grpc/grpc-js";
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { promisify } from "node:util";
+import { operatorFiles } from "#shared/security/pki-layout.js";
+import { ROOT } from "../../scripts/mesh/child.js";
 import type { Order } from "#gen/shop/order/v1/order_service_pb.js";
 import { OrderStatus } from "#gen/shop/order/v1/order_service_pb.js";
 import type { CallOptions } from "#shared/grpc/client.js";
@@ -95,4 +101,25 @@ export async function grpcError(call: Promise<unknown>): Promise<{ code: number;
     return { code, codeName: grpcStatus[code] ?? String(code), details: details ?? "" };
   }
   throw new Error("expected the call to fail, but it succeeded");
+}
+
+/** GRPCURL is the real grpcurl binary `npm run tools` installs. */
+export const GRPCURL = path.join(ROOT, ".tools", "bin", "grpcurl");
+
+/** runGrpcurl runs grpcurl with `args` as they are; a missing binary fails the test saying how to install it. */
+export async function runGrpcurl(args: readonly string[], timeoutMs = 30_000): Promise<{ stdout: string; stderr: string }> {
+  if (!existsSync(GRPCURL)) {
+    throw new Error(`${path.relative(ROOT, GRPCURL)} is missing: run \`npm run tools\` (needs Go) to install grpcurl`);
+  }
+  return promisify(execFile)(GRPCURL, [...args], { timeout: timeoutMs });
+}
+
+/**
+ * grpcurlAs runs grpcurl as the operator `operator` of the mesh's PKI, with nothing but -cacert/-cert/-key, as the
+ * README's recipes do (`npm run certs -- client <name>`), and returns what it printed.
+ */
+export async function grpcurlAs(mesh: Mesh, operator: string, args: readonly string[], timeoutMs = 30_000): Promise<string> {
+  const files = operatorFiles(mesh.pkiDir ?? "", operator);
+  const { stdout } = await runGrpcurl(["-cacert", files.ca, "-cert", files.cert, "-key", files.key, ...args], timeoutMs);
+  return stdout;
 }

@@ -4,30 +4,14 @@
  * mTLS, with an operator certificate from `npm run certs -- client <name> --role reader|admin` and nothing but
  * `-cacert/-cert/-key` (the services' certificates carry DNS:localhost and IP:127.0.0.1, so grpcurl verifies them).
  */
-import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
-import path from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { operatorFiles } from "#shared/security/pki-layout.js";
 import { issueOperator } from "#shared/security/pki.js";
 import { Mesh, type ServiceName } from "./mesh.js";
-import { ROOT } from "../../scripts/mesh/child.js";
-
-const run = promisify(execFile);
-const GRPCURL = path.join(ROOT, ".tools", "bin", "grpcurl");
+import { grpcurlAs as grpcurlOf, runGrpcurl } from "./fixtures.js";
 
 /** grpcurlAs calls grpcurl with the operator certificate `operator` of the mesh's PKI. */
-async function grpcurlAs(operator: string, ...args: string[]): Promise<string> {
-  if (!existsSync(GRPCURL)) {
-    throw new Error(`${path.relative(ROOT, GRPCURL)} is missing: run \`npm run tools\` (needs Go) to install grpcurl`);
-  }
-  const pki = mesh.pkiDir ?? "";
-  const files = operatorFiles(pki, operator);
-  const tls = ["-cacert", files.ca, "-cert", files.cert, "-key", files.key];
-  const { stdout } = await run(GRPCURL, [...tls, "-max-time", "20", ...args], { timeout: 30_000 });
-  return stdout;
-}
+const grpcurlAs = (operator: string, ...args: string[]) => grpcurlOf(mesh, operator, ["-max-time", "20", ...args]);
 
 /** grpcurl calls as a reader operator: reads, reflection and health. */
 const grpcurl = (...args: string[]) => grpcurlAs(READER, ...args);
@@ -156,9 +140,7 @@ describe("grpcurl with operator certificates: what each role may do", () => {
 
   it("when grpcurl has no client certificate, then it cannot connect and the service logs the refused handshake", async () => {
     const pki = mesh.pkiDir ?? "";
-    const call = run(GRPCURL, ["-cacert", operatorFiles(pki, READER).ca, "-connect-timeout", "3", mesh.address("inventory"), "list"], {
-      timeout: 20_000,
-    });
+    const call = runGrpcurl(["-cacert", operatorFiles(pki, READER).ca, "-connect-timeout", "3", mesh.address("inventory"), "list"], 20_000);
 
     // grpcurl only says it could not dial; the reason is on the server's side.
     await expect(call).rejects.toMatchObject({ stderr: expect.stringMatching(/Failed to dial target host/) });
