@@ -4,14 +4,14 @@
  * the fact is dead-lettered again, and a real, already handled event published a second time changes nothing (the
  * consumers' inbox), which the reconciliation's "paid once, committed once" proves.
  */
-import { create, toBinary } from "@bufbuild/protobuf";
-import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { toBinary } from "@bufbuild/protobuf";
 import { Partitioners, type Kafka } from "kafkajs";
 import { OrderCreatedSchema } from "#gen/shop/order/v1/order_events_pb.js";
 import { toCloudEventHeaders } from "#shared/events/cloudevents.js";
 import { createKafkaClient, parseBrokers } from "#shared/events/kafka-client.js";
 import { dlqTopicOf, Topics } from "#shared/events/topics.js";
 import { listDeadLetters, replayDeadLetter, withoutDlqHeaders } from "../../scripts/dlq.js";
+import { foreignCurrencyOrderCreated } from "../../scripts/mesh/poison-events.js";
 import { sleep, waitUntil } from "../../scripts/mesh/wait.js";
 import type { Lab } from "../lib/lab.js";
 import { LAB_RATE, steadyLoad, type Scenario } from "./scenario.js";
@@ -32,27 +32,7 @@ function headers(type: string, subject: string): Record<string, string> {
 /** poisons builds one of each kind; keys start with "poison-" so the DLQ records can be matched to them. */
 function poisons(): Poison[] {
   const key = () => `poison-${crypto.randomUUID()}`;
-  const usd = (orderId: string) =>
-    Buffer.from(
-      toBinary(
-        OrderCreatedSchema,
-        create(OrderCreatedSchema, {
-          orderId,
-          customerId: "lab-poison",
-          lines: [
-            {
-              productId: "sku-usd",
-              quantity: 1,
-              unitPrice: { currencyCode: "USD", amountMinor: 999n },
-              lineTotal: { currencyCode: "USD", amountMinor: 999n },
-            },
-          ],
-          total: { currencyCode: "USD", amountMinor: 999n },
-          cardToken: "tok_visa",
-          createTime: timestampNow(),
-        }),
-      ),
-    );
+  const usd = (orderId: string) => Buffer.from(toBinary(OrderCreatedSchema, foreignCurrencyOrderCreated(orderId, "lab-poison")));
   const garbage = Buffer.from([0xff, 0xff, 0xff, 0x0f, 0x08, 0x96, 0x01, 0x12]);
   const k1 = key();
   const k2 = key();

@@ -3,8 +3,6 @@
  * currency the merchant account does not take is an operational fault, so payment retries it, dead-letters it and
  * keeps consuming; after the fix (the currency added, payment restarted) scripts/dlq.ts replays it.
  */
-import { create } from "@bufbuild/protobuf";
-import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -20,6 +18,7 @@ import { dlqTopicOf, Topics } from "#shared/events/topics.js";
 import { createOrder, createProduct, orderOf, uniqueId, waitForStatus } from "./fixtures.js";
 import { Mesh } from "./mesh.js";
 import { ROOT } from "../../scripts/mesh/child.js";
+import { foreignCurrencyOrderCreated } from "../../scripts/mesh/poison-events.js";
 import { waitUntil } from "../../scripts/mesh/wait.js";
 
 const run = promisify(execFile);
@@ -39,21 +38,7 @@ afterAll(async () => {
 
 /** poisonOrderCreated is an OrderCreated in USD, as another deployment sharing the broker might publish. */
 function poisonOrderCreated(orderId: string) {
-  const message = create(OrderCreatedSchema, {
-    orderId,
-    customerId: uniqueId("cust-usd"),
-    lines: [
-      {
-        productId: "sku-usd",
-        quantity: 1,
-        unitPrice: { currencyCode: "USD", amountMinor: 999n },
-        lineTotal: { currencyCode: "USD", amountMinor: 999n },
-      },
-    ],
-    total: { currencyCode: "USD", amountMinor: 999n },
-    cardToken: "tok_visa",
-    createTime: timestampNow(),
-  });
+  const message = foreignCurrencyOrderCreated(orderId, uniqueId("cust-usd"));
   return toOutgoingEvent(OrderCreatedSchema, message, { source: "shopmesh/system-test", subject: orderId });
 }
 
