@@ -25,6 +25,8 @@ import { ensureBuilt, OPERATOR, ProcessMesh, type MeshProcessName } from "./mesh
 
 /** PORTS are the documented default ports (README, docs/architecture.md). */
 const PORTS: Readonly<Record<MeshProcessName, number>> = { order: 50051, payment: 50052, inventory: 50053, gateway: 8080 };
+/** METRICS_PORTS are the documented default METRICS_PORTs, which ops/prometheus/prometheus.yml scrapes. */
+const METRICS_PORTS: Readonly<Record<MeshProcessName, number>> = { gateway: 9450, order: 9451, payment: 9452, inventory: 9453 };
 const COLORS: Readonly<Record<MeshProcessName, number>> = { inventory: 36, payment: 35, order: 33, gateway: 32 };
 
 /** RENEW_EVERY_MS: how often npm start checks the service certificates (renewed past half their life). */
@@ -104,7 +106,9 @@ function table(mesh: ProcessMesh, broker: Broker): string {
   const kafka = broker.tlsBrokers
     ? `${broker.tlsBrokers} TLS (the services, with their certificates); ${broker.brokers} plaintext (tools)`
     : broker.brokers;
-  const rows = mesh.names.map((name) => `  ${name.padEnd(10)} ${name === "gateway" ? "HTTP" : "gRPC"}  ${mesh.address(name)}`);
+  const rows = mesh.names.map(
+    (name) => `  ${name.padEnd(10)} ${name === "gateway" ? "HTTP" : "gRPC"}  ${mesh.address(name)}   metrics ${mesh.metricsUrl(name)}`,
+  );
   return [
     "",
     "shopmesh is running:",
@@ -154,6 +158,7 @@ async function main(): Promise<void> {
       run: "compiled",
       gateway: true,
       ports: PORTS,
+      metricsPorts: METRICS_PORTS,
       host: process.env["HOST"] ?? "127.0.0.1",
       dataRoot: path.join(ROOT, ".data"),
       // mTLS with the CA in .data/pki (made on the first start, leaves renewed below); MESH_INSECURE=1 for plaintext.

@@ -54,6 +54,7 @@ describe("npm run build", () => {
       env: {
         HOST: "127.0.0.1",
         PORT: String(port),
+        METRICS_PORT: "0",
         DATA_DIR: dataDir,
         KAFKA_BROKERS: brokers,
         KAFKA_GROUP_ID: `build-test-${crypto.randomUUID()}`,

@@ -3,6 +3,9 @@ import { Health } from "#gen/grpc/health/v1/health_pb.js";
 import { createLogger, type Logger } from "#shared/logger.js";
 import { openMeshTransport } from "#shared/security/mesh-transport.js";
 import { kafkaSslOf } from "#shared/events/kafka-tls.js";
+import { createKafkaClient } from "#shared/events/kafka-client.js";
+import { dlqTopicOf, Topics } from "#shared/events/topics.js";
+import { KafkaLagSource, ProcessMetrics, serveMetrics, type MetricsServer } from "#shared/metrics/index.js";
 import { createAuth, type Auth } from "./auth.js";
 import { createBackends, PUBLIC_SERVICES, type BackendName, type Backends } from "./backends.js";
 import type { GatewayConfig } from "./config.js";
@@ -12,6 +15,7 @@ import { createDevTokenHandler } from "./dev-token.js";
 import { createProbeHandler, createReadiness, healthImpl } from "./health.js";
 import { writeConnectError, writeErrorEnvelope } from "./errors.js";
 import { chain, createBodyLimitHandler, pathOf, type HttpHandler, type NodeRequest, type NodeResponse } from "./http-handler.js";
+import { createHttpMetricsHandler } from "./http-metrics.js";
 import { listen } from "./listener.js";
 import { createOpenApiHandler } from "./openapi/index.js";
 import { createOpsEventsHandler } from "./ops-events.js";
@@ -33,6 +37,9 @@ export interface Gateway {
   readonly port: number;
   /** url is `http://host:port`, for tests and the start-up log line. */
   readonly url: string;
+  /** metricsUrl is `http://host:metricsPort/metrics`, off the public port (METRICS_PORT). */
+  readonly metricsUrl: string;
+  readonly metrics: ProcessMetrics;
   readonly deps: GatewayDeps;
   /** stop closes the listener (requests in flight get `graceMs`), the ops consumer and the backend sessions. */
   stop(graceMs?: number): Promise<void>;
@@ -46,8 +53,8 @@ export interface StartOptions {
 const BACKEND_NAMES: readonly BackendName[] = ["order", "payment", "inventory"];
 
 /**
- * startGateway wires and starts the gateway on one port. The chain, in order: request context (traceId, logger,
- * `trace-id` header) → CORS → body limit → probes (/healthz, /livez: liveness; /readyz: the backends' grpc.health.v1) → dev token (AUTH_DEV_TOKENS only) → REST → OpenAPI + docs →
+ * startGateway wires and starts the gateway on one port, and /metrics on another (METRICS_PORT). The chain, in
+ * order: request context (traceId, logger, `trace-id` header) → REST metrics (http-metrics.ts) → CORS → body limit → probes (/healthz, /livez: liveness; /readyz: the backends' grpc.health.v1) → dev token (AUTH_DEV_TOKENS only) → REST → OpenAPI + docs →
  * /ops/events → Connect/gRPC/gRPC-Web (+ reflection, + the gateway's own grpc.health.v1) → static web UI → 404 envelope. The context comes before CORS
  * so that even a refused preflight carries a trace id.
  */
@@ -78,9 +85,20 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
     backends: BACKEND_NAMES.map((name) => ({ service: name, client: backends.opsClient(name) })),
     logger,
   });
+  const metrics = new ProcessMetrics("gateway");
+  metrics.restRoutes();
+  // The gateway reports every service group's lag and every DLQ (KAFKA_GROUP_IDS, as the ops panel): the services
+  // report their own, but a stopped service reports nothing, and its lag growing is what an operator must see.
+  const lagSource = new KafkaLagSource({
+    kafka: createKafkaClient({ brokers: config.kafkaBrokers, clientId: "shopmesh-gateway-metrics", logger, ssl: kafkaSsl }),
+    groups: config.kafkaGroupIds.map((groupId) => ({ groupId, topics: Object.values(Topics) })),
+    dlqTopics: Object.values(Topics).map(dlqTopicOf),
+  });
+  metrics.kafka(lagSource);
   const rejectEnvelope = (req: NodeRequest, res: NodeResponse, err: unknown) => writeErrorEnvelope(res, err, requestContext(req).traceId);
   const handlers: HttpHandler[] = [
     createContextHandler(logger),
+    createHttpMetricsHandler(metrics),
     createCorsHandler(config.corsOrigins),
     createBodyLimitHandler(config.bodyLimitBytes, rpc.isRpcPath, (req, res, err) =>
       rpc.isRpcPath(pathOf(req)) ? writeConnectError(res, err, requestContext(req).traceId) : rejectEnvelope(req, res, err),
@@ -107,22 +125,41 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
   };
 
   let listener: Awaited<ReturnType<typeof listen>>;
+  let metricsServer: MetricsServer;
+  try {
+    metricsServer = await serveMetrics(metrics, config.host, config.metricsPort);
+  } catch (err) {
+    await lagSource.close();
+    await opsEvents.close();
+    backends.close();
+    closeCertificates();
+    throw err;
+  }
   try {
     listener = await listen(onRequest, config.host, config.port);
   } catch (err) {
+    await metricsServer.close();
+    await lagSource.close();
     await opsEvents.close();
     backends.close();
     closeCertificates();
     throw err;
   }
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${listener.port}`;
-  logger.info({ url, order: config.orderAddr, payment: config.paymentAddr, inventory: config.inventoryAddr }, "gateway listening");
+  logger.info(
+    { url, metrics: metricsServer.url, order: config.orderAddr, payment: config.paymentAddr, inventory: config.inventoryAddr },
+    "gateway listening",
+  );
   return {
     port: listener.port,
     url,
+    metricsUrl: metricsServer.url,
+    metrics,
     deps,
     async stop(graceMs = 5_000) {
       await listener.close(graceMs);
+      await metricsServer.close();
+      await lagSource.close();
       await opsEvents.close();
       backends.close();
       closeCertificates();

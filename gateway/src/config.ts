@@ -56,6 +56,8 @@ export interface GatewayConfig {
   readonly host: string;
   /** port serves HTTP/1.1 and h2c on one listener (PORT, default 8080; 0 picks a free one). */
   readonly port: number;
+  /** metricsPort serves `GET /metrics` on a listener of its own, off the public port (METRICS_PORT, default 9450; 0: any free one). */
+  readonly metricsPort: number;
   /** orderAddr, paymentAddr, inventoryAddr are the backends' `host:port` (ORDER_ADDR, PAYMENT_ADDR, INVENTORY_ADDR). */
   readonly orderAddr: string;
   readonly paymentAddr: string;
@@ -101,6 +103,7 @@ export function loadConfig(env: Env = process.env): Readonly<GatewayConfig> {
   return deepFreeze({
     host: readString(env, "HOST", "127.0.0.1"),
     port: readInt(env, "PORT", 8080, { min: 0, max: 65_535 }),
+    metricsPort: readInt(env, "METRICS_PORT", 9450, { min: 0, max: 65_535 }),
     orderAddr: readAddress(env, "ORDER_ADDR", "127.0.0.1:50051"),
     paymentAddr: readAddress(env, "PAYMENT_ADDR", "127.0.0.1:50052"),
     inventoryAddr: readAddress(env, "INVENTORY_ADDR", "127.0.0.1:50053"),

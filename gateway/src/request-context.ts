@@ -15,6 +15,8 @@ export interface RequestContext {
   readonly logger: Logger;
   /** principal is the verified caller (the token's subject and scopes), once a call that needs a token was authorized. */
   principal?: Principal;
+  /** route is the REST route template the request matched (`/api/v1/orders/{order_id}`), for the metrics. */
+  route?: string;
   /** bodyTooLarge is set when Connect refused the request body as over the limit (rpc-error-gate.ts). */
   bodyTooLarge?: boolean;
 }

@@ -37,6 +37,11 @@ export interface ProcessMeshOptions {
   readonly gateway?: boolean;
   /** ports fixes the port of some processes (npm start's 50051…); the others get free ones. */
   readonly ports?: Partial<Record<MeshProcessName, number>>;
+  /**
+   * metricsPorts fixes the METRICS_PORT of some processes (npm start's 9450…); the others get free ones, so meshes
+   * of parallel test files never collide on a default.
+   */
+  readonly metricsPorts?: Partial<Record<MeshProcessName, number>>;
   /** host every process binds (HOST); clients always use 127.0.0.1. Default 127.0.0.1. */
   readonly host?: string;
   /**
@@ -102,6 +107,8 @@ export class ProcessMesh {
     /** names are the processes this mesh runs, in start order. */
     readonly names: readonly MeshProcessName[],
     readonly ports: Readonly<Record<MeshProcessName, number>>,
+    /** metricsPorts are each process's METRICS_PORT (`GET /metrics`). */
+    readonly metricsPorts: Readonly<Record<MeshProcessName, number>>,
     readonly groupIds: Readonly<Record<ServiceName, string>>,
     readonly dataRoot: string,
     private readonly tempRoot: boolean,
@@ -117,6 +124,8 @@ export class ProcessMesh {
     const names: MeshProcessName[] = [...START_ORDER, ...(options.gateway ? (["gateway"] as const) : [])];
     const ports = {} as Record<MeshProcessName, number>;
     for (const name of names) ports[name] = options.ports?.[name] ?? (await freePort());
+    const metricsPorts = {} as Record<MeshProcessName, number>;
+    for (const name of names) metricsPorts[name] = options.metricsPorts?.[name] ?? (await freePort());
     const groupIds = Object.fromEntries(
       START_ORDER.map((name) => [name, options.groupPrefix ? `${options.groupPrefix}-${name}` : `shopmesh-${name}`]),
     ) as Record<ServiceName, string>;
@@ -148,6 +157,7 @@ export class ProcessMesh {
       envs[name] = {
         HOST: options.host ?? "127.0.0.1",
         PORT: String(ports[name]),
+        METRICS_PORT: String(metricsPorts[name]),
         KAFKA_BROKERS: options.brokers,
         ...security,
         ...own,
@@ -159,6 +169,7 @@ export class ProcessMesh {
       options,
       names,
       ports,
+      metricsPorts,
       groupIds,
       dataRoot,
       options.dataRoot === undefined,
@@ -201,6 +212,11 @@ export class ProcessMesh {
   /** address is `127.0.0.1:<port>` of a process. */
   address(name: MeshProcessName): string {
     return `127.0.0.1:${this.ports[name]}`;
+  }
+
+  /** metricsUrl is where a process answers Prometheus scrapes: `http://127.0.0.1:<METRICS_PORT>/metrics`. */
+  metricsUrl(name: MeshProcessName): string {
+    return `http://127.0.0.1:${this.metricsPorts[name]}/metrics`;
   }
 
   /** process returns a process's current child (the latest run, after a restart). */

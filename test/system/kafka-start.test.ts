@@ -47,6 +47,7 @@ async function paymentRun(brokers: string, extraEnv: Record<string, string> = {}
         // The same port, data and group on every launch: a restart, as a process manager would do it.
         HOST: "127.0.0.1",
         PORT: String(port),
+        METRICS_PORT: "0",
         DATA_DIR: path.join(root, "payment"),
         KAFKA_BROKERS: brokers,
         KAFKA_GROUP_ID: groupId,

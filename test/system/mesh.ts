@@ -10,7 +10,7 @@ import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js
 import { OrderService } from "#gen/shop/order/v1/order_service_pb.js";
 import { PaymentService } from "#gen/shop/payment/v1/payment_service_pb.js";
 import type { ExitStatus, MeshChild } from "../../scripts/mesh/child.js";
-import { ProcessMesh, START_ORDER, type ServiceName } from "../../scripts/mesh/mesh.js";
+import { ProcessMesh, START_ORDER, type MeshProcessName, type ServiceName } from "../../scripts/mesh/mesh.js";
 import { createKafkaClient, parseBrokers } from "#shared/events/kafka-client.js";
 import { createClient, type ServiceClient } from "#shared/grpc/client.js";
 import { commitOffsets, CONSUMED_TOPICS, EventLog, quietLogger, type TopicOffsets } from "./event-log.js";
@@ -19,9 +19,11 @@ export type { ServiceName };
 
 export interface MeshOptions {
   /** env adds or overrides environment variables per service (e.g. PAYMENT_CURRENCIES). */
-  readonly env?: Partial<Record<ServiceName, Record<string, string>>>;
+  readonly env?: Partial<Record<MeshProcessName, Record<string, string>>>;
   /** readyTimeoutMs bounds each service's wait for SERVING (default 60 s). */
   readonly readyTimeoutMs?: number;
+  /** gateway also runs the gateway as a process in front of the services (its env: `env.gateway`). */
+  readonly gateway?: boolean;
 }
 
 /** Mesh is a running set of the three services; see the file comment. */
@@ -54,6 +56,7 @@ export class Mesh {
       logFiles: true,
       keep: process.env["SYSTEM_TEST_KEEP"] === "1",
       readyTimeoutMs: options.readyTimeoutMs ?? 60_000,
+      gateway: options.gateway ?? false,
     });
     let events: EventLog | undefined;
     try {
@@ -94,9 +97,14 @@ export class Mesh {
     return this.processes.groupIds;
   }
 
-  /** address is `127.0.0.1:<port>` of a service. */
-  address(name: ServiceName): string {
+  /** address is `127.0.0.1:<port>` of a service (or of the gateway, when the mesh runs one). */
+  address(name: MeshProcessName): string {
     return this.processes.address(name);
+  }
+
+  /** metricsUrl is where a process answers `GET /metrics` (its own free METRICS_PORT). */
+  metricsUrl(name: MeshProcessName): string {
+    return this.processes.metricsUrl(name);
   }
 
   /** process returns a service's current child process. */

@@ -62,6 +62,8 @@ async function serve(deps: RestDeps, table: RouteTable, policy: VersionPolicy, r
   const accept = headerOf(req, "accept");
   const { match, contentType } = resolve(table, req.method ?? "GET", path, accept, res);
   const { route } = match;
+  // The template, not the path: one series per route, whatever ids the callers send.
+  requestContext(req).route = route.template.source;
   if (route.deprecated) {
     const dates = policy.get(route.version);
     if (dates) for (const [name, value] of Object.entries(deprecationHeaders(dates, successorPath(match)))) res.setHeader(name, value);

@@ -61,6 +61,7 @@ export async function startGatewayMesh(options: GatewayMeshOptions = {}): Promis
     PKI_DIR: mesh?.pkiDir ?? ownPki ?? "",
     HOST: "127.0.0.1",
     PORT: "0",
+    METRICS_PORT: "0",
     ORDER_ADDR: mesh?.address("order") ?? closed,
     PAYMENT_ADDR: mesh?.address("payment") ?? closed,
     INVENTORY_ADDR: mesh?.address("inventory") ?? closed,

@@ -1,5 +1,6 @@
 import { Topics } from "#shared/events/topics.js";
 import { startService, type KitOverrides } from "#shared/kit/index.js";
+import { METRICS } from "#shared/metrics/index.js";
 import type { Stoppable } from "#shared/runtime.js";
 import type { SqliteDatabase } from "#shared/store/database.js";
 import { Catalog } from "./catalog.js";
@@ -53,16 +54,18 @@ export async function startInventory(config: InventoryConfig, deps: StartDeps = 
     {
       name: "inventory",
       schema: inventorySchema,
-      wire: ({ db, outbox, inbox, relay, logger }) => {
+      wire: ({ db, outbox, inbox, relay, logger, metrics }) => {
         const products = new ProductStore(db);
         const feed = new StockFeed();
         const catalog = new Catalog(db, products, feed, clock);
         const seeded = catalog.seedIfEmpty();
         if (seeded > 0) logger.info({ products: seeded }, "seeded the catalog");
+        const reservationStore = new ReservationStore(db);
+        metrics.countsByState(METRICS.reservations, "Inventory's reservations by state.", () => reservationStore.countsByStatus());
         const reservations = new Reservations({
           db,
           products,
-          reservations: new ReservationStore(db),
+          reservations: reservationStore,
           outbox,
           inbox,
           publishLevels: (ids) => catalog.publish(ids),

@@ -15,7 +15,7 @@ export interface InventoryConfig extends ServiceSettings {
 /** loadConfig reads the environment into a frozen InventoryConfig, failing fast with the variable's name. */
 export function loadConfig(env: Env = process.env): InventoryConfig {
   return deepFreeze({
-    ...readServiceSettings(env, "inventory", 50053),
+    ...readServiceSettings(env, "inventory", 50053, 9453),
     reservationTtlMs: readInt(env, "RESERVATION_TTL_MS", 900_000, { min: 1 }),
   });
 }

@@ -36,6 +36,7 @@ export async function startTestInventory(env: Record<string, string> = {}, deps:
   const dataDir = mkdtempSync(join(tmpdir(), "inventory-test-"));
   const config = loadConfig({
     PORT: "0",
+    METRICS_PORT: "0",
     DATA_DIR: dataDir,
     KAFKA_BROKERS: process.env["KAFKA_BROKERS"] ?? "127.0.0.1:9092",
     KAFKA_GROUP_ID: `inventory-test-${randomUUID()}`,

@@ -45,9 +45,10 @@ export async function startOrderService(config: Readonly<OrderConfig>, options: 
     {
       name: "order",
       schema: [...orderSchema, ...idempotencySchema, ...stockHoldSchema],
-      wire: ({ db, outbox, inbox, relay, logger, channelCredentials }) => {
+      wire: ({ db, outbox, inbox, relay, logger, metrics, channelCredentials }) => {
         const inventoryClient = options.inventoryClient ?? createInventoryClient(config.inventoryAddr, channelCredentials("inventory"));
         const reserver = new InventoryReserver(inventoryClient, { logger, reserveTimeoutMs: config.reserveTimeoutMs, ...options.reserver });
+        metrics.breaker("inventory", () => reserver.breakerState);
         const stock = createStockReservations(reserver, logger);
         const releases = new StockReleases({
           holds: new StockHoldStore(db),

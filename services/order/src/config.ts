@@ -19,7 +19,7 @@ export interface OrderConfig extends ServiceSettings {
 /** loadConfig reads the environment, failing fast with the variable's name. */
 export function loadConfig(env: Env = process.env): Readonly<OrderConfig> {
   return deepFreeze({
-    ...readServiceSettings(env, "order", 50051),
+    ...readServiceSettings(env, "order", 50051, 9451),
     inventoryAddr: readString(env, "INVENTORY_ADDR", "127.0.0.1:50053"),
     reserveTimeoutMs: readInt(env, "RESERVE_TIMEOUT_MS", 3_000, { min: 1 }),
     createMaxInFlight: readInt(env, "CREATE_MAX_IN_FLIGHT", 32, { min: 1 }),

@@ -158,6 +158,7 @@ export async function startTestOrderService(env: Record<string, string>, options
   const dataDir = mkdtempSync(join(tmpdir(), "order-test-"));
   const config: Readonly<OrderConfig> = loadConfig({
     PORT: "0",
+    METRICS_PORT: "0",
     DATA_DIR: dataDir,
     KAFKA_BROKERS: process.env["KAFKA_BROKERS"] ?? "127.0.0.1:9092",
     KAFKA_GROUP_ID: `order-test-${crypto.randomUUID()}`,

@@ -15,7 +15,7 @@ export interface PaymentConfig extends ServiceSettings {
 
 /** loadConfig parses the environment, failing fast with the variable's name. */
 export function loadConfig(env: Env = process.env): Readonly<PaymentConfig> {
-  const settings = readServiceSettings(env, "payment", 50052);
+  const settings = readServiceSettings(env, "payment", 50052, 9452);
   return deepFreeze({
     ...settings,
     dataDir: path.resolve(settings.dataDir),

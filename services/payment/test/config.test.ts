@@ -7,6 +7,7 @@ describe("payment config", () => {
     expect(loadConfig({})).toEqual({
       host: "127.0.0.1",
       port: 50052,
+      metricsPort: 9452,
       dataDir: path.resolve(".data/payment"),
       kafkaBrokers: ["127.0.0.1:9092"],
       kafkaGroupId: "shopmesh-payment",

@@ -39,6 +39,7 @@ describe("payment service on Kafka", () => {
     dir = mkdtempSync(path.join(tmpdir(), "payment-events-"));
     env = {
       PORT: "0",
+      METRICS_PORT: "0",
       DATA_DIR: dir,
       KAFKA_BROKERS: brokers.join(","),
       KAFKA_GROUP_ID: groupId,

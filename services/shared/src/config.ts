@@ -82,6 +82,7 @@ export interface RetrySettings {
  * |---|---|---|
  * | `HOST` | `127.0.0.1` | interface to bind (compose sets 0.0.0.0) |
  * | `PORT` | per service | gRPC port; `0` picks a free one (tests) |
+ * | `METRICS_PORT` | per service (order 9451, payment 9452, inventory 9453) | HTTP port of `GET /metrics` (Prometheus), bound on HOST apart from the gRPC port; `0` picks a free one (tests) |
  * | `DATA_DIR` | `.data/<service>` | where the service's own SQLite file lives |
  * | `KAFKA_BROKERS` | `127.0.0.1:9092` | comma-separated bootstrap brokers |
  * | `KAFKA_TLS` | `false` | `1`: connect to Kafka over TLS with this process's certificate from PKI_DIR, accepting only the broker's identity (KAFKA_BROKERS then names the TLS listener; `npm start` sets both; needs mTLS, not MESH_INSECURE) |
@@ -106,6 +107,8 @@ export interface RetrySettings {
 export interface ServiceSettings {
   readonly host: string;
   readonly port: number;
+  /** metricsPort serves `GET /metrics` on a listener of its own (METRICS_PORT; 0 picks a free one). */
+  readonly metricsPort: number;
   readonly dataDir: string;
   readonly kafkaBrokers: readonly string[];
   /** kafkaTls: the Kafka client connects over TLS with the process's own certificate (KAFKA_TLS). */
@@ -158,12 +161,16 @@ export interface ShutdownSettings {
   readonly graceMs: number;
 }
 
-/** readServiceSettings reads the keys every service shares; each service's config.ts adds its own. */
-export function readServiceSettings(env: Env, service: string, defaultPort: number): ServiceSettings {
+/**
+ * readServiceSettings reads the keys every service shares; each service's config.ts adds its own. A service with no
+ * documented metrics port (a test's) gets 0: any free one.
+ */
+export function readServiceSettings(env: Env, service: string, defaultPort: number, defaultMetricsPort = 0): ServiceSettings {
   const security = readMeshSecurity(env);
   return {
     host: readString(env, "HOST", "127.0.0.1"),
     port: readInt(env, "PORT", defaultPort, { min: 0, max: 65535 }),
+    metricsPort: readInt(env, "METRICS_PORT", defaultMetricsPort, { min: 0, max: 65535 }),
     dataDir: readString(env, "DATA_DIR", `.data/${service}`),
     kafkaBrokers: readList(env, "KAFKA_BROKERS", ["127.0.0.1:9092"]),
     kafkaTls: readKafkaTls(env, security),

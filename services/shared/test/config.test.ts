@@ -3,11 +3,12 @@ import { ConfigError, readServiceSettings } from "#shared/config.js";
 
 describe("readServiceSettings", () => {
   it("when nothing is set, then every service key has its documented default", () => {
-    const settings = readServiceSettings({}, "order", 50051);
+    const settings = readServiceSettings({}, "order", 50051, 9451);
 
     expect(settings).toEqual({
       host: "127.0.0.1",
       port: 50051,
+      metricsPort: 9451,
       dataDir: ".data/order",
       kafkaBrokers: ["127.0.0.1:9092"],
       kafkaTls: false,
@@ -51,7 +52,8 @@ describe("readServiceSettings", () => {
     expect(read).toThrow('environment variable "SQLITE_SYNCHRONOUS" must be one of FULL, NORMAL, got "OFF"');
   });
 
-  it("when PORT is not a port number, then start-up fails naming PORT", () => {
+  it("when PORT or METRICS_PORT is not a port number, then start-up fails naming the variable", () => {
     expect(() => readServiceSettings({ PORT: "80a" }, "inventory", 50053)).toThrow(/"PORT" must be an integer between 0 and 65535/);
+    expect(() => readServiceSettings({ METRICS_PORT: "70000" }, "inventory", 50053)).toThrow(/"METRICS_PORT" must be an integer between 0/);
   });
 });

@@ -18,6 +18,9 @@ interface LineRow {
 }
 
 /** ReservationStore persists HELD, COMMITTED and RELEASED reservations; callers own the transactions. */
+/** RESERVATION_STATUSES are the statuses the schema's CHECK allows. */
+const RESERVATION_STATUSES = ["HELD", "COMMITTED", "RELEASED"] as const;
+
 export class ReservationStore {
   private readonly selectOne;
   private readonly selectByOrder;
@@ -28,6 +31,7 @@ export class ReservationStore {
   private readonly updateStatus;
   private readonly insertClosed;
   private readonly selectClosed;
+  private readonly selectCounts;
 
   constructor(db: SqliteDatabase) {
     const columns = `reservation_id, order_id, status, reason, created_ms, updated_ms`;
@@ -56,6 +60,19 @@ export class ReservationStore {
     // The first reason an order was closed for is the one kept.
     this.insertClosed = db.prepare(`INSERT OR IGNORE INTO closed_orders (order_id, reason, closed_ms) VALUES (?, ?, ?)`);
     this.selectClosed = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM closed_orders WHERE order_id = ?`);
+    this.selectCounts = db.prepare<[], { state: string; count: number }>(
+      `SELECT status AS state, count(*) AS count FROM reservations GROUP BY status`,
+    );
+  }
+
+  /**
+   * countsByStatus counts reservations per status, every status included (0 when none), for the metrics scrape.
+   * It scans the table: fine at a scrape every few seconds for this shop's volume; an index would cost every write.
+   */
+  countsByStatus(): { state: string; count: number }[] {
+    const counts = new Map<string, number>(RESERVATION_STATUSES.map((status) => [status, 0]));
+    for (const row of this.selectCounts.all()) counts.set(row.state, row.count);
+    return [...counts].map(([state, count]) => ({ state, count }));
   }
 
   get(reservationId: string): Reservation | undefined {

@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, type CircuitBreakerPolicy } from "cockatiel";
+import { CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, type CircuitBreakerPolicy } from "cockatiel";
+import type { BreakerState } from "#shared/metrics/index.js";
 import type { Logger } from "#shared/logger.js";
 import { codeOf, deadlineExceeded, isGrpcStatusError, unavailable } from "#shared/errors.js";
 import type { InventoryClient, ReserveStockRequestInit, ReserveStockResponse, ReserveStream } from "./inventory-client.js";
@@ -63,6 +64,13 @@ function describe(error: Error | undefined): string {
   return error instanceof ConnectError ? error.rawMessage : error.message;
 }
 
+const BREAKER_STATES: Record<CircuitState, BreakerState> = {
+  [CircuitState.Closed]: "closed",
+  [CircuitState.HalfOpen]: "half-open",
+  [CircuitState.Open]: "open",
+  [CircuitState.Isolated]: "isolated",
+};
+
 /**
  * InventoryReserver talks to inventory for the order service. It keeps ONE long-lived ReserveStock stream open and
  * multiplexes reservations over it, matching answers by reservation_id. When the stream breaks it reopens it (with
@@ -105,6 +113,11 @@ export class InventoryReserver {
       this.opened = { at: Date.now(), reason: error instanceof Error ? describe(error) : "failures" };
     });
     this.breaker.onStateChange((state) => options.logger?.warn({ breakerState: state }, "inventory circuit breaker changed state"));
+  }
+
+  /** breakerState is the circuit's state now, in the metrics' words (exported as shopmesh_circuit_breaker_state). */
+  get breakerState(): BreakerState {
+    return BREAKER_STATES[this.breaker.state];
   }
 
   /**

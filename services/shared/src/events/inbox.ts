@@ -19,7 +19,11 @@ export const inboxSchema = [
 export class Inbox {
   private readonly insert;
 
-  constructor(private readonly db: SqliteDatabase) {
+  /** onDuplicate hears of each event skipped as already handled, by consumer (the kit counts them in its metrics). */
+  constructor(
+    private readonly db: SqliteDatabase,
+    private readonly onDuplicate?: (consumer: string) => void,
+  ) {
     this.insert = db.prepare(`INSERT INTO inbox (consumer, event_id, event_type) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`);
   }
 
@@ -29,9 +33,12 @@ export class Inbox {
    * transactions are): do remote calls before, and write outbox rows inside.
    */
   once<T>(consumer: string, event: { id: string; type: string }, effect: () => T): { ran: boolean; result?: T } {
-    return this.db.transaction(() => {
+    const outcome = this.db.transaction(() => {
       const fresh = this.insert.run(consumer, event.id, event.type).changes === 1;
       return fresh ? { ran: true, result: effect() } : { ran: false };
     })();
+    // Counted after the transaction: a rolled-back attempt is not a duplicate, whatever it found.
+    if (!outcome.ran) this.onDuplicate?.(consumer);
+    return outcome;
   }
 }

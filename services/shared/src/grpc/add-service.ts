@@ -14,7 +14,7 @@ import type { AccessControl } from "../security/access-control.js";
 import { runInTrace } from "../trace-context.js";
 import type { ServerCall } from "./handler-context.js";
 import { Rpc, settle, shuttingDown, type ServerStream } from "./rpc.js";
-import type { RpcLogger } from "./rpc-logger.js";
+import type { RpcLogger, RpcObserver } from "./rpc-logger.js";
 import { createServiceDefinition, isBadRequest, type DefinitionOptions } from "./service-definition.js";
 
 /** AddServiceOptions tune one registration. */
@@ -29,6 +29,8 @@ export interface AddServiceOptions extends DefinitionOptions {
   stopping?: AbortSignal | undefined;
   /** access admits each call before its handler (the access policy, the asserted principal); none: every call. */
   access?: AccessControl | undefined;
+  /** observe hears of every finished call (method, status, duration): the process's RPC metrics. */
+  observe?: RpcObserver | undefined;
 }
 
 /**
@@ -94,10 +96,11 @@ function traceparentOf(call: ServerCall): string | undefined {
 interface WrapOptions {
   readonly logger?: RpcLogger | undefined;
   readonly access?: AccessControl | undefined;
+  readonly observe?: RpcObserver | undefined;
   readonly streams: OpenStreams;
 }
 
-function wrap(method: DescMethod, fn: AnyHandler, { logger, access, streams }: WrapOptions): UntypedHandleCall {
+function wrap(method: DescMethod, fn: AnyHandler, { logger, access, observe, streams }: WrapOptions): UntypedHandleCall {
   const name = `${method.parent.typeName}/${method.name}`;
   /** refusal is why the call must not reach its handler: the server is stopping, or the caller is not admitted. */
   const refusal = (rpc: Rpc): ConnectError | undefined => (streams.stopped ? shuttingDown() : rpc.admit(access, name));
@@ -105,7 +108,7 @@ function wrap(method: DescMethod, fn: AnyHandler, { logger, access, streams }: W
     case "unary":
       return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) =>
         runInTrace(traceparentOf(call), () => {
-          const rpc = new Rpc(call, method, logger);
+          const rpc = new Rpc(call, method, logger, observe);
           const request = call.request;
           const refused = refusal(rpc);
           if (refused) return rpc.failUnary(callback, refused);
@@ -118,7 +121,7 @@ function wrap(method: DescMethod, fn: AnyHandler, { logger, access, streams }: W
     case "client_streaming":
       return (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) =>
         runInTrace(traceparentOf(call), () => {
-          const rpc = new Rpc(call, method, logger);
+          const rpc = new Rpc(call, method, logger, observe);
           const refused = refusal(rpc);
           if (refused) return rpc.failUnary(callback, refused);
           void settle(() => fn(readRequests(call, rpc.ctx.signal), rpc.ctx)).then(
@@ -129,7 +132,7 @@ function wrap(method: DescMethod, fn: AnyHandler, { logger, access, streams }: W
     case "server_streaming":
       return (call: ServerWritableStream<unknown, unknown>) =>
         runInTrace(traceparentOf(call), () => {
-          const rpc = new Rpc(call, method, logger);
+          const rpc = new Rpc(call, method, logger, observe);
           const request = call.request;
           const refused = refusal(rpc);
           if (refused) return rpc.failStream(call, refused);
@@ -139,7 +142,7 @@ function wrap(method: DescMethod, fn: AnyHandler, { logger, access, streams }: W
     case "bidi_streaming":
       return (call: ServerDuplexStream<unknown, unknown>) =>
         runInTrace(traceparentOf(call), () => {
-          const rpc = new Rpc(call, method, logger);
+          const rpc = new Rpc(call, method, logger, observe);
           const refused = refusal(rpc);
           if (refused) return rpc.failStream(call, refused);
           void streams.track(rpc, call, () =>

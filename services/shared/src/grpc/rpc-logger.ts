@@ -10,3 +10,9 @@ export interface RpcLogger {
   /** isLevelEnabled, when present (pino has it), lets the adapter skip building lines that would be dropped. */
   isLevelEnabled?(level: string): boolean;
 }
+
+/**
+ * RpcObserver hears of every finished RPC a server answered through the adapter: its method
+ * (`/package.Service/Method`), its gRPC status name and its duration in seconds (the kit feeds its metrics with it).
+ */
+export type RpcObserver = (method: string, code: string, seconds: number) => void;

@@ -6,7 +6,7 @@ import { toGrpcStatus, toStatusName, type GrpcStatus } from "../errors.js";
 import type { AccessControl } from "../security/access-control.js";
 import { currentTrace, type TraceContext } from "../trace-context.js";
 import { GrpcHandlerContext, peerOf, type ServerCall } from "./handler-context.js";
-import type { RpcLogger } from "./rpc-logger.js";
+import type { RpcLogger, RpcObserver } from "./rpc-logger.js";
 import { methodPath, serializeMessage } from "./service-definition.js";
 
 /** ServerStream is a grpc-js server call that sends a stream of responses. */
@@ -40,6 +40,7 @@ export class Rpc {
     private readonly call: ServerCall,
     private readonly method: DescMethod,
     private readonly logger: RpcLogger | undefined,
+    private readonly observe?: RpcObserver | undefined,
   ) {
     this.ctx = new GrpcHandlerContext(call, method);
   }
@@ -143,6 +144,7 @@ export class Rpc {
     if (this.done) return;
     this.done = true;
     this.ctx.complete();
+    this.observe?.(methodPath(this.method), toStatusName(code), (performance.now() - this.started) / 1000);
     if (!this.logger) return;
     // A successful call logs at debug: build no fields for a line nobody will see (a hot path under load).
     if (code === OK.code && this.logger.isLevelEnabled?.("debug") === false) return;

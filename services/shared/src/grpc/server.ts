@@ -7,7 +7,7 @@ import { Health } from "#gen/grpc/health/v1/health_pb.js";
 import { addService } from "./add-service.js";
 import { reflectionServices } from "./reflection.js";
 import type { ServiceRegistration } from "./registration.js";
-import type { RpcLogger } from "./rpc-logger.js";
+import type { RpcLogger, RpcObserver } from "./rpc-logger.js";
 import { DEFAULT_MAX_REQUEST_BYTES } from "./service-definition.js";
 import { applyStreamResetLimit, type StreamResetLimit } from "./stream-reset-limit.js";
 
@@ -37,6 +37,8 @@ export interface CreateGrpcServerOptions {
    * caller's certificate identity, and the principal only from the gateway (security/access-control.ts).
    */
   access?: AccessControl;
+  /** observe hears of every finished call served through the adapter (the process's RPC metrics). */
+  observe?: RpcObserver;
 }
 
 /** ServerHealth is the grpc.health.v1 state of one server: per service, plus "" for the server as a whole. */
@@ -79,7 +81,13 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
   });
   applyStreamResetLimit(server, options.streamResetLimit);
   const descs = options.services.map((s) => s.service);
-  const addOptions = { logger: options.logger, maxRequestBytes, stopping: options.stopping, access: options.access };
+  const addOptions = {
+    logger: options.logger,
+    maxRequestBytes,
+    stopping: options.stopping,
+    access: options.access,
+    observe: options.observe,
+  };
   for (const { service: desc, impl } of [...options.services, ...reflectionServices([...descs, Health])]) {
     addService(server, desc, impl, addOptions);
   }

@@ -7,6 +7,7 @@ import type { Inbox } from "../events/inbox.js";
 import type { OutboxRelay, OutboxRelayOptions, OutboxStore } from "../events/outbox.js";
 import type { ServiceRegistration } from "../grpc/server.js";
 import type { Logger } from "../logger.js";
+import type { ProcessMetrics } from "../metrics/index.js";
 import type { Stoppable } from "../runtime.js";
 import type { SqliteDatabase } from "../store/database.js";
 
@@ -37,6 +38,12 @@ export interface Kit<Config extends ServiceSettings> {
   readonly outbox: OutboxStore;
   readonly inbox: Inbox;
   readonly relay: OutboxRelay;
+  /**
+   * metrics is the process's Prometheus registry, served at `/metrics` on METRICS_PORT. The kit already exports RPC
+   * RED, consumer lag, DLQ depth, the outbox, inbox dedupe hits and the defaults; a service adds what is its own
+   * (order's breaker, inventory's reservations).
+   */
+  readonly metrics: ProcessMetrics;
   /**
    * stopping aborts once the service begins to stop (after health said NOT_SERVING for the drain delay). Every
    * streaming RPC's `ctx.signal` already aborts with it; anything else long-lived of the service's own listens here.
@@ -95,6 +102,9 @@ export interface RunningService<Parts> extends Stoppable {
   /** address is `host:port`, the real port when PORT=0. */
   readonly address: string;
   readonly port: number;
+  /** metricsUrl is `http://host:port/metrics`, the real port when METRICS_PORT=0. */
+  readonly metricsUrl: string;
+  readonly metrics: ProcessMetrics;
   readonly db: SqliteDatabase;
   readonly relay: OutboxRelay;
   readonly logger: Logger;

@@ -8,6 +8,9 @@ import { Inbox, inboxSchema } from "../events/inbox.js";
 import { OutboxRelay, OutboxStore, outboxSchema } from "../events/outbox.js";
 import { bindServer, createGrpcServer, type GrpcServer } from "../grpc/server.js";
 import { createLogger, type Logger } from "../logger.js";
+import { createKafkaClient } from "../events/kafka-client.js";
+import { dlqTopicOf } from "../events/topics.js";
+import { KafkaLagSource, ProcessMetrics, serveMetrics, type MetricsServer } from "../metrics/index.js";
 import { opsService } from "../ops-service.js";
 import { openDatabase, type SqliteDatabase } from "../store/database.js";
 import { openMeshTransport } from "../security/mesh-transport.js";
@@ -70,13 +73,18 @@ export async function startService<Config extends ServiceSettings, Parts>(
   const outbox = new OutboxStore(db);
   const relay = new OutboxRelay(outbox, bus, { logger, ...overrides.relay });
   const stopping = new AbortController();
+  const metrics = new ProcessMetrics(name);
+  metrics.outbox(db);
+  metrics.inboxCounter();
+  metrics.rpcs();
   const kit: Kit<Config> = {
     name,
     config,
     logger,
     db,
     outbox,
-    inbox: new Inbox(db),
+    inbox: new Inbox(db, metrics.inboxDuplicate),
+    metrics,
     relay,
     stopping: stopping.signal,
     channelCredentials: (peer) => transport.channelCredentials(peer),
@@ -96,11 +104,25 @@ export async function startService<Config extends ServiceSettings, Parts>(
     logger,
     stopping: stopping.signal,
     access: transport.access,
+    observe: metrics.observeRpc,
   });
   grpc.health.setAll("NOT_SERVING");
 
   const members = new GroupMembers(db);
-  const state: LifeState = { serving: false, subscription: undefined, timers: [] };
+  const consumes = Object.entries(wiring.consumes ?? {});
+  const topics = [...new Set([...(wiring.publishes ?? []), ...consumes.map(([topic]) => topic)])];
+  const consumed = consumes.map(([topic]) => topic);
+  // Lag of the service's own group, and the DLQs of the topics it consumes: those are where its consumer puts the
+  // events it gave up on (kafka-event-bus.ts dead-letters to `<consumed topic>.dlq`). Other services consuming the
+  // same topic dead-letter there too, so the depth is the topic's, not this service's alone. The gateway reports
+  // every group and every DLQ, so a stopped service's lag is still seen.
+  const lagSource = new KafkaLagSource({
+    kafka: createKafkaClient({ brokers: config.kafkaBrokers, clientId: `shopmesh-${name}-metrics`, logger, ssl: kafkaSsl }),
+    groups: consumed.length > 0 ? [{ groupId: config.kafkaGroupId, topics: consumed }] : [],
+    dlqTopics: consumed.map(dlqTopicOf),
+  });
+  metrics.kafka(lagSource);
+  const state: LifeState = { serving: false, subscription: undefined, timers: [], metricsServer: undefined };
   const drainMs = overrides.drainDelayMs ?? config.shutdown.drainMs;
   const graceMs = overrides.graceMs ?? config.shutdown.graceMs;
   const sequence = new StopSequence(
@@ -115,16 +137,21 @@ export async function startService<Config extends ServiceSettings, Parts>(
       ownBus: overrides.bus ? undefined : bus,
       closeOwn: wiring.close,
       closeTransport: closeCertificates,
+      closeMetrics: async () => {
+        await state.metricsServer?.close();
+        await lagSource.close();
+      },
     }),
     logger,
   );
 
-  const consumes = Object.entries(wiring.consumes ?? {});
-  const topics = [...new Set([...(wiring.publishes ?? []), ...consumes.map(([topic]) => topic)])];
   try {
     const port = await bindServer(grpc.server, `${config.host}:${config.port}`, transport.serverCredentials);
     transport.bound(grpc.server);
     const address = `${config.host}:${port}`;
+    // Bound before the Kafka waits: a start stuck on the broker is exactly when its figures are worth reading.
+    const metricsServer = await serveMetrics(metrics, config.host, config.metricsPort);
+    state.metricsServer = metricsServer;
     await wait.retry("event bus", async () => bus.ready?.(topics));
     relay.start();
     if (consumes.length > 0) {
@@ -150,6 +177,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
     logger.info(
       {
         address,
+        metrics: metricsServer.url,
         kafka: kafkaSsl ? "TLS" : "plaintext",
         groupId: config.kafkaGroupId,
         consumes: topics.filter((t) => wiring.consumes?.[t]),
@@ -161,6 +189,8 @@ export async function startService<Config extends ServiceSettings, Parts>(
       name,
       address,
       port,
+      metricsUrl: metricsServer.url,
+      metrics,
       db,
       relay,
       logger,
@@ -181,6 +211,7 @@ interface LifeState {
   serving: boolean;
   subscription: Subscription | undefined;
   timers: NodeJS.Timeout[];
+  metricsServer: MetricsServer | undefined;
 }
 
 interface StopParts<Config extends ServiceSettings> {
@@ -195,6 +226,7 @@ interface StopParts<Config extends ServiceSettings> {
   readonly ownBus: EventBus | undefined;
   readonly closeOwn: (() => void | Promise<void>) | undefined;
   readonly closeTransport: () => void;
+  readonly closeMetrics: () => Promise<void>;
 }
 
 /**
@@ -240,6 +272,8 @@ function stopSteps<Config extends ServiceSettings>(parts: StopParts<Config>): St
     { name: "close the event bus", run: () => parts.ownBus?.close() },
     { name: "close the service's clients", run: () => parts.closeOwn?.() },
     { name: "stop watching certificates", run: () => parts.closeTransport() },
+    // Scrapes read the outbox: the listener closes before the database does.
+    { name: "close the metrics listener", run: () => parts.closeMetrics() },
     {
       name: "close the database",
       run: () => {
