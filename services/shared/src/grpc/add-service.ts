@@ -12,6 +12,7 @@ import type {
 import type { Readable } from "node:stream";
 import type { AccessControl } from "../security/access-control.js";
 import { runInTrace } from "../trace-context.js";
+import type { Spans } from "../tracing/spans.js";
 import type { ServerCall } from "./handler-context.js";
 import { Rpc, settle, shuttingDown, type ServerStream } from "./rpc.js";
 import type { RpcLogger } from "./rpc-logger.js";
@@ -29,6 +30,8 @@ export interface AddServiceOptions extends DefinitionOptions {
   stopping?: AbortSignal | undefined;
   /** access admits each call before its handler (the access policy, the asserted principal); none: every call. */
   access?: AccessControl | undefined;
+  /** spans, when tracing is on, give each call a SERVER span with the ids of its trace context; none: no spans. */
+  spans?: Spans | undefined;
 }
 
 /**
@@ -94,10 +97,11 @@ function traceparentOf(call: ServerCall): string | undefined {
 interface WrapOptions {
   readonly logger?: RpcLogger | undefined;
   readonly access?: AccessControl | undefined;
+  readonly spans?: Spans | undefined;
   readonly streams: OpenStreams;
 }
 
-function wrap(method: DescMethod, fn: AnyHandler, { logger, access, streams }: WrapOptions): UntypedHandleCall {
+function wrap(method: DescMethod, fn: AnyHandler, { logger, access, spans, streams }: WrapOptions): UntypedHandleCall {
   const name = `${method.parent.typeName}/${method.name}`;
   /** refusal is why the call must not reach its handler: the server is stopping, or the caller is not admitted. */
   const refusal = (rpc: Rpc): ConnectError | undefined => (streams.stopped ? shuttingDown() : rpc.admit(access, name));
@@ -105,7 +109,7 @@ function wrap(method: DescMethod, fn: AnyHandler, { logger, access, streams }: W
     case "unary":
       return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) =>
         runInTrace(traceparentOf(call), () => {
-          const rpc = new Rpc(call, method, logger);
+          const rpc = new Rpc(call, method, logger, spans);
           const request = call.request;
           const refused = refusal(rpc);
           if (refused) return rpc.failUnary(callback, refused);
@@ -118,7 +122,7 @@ function wrap(method: DescMethod, fn: AnyHandler, { logger, access, streams }: W
     case "client_streaming":
       return (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) =>
         runInTrace(traceparentOf(call), () => {
-          const rpc = new Rpc(call, method, logger);
+          const rpc = new Rpc(call, method, logger, spans);
           const refused = refusal(rpc);
           if (refused) return rpc.failUnary(callback, refused);
           void settle(() => fn(readRequests(call, rpc.ctx.signal), rpc.ctx)).then(
@@ -129,7 +133,7 @@ function wrap(method: DescMethod, fn: AnyHandler, { logger, access, streams }: W
     case "server_streaming":
       return (call: ServerWritableStream<unknown, unknown>) =>
         runInTrace(traceparentOf(call), () => {
-          const rpc = new Rpc(call, method, logger);
+          const rpc = new Rpc(call, method, logger, spans);
           const request = call.request;
           const refused = refusal(rpc);
           if (refused) return rpc.failStream(call, refused);
@@ -139,7 +143,7 @@ function wrap(method: DescMethod, fn: AnyHandler, { logger, access, streams }: W
     case "bidi_streaming":
       return (call: ServerDuplexStream<unknown, unknown>) =>
         runInTrace(traceparentOf(call), () => {
-          const rpc = new Rpc(call, method, logger);
+          const rpc = new Rpc(call, method, logger, spans);
           const refused = refusal(rpc);
           if (refused) return rpc.failStream(call, refused);
           void streams.track(rpc, call, () =>

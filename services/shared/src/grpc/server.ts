@@ -5,6 +5,7 @@ import { ConnectError } from "@connectrpc/connect";
 import type { AccessControl, AdmittableCall } from "../security/access-control.js";
 import { Health } from "#gen/grpc/health/v1/health_pb.js";
 import { addService } from "./add-service.js";
+import type { Spans } from "../tracing/spans.js";
 import { reflectionServices } from "./reflection.js";
 import type { ServiceRegistration } from "./registration.js";
 import type { RpcLogger } from "./rpc-logger.js";
@@ -37,6 +38,8 @@ export interface CreateGrpcServerOptions {
    * caller's certificate identity, and the principal only from the gateway (security/access-control.ts).
    */
   access?: AccessControl;
+  /** spans, when tracing is on, give every call served through addService a SERVER span (tracing/rpc-spans.ts). */
+  spans?: Spans | undefined;
 }
 
 /** ServerHealth is the grpc.health.v1 state of one server: per service, plus "" for the server as a whole. */
@@ -79,7 +82,7 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
   });
   applyStreamResetLimit(server, options.streamResetLimit);
   const descs = options.services.map((s) => s.service);
-  const addOptions = { logger: options.logger, maxRequestBytes, stopping: options.stopping, access: options.access };
+  const addOptions = { logger: options.logger, maxRequestBytes, stopping: options.stopping, access: options.access, spans: options.spans };
   for (const { service: desc, impl } of [...options.services, ...reflectionServices([...descs, Health])]) {
     addService(server, desc, impl, addOptions);
   }

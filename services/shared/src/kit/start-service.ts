@@ -12,6 +12,7 @@ import { opsService } from "../ops-service.js";
 import { openDatabase, type SqliteDatabase } from "../store/database.js";
 import { openMeshTransport } from "../security/mesh-transport.js";
 import { runInTrace } from "../trace-context.js";
+import { createTracing, type Tracing } from "../tracing/tracing.js";
 import { GroupMembers, groupMembersSchema } from "./group-members.js";
 import { kafkaStartWait } from "./kafka-start.js";
 import type { Kit, KitOverrides, RunningService, ServiceDefinition, ServiceTimer, ServiceWiring } from "./service-definition.js";
@@ -57,6 +58,8 @@ export async function startService<Config extends ServiceSettings, Parts>(
     closeCertificates();
     throw error;
   }
+  // After the database, which is the last step that can fail without a stop sequence to undo what came before.
+  const tracing = createTracing(config.tracing, { serviceName: name, exporter: overrides.spanExporter });
   const wait = kafkaStartWait(logger, config.kafkaStartTimeoutMs);
   const bus =
     overrides.bus ??
@@ -80,6 +83,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
     relay,
     stopping: stopping.signal,
     channelCredentials: (peer) => transport.channelCredentials(peer),
+    spans: tracing?.spans,
   };
 
   let wiring: ServiceWiring<Parts>;
@@ -89,6 +93,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
     if (!overrides.bus) await bus.close().catch(() => undefined);
     db.close();
     closeCertificates();
+    await tracing?.shutdown().catch(() => undefined);
     throw error;
   }
   const grpc = createGrpcServer({
@@ -96,6 +101,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
     logger,
     stopping: stopping.signal,
     access: transport.access,
+    spans: tracing?.spans,
   });
   grpc.health.setAll("NOT_SERVING");
 
@@ -115,6 +121,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
       ownBus: overrides.bus ? undefined : bus,
       closeOwn: wiring.close,
       closeTransport: closeCertificates,
+      tracing,
     }),
     logger,
   );
@@ -195,6 +202,7 @@ interface StopParts<Config extends ServiceSettings> {
   readonly ownBus: EventBus | undefined;
   readonly closeOwn: (() => void | Promise<void>) | undefined;
   readonly closeTransport: () => void;
+  readonly tracing: Tracing | undefined;
 }
 
 /**
@@ -247,6 +255,8 @@ function stopSteps<Config extends ServiceSettings>(parts: StopParts<Config>): St
         logger.info("database closed");
       },
     },
+    // Last: every call and event has ended by now, so their spans are all in the batch this flushes.
+    { name: "flush traces", run: () => parts.tracing?.shutdown() },
   ];
 }
 
