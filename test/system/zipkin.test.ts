@@ -2,12 +2,18 @@
  * scripts/zipkin.sh against the real Zipkin server (Maven Central's exec jar on Java 17): start on a free port, take one
  * span in through the collector API, read it back through the query API, see it listen on loopback only, stop.
  * Without Java or Maven this fails and says which is missing: the script is the project's trace viewer, not optional.
+ * In between, the kit's own spans (TRACING=zipkin) reach it with the ids and parent links they were made with.
  */
 import { execFile, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
+import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import { readTracingSettings } from "#shared/config.js";
+import { bindServer, createClient, createGrpcServer, implement } from "#shared/grpc/index.js";
+import { currentTrace, type TraceContext } from "#shared/trace-context.js";
+import { createTracing } from "#shared/tracing/index.js";
 import { ROOT } from "../../scripts/mesh/child.js";
 import { freePort } from "../../scripts/mesh/free-port.js";
 import { waitUntil } from "../../scripts/mesh/wait.js";
@@ -58,7 +64,7 @@ afterAll(async () => {
 });
 
 describe("scripts/zipkin.sh", () => {
-  it("starts Zipkin on loopback, collects a span, serves it back as a trace, and stops", { timeout: 400_000 }, async () => {
+  it("starts Zipkin on loopback, collects a span and serves it back as a trace", { timeout: 400_000 }, async () => {
     expect(hasCommand("java"), "java not found: scripts/zipkin.sh needs a JDK 17+ (apt-get install openjdk-17-jre-headless)").toBe(true);
     expect(hasCommand("mvn"), "mvn not found: scripts/zipkin.sh fetches Zipkin with Maven 3.8+ (apt-get install maven)").toBe(true);
 
@@ -103,11 +109,63 @@ describe("scripts/zipkin.sh", () => {
     );
     const stored = traces.flat().find((s) => s.traceId === traceId);
     expect(stored).toMatchObject({ id: span.id, name: span.name, tags: { "test.run": traceId } });
+  });
 
-    const stopped = await zipkin("stop", port);
+  it("receives the kit's spans (TRACING=zipkin): a SERVER span parented on the caller's CLIENT span, in the trace the handler ran in", async () => {
+    expect(startedPort, "the previous test started Zipkin").toBeDefined();
+    const base = `http://127.0.0.1:${startedPort}`;
+    const settings = readTracingSettings({ TRACING: "zipkin", ZIPKIN_ENDPOINT: `${base}/api/v2/spans` });
+    const serverTracing = createTracing(settings, { serviceName: "zipkin-test-server" })!;
+    const clientTracing = createTracing(settings, { serviceName: "zipkin-test-client" })!;
+    let handled: TraceContext | undefined;
+    const grpc = createGrpcServer({
+      services: [
+        implement(InventoryService, {
+          getProduct: () => {
+            handled = currentTrace();
+            return {};
+          },
+        }),
+      ],
+      spans: serverTracing.spans,
+    });
+    const address = `127.0.0.1:${await bindServer(grpc.server, "127.0.0.1:0")}`;
+    const client = createClient(InventoryService, address, { spans: clientTracing.spans });
+    try {
+      await client.getProduct({ productId: "sku-zipkin" });
+    } finally {
+      client.close();
+      grpc.server.forceShutdown();
+      // What a service's stop does last: flush the batch to Zipkin.
+      await Promise.all([serverTracing.shutdown(), clientTracing.shutdown()]);
+    }
+    const traceId = handled?.traceId;
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+
+    type ZipkinSpan = { id: string; parentId?: string; kind: string; name: string; localEndpoint: { serviceName: string } };
+    const spans = await waitUntil(
+      async () => {
+        const res = await fetch(`${base}/api/v2/trace/${traceId}`);
+        const body = res.ok ? ((await res.json()) as ZipkinSpan[]) : [];
+        return body.length >= 2 ? body : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 200, message: `trace ${traceId} with two spans in Zipkin` },
+    );
+    const server = spans.find((span) => span.kind === "SERVER");
+    const clientSpan = spans.find((span) => span.kind === "CLIENT");
+    expect(server).toMatchObject({ id: handled?.spanId, name: "shop.inventory.v1.inventoryservice/getproduct" });
+    expect(server?.localEndpoint.serviceName).toBe("zipkin-test-server");
+    expect(clientSpan?.localEndpoint.serviceName).toBe("zipkin-test-client");
+    expect(server?.parentId).toBe(clientSpan?.id);
+  });
+
+  it("stops the server it started, by its pid file", async () => {
+    const port = startedPort;
+    expect(port, "the first test started Zipkin").toBeDefined();
+    const stopped = await zipkin("stop", port!);
     expect(stopped.code, stopped.output).toBe(0);
     startedPort = undefined;
-    expect((await zipkin("status", port)).code).toBe(3);
-    await expect(fetch(`${base}/health`)).rejects.toThrow();
+    expect((await zipkin("status", port!)).code).toBe(3);
+    await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
   });
 });
