@@ -3,6 +3,9 @@ import { Health } from "#gen/grpc/health/v1/health_pb.js";
 import { createLogger, type Logger } from "#shared/logger.js";
 import { openMeshTransport } from "#shared/security/mesh-transport.js";
 import { kafkaSslOf } from "#shared/events/kafka-tls.js";
+import type { Spans } from "#shared/tracing/spans.js";
+import { createTracing, type Tracing } from "#shared/tracing/tracing.js";
+import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { createAuth, type Auth } from "./auth.js";
 import { createBackends, PUBLIC_SERVICES, type BackendName, type Backends } from "./backends.js";
 import type { GatewayConfig } from "./config.js";
@@ -18,6 +21,7 @@ import { createOpsEventsHandler } from "./ops-events.js";
 import { createRequestContext, requestContext } from "./request-context.js";
 import { createRestHandler } from "./rest/index.js";
 import { createStaticHandler } from "./static.js";
+import { endRequestSpan, nameRequestSpan } from "./tracing.js";
 
 /** GatewayDeps is what the chain's feature handlers (REST, OpenAPI, ops events) are built from. */
 export interface GatewayDeps {
@@ -34,6 +38,8 @@ export interface Gateway {
   /** url is `http://host:port`, for tests and the start-up log line. */
   readonly url: string;
   readonly deps: GatewayDeps;
+  /** tracing is the gateway's span pipeline when tracing is on (tests flush it to read their exporter). */
+  readonly tracing: Tracing | undefined;
   /** stop closes the listener (requests in flight get `graceMs`), the ops consumer and the backend sessions. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -41,6 +47,8 @@ export interface Gateway {
 /** StartOptions replace parts of the wiring (tests). */
 export interface StartOptions {
   logger?: Logger;
+  /** spanExporter, when given, receives the gateway's spans whatever TRACING says (an InMemorySpanExporter in tests). */
+  spanExporter?: SpanExporter;
 }
 
 const BACKEND_NAMES: readonly BackendName[] = ["order", "payment", "inventory"];
@@ -56,7 +64,8 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
   const transport = await openMeshTransport("gateway", config.security, logger);
   const kafkaSsl = kafkaSslOf(transport, config.kafkaTls);
   const closeCertificates = () => transport.close();
-  const backends = createBackends(config, transport);
+  const tracing = createTracing(config.tracing, { serviceName: "gateway", exporter: options.spanExporter });
+  const backends = createBackends(config, transport, tracing?.spans);
   const auth = createAuth(config.jwt);
   const deps: GatewayDeps = { config, backends, auth, logger };
 
@@ -80,7 +89,7 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
   });
   const rejectEnvelope = (req: NodeRequest, res: NodeResponse, err: unknown) => writeErrorEnvelope(res, err, requestContext(req).traceId);
   const handlers: HttpHandler[] = [
-    createContextHandler(logger),
+    createContextHandler(logger, tracing?.spans, rpc.isRpcPath),
     createCorsHandler(config.corsOrigins),
     createBodyLimitHandler(config.bodyLimitBytes, rpc.isRpcPath, (req, res, err) =>
       rpc.isRpcPath(pathOf(req)) ? writeConnectError(res, err, requestContext(req).traceId) : rejectEnvelope(req, res, err),
@@ -113,6 +122,7 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
     await opsEvents.close();
     backends.close();
     closeCertificates();
+    await tracing?.shutdown().catch(() => undefined);
     throw err;
   }
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${listener.port}`;
@@ -121,11 +131,14 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
     port: listener.port,
     url,
     deps,
+    tracing,
     async stop(graceMs = 5_000) {
       await listener.close(graceMs);
       await opsEvents.close();
       backends.close();
       closeCertificates();
+      // Last: the requests have ended, so their spans are all in the batch this flushes.
+      await tracing?.shutdown();
     },
   };
 }
@@ -136,13 +149,16 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
  * succeeded, at info when it failed with a 4xx or was cut off, at warn for a 5xx. One info line per request was
  * ~6 % of the gateway's CPU under load (bench/FINDINGS.md); LOG_LEVEL=debug brings the success lines back.
  */
-function createContextHandler(logger: Logger): HttpHandler {
+function createContextHandler(logger: Logger, spans: Spans | undefined, isRpcPath: (path: string) => boolean): HttpHandler {
   return async (req, res) => {
     const started = performance.now();
-    const context = createRequestContext(req, logger);
+    const context = createRequestContext(req, logger, spans);
     res.setHeader("trace-id", context.traceId);
+    // An RPC's path is its full method name, a name of bounded cardinality; REST names its span by route (rest/).
+    if (context.span !== undefined && isRpcPath(pathOf(req))) nameRequestSpan(context.span, pathOf(req).slice(1));
     res.once("close", () => {
       const aborted = !res.writableFinished;
+      if (context.span !== undefined) endRequestSpan(context.span, res.statusCode, !aborted);
       const level = res.statusCode >= 500 ? "warn" : res.statusCode >= 400 || aborted ? "info" : "debug";
       if (!logger.isLevelEnabled(level)) return;
       const fields = {
