@@ -6,6 +6,9 @@ import { kafkaSslOf } from "#shared/events/kafka-tls.js";
 import { createKafkaClient } from "#shared/events/kafka-client.js";
 import { dlqTopicOf, Topics } from "#shared/events/topics.js";
 import { KafkaLagSource, ProcessMetrics, serveMetrics, type MetricsServer } from "#shared/metrics/index.js";
+import type { Spans } from "#shared/tracing/spans.js";
+import { createTracing, type Tracing } from "#shared/tracing/tracing.js";
+import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { createAuth, type Auth } from "./auth.js";
 import { createBackends, PUBLIC_SERVICES, type BackendName, type Backends } from "./backends.js";
 import type { GatewayConfig } from "./config.js";
@@ -22,6 +25,7 @@ import { createOpsEventsHandler } from "./ops-events.js";
 import { createRequestContext, requestContext } from "./request-context.js";
 import { createRestHandler } from "./rest/index.js";
 import { createStaticHandler } from "./static.js";
+import { endRequestSpan, nameRequestSpan } from "./tracing.js";
 
 /** GatewayDeps is what the chain's feature handlers (REST, OpenAPI, ops events) are built from. */
 export interface GatewayDeps {
@@ -41,6 +45,8 @@ export interface Gateway {
   readonly metricsUrl: string;
   readonly metrics: ProcessMetrics;
   readonly deps: GatewayDeps;
+  /** tracing is the gateway's span pipeline when tracing is on (tests flush it to read their exporter). */
+  readonly tracing: Tracing | undefined;
   /** stop closes the listener (requests in flight get `graceMs`), the ops consumer and the backend sessions. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -48,6 +54,8 @@ export interface Gateway {
 /** StartOptions replace parts of the wiring (tests). */
 export interface StartOptions {
   logger?: Logger;
+  /** spanExporter, when given, receives the gateway's spans whatever TRACING says (an InMemorySpanExporter in tests). */
+  spanExporter?: SpanExporter;
 }
 
 const BACKEND_NAMES: readonly BackendName[] = ["order", "payment", "inventory"];
@@ -63,7 +71,8 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
   const transport = await openMeshTransport("gateway", config.security, logger);
   const kafkaSsl = kafkaSslOf(transport, config.kafkaTls);
   const closeCertificates = () => transport.close();
-  const backends = createBackends(config, transport);
+  const tracing = createTracing(config.tracing, { serviceName: "gateway", exporter: options.spanExporter });
+  const backends = createBackends(config, transport, tracing?.spans);
   const auth = createAuth(config.jwt);
   const deps: GatewayDeps = { config, backends, auth, logger };
 
@@ -97,7 +106,7 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
   metrics.kafka(lagSource);
   const rejectEnvelope = (req: NodeRequest, res: NodeResponse, err: unknown) => writeErrorEnvelope(res, err, requestContext(req).traceId);
   const handlers: HttpHandler[] = [
-    createContextHandler(logger),
+    createContextHandler(logger, tracing?.spans, rpc.isRpcPath),
     createHttpMetricsHandler(metrics),
     createCorsHandler(config.corsOrigins),
     createBodyLimitHandler(config.bodyLimitBytes, rpc.isRpcPath, (req, res, err) =>
@@ -143,6 +152,7 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
     await opsEvents.close();
     backends.close();
     closeCertificates();
+    await tracing?.shutdown().catch(() => undefined);
     throw err;
   }
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${listener.port}`;
@@ -156,6 +166,7 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
     metricsUrl: metricsServer.url,
     metrics,
     deps,
+    tracing,
     async stop(graceMs = 5_000) {
       await listener.close(graceMs);
       await metricsServer.close();
@@ -163,6 +174,8 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
       await opsEvents.close();
       backends.close();
       closeCertificates();
+      // Last: the requests have ended, so their spans are all in the batch this flushes.
+      await tracing?.shutdown();
     },
   };
 }
@@ -173,13 +186,16 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
  * succeeded, at info when it failed with a 4xx or was cut off, at warn for a 5xx. One info line per request was
  * ~6 % of the gateway's CPU under load (bench/FINDINGS.md); LOG_LEVEL=debug brings the success lines back.
  */
-function createContextHandler(logger: Logger): HttpHandler {
+function createContextHandler(logger: Logger, spans: Spans | undefined, isRpcPath: (path: string) => boolean): HttpHandler {
   return async (req, res) => {
     const started = performance.now();
-    const context = createRequestContext(req, logger);
+    const context = createRequestContext(req, logger, spans);
     res.setHeader("trace-id", context.traceId);
+    // An RPC's path is its full method name, a name of bounded cardinality; REST names its span by route (rest/).
+    if (context.span !== undefined && isRpcPath(pathOf(req))) nameRequestSpan(context.span, pathOf(req).slice(1));
     res.once("close", () => {
       const aborted = !res.writableFinished;
+      if (context.span !== undefined) endRequestSpan(context.span, res.statusCode, !aborted);
       const level = res.statusCode >= 500 ? "warn" : res.statusCode >= 400 || aborted ? "info" : "debug";
       if (!logger.isLevelEnabled(level)) return;
       const fields = {

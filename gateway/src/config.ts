@@ -10,8 +10,10 @@ import {
   readList,
   readMeshSecurity,
   readString,
+  readTracingSettings,
   type Env,
   type MeshSecurity,
+  type TracingSettings,
 } from "#shared/config.js";
 
 /**
@@ -84,6 +86,8 @@ export interface GatewayConfig {
   readonly v1Sunset: string;
   /** security is how the gateway calls the services: mTLS as `spiffe://shopmesh.local/service/gateway` (config.ts of the kit). */
   readonly security: MeshSecurity;
+  /** tracing says where the gateway's spans go (TRACING, ZIPKIN_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT, as the services). */
+  readonly tracing: TracingSettings;
 }
 
 /** The published order v1 dates (docs/versioning.md); the version policy validates them at start-up. */
@@ -124,6 +128,7 @@ export function loadConfig(env: Env = process.env): Readonly<GatewayConfig> {
     v1DeprecatedAt: readString(env, "V1_DEPRECATED_AT", DEFAULT_V1_DEPRECATED_AT),
     v1Sunset: readString(env, "V1_SUNSET", DEFAULT_V1_SUNSET),
     security,
+    tracing: readTracingSettings(env),
   });
 }
 

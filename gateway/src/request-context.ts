@@ -2,8 +2,10 @@ import { createContextKey } from "@connectrpc/connect";
 import { pino } from "pino";
 import type { Logger } from "#shared/logger.js";
 import type { Principal } from "#shared/security/principal.js";
-import { childOf, formatTraceparent, newTrace, parseTraceparent } from "#shared/trace-context.js";
-import { headerOf, type NodeRequest } from "./http-handler.js";
+import { childOf, formatTraceparent, newTrace, parseTraceparent, type TraceContext } from "#shared/trace-context.js";
+import type { Span, Spans } from "#shared/tracing/spans.js";
+import { headerOf, pathOf, type NodeRequest } from "./http-handler.js";
+import { startRequestSpan } from "./tracing.js";
 
 /** RequestContext is what the gateway knows about one request, from the first link of the chain onwards. */
 export interface RequestContext {
@@ -11,6 +13,8 @@ export interface RequestContext {
   readonly traceId: string;
   /** traceparent is what the gateway forwards: the same trace, the gateway's own span id as the parent. */
   readonly traceparent: string;
+  /** span is the request's SERVER span when tracing is on; its ids are the ones `traceparent` carries. */
+  readonly span?: Span | undefined;
   /** logger is the gateway logger with `traceId` bound, so every line about this request carries it. */
   readonly logger: Logger;
   /** principal is the verified caller (the token's subject and scopes), once a call that needs a token was authorized. */
@@ -29,14 +33,15 @@ const silent = pino({ level: "silent" });
  * traceId bound. The child is built on first use: a successful request logs nothing at info, and building a pino
  * child per request (its bindings serialized up front) was a visible share of the gateway's CPU under load.
  */
-export function createRequestContext(req: NodeRequest, logger: Logger): RequestContext {
+export function createRequestContext(req: NodeRequest, logger: Logger, spans?: Spans): RequestContext {
   const incoming = parseTraceparent(headerOf(req, "traceparent"));
-  const own = incoming === undefined ? newTrace() : childOf(incoming);
+  const own: TraceContext = incoming === undefined ? newTrace() : childOf(incoming);
   const traceId = own.traceId;
   let child: Logger | undefined;
   const context: RequestContext = {
     traceId,
     traceparent: formatTraceparent(own),
+    span: spans === undefined ? undefined : startRequestSpan(spans, req.method ?? "GET", pathOf(req), own, incoming),
     get logger() {
       child ??= logger.child({ traceId });
       return child;

@@ -15,6 +15,7 @@ import { httpError, toConnectError, toErrorEnvelope, writeErrorEnvelope } from "
 import { headerOf, pathOf, readBody, type HttpHandler, type NodeRequest, type NodeResponse } from "../http-handler.js";
 import { Cancel } from "../grpc-unary.js";
 import { requestContext } from "../request-context.js";
+import { nameRequestSpan } from "../tracing.js";
 import { expandPathTemplate } from "./path-template.js";
 import { buildRouteTable, successorPath, versionOfPath, type RouteMatch, type RouteTable } from "./route-table.js";
 import { openSse } from "./sse.js";
@@ -64,6 +65,7 @@ async function serve(deps: RestDeps, table: RouteTable, policy: VersionPolicy, r
   const { route } = match;
   // The template, not the path: one series per route, whatever ids the callers send.
   requestContext(req).route = route.template.source;
+  nameRequestSpan(requestContext(req).span, `${route.httpMethod} ${route.template.source}`, route.template.source);
   if (route.deprecated) {
     const dates = policy.get(route.version);
     if (dates) for (const [name, value] of Object.entries(deprecationHeaders(dates, successorPath(match)))) res.setHeader(name, value);

@@ -45,8 +45,9 @@ export async function startOrderService(config: Readonly<OrderConfig>, options: 
     {
       name: "order",
       schema: [...orderSchema, ...idempotencySchema, ...stockHoldSchema],
-      wire: ({ db, outbox, inbox, relay, logger, metrics, channelCredentials }) => {
-        const inventoryClient = options.inventoryClient ?? createInventoryClient(config.inventoryAddr, channelCredentials("inventory"));
+      wire: ({ db, outbox, inbox, relay, logger, metrics, channelCredentials, spans }) => {
+        const inventoryClient =
+          options.inventoryClient ?? createInventoryClient(config.inventoryAddr, channelCredentials("inventory"), spans);
         const reserver = new InventoryReserver(inventoryClient, { logger, reserveTimeoutMs: config.reserveTimeoutMs, ...options.reserver });
         metrics.breaker("inventory", () => reserver.breakerState);
         const stock = createStockReservations(reserver, logger);

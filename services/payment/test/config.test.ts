@@ -19,6 +19,7 @@ describe("payment config", () => {
       shutdown: { drainMs: 500, graceMs: 10_000 },
       security: { mode: "mtls", pkiDir: ".data/pki", refreshMs: 60_000, policyFile: "policy/access.yaml" },
       kafkaTls: false,
+      tracing: { mode: "off" },
     });
   });
 

@@ -100,6 +100,9 @@ export interface RetrySettings {
  * | `PKI_DIR` | `.data/pki` | the mesh's CA and certificates (`npm run certs`); see {@link readMeshSecurity} |
  * | `PKI_REFRESH_MS` | `60000` | how often certificates are re-read from PKI_DIR, so a rotation needs no restart |
  * | `ACCESS_POLICY_FILE` | `policy/access.yaml` | which identity may call which method |
+ * | `TRACING` | `off`, or `otlp` when `OTEL_EXPORTER_OTLP_ENDPOINT` is set | `off`, `zipkin` or `otlp`: where this process's spans go; see {@link readTracingSettings} |
+ * | `ZIPKIN_ENDPOINT` | `http://127.0.0.1:9411/api/v2/spans` | (TRACING=zipkin) Zipkin's span collector |
+ * | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset | OTLP/HTTP base URL (`/v1/traces` is appended); set, it means TRACING=otlp |
  *
  * The service kit (services/shared/src/kit) reads the last three; a stop that outlasts drain + grace + the kit's
  * close budget is cut short by the runtime (runtime.ts), naming the step that was still running.
@@ -120,6 +123,7 @@ export interface ServiceSettings {
   readonly kafkaStartTimeoutMs: number;
   readonly shutdown: ShutdownSettings;
   readonly security: MeshSecurity;
+  readonly tracing: TracingSettings;
 }
 
 /**
@@ -188,7 +192,62 @@ export function readServiceSettings(env: Env, service: string, defaultPort: numb
       graceMs: readInt(env, "SHUTDOWN_GRACE_MS", 10_000, { min: 0, max: 300_000 }),
     },
     security,
+    tracing: readTracingSettings(env),
   };
+}
+
+/**
+ * TracingSettings say where a process exports its OpenTelemetry spans (services/shared/src/tracing): nowhere (`off`:
+ * no tracer provider is built, so the RPC adapter starts no spans), to Zipkin's collector, or to an OTLP/HTTP
+ * endpoint (a collector, Jaeger, Tempo).
+ */
+export type TracingSettings =
+  | { readonly mode: "off" }
+  | { readonly mode: "zipkin"; readonly endpoint: string }
+  | { readonly mode: "otlp"; readonly endpoint: string };
+
+/** DEFAULT_ZIPKIN_ENDPOINT is the collector of `npm run zipkin:start` (scripts/zipkin.sh) on its default port. */
+export const DEFAULT_ZIPKIN_ENDPOINT = "http://127.0.0.1:9411/api/v2/spans";
+
+/**
+ * readTracingSettings reads TRACING (off | zipkin | otlp), ZIPKIN_ENDPOINT and OTEL_EXPORTER_OTLP_ENDPOINT (services
+ * and gateway alike). OTEL_EXPORTER_OTLP_ENDPOINT is the OpenTelemetry-wide variable a collector setup already
+ * exports, so setting it is enough to mean OTLP; TRACING=zipkin beside it is refused, naming both, rather than one
+ * of them silently ignored. TRACING=otlp without it is refused too: there is no OTLP endpoint to guess.
+ */
+export function readTracingSettings(env: Env): TracingSettings {
+  const otlp = raw(env, "OTEL_EXPORTER_OTLP_ENDPOINT");
+  const mode = readChoice(env, "TRACING", ["off", "zipkin", "otlp"] as const, otlp === undefined ? "off" : "otlp");
+  switch (mode) {
+    case "off":
+      return { mode };
+    case "zipkin":
+      if (otlp !== undefined) {
+        throw new ConfigError(
+          'environment variable "TRACING" is zipkin but "OTEL_EXPORTER_OTLP_ENDPOINT" is set, which means OTLP; unset one of them',
+        );
+      }
+      return { mode, endpoint: readUrl(env, "ZIPKIN_ENDPOINT", DEFAULT_ZIPKIN_ENDPOINT) };
+    case "otlp":
+      if (otlp === undefined) throw new ConfigError('environment variable "TRACING" is otlp but "OTEL_EXPORTER_OTLP_ENDPOINT" is not set');
+      // The base URL, as OpenTelemetry's own variable means it: the traces path is appended (the spec's rule).
+      return { mode, endpoint: `${readUrl(env, "OTEL_EXPORTER_OTLP_ENDPOINT").replace(/\/+$/, "")}/v1/traces` };
+  }
+}
+
+/** readUrl reads an http(s) URL, failing at start rather than at the first export. */
+function readUrl(env: Env, name: string, fallback?: string): string {
+  const text = readString(env, name, fallback);
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    throw new ConfigError(`environment variable "${name}" must be an http(s) URL, got "${text}"`);
+  }
+  return text;
 }
 
 /** readChoice reads one of a fixed set of values (case-insensitive), naming the allowed ones when it is not. */

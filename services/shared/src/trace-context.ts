@@ -8,8 +8,9 @@ import { randomFillSync } from "node:crypto";
  * every use case. A call or event that brought none starts a new trace, so nothing the mesh emits is ever without
  * one (grpcurl, for one, sends no `traceparent`).
  *
- * This is the seam that OpenTelemetry's context takes over once traces are exported; until then it is plain
- * AsyncLocalStorage, because nothing else here needs a tracing SDK.
+ * It stays the one source of trace and span ids when spans are exported too (services/shared/src/tracing): the kit's
+ * OpenTelemetry spans take their ids from here rather than the other way round, so logs, `traceparent` and spans
+ * agree, and tracing off leaves this plain AsyncLocalStorage with no SDK in the path.
  */
 const storage = new AsyncLocalStorage<TraceContext>();
 

@@ -19,6 +19,7 @@ describe("readServiceSettings", () => {
       kafkaStartTimeoutMs: 60_000,
       shutdown: { drainMs: 500, graceMs: 10_000 },
       security: { mode: "mtls", pkiDir: ".data/pki", refreshMs: 60_000, policyFile: "policy/access.yaml" },
+      tracing: { mode: "off" },
     });
   });
 

@@ -8,6 +8,7 @@ import {
 } from "#gen/shop/inventory/v1/inventory_service_pb.js";
 import type { ChannelCredentials } from "@grpc/grpc-js";
 import { createClient, type CallOptions } from "#shared/grpc/client.js";
+import type { Spans } from "#shared/tracing/spans.js";
 
 /**
  * IDEMPOTENT_METHODS are the inventory RPCs that may be retried: reads, and ReleaseReservation, which the contract
@@ -64,11 +65,13 @@ export interface InventoryClient {
 /**
  * createInventoryClient opens a channel to inventory with the retry service config and a short reconnect backoff
  * (grpc-js defaults to 1 s growing to 120 s, far too slow to notice a restarted inventory). `credentials` come from
- * the kit (mTLS as order, accepting only inventory's identity); plaintext when absent (tests).
+ * the kit (mTLS as order, accepting only inventory's identity); plaintext when absent (tests). `spans` (tracing on)
+ * give each call a CLIENT span.
  */
-export function createInventoryClient(address: string, credentials?: ChannelCredentials): InventoryClient {
+export function createInventoryClient(address: string, credentials?: ChannelCredentials, spans?: Spans): InventoryClient {
   const client = createClient(InventoryService, address, {
     ...(credentials ? { credentials } : {}),
+    spans,
     serviceConfig: INVENTORY_SERVICE_CONFIG,
     channelOptions: { "grpc.initial_reconnect_backoff_ms": 200, "grpc.max_reconnect_backoff_ms": 2_000 },
   });

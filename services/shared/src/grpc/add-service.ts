@@ -12,6 +12,7 @@ import type {
 import type { Readable } from "node:stream";
 import type { AccessControl } from "../security/access-control.js";
 import { runInTrace } from "../trace-context.js";
+import type { Spans } from "../tracing/spans.js";
 import type { ServerCall } from "./handler-context.js";
 import { Rpc, settle, shuttingDown, type ServerStream } from "./rpc.js";
 import type { RpcLogger, RpcObserver } from "./rpc-logger.js";
@@ -31,6 +32,8 @@ export interface AddServiceOptions extends DefinitionOptions {
   access?: AccessControl | undefined;
   /** observe hears of every finished call (method, status, duration): the process's RPC metrics. */
   observe?: RpcObserver | undefined;
+  /** spans, when tracing is on, give each call a SERVER span with the ids of its trace context; none: no spans. */
+  spans?: Spans | undefined;
 }
 
 /**
@@ -97,10 +100,11 @@ interface WrapOptions {
   readonly logger?: RpcLogger | undefined;
   readonly access?: AccessControl | undefined;
   readonly observe?: RpcObserver | undefined;
+  readonly spans?: Spans | undefined;
   readonly streams: OpenStreams;
 }
 
-function wrap(method: DescMethod, fn: AnyHandler, { logger, access, observe, streams }: WrapOptions): UntypedHandleCall {
+function wrap(method: DescMethod, fn: AnyHandler, { logger, access, observe, spans, streams }: WrapOptions): UntypedHandleCall {
   const name = `${method.parent.typeName}/${method.name}`;
   /** refusal is why the call must not reach its handler: the server is stopping, or the caller is not admitted. */
   const refusal = (rpc: Rpc): ConnectError | undefined => (streams.stopped ? shuttingDown() : rpc.admit(access, name));
@@ -108,7 +112,7 @@ function wrap(method: DescMethod, fn: AnyHandler, { logger, access, observe, str
     case "unary":
       return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) =>
         runInTrace(traceparentOf(call), () => {
-          const rpc = new Rpc(call, method, logger, observe);
+          const rpc = new Rpc(call, method, logger, observe, spans);
           const request = call.request;
           const refused = refusal(rpc);
           if (refused) return rpc.failUnary(callback, refused);
@@ -121,7 +125,7 @@ function wrap(method: DescMethod, fn: AnyHandler, { logger, access, observe, str
     case "client_streaming":
       return (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) =>
         runInTrace(traceparentOf(call), () => {
-          const rpc = new Rpc(call, method, logger, observe);
+          const rpc = new Rpc(call, method, logger, observe, spans);
           const refused = refusal(rpc);
           if (refused) return rpc.failUnary(callback, refused);
           void settle(() => fn(readRequests(call, rpc.ctx.signal), rpc.ctx)).then(
@@ -132,7 +136,7 @@ function wrap(method: DescMethod, fn: AnyHandler, { logger, access, observe, str
     case "server_streaming":
       return (call: ServerWritableStream<unknown, unknown>) =>
         runInTrace(traceparentOf(call), () => {
-          const rpc = new Rpc(call, method, logger, observe);
+          const rpc = new Rpc(call, method, logger, observe, spans);
           const request = call.request;
           const refused = refusal(rpc);
           if (refused) return rpc.failStream(call, refused);
@@ -142,7 +146,7 @@ function wrap(method: DescMethod, fn: AnyHandler, { logger, access, observe, str
     case "bidi_streaming":
       return (call: ServerDuplexStream<unknown, unknown>) =>
         runInTrace(traceparentOf(call), () => {
-          const rpc = new Rpc(call, method, logger, observe);
+          const rpc = new Rpc(call, method, logger, observe, spans);
           const refused = refusal(rpc);
           if (refused) return rpc.failStream(call, refused);
           void streams.track(rpc, call, () =>

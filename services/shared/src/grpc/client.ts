@@ -5,6 +5,9 @@ import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageSha
 import type { EventEmitter } from "node:events";
 import { isIP } from "node:net";
 import type { Readable } from "node:stream";
+import { childOf, currentTrace, formatTraceparent, newTrace, parseTraceparent, type TraceContext } from "../trace-context.js";
+import { endRpcSpan, startClientSpan } from "../tracing/rpc-spans.js";
+import type { Span, Spans } from "../tracing/spans.js";
 import { methodPath, serializeMessage } from "./service-definition.js";
 
 /**
@@ -41,6 +44,8 @@ export interface ClientOptions {
   defaultTimeoutMs?: number;
   /** channelOptions are passed to grpc-js as is, after the ones above. */
   channelOptions?: ChannelOptions;
+  /** spans, when tracing is on, give every call a CLIENT span whose ids are the `traceparent` it sends (the kit's). */
+  spans?: Spans | undefined;
 }
 
 type Init<I extends DescMessage> = MessageInitShape<I>;
@@ -66,7 +71,7 @@ export type ServiceClient<S extends DescService> = {
 export function createClient<S extends DescService>(service: S, address: string, options: ClientOptions = {}): ServiceClient<S> {
   const client = new Client(address, options.credentials ?? grpcCredentials.createInsecure(), channelOptions(address, options));
   const methods: Record<string, unknown> = { close: () => client.close(), grpcClient: client };
-  for (const method of service.methods) methods[method.localName] = clientMethod(client, method, options);
+  for (const method of service.methods) methods[method.localName] = clientMethod(client, method, address, options);
   return methods as ServiceClient<S>;
 }
 
@@ -101,9 +106,16 @@ function hostOf(address: string): string {
   return colon > 0 && authority.indexOf(":") === colon ? authority.slice(0, colon) : authority;
 }
 
-type Prepared = { metadata: Metadata; callOptions: GrpcCallOptions };
+type Prepared = { metadata: Metadata; callOptions: GrpcCallOptions; span: Span | undefined };
 
-function prepare(opts: CallOptions, defaultTimeoutMs: number | undefined): Prepared {
+/** Target is where a client's calls go and how they are traced: the method's full name, the address, the spans. */
+interface Target {
+  readonly method: string;
+  readonly address: string;
+  readonly spans: Spans | undefined;
+}
+
+function prepare(opts: CallOptions, defaultTimeoutMs: number | undefined, target: Target): Prepared {
   const metadata = opts.metadata instanceof Metadata ? opts.metadata : new Metadata();
   if (opts.metadata && !(opts.metadata instanceof Metadata)) {
     for (const [key, value] of Object.entries(opts.metadata)) metadata.set(key, value);
@@ -112,52 +124,69 @@ function prepare(opts: CallOptions, defaultTimeoutMs: number | undefined): Prepa
   const timeoutMs = opts.timeoutMs ?? defaultTimeoutMs;
   const deadline = opts.deadline ?? (timeoutMs === undefined ? undefined : Date.now() + timeoutMs);
   if (deadline !== undefined) callOptions.deadline = deadline;
-  return { metadata, callOptions };
+  // The call carries its trace on: a caller's own `traceparent` wins (it names the span it made for the call); else
+  // a child of the work in progress (the served call or event), or a new trace outside any. The CLIENT span then has
+  // exactly the ids the server reads as its parent.
+  const current = currentTrace();
+  const own = traceparentOf(metadata) ?? (current === undefined ? newTrace() : childOf(current));
+  metadata.set("traceparent", formatTraceparent(own));
+  const span = target.spans === undefined ? undefined : startClientSpan(target.spans, target.method, target.address, own, current);
+  return { metadata, callOptions, span };
+}
+
+function traceparentOf(metadata: Metadata): TraceContext | undefined {
+  const value = metadata.get("traceparent")[0];
+  return typeof value === "string" ? parseTraceparent(value) : undefined;
 }
 
 type CancellableCall = EventEmitter & { cancel(): void };
 
-/** observe wires headers, trailers and the abort signal to a call, and unwires them when the call ends. */
-function observe(call: CancellableCall, opts: CallOptions): void {
+/**
+ * observe wires headers, trailers and the abort signal to a call, and unwires them when the call ends; the call's
+ * CLIENT span ends with its status ('status' comes once per call, after the last response, on success and failure).
+ */
+function observe(call: CancellableCall, opts: CallOptions, span: Span | undefined): void {
   const onAbort = () => call.cancel();
   if (opts.onHeader) call.on("metadata", opts.onHeader);
   call.on("status", (st: StatusObject) => {
     opts.signal?.removeEventListener("abort", onAbort);
+    if (span !== undefined) endRpcSpan(span, "client", st.code, st.details);
     opts.onTrailer?.(st.metadata);
   });
   if (opts.signal?.aborted) onAbort();
   else opts.signal?.addEventListener("abort", onAbort, { once: true });
 }
 
-function clientMethod(client: Client, method: DescMethod, options: ClientOptions): unknown {
+function clientMethod(client: Client, method: DescMethod, address: string, options: ClientOptions): unknown {
   const path = methodPath(method);
   const serialize = (value: unknown) => serializeMessage(method.input, value);
   const deserialize = (bytes: Buffer) => fromBinary(method.output, bytes);
-  const start = (opts: CallOptions) => prepare(opts, options.defaultTimeoutMs);
+  const target: Target = { method: path.slice(1), address, spans: options.spans };
+  const start = (opts: CallOptions) => prepare(opts, options.defaultTimeoutMs, target);
   switch (method.methodKind) {
     case "unary":
       return (request: unknown, opts: CallOptions = {}) =>
         new Promise((resolve, reject) => {
-          const { metadata, callOptions } = start(opts);
+          const { metadata, callOptions, span } = start(opts);
           const call = client.makeUnaryRequest(path, serialize, deserialize, request, metadata, callOptions, (err, res) =>
             err ? reject(err) : resolve(res),
           );
-          observe(call, opts);
+          observe(call, opts, span);
         });
     case "server_streaming":
       return (request: unknown, opts: CallOptions = {}) =>
         readResponses(() => {
-          const { metadata, callOptions } = start(opts);
-          return client.makeServerStreamRequest(path, serialize, deserialize, request, metadata, callOptions);
+          const { metadata, callOptions, span } = start(opts);
+          return { call: client.makeServerStreamRequest(path, serialize, deserialize, request, metadata, callOptions), span };
         }, opts);
     case "client_streaming":
       return (requests: Requests<DescMessage>, opts: CallOptions = {}) =>
         new Promise((resolve, reject) => {
-          const { metadata, callOptions } = start(opts);
+          const { metadata, callOptions, span } = start(opts);
           const call = client.makeClientStreamRequest(path, serialize, deserialize, metadata, callOptions, (err, res) =>
             err ? reject(err) : resolve(res),
           );
-          observe(call, opts);
+          observe(call, opts, span);
           writeRequests(call, requests).catch((err: unknown) => {
             // The request source failed: the caller learns its error, not the CANCELLED that follows.
             reject(err);
@@ -169,13 +198,13 @@ function clientMethod(client: Client, method: DescMethod, options: ClientOptions
         let sourceError: { err: unknown } | undefined;
         return readResponses(
           () => {
-            const { metadata, callOptions } = start(opts);
+            const { metadata, callOptions, span } = start(opts);
             const call = client.makeBidiStreamRequest(path, serialize, deserialize, metadata, callOptions);
             writeRequests(call, requests).catch((err: unknown) => {
               sourceError = { err };
               call.cancel();
             });
-            return call;
+            return { call, span };
           },
           opts,
           () => sourceError,
@@ -189,12 +218,12 @@ function clientMethod(client: Client, method: DescMethod, options: ClientOptions
  * cancels the call, so the server's signal aborts instead of streaming into the void.
  */
 async function* readResponses<T extends CancellableCall & Readable>(
-  startCall: () => T,
+  startCall: () => { call: T; span: Span | undefined },
   opts: CallOptions,
   sourceError: () => { err: unknown } | undefined = () => undefined,
 ): AsyncGenerator<unknown> {
-  const call = startCall();
-  observe(call, opts);
+  const { call, span } = startCall();
+  observe(call, opts, span);
   // The iterator must not destroy the stream when the caller leaves early: the call is cancelled explicitly below
   // (RST_STREAM, so the server's signal aborts), and grpc-js then reports that status on this very stream.
   const responses = call.iterator({ destroyOnReturn: false });

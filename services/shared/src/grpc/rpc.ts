@@ -4,7 +4,9 @@ import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import type { Metadata, ServerDuplexStream, ServerErrorResponse, ServerWritableStream, sendUnaryData } from "@grpc/grpc-js";
 import { toGrpcStatus, toStatusName, type GrpcStatus } from "../errors.js";
 import type { AccessControl } from "../security/access-control.js";
-import { currentTrace, type TraceContext } from "../trace-context.js";
+import { currentTrace, parseTraceparent, type TraceContext } from "../trace-context.js";
+import { endRpcSpan, startServerSpan } from "../tracing/rpc-spans.js";
+import type { Span, Spans } from "../tracing/spans.js";
 import { GrpcHandlerContext, peerOf, type ServerCall } from "./handler-context.js";
 import type { RpcLogger, RpcObserver } from "./rpc-logger.js";
 import { methodPath, serializeMessage } from "./service-definition.js";
@@ -27,12 +29,14 @@ export async function settle(run: () => unknown): Promise<unknown> {
 
 /**
  * Rpc tracks one call: its Connect context, when it started, whether headers went out, and how it ended (sent and
- * logged once). It is created inside the call's trace context, so its log line carries that trace id.
+ * logged once). It is created inside the call's trace context, so its log line carries that trace id, and its SERVER
+ * span (tracing on) has that context's ids: the trace id of the log line, the caller's span as its parent.
  */
 export class Rpc {
   readonly ctx: GrpcHandlerContext;
   private readonly started = performance.now();
   private readonly trace: TraceContext | undefined = currentTrace();
+  private readonly span: Span | undefined;
   private headerSent = false;
   private done = false;
 
@@ -41,8 +45,15 @@ export class Rpc {
     private readonly method: DescMethod,
     private readonly logger: RpcLogger | undefined,
     private readonly observe?: RpcObserver | undefined,
+    spans?: Spans | undefined,
   ) {
     this.ctx = new GrpcHandlerContext(call, method);
+    if (spans !== undefined && this.trace !== undefined) {
+      // The caller's span is the parent: runInTrace made this call's context a child of the same `traceparent`.
+      const sent = call.metadata.get("traceparent")[0];
+      const caller = parseTraceparent(typeof sent === "string" ? sent : undefined);
+      this.span = startServerSpan(spans, methodPath(this.method).slice(1), this.trace, caller);
+    }
   }
 
   /**
@@ -145,6 +156,7 @@ export class Rpc {
     this.done = true;
     this.ctx.complete();
     this.observe?.(methodPath(this.method), toStatusName(code), (performance.now() - this.started) / 1000);
+    if (this.span !== undefined) endRpcSpan(this.span, "server", code, st.details);
     if (!this.logger) return;
     // A successful call logs at debug: build no fields for a line nobody will see (a hot path under load).
     if (code === OK.code && this.logger.isLevelEnabled?.("debug") === false) return;

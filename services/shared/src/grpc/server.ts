@@ -5,6 +5,7 @@ import { ConnectError } from "@connectrpc/connect";
 import type { AccessControl, AdmittableCall } from "../security/access-control.js";
 import { Health } from "#gen/grpc/health/v1/health_pb.js";
 import { addService } from "./add-service.js";
+import type { Spans } from "../tracing/spans.js";
 import { reflectionServices } from "./reflection.js";
 import type { ServiceRegistration } from "./registration.js";
 import type { RpcLogger, RpcObserver } from "./rpc-logger.js";
@@ -39,6 +40,8 @@ export interface CreateGrpcServerOptions {
   access?: AccessControl;
   /** observe hears of every finished call served through the adapter (the process's RPC metrics). */
   observe?: RpcObserver;
+  /** spans, when tracing is on, give every call served through addService a SERVER span (tracing/rpc-spans.ts). */
+  spans?: Spans | undefined;
 }
 
 /** ServerHealth is the grpc.health.v1 state of one server: per service, plus "" for the server as a whole. */
@@ -87,6 +90,7 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
     stopping: options.stopping,
     access: options.access,
     observe: options.observe,
+    spans: options.spans,
   };
   for (const { service: desc, impl } of [...options.services, ...reflectionServices([...descs, Health])]) {
     addService(server, desc, impl, addOptions);

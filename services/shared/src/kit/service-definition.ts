@@ -1,4 +1,5 @@
 import type { ChannelCredentials } from "@grpc/grpc-js";
+import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import type { ServiceSettings } from "../config.js";
 import type { MeshServiceName } from "../security/identity.js";
 import type { EventHandler } from "../events/consumer.js";
@@ -10,6 +11,7 @@ import type { Logger } from "../logger.js";
 import type { ProcessMetrics } from "../metrics/index.js";
 import type { Stoppable } from "../runtime.js";
 import type { SqliteDatabase } from "../store/database.js";
+import type { Spans } from "../tracing/spans.js";
 
 /**
  * ServiceDefinition is all a service declares about itself; the kit ({@link startService}) gives it everything
@@ -54,6 +56,11 @@ export interface Kit<Config extends ServiceSettings> {
    * certificate, accepting only `peer`'s identity (or plaintext under MESH_INSECURE=1).
    */
   channelCredentials(peer: MeshServiceName): ChannelCredentials;
+  /**
+   * spans are the service's tracer when tracing is on (TRACING, or a test's `spanExporter`), undefined when off: a
+   * client of another service gets them in its ClientOptions, so each of its calls has a CLIENT span.
+   */
+  readonly spans: Spans | undefined;
 }
 
 /** ServiceWiring is what a service declares: what it serves, consumes, publishes and runs on a timer. */
@@ -94,6 +101,8 @@ export interface KitOverrides {
   readonly graceMs?: number | undefined;
   /** drainDelayMs overrides SHUTDOWN_DRAIN_MS. */
   readonly drainDelayMs?: number | undefined;
+  /** spanExporter, when given, receives the service's spans whatever TRACING says (an InMemorySpanExporter in tests). */
+  readonly spanExporter?: SpanExporter | undefined;
 }
 
 /** RunningService is a started service: where it listens, its database and parts, and its graceful stop. */

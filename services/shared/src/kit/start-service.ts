@@ -15,6 +15,7 @@ import { opsService } from "../ops-service.js";
 import { openDatabase, type SqliteDatabase } from "../store/database.js";
 import { openMeshTransport } from "../security/mesh-transport.js";
 import { runInTrace } from "../trace-context.js";
+import { createTracing, type Tracing } from "../tracing/tracing.js";
 import { GroupMembers, groupMembersSchema } from "./group-members.js";
 import { kafkaStartWait } from "./kafka-start.js";
 import type { Kit, KitOverrides, RunningService, ServiceDefinition, ServiceTimer, ServiceWiring } from "./service-definition.js";
@@ -60,6 +61,8 @@ export async function startService<Config extends ServiceSettings, Parts>(
     closeCertificates();
     throw error;
   }
+  // After the database, which is the last step that can fail without a stop sequence to undo what came before.
+  const tracing = createTracing(config.tracing, { serviceName: name, exporter: overrides.spanExporter });
   const wait = kafkaStartWait(logger, config.kafkaStartTimeoutMs);
   const bus =
     overrides.bus ??
@@ -88,6 +91,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
     relay,
     stopping: stopping.signal,
     channelCredentials: (peer) => transport.channelCredentials(peer),
+    spans: tracing?.spans,
   };
 
   let wiring: ServiceWiring<Parts>;
@@ -97,6 +101,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
     if (!overrides.bus) await bus.close().catch(() => undefined);
     db.close();
     closeCertificates();
+    await tracing?.shutdown().catch(() => undefined);
     throw error;
   }
   const grpc = createGrpcServer({
@@ -105,6 +110,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
     stopping: stopping.signal,
     access: transport.access,
     observe: metrics.observeRpc,
+    spans: tracing?.spans,
   });
   grpc.health.setAll("NOT_SERVING");
 
@@ -141,6 +147,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
         await state.metricsServer?.close();
         await lagSource.close();
       },
+      tracing,
     }),
     logger,
   );
@@ -227,6 +234,7 @@ interface StopParts<Config extends ServiceSettings> {
   readonly closeOwn: (() => void | Promise<void>) | undefined;
   readonly closeTransport: () => void;
   readonly closeMetrics: () => Promise<void>;
+  readonly tracing: Tracing | undefined;
 }
 
 /**
@@ -281,6 +289,8 @@ function stopSteps<Config extends ServiceSettings>(parts: StopParts<Config>): St
         logger.info("database closed");
       },
     },
+    // Last: every call and event has ended by now, so their spans are all in the batch this flushes.
+    { name: "flush traces", run: () => parts.tracing?.shutdown() },
   ];
 }
 
