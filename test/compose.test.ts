@@ -80,7 +80,9 @@ describe("compose.yaml", () => {
     const read = readKeys(NODE_PROCESSES[name]!, env);
 
     expect(Object.keys(env).filter((key) => !read.has(key) && !LOGGER_KEYS.includes(key))).toEqual([]);
-    expect(compose.services[name].ports).toEqual([`${env["PORT"]}:${env["PORT"]}`]);
+    // The public port for everyone; /metrics (METRICS_PORT, the loader's default here) for a local Prometheus only.
+    const { metricsPort } = NODE_PROCESSES[name]!(env) as { metricsPort: number };
+    expect(compose.services[name].ports).toEqual([`${env["PORT"]}:${env["PORT"]}`, `127.0.0.1:${metricsPort}:${metricsPort}`]);
   });
 
   it("when the gateway starts, then it reaches each backend at its service name and port, after they are healthy", () => {
