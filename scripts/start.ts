@@ -13,6 +13,11 @@
  * ${KAFKA_TLS_PORT:-9094}, and the processes talk to Kafka there (KAFKA_TLS=1), each with its own certificate;
  * MESH_INSECURE=1 keeps Kafka plaintext too. LOG_FORMAT passes through; in a terminal it
  * defaults to pretty. START_TIMEOUT_MS bounds each process's start (default 60000).
+ *
+ * Traces: unless TRACING or OTEL_EXPORTER_OTLP_ENDPOINT says otherwise, `bash scripts/zipkin.sh start` (reuses a Zipkin
+ * already answering on 127.0.0.1:9411, else downloads it once and starts it) and every process exports its spans
+ * there (TRACING=zipkin). A Zipkin that cannot start (no Maven Central, say) leaves tracing off, with a warning: the
+ * shop runs without its trace viewer. It is stopped at the end only if this script started it.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -40,6 +45,8 @@ function say(message: string): void {
 class Runner {
   broker: Broker | undefined;
   mesh: ProcessMesh | undefined;
+  /** zipkinStartedHere: this script started the Zipkin server, so it stops it too. */
+  zipkinStartedHere = false;
   private stopping: Promise<never> | undefined;
 
   get isStopping(): boolean {
@@ -71,10 +78,43 @@ class Runner {
       await this.mesh?.stop((name) => say(`stopping ${name}`));
       if (this.broker?.startedHere) say("stopping the Kafka broker this script started");
       await this.broker?.release();
+      if (this.zipkinStartedHere) {
+        say("stopping the Zipkin server this script started");
+        zipkin("stop");
+      }
       process.exit(exitCode);
     })();
     return this.stopping;
   }
+}
+
+/** zipkinUrl is where scripts/zipkin.sh runs Zipkin (ZIPKIN_PORT, as the script reads it). */
+function zipkinUrl(): string {
+  return `http://127.0.0.1:${process.env["ZIPKIN_PORT"] ?? "9411"}`;
+}
+
+/** zipkin runs `bash scripts/zipkin.sh <command>` (its own waits are bounded), answering whether it succeeded. */
+function zipkin(command: "start" | "stop" | "status"): boolean {
+  const run = spawnSync("bash", [path.join(ROOT, "scripts", "zipkin.sh"), command], {
+    cwd: ROOT,
+    stdio: command === "status" ? "ignore" : "inherit",
+  });
+  return run.status === 0;
+}
+
+/**
+ * startTracing brings up the trace viewer unless the user chose otherwise, and answers the TRACING the processes get
+ * (undefined: leave theirs, as the user set it).
+ */
+function startTracing(runner: Runner): string | undefined {
+  if (process.env["TRACING"] !== undefined || process.env["OTEL_EXPORTER_OTLP_ENDPOINT"] !== undefined) return undefined;
+  const running = zipkin("status");
+  if (!running && !zipkin("start")) {
+    say("Zipkin did not start (see above); tracing stays off. The shop runs without its trace viewer.");
+    return "off";
+  }
+  runner.zipkinStartedHere = !running;
+  return "zipkin";
 }
 
 /** buildWebUiIfMissing builds web/dist (the UI the gateway serves) on the first start of a fresh clone. */
@@ -102,7 +142,7 @@ function grpcurlExamples(mesh: ProcessMesh): string[] {
   ];
 }
 
-function table(mesh: ProcessMesh, broker: Broker): string {
+function table(mesh: ProcessMesh, broker: Broker, zipkinUp: boolean): string {
   const kafka = broker.tlsBrokers
     ? `${broker.tlsBrokers} TLS (the services, with their certificates); ${broker.brokers} plaintext (tools)`
     : broker.brokers;
@@ -114,6 +154,7 @@ function table(mesh: ProcessMesh, broker: Broker): string {
     "shopmesh is running:",
     ...rows,
     `  ${"kafka".padEnd(10)} ${kafka}`,
+    ...(zipkinUp ? [`  ${"zipkin".padEnd(10)} ${zipkinUrl()}/zipkin/   (traces of every request: "Run Query")`] : []),
     "",
     "Open the shop:   http://127.0.0.1:8080/      API docs: http://127.0.0.1:8080/docs",
     "",
@@ -152,9 +193,14 @@ async function main(): Promise<void> {
     const tls = insecure ? undefined : { port: process.env["KAFKA_TLS_PORT"] ?? "9094", pkiDir };
     runner.broker = await acquireBroker(process.env["KAFKA_PORT"] ?? "9092", "inherit", tls);
     const kafkaTls = runner.broker.tlsBrokers !== undefined;
+    const tracing = startTracing(runner);
     runner.mesh = await ProcessMesh.plan({
       brokers: runner.broker.tlsBrokers ?? runner.broker.brokers,
-      ...(kafkaTls ? { env: { KAFKA_TLS: "1" } } : {}),
+      env: {
+        ...(kafkaTls ? { KAFKA_TLS: "1" } : {}),
+        ...(tracing ? { TRACING: tracing } : {}),
+        ...(tracing === "zipkin" ? { ZIPKIN_ENDPOINT: `${zipkinUrl()}/api/v2/spans` } : {}),
+      },
       run: "compiled",
       gateway: true,
       ports: PORTS,
@@ -179,7 +225,7 @@ async function main(): Promise<void> {
     });
     await runner.mesh.start();
     runner.renewCertificates();
-    process.stderr.write(table(runner.mesh, runner.broker));
+    process.stderr.write(table(runner.mesh, runner.broker, tracing === "zipkin"));
   } catch (error) {
     say(`start failed: ${error instanceof Error ? error.message : String(error)}`);
     await runner.stopAll(1);
