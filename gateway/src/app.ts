@@ -71,7 +71,7 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
   const transport = await openMeshTransport("gateway", config.security, logger);
   const kafkaSsl = kafkaSslOf(transport, config.kafkaTls);
   const closeCertificates = () => transport.close();
-  const tracing = createTracing(config.tracing, { serviceName: "gateway", exporter: options.spanExporter });
+  const tracing = createTracing(config.tracing, { serviceName: "gateway", exporter: options.spanExporter, logger });
   const backends = createBackends(config, transport, tracing?.spans);
   const auth = createAuth(config.jwt);
   const deps: GatewayDeps = { config, backends, auth, logger };

@@ -16,6 +16,8 @@ import { serializeMessage } from "#shared/grpc/service-definition.js";
 import { startService } from "#shared/kit/index.js";
 import { currentTrace, parseTraceparent, type TraceContext } from "#shared/trace-context.js";
 import { createTracing, type Tracing } from "#shared/tracing/index.js";
+import { warnOnFailedExports } from "#shared/tracing/tracing.js";
+import { ExportResultCode, type ExportResult } from "@opentelemetry/core";
 import { inventoryServers, memoryLogger, rejection, until } from "./fixtures/grpc-harness.js";
 
 const start = inventoryServers();
@@ -301,5 +303,43 @@ describe("tracing in the service kit", () => {
     expect(server?.kind).toBe(SpanKind.SERVER);
     expect(server?.spanContext().traceId).toBe(TRACE_ID);
     expect(server?.resource.attributes["service.name"]).toBe("kittrace");
+  });
+});
+
+describe("warnOnFailedExports", () => {
+  it("when exports fail, then one warning names the endpoint and the error, and one more says when they work again", () => {
+    const results: ExportResult[] = [
+      { code: ExportResultCode.FAILED, error: new Error("connect ECONNREFUSED 127.0.0.1:9411") },
+      { code: ExportResultCode.FAILED, error: new Error("connect ECONNREFUSED 127.0.0.1:9411") },
+      { code: ExportResultCode.SUCCESS },
+      { code: ExportResultCode.SUCCESS },
+    ];
+    const failing: SpanExporter = {
+      export: (_spans, done) => done(results.shift()!),
+      shutdown: async () => undefined,
+    };
+    const warnings: { fields: object; message: string }[] = [];
+    const exporter = warnOnFailedExports(
+      failing,
+      { warn: (fields, message) => warnings.push({ fields, message }) },
+      "http://127.0.0.1:9411/api/v2/spans",
+    );
+    const seen: ExportResult[] = [];
+
+    for (let i = 0; i < 4; i++) exporter.export([], (result) => seen.push(result));
+
+    expect(seen.map((r) => r.code)).toEqual([
+      ExportResultCode.FAILED,
+      ExportResultCode.FAILED,
+      ExportResultCode.SUCCESS,
+      ExportResultCode.SUCCESS,
+    ]);
+    expect(warnings).toEqual([
+      {
+        fields: { endpoint: "http://127.0.0.1:9411/api/v2/spans", spans: 0, err: "connect ECONNREFUSED 127.0.0.1:9411" },
+        message: expect.stringContaining("spans could not be exported and are dropped"),
+      },
+      { fields: { endpoint: "http://127.0.0.1:9411/api/v2/spans" }, message: "spans are exported again" },
+    ]);
   });
 });

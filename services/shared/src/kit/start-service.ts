@@ -62,7 +62,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
     throw error;
   }
   // After the database, which is the last step that can fail without a stop sequence to undo what came before.
-  const tracing = createTracing(config.tracing, { serviceName: name, exporter: overrides.spanExporter });
+  const tracing = createTracing(config.tracing, { serviceName: name, exporter: overrides.spanExporter, logger });
   const wait = kafkaStartWait(logger, config.kafkaStartTimeoutMs);
   const bus =
     overrides.bus ??

@@ -1,3 +1,4 @@
+import { ExportResultCode, type ExportResult } from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { ZipkinExporter } from "@opentelemetry/exporter-zipkin";
 import { resourceFromAttributes } from "@opentelemetry/resources";
@@ -6,6 +7,7 @@ import {
   BasicTracerProvider,
   BatchSpanProcessor,
   ParentBasedSampler,
+  type ReadableSpan,
   type SpanExporter,
 } from "@opentelemetry/sdk-trace-base";
 import { ATTR_SERVICE_NAME } from "@opentelemetry/semantic-conventions";
@@ -31,6 +33,13 @@ export interface CreateTracingOptions {
   readonly serviceName: string;
   /** exporter, when given, receives the spans whatever `settings` say (an InMemorySpanExporter in tests). */
   readonly exporter?: SpanExporter | undefined;
+  /** logger hears of spans that could not be exported (once per outage, see {@link warnOnFailedExports}). */
+  readonly logger?: ExportLogger | undefined;
+}
+
+/** ExportLogger is the part of the service's logger the exporter's warnings go to. */
+export interface ExportLogger {
+  warn(fields: object, message: string): void;
 }
 
 /**
@@ -44,8 +53,9 @@ export interface CreateTracingOptions {
  * Export goes through a batch processor: the call that ends a span never waits on the network.
  */
 export function createTracing(settings: TracingSettings, options: CreateTracingOptions): Tracing | undefined {
-  const exporter = options.exporter ?? exporterFor(settings);
-  if (exporter === undefined) return undefined;
+  const configured = options.exporter ?? exporterFor(settings);
+  if (configured === undefined) return undefined;
+  const exporter = options.logger ? warnOnFailedExports(configured, options.logger, endpointOf(settings)) : configured;
   const ids = new PresetIds();
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.serviceName }),
@@ -72,4 +82,37 @@ function exporterFor(settings: TracingSettings): SpanExporter | undefined {
     case "otlp":
       return new OTLPTraceExporter({ url: settings.endpoint });
   }
+}
+
+function endpointOf(settings: TracingSettings): string | undefined {
+  return settings.mode === "off" ? undefined : settings.endpoint;
+}
+
+/**
+ * warnOnFailedExports logs the first failed export of an outage (Zipkin or the collector down, a wrong endpoint) and
+ * says when exports work again. Hand-written because OpenTelemetry reports export failures only through its diag
+ * logger, a no-op unless one is installed, so without this the spans were dropped without a word; one line per
+ * outage, not per batch, keeps a long outage from flooding the log.
+ */
+export function warnOnFailedExports(exporter: SpanExporter, logger: ExportLogger, endpoint: string | undefined): SpanExporter {
+  let failing = false;
+  return {
+    export(spans: ReadableSpan[], done: (result: ExportResult) => void) {
+      exporter.export(spans, (result) => {
+        if (result.code !== ExportResultCode.SUCCESS && !failing) {
+          failing = true;
+          logger.warn(
+            { endpoint, spans: spans.length, err: result.error?.message },
+            "spans could not be exported and are dropped; further failures are not logged until an export works again",
+          );
+        } else if (result.code === ExportResultCode.SUCCESS && failing) {
+          failing = false;
+          logger.warn({ endpoint }, "spans are exported again");
+        }
+        done(result);
+      });
+    },
+    shutdown: () => exporter.shutdown(),
+    ...(exporter.forceFlush ? { forceFlush: () => exporter.forceFlush!() } : {}),
+  };
 }
