@@ -44,6 +44,20 @@ describe("GrpcHandlerContext", () => {
     expect(ctx.signal).toBe(ctx.signal); // one signal per call, however often it is read
   });
 
+  it("when the client's cancel arrives just before the server's copy of the deadline, then it is DEADLINE_EXCEEDED; well before it, CANCELLED", () => {
+    // The server's deadline starts when the request arrives, so the client's cancel at its own deadline comes first.
+    const atDeadline = fakeCall(new Date(Date.now() + 20));
+    const early = fakeCall(new Date(Date.now() + 5_000));
+    const late = new GrpcHandlerContext(atDeadline, getProduct);
+    const chosen = new GrpcHandlerContext(early, getProduct);
+
+    atDeadline.emit("cancelled");
+    early.emit("cancelled");
+
+    expect(late.abortReason()?.code).toBe(Code.DeadlineExceeded);
+    expect(chosen.abortReason()?.code).toBe(Code.Canceled);
+  });
+
   it("when the call has a deadline, then timeoutMs counts down to it; without one it is undefined", () => {
     const withDeadline = new GrpcHandlerContext(fakeCall(Date.now() + 5_000), getProduct);
     const without = new GrpcHandlerContext(fakeCall(), getProduct);

@@ -161,13 +161,22 @@ export class GrpcHandlerContext implements HandlerContext {
   }
 
   #cancelled(): void {
-    // grpc-js emits 'cancelled' for both a client cancel and its own deadline timer; the clock tells them apart.
-    const expired = this.#deadlineMs !== undefined && Date.now() >= this.#deadlineMs;
+    // grpc-js emits 'cancelled' for both a client cancel and its own deadline timer; the clock tells them apart. The
+    // server's copy of the deadline starts when the request arrives (grpc-timeout is relative), later than the
+    // client's by the request's transit and queueing; a client whose deadline passed cancels (RST_STREAM) before the
+    // server's copy runs out, so a cancel within DEADLINE_SKEW_MS of it is the deadline, not the caller's choice.
+    const expired = this.#deadlineMs !== undefined && Date.now() >= this.#deadlineMs - DEADLINE_SKEW_MS;
     this.abort(
       expired ? new ConnectError("deadline exceeded", Code.DeadlineExceeded) : new ConnectError("cancelled by the client", Code.Canceled),
     );
   }
 }
+
+/**
+ * DEADLINE_SKEW_MS is how much earlier than its own copy of the deadline the server may hear the client's cancel
+ * for that deadline. A CI run saw the cancel arrive first on a loaded machine and report CANCELLED.
+ */
+const DEADLINE_SKEW_MS = 50;
 
 /** toHeaders reads grpc-js metadata as Fetch Headers; binary (`-bin`) values become base64, as Connect carries them. */
 function toHeaders(metadata: Metadata): Headers {
