@@ -10,6 +10,7 @@ import { readCommandBusSettings } from "#shared/config.js";
 import {
   type Command,
   type CommandBus,
+  CommandBusUnavailableError,
   type CommandConsumer,
   type CommandRetryPolicy,
   createCommandBus,
@@ -109,18 +110,23 @@ describe.each([
     });
 
   /** consume starts a consumer on a fresh queue that records every call; `fail` decides which calls throw. */
-  async function consume(fail: (incoming: IncomingCommand) => string | undefined = () => undefined) {
-    const queue = `contract.${crypto.randomUUID().slice(0, 8)}`;
+  async function consume(
+    fail: (incoming: IncomingCommand) => string | undefined = () => undefined,
+    options: { queue?: string; onBus?: CommandBus; workMs?: () => number } = {},
+  ) {
+    const queue = options.queue ?? `contract.${crypto.randomUUID().slice(0, 8)}`;
     const calls: IncomingCommand[] = [];
     const callTimes: number[] = [];
     const handled: IncomingCommand[] = [];
-    const consumer = await bus.consume({
+    const consumer = await (options.onBus ?? bus).consume({
       queue,
       retry: RETRY,
       prefetch: 5,
       handle: async (incoming) => {
         calls.push(incoming);
         callTimes.push(performance.now());
+        const workMs = options.workMs?.() ?? 0;
+        if (workMs > 0) await new Promise((resolve) => setTimeout(resolve, workMs));
         const failure = fail(incoming);
         if (failure !== undefined) throw new Error(failure);
         handled.push(incoming);
@@ -209,5 +215,104 @@ describe.each([
     // It cannot be replayed: it stays parked.
     expect(await bus.replay(queue)).toBe(0);
     expect(await bus.parked(queue)).toHaveLength(1);
+  });
+  it("handles the commands of each subject in the order they were sent", async () => {
+    // A handler that takes a varying time: concurrent handling would reorder.
+    const { queue, handled } = await consume(undefined, { workMs: () => Math.random() * 5 });
+    const subjects = ["order-a", "order-b", "order-c"];
+    const sent: Command[] = [];
+    for (let round = 0; round < 4; round++) {
+      const batch = subjects.flatMap((subject) => [0, 1].map((i) => command(subject, `${subject}#${round * 2 + i}`)));
+      sent.push(...batch);
+      await bus.send(queue, batch);
+    }
+    await waitUntil(() => handled.length === sent.length, { timeoutMs: 30_000, message: `${sent.length} commands handled` });
+    for (const subject of subjects) {
+      const expected = sent.filter((c) => c.subject === subject).map((c) => new TextDecoder().decode(c.data));
+      expect(handled.filter((c) => c.subject === subject).map(text), subject).toEqual(expected);
+    }
+  });
+
+  it("while the broker is stopped a send fails within its bound, saying so; after the restart sends and handling work again", {
+    timeout: 180_000,
+  }, async () => {
+    const { queue, handled } = await consume();
+    const before = command("order-d", "before");
+    await bus.send(queue, [before]);
+    await waitUntil(() => handled.length === 1, { message: "the first command handled" });
+
+    await broker.stop();
+    const started = performance.now();
+    const failed = await bus.send(queue, [command("order-d", "during")]).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failed).toBeInstanceOf(CommandBusUnavailableError);
+    expect((failed as Error).message).toMatch(/^sending 1 command\(s\) to contract\./);
+    // COMMAND_SEND_TIMEOUT_MS is 3 s here: the send gives up, it does not hang.
+    expect(performance.now() - started).toBeLessThan(10_000);
+
+    await broker.start();
+    const after = command("order-d", "after");
+    // The client reconnects by itself; until it has, a send fails as above and the caller (the outbox) tries again.
+    await waitUntil(
+      async () => {
+        await bus.send(queue, [after]);
+        return true;
+      },
+      { timeoutMs: 60_000, intervalMs: 500, message: "a send after the restart" },
+    );
+    await waitUntil(() => handled.some((c) => c.id === after.id), {
+      timeoutMs: 60_000,
+      message: "the command sent after the restart handled",
+    });
+    expect(handled.map((c) => c.id)).toEqual([before.id, after.id]);
+  });
+});
+
+describe("rabbitmq adapter: replicas of one consumer", () => {
+  let broker: Broker;
+  const buses: CommandBus[] = [];
+  beforeAll(async () => {
+    broker = await rabbitBroker();
+    await broker.start();
+  }, 180_000);
+  afterAll(async () => {
+    for (const bus of buses.splice(0)) await bus.close();
+    await broker?.stop();
+  }, 120_000);
+
+  it("two replicas on one queue: one is active (single active consumer), so the order per subject holds; when it stops, the other takes over", async () => {
+    const settings = readCommandBusSettings(broker.env);
+    const replica = () => {
+      const bus = createCommandBus(settings, { ledger: memoryCommandLedger() });
+      buses.push(bus);
+      return bus;
+    };
+    const [first, second] = [replica(), replica()];
+    const queue = `contract.${crypto.randomUUID().slice(0, 8)}`;
+    const handledBy: { replica: string; command: IncomingCommand }[] = [];
+    const handler = (name: string) => async (incoming: IncomingCommand) => {
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
+      handledBy.push({ replica: name, command: incoming });
+    };
+    const firstConsumer = await first.consume({ queue, handle: handler("first"), retry: RETRY });
+    await second.consume({ queue, handle: handler("second"), retry: RETRY });
+
+    const sent = Array.from({ length: 20 }, (_, i) => command(`order-${i % 2}`, `#${i}`));
+    await first.send(queue, sent);
+    await waitUntil(() => handledBy.length === sent.length, { timeoutMs: 30_000, message: "all commands handled" });
+    expect(new Set(handledBy.map((h) => h.replica))).toEqual(new Set(["first"]));
+    for (const subject of ["order-0", "order-1"]) {
+      expect(handledBy.filter((h) => h.command.subject === subject).map((h) => text(h.command))).toEqual(
+        sent.filter((c) => c.subject === subject).map((c) => new TextDecoder().decode(c.data)),
+      );
+    }
+
+    await firstConsumer.close();
+    const later = command("order-0", "after the failover");
+    await first.send(queue, [later]);
+    await waitUntil(() => handledBy.some((h) => h.command.id === later.id), { message: "the command after the failover" });
+    expect(handledBy.at(-1)?.replica).toBe("second");
   });
 });
