@@ -94,8 +94,10 @@ describe("scripts/rabbitmq.sh", () => {
 
     // The user's epmd, already running on the port the node will use.
     const userEpmd = spawn("epmd", ["-port", String(epmdPort), "-address", "127.0.0.1"], { stdio: "ignore" });
+    let spawnError: Error | undefined;
+    userEpmd.once("error", (error) => (spawnError = error)); // no epmd (no Erlang installed): fail below, saying so
     cleanups.push(async () => void userEpmd.kill("SIGKILL"));
-    await waitUntil(() => portAnswers(epmdPort), { message: `the user's epmd on ${epmdPort}` });
+    await waitUntil(() => portAnswers(epmdPort), { message: `the user's epmd on ${epmdPort}`, describe: () => String(spawnError ?? "") });
 
     cleanups.push(() => script("rabbitmq.sh", "stop", env));
     const started = await script("rabbitmq.sh", "start", env);
