@@ -20,7 +20,7 @@
  * commands that depend on each other must check the state they act on (docs/commands.md).
  */
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import { outgoingTraceparent } from "../trace-context.js";
+import { writerTraceparent } from "../trace-context.js";
 
 /** Command is one command to send: CloudEvents-shaped attributes plus the protobuf-encoded message. */
 export interface Command {
@@ -150,7 +150,7 @@ export interface CommandBus {
   close(): Promise<void>;
 }
 
-/** toCommand is the one builder of commands: `type` from the schema, `time` now, `traceparent` a child of the work in progress. */
+/** toCommand is the one builder of commands: `type` from the schema, `time` now, `traceparent` the work in progress (writerTraceparent: a relay sends it as a child). */
 export function toCommand<Desc extends DescMessage>(
   schema: Desc,
   message: MessageShape<Desc>,
@@ -163,7 +163,7 @@ export function toCommand<Desc extends DescMessage>(
     subject: attributes.subject,
     time: attributes.time ?? new Date(),
     data: toBinary(schema, message),
-    traceparent: attributes.traceparent ?? outgoingTraceparent(),
+    traceparent: attributes.traceparent ?? writerTraceparent(),
   };
 }
 
