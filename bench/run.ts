@@ -24,7 +24,8 @@ import { MEASURE_IDS, validateResults, type BenchResults, type Measure } from ".
 import { round } from "./lib/stats.js";
 import { runP1, seedOrder, type LoadShape, type SeededOrder } from "./measures/p1-grpc.js";
 import { runP2, type P2Settings } from "./measures/p2-gateway.js";
-import { runP3, type P3Result, type P3Settings } from "./measures/p3-flow.js";
+import { runP3, runP3TracingCost, type P3Result, type P3Settings, type P3TracingCost } from "./measures/p3-flow.js";
+import { SpanSink } from "./lib/span-sink.js";
 import { runP4, type P4Settings } from "./measures/p4-outbox.js";
 import { runP5, type P5Settings } from "./measures/p5-encoding.js";
 
@@ -76,7 +77,14 @@ function settingsFor(m: Mode): Settings {
       return {
         p1: shape(10, 3, 3),
         p2: { ...shape(6, 2, 3), latencyRate: 200, latencyConnections: 8 },
-        p3: { rates: [100, 250, 500, 750, 1000, 1250], stepSec: 15, drainSec: 20, halfRate: 500 },
+        p3: {
+          rates: [100, 250, 500, 750, 1000, 1250],
+          stepSec: 15,
+          drainSec: 20,
+          halfRate: 500,
+          tracingRates: [50, 250],
+          tracingReps: 2,
+        },
         p4: { events: 50_000, reps: 3 },
         p5: { loopMs: 500, reps: 5 },
         watchdogSec: 30 * 60,
@@ -85,7 +93,7 @@ function settingsFor(m: Mode): Settings {
       return {
         p1: shape(4, 2, 2),
         p2: { ...shape(2, 1, 2), latencyRate: 200, latencyConnections: 8 },
-        p3: { rates: [100, 250, 500, 1000], stepSec: 5, drainSec: 10, halfRate: 500 },
+        p3: { rates: [100, 250, 500, 1000], stepSec: 5, drainSec: 10, halfRate: 500, tracingRates: [50, 250], tracingReps: 2 },
         p4: { events: 10_000, reps: 2 },
         p5: { loopMs: 150, reps: 3 },
         watchdogSec: 6 * 60,
@@ -94,7 +102,7 @@ function settingsFor(m: Mode): Settings {
       return {
         p1: shape(1, 1, 1),
         p2: { ...shape(1, 0.5, 1), latencyRate: 100, latencyConnections: 4 },
-        p3: { rates: [50, 100], stepSec: 2, drainSec: 8, halfRate: 500 },
+        p3: { rates: [50, 100], stepSec: 2, drainSec: 8, halfRate: 500, tracingRates: [50], tracingReps: 1 },
         p4: { events: 1_000, reps: 1 },
         p5: { loopMs: 20, reps: 1 },
         watchdogSec: 3 * 60,
@@ -109,6 +117,7 @@ const measures = new Map<Id, Measure>();
 const notes: string[] = [];
 let broker: Broker | undefined;
 let mesh: BenchMesh | undefined;
+let sink: SpanSink | undefined;
 
 const watchdog = setTimeout(() => {
   log(`watchdog: the run passed ${settings.watchdogSec} s; stopping everything`);
@@ -126,6 +135,9 @@ async function cleanup(): Promise<void> {
   const m = mesh;
   mesh = undefined;
   await m?.stop().catch((error: unknown) => log(`mesh stop failed: ${String(error)}`));
+  const s = sink;
+  sink = undefined;
+  await s?.close();
   const b = broker;
   broker = undefined;
   await b?.release().catch((error: unknown) => log(`broker release failed: ${String(error)}`));
@@ -242,6 +254,8 @@ async function main(): Promise<void> {
   const needsMesh = (["P1", "P2", "P3", "P6"] as Id[]).some((id) => selected.has(id));
   let p3: P3Result | undefined;
   let p3Error: string | undefined;
+  let p3Tracing: P3TracingCost | undefined;
+  let p3TracingError: string | undefined;
   let profileDir: string | undefined;
   let idleRss: Record<string, number> = {};
   if (needsMesh && broker) {
@@ -249,6 +263,9 @@ async function main(): Promise<void> {
     if (profileDir) mkdirSync(profileDir, { recursive: true });
     log(`starting the mesh (inventory, payment, order, gateway)${insecure ? " in plaintext (--insecure)" : ""}`);
     mesh = await BenchMesh.start({ brokers: broker.brokers, withGateway: true, profileDir, insecure });
+    // Tracing's cost (issue 11) is measured against a sink that counts and drops spans: see bench/lib/span-sink.ts.
+    sink = await SpanSink.start();
+    const spanSink = sink;
     idleRss = mesh.rss();
     let seeded: SeededOrder | undefined;
     if (selected.has("P1") || selected.has("P2")) {
@@ -258,7 +275,7 @@ async function main(): Promise<void> {
     }
     const m = mesh;
     await attempt("P1", ...TITLES.P1, async () => {
-      const r = await runP1(m, seeded!, settings.p1, log);
+      const r = await runP1(m, seeded!, settings.p1, log, spanSink);
       const ratio = ratioOf(r.getOrder.rps.median, r.echo.rps.median);
       const goals = [{ text: `GetOrder${r.tlsCost ? " over mTLS" : ""} ${ratio} × bare (plaintext) echo QPS (≥ 0.8)`, met: ratio >= 0.8 }];
       // What TLS costs is reported, not judged: issue 10 asks for a CPU profile when it is over 15 % of throughput.
@@ -270,6 +287,13 @@ async function main(): Promise<void> {
           (r.tlsCost.rps < 0.85 ? " — TLS costs more than 15 % of throughput (profile: --profile)" : ""),
       };
       if (tlsCost) log(`P1: ${tlsCost.text}`);
+      const tracingCost = r.tracingCost && {
+        ...r.tracingCost,
+        text:
+          `traced / untraced GetOrder: QPS ${r.tracingCost.rps}, p50 ${r.tracingCost.p50Ms}, p99 ${r.tracingCost.p99Ms} ` +
+          `(${r.tracingCost.spansExported} spans exported while traced)`,
+      };
+      if (tracingCost) log(`P1: ${tracingCost.text}`);
       return {
         value: round(r.getOrder.rps.median, 0),
         baseline: round(r.echo.rps.median, 0),
@@ -277,7 +301,13 @@ async function main(): Promise<void> {
         ratio,
         goals,
         met: goals[0]!.met,
-        details: { ...r, ...(tlsCost ? { tlsCost } : {}), connections: settings.p1.connections, concurrency: settings.p1.concurrency },
+        details: {
+          ...r,
+          ...(tlsCost ? { tlsCost } : {}),
+          ...(tracingCost ? { tracingCost } : {}),
+          connections: settings.p1.connections,
+          concurrency: settings.p1.concurrency,
+        },
       };
     });
     await attempt("P2", ...TITLES.P2, async () => {
@@ -313,6 +343,20 @@ async function main(): Promise<void> {
       } catch (error) {
         p3Error = error instanceof Error ? error.message : String(error);
         log(`P3 failed: ${p3Error}`);
+      }
+      if (p3) {
+        log("P3: the order flow with tracing off and on");
+        try {
+          p3Tracing = await runP3TracingCost(m, settings.p3, spanSink, log);
+          for (const row of p3Tracing.rows)
+            log(
+              `P3 tracing at ${row.rate}/s: traced / untraced confirmed/s ${row.confirmedPerSec.ratio}, ` +
+                `→CONFIRMED p50 ${row.confirmP50Ms.ratio}, p99 ${row.confirmP99Ms.ratio}`,
+            );
+        } catch (error) {
+          p3TracingError = error instanceof Error ? error.message : String(error);
+          log(`P3 tracing comparison failed: ${p3TracingError}`);
+        }
       }
     }
     for (const name of m.processes.names) {
@@ -355,7 +399,12 @@ async function main(): Promise<void> {
       ratio: null,
       goals,
       met: goals.every((g) => g.met),
-      details: { steps: p3.steps, ...settings.p3 },
+      details: {
+        steps: p3.steps,
+        ...settings.p3,
+        ...(p3Tracing ? { tracingCost: p3Tracing } : {}),
+        ...(p3TracingError ? { tracingCostError: p3TracingError } : {}),
+      },
     };
   });
   await attempt("P6", ...TITLES.P6, async () => {
@@ -409,6 +458,7 @@ async function main(): Promise<void> {
       "P1/P2: ghz and bench/load/http-load.ts run on the load CPU, the order service (and the gateway) on the other; both sides of each ratio get the same CPU budget.",
       ...(insecure ? ["--insecure: the whole mesh ran in plaintext (MESH_INSECURE=1), without certificates or the access policy."] : []),
       "P3/P6: nothing pinned; four Node processes, the Kafka broker and the driver share the machine. WatchOrder is called on the order service directly.",
+      "Tracing cost (P1, P3): the traced side runs with TRACING=zipkin exporting to a sink in the bench process that counts and drops the spans (bench/lib/span-sink.ts), so the ratio is what the services pay for their spans, not a Zipkin's own CPU; P3's sides each restart every process and warm it with one untimed step.",
       ...(Object.keys(profiles).length ? [`Profiles: ${Object.keys(profiles).join(", ")} under ${path.relative(ROOT, profileDir!)}.`] : []),
     ],
   };

@@ -59,9 +59,28 @@ describe("bench:quick in smoke mode", () => {
       expect.objectContaining({ rps: expect.any(Number), p50Ms: expect.any(Number), p99Ms: expect.any(Number) }),
     );
 
+    // P1 and P3 ran with tracing off and on in the same run, the traced sides really exporting spans (issue 11).
+    expect(p1.details["tracingCost"], "P1 traced / untraced").toEqual(
+      expect.objectContaining({ rps: expect.any(Number), p99Ms: expect.any(Number), spansExported: expect.any(Number) }),
+    );
+    expect((p1.details["tracingCost"] as { spansExported: number }).spansExported).toBeGreaterThan(0);
+    const p3 = results.measures.find((m) => m.id === "P3")!;
+    const p3Tracing = p3.details["tracingCost"] as {
+      rows: { rate: number; confirmedPerSec: { ratio: number } }[];
+      spansExported: number;
+      spansWhileOff: number;
+    };
+    expect(p3.details["tracingCostError"], "P3 tracing comparison").toBeUndefined();
+    expect(p3Tracing.rows.map((r) => r.rate)).toEqual([50]);
+    expect(p3Tracing.rows[0]?.confirmedPerSec.ratio).toEqual(expect.any(Number));
+    expect(p3Tracing.spansExported).toBeGreaterThan(0);
+    expect(p3Tracing.spansWhileOff).toBe(0);
+
     const markdown = readFileSync(path.join(out, "latest.md"), "utf8");
     for (const id of MEASURE_IDS) expect(markdown).toContain(`| ${id} |`);
     expect(markdown).toContain("mTLS / plaintext GetOrder");
+    expect(markdown).toContain("traced / untraced GetOrder");
+    expect(markdown).toContain("Tracing off against on");
     expect(existsSync(path.join(out, "p3-latency.svg"))).toBe(true);
   }, 240_000);
 });

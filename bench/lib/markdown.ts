@@ -1,7 +1,7 @@
 /** resultsMarkdown renders bench/results/latest.md: the headline table, the details per measure, the machine, how to reproduce. */
 import type { P2Row } from "../measures/p2-gateway.js";
 import { P2_LABELS } from "../measures/p2-gateway.js";
-import type { P3Step } from "../measures/p3-flow.js";
+import type { P3Step, P3TracingCost } from "../measures/p3-flow.js";
 import type { MessageSize, CodecSpeed } from "../measures/p5-encoding.js";
 import type { Side } from "../measures/p1-grpc.js";
 import type { BenchResults, Measure } from "./results.js";
@@ -72,6 +72,14 @@ function details(m: Measure, chartFile: string | undefined): string[] {
     out.push("");
     const cost = d["tlsCost"] as { text: string } | undefined;
     if (cost) out.push(`${cost.text}.`, "");
+    const traced = d["traced"] as Side | undefined;
+    const tracing = d["tracingCost"] as { text: string } | undefined;
+    if (traced && tracing)
+      out.push(
+        `Tracing on (TRACING=zipkin, every RPC a SERVER span, exported to a sink): ${fmt(traced.rps.median)}${spread(traced.rps)} QPS, ` +
+          `p50 ${fmt(traced.p50Ms.median)} ms, p99 ${fmt(traced.p99Ms.median)} ms; ${tracing.text}.`,
+        "",
+      );
   }
   if (m.id === "P2" && Array.isArray(d["rows"])) {
     out.push(
@@ -113,6 +121,23 @@ function details(m: Measure, chartFile: string | undefined): string[] {
     const errors = (d["steps"] as P3Step[]).filter((s) => s.firstError).map((s) => `${s.offeredRate}/s: ${s.firstError}`);
     if (errors.length) out.push("", "First error per step:", "", ...errors.map((e) => `- ${e}`));
     out.push("");
+    const tracing = d["tracingCost"] as P3TracingCost | undefined;
+    if (tracing) {
+      out.push(
+        `Tracing off against on (every process, spans to a sink; ${tracing.spansExported} spans exported while on, ${tracing.spansWhileOff} while off), medians over the repeats:`,
+        "",
+        "| offered/s | confirmed/s off | confirmed/s on | ratio | →CONFIRMED p50 ms off | on | ratio | →CONFIRMED p99 ms off | on | ratio |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+      );
+      for (const r of tracing.rows)
+        out.push(
+          `| ${r.rate} | ${fmt(r.confirmedPerSec.off.median)} | ${fmt(r.confirmedPerSec.on.median)} | ${fmt(r.confirmedPerSec.ratio, 3)} | ` +
+            `${fmt(r.confirmP50Ms.off.median)} | ${fmt(r.confirmP50Ms.on.median)} | ${fmt(r.confirmP50Ms.ratio, 3)} | ` +
+            `${fmt(r.confirmP99Ms.off.median)} | ${fmt(r.confirmP99Ms.on.median)} | ${fmt(r.confirmP99Ms.ratio, 3)} |`,
+        );
+      out.push("");
+    }
+    if (d["tracingCostError"]) out.push(`Tracing off against on: not measured (${String(d["tracingCostError"])}).`, "");
   }
   if (m.id === "P4" && d["relay"]) {
     const relay = d["relay"] as Side["rps"];

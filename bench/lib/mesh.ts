@@ -136,9 +136,19 @@ export class BenchMesh {
    * to `cpus` again (the new process does not inherit the old one's affinity). In plaintext it cannot reach
    * inventory (which still requires mTLS); only reads, which need no other service, are meant to run against it.
    */
-  async restartOrder(options: { insecure: boolean; cpus?: string | undefined }): Promise<void> {
-    await this.processes.restart("order", { MESH_INSECURE: options.insecure ? "1" : "0" });
+  async restartOrder(options: { insecure: boolean; tracing?: string | undefined; cpus?: string | undefined }): Promise<void> {
+    await this.processes.restart("order", { MESH_INSECURE: options.insecure ? "1" : "0", ...tracingEnv(options.tracing) });
     if (options.cpus) repin(this.processes.process("order").pid, options.cpus);
+  }
+
+  /**
+   * setTracing restarts every process (on its port and data) with tracing exporting to `endpoint` (a Zipkin v2
+   * collector), or off when undefined. Nothing is pinned afterwards: this serves P3, which pins nothing.
+   */
+  async setTracing(endpoint: string | undefined): Promise<void> {
+    for (const name of ["inventory", "payment", "order", "gateway"] as const) {
+      if (this.processes.names.includes(name)) await this.processes.restart(name, tracingEnv(endpoint));
+    }
   }
 
   /** rss is each process's resident set size in bytes now. */
@@ -152,6 +162,10 @@ export class BenchMesh {
     this.inventory.close();
     await this.processes.stop();
   }
+}
+
+function tracingEnv(endpoint: string | undefined): Record<string, string> {
+  return endpoint === undefined ? { TRACING: "off" } : { TRACING: "zipkin", ZIPKIN_ENDPOINT: endpoint };
 }
 
 /** pinMesh pins each named process of the mesh to its CPUs (see repin); names without CPUs are left alone. */

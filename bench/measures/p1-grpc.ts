@@ -20,6 +20,7 @@ import { freePort } from "../../scripts/mesh/free-port.js";
 import { waitUntil } from "../../scripts/mesh/wait.js";
 import { runGhz, type LoadResult } from "../lib/ghz.js";
 import type { BenchMesh } from "../lib/mesh.js";
+import type { SpanSink } from "../lib/span-sink.js";
 import { round, summarize, type Summary } from "../lib/stats.js";
 
 /** LoadShape is the load both sides of a comparison get. */
@@ -88,18 +89,38 @@ export interface TlsCost {
   readonly p99Ms: number;
 }
 
+/** TracingCost are traced / untraced ratios of the medians, and the spans the traced side exported. */
+export interface TracingCost extends TlsCost {
+  readonly spansExported: number;
+}
+
 export interface P1Result {
-  /** getOrder is GetOrder as deployed: over mTLS (plaintext only when the whole mesh runs insecure). */
+  /** getOrder is GetOrder as deployed: over mTLS (plaintext only when the whole mesh runs insecure), tracing off. */
   readonly getOrder: Side;
   /** plaintext is GetOrder on the same order process restarted with MESH_INSECURE=1; absent for an insecure mesh. */
   readonly plaintext?: Side;
   readonly tlsCost?: TlsCost;
+  /** traced is GetOrder as deployed with TRACING=zipkin, exporting to a span sink; absent without one. */
+  readonly traced?: Side;
+  readonly tracingCost?: TracingCost;
   readonly echo: Side;
   readonly responseBytes: number;
 }
 
-/** runP1 measures GetOrder over mTLS and plaintext, and the echo baseline; see the file comment. */
-export async function runP1(mesh: BenchMesh, order: SeededOrder, shape: LoadShape, log: (line: string) => void): Promise<P1Result> {
+/** Variant is how the order process serves a side of P1: as deployed, in plaintext, or as deployed and traced. */
+type Variant = "deployed" | "plaintext" | "traced";
+
+/**
+ * runP1 measures GetOrder over mTLS and plaintext, and traced when `sink` is given, against the echo baseline; see
+ * the file comment. The sides take turns in a rotating order, so drift over the run falls on all of them alike.
+ */
+export async function runP1(
+  mesh: BenchMesh,
+  order: SeededOrder,
+  shape: LoadShape,
+  log: (line: string) => void,
+  sink?: SpanSink,
+): Promise<P1Result> {
   const echoPort = await freePort();
   const echo = MeshChild.node("bench/echo/echo-server.ts", {
     name: "echo",
@@ -107,12 +128,19 @@ export async function runP1(mesh: BenchMesh, order: SeededOrder, shape: LoadShap
     env: { PORT: String(echoPort), ECHO_RESPONSE_BYTES: String(order.responseBytes) },
   });
   const compare = mesh.ghzTls("order") !== undefined;
-  let plaintextNow = false;
-  const serve = async (plaintext: boolean) => {
-    if (plaintext === plaintextNow) return;
-    log(`P1: restarting order ${plaintext ? "in plaintext (MESH_INSECURE=1)" : "with mTLS"}`);
-    await mesh.restartOrder({ insecure: plaintext, cpus: shape.sutCpus });
-    plaintextNow = plaintext;
+  const variants: Variant[] = ["deployed", ...(compare ? (["plaintext"] as const) : []), ...(sink ? (["traced"] as const) : [])];
+  let serving: Variant = "deployed";
+  const serve = async (variant: Variant) => {
+    if (variant === serving) return;
+    log(
+      `P1: restarting order ${variant === "plaintext" ? "in plaintext (MESH_INSECURE=1)" : variant === "traced" ? "traced (TRACING=zipkin, to the span sink)" : "as deployed"}`,
+    );
+    await mesh.restartOrder({
+      insecure: variant === "plaintext" || !compare,
+      tracing: variant === "traced" ? sink?.endpoint : undefined,
+      cpus: shape.sutCpus,
+    });
+    serving = variant;
     await getOrder(shape.warmupSec);
   };
   const common = { concurrency: shape.concurrency, connections: shape.connections, cpus: shape.loadCpus };
@@ -123,7 +151,7 @@ export async function runP1(mesh: BenchMesh, order: SeededOrder, shape: LoadShap
       target: mesh.address("order"),
       call: "shop.order.v1.OrderService.GetOrder",
       data: { order_id: order.orderId },
-      tls: mesh.ghzTls("order"),
+      tls: serving === "plaintext" ? undefined : mesh.ghzTls("order"),
     });
   try {
     await waitForLine(echo, "echo listening");
@@ -139,38 +167,43 @@ export async function runP1(mesh: BenchMesh, order: SeededOrder, shape: LoadShap
     await bare(shape.warmupSec);
     await getOrder(shape.warmupSec);
     const echoRuns: LoadResult[] = [];
-    const tlsRuns: LoadResult[] = [];
-    const plainRuns: LoadResult[] = [];
+    const runs: Record<Variant, LoadResult[]> = { deployed: [], plaintext: [], traced: [] };
+    let spansExported = 0;
     for (let rep = 0; rep < shape.reps; rep++) {
       echoRuns.push(await bare(shape.durationSec));
-      const sides = !compare ? [false] : rep % 2 === 0 ? [false, true] : [true, false];
-      for (const plaintext of sides) {
-        await serve(plaintext);
-        (plaintext ? plainRuns : tlsRuns).push(await getOrder(shape.durationSec));
+      // Start each rep with the side the last one ended on (one restart fewer), then the others in turn.
+      const turn = [serving, ...variants.filter((v) => v !== serving)];
+      for (const variant of turn) {
+        await serve(variant);
+        const before = sink?.spans ?? 0;
+        runs[variant].push(await getOrder(shape.durationSec));
+        if (variant === "traced") spansExported += (sink?.spans ?? 0) - before;
       }
-      const plain = compare ? `, plaintext ${plainRuns.at(-1)!.rps.toFixed(0)} QPS` : "";
       log(
-        `P1 rep ${rep + 1}: GetOrder ${tlsRuns.at(-1)!.rps.toFixed(0)} QPS${compare ? " over mTLS" : ""}${plain}, echo ${echoRuns.at(-1)!.rps.toFixed(0)} QPS`,
+        `P1 rep ${rep + 1}: GetOrder ${variants.map((v) => `${v} ${runs[v].at(-1)!.rps.toFixed(0)}`).join(", ")} QPS, echo ${echoRuns.at(-1)!.rps.toFixed(0)} QPS`,
       );
     }
-    const getOrderSide = sideOf(tlsRuns);
-    if (!compare) return { getOrder: getOrderSide, echo: sideOf(echoRuns), responseBytes: order.responseBytes };
-    const plaintext = sideOf(plainRuns);
     const ratio = (a: Summary, b: Summary) => round(a.median / b.median, 3);
+    const costOf = (side: Side, base: Side): TlsCost => ({
+      rps: ratio(side.rps, base.rps),
+      p50Ms: ratio(side.p50Ms, base.p50Ms),
+      p99Ms: ratio(side.p99Ms, base.p99Ms),
+    });
+    const getOrderSide = sideOf(runs.deployed);
+    const plaintext = compare ? sideOf(runs.plaintext) : undefined;
+    const traced = sink ? sideOf(runs.traced) : undefined;
+    if (traced && spansExported === 0) throw new Error("the traced side exported no span to the sink: tracing was not on");
     return {
       getOrder: getOrderSide,
-      plaintext,
-      tlsCost: {
-        rps: ratio(getOrderSide.rps, plaintext.rps),
-        p50Ms: ratio(getOrderSide.p50Ms, plaintext.p50Ms),
-        p99Ms: ratio(getOrderSide.p99Ms, plaintext.p99Ms),
-      },
+      ...(plaintext ? { plaintext, tlsCost: costOf(getOrderSide, plaintext) } : {}),
+      ...(traced ? { traced, tracingCost: { ...costOf(traced, getOrderSide), spansExported } } : {}),
       echo: sideOf(echoRuns),
       responseBytes: order.responseBytes,
     };
   } finally {
     await echo.stop();
-    if (plaintextNow) await serve(false).catch((error: unknown) => log(`P1: order did not come back with mTLS: ${String(error)}`));
+    if (serving !== "deployed")
+      await serve("deployed").catch((error: unknown) => log(`P1: order did not come back as deployed: ${String(error)}`));
   }
 }
 

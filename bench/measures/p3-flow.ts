@@ -12,7 +12,8 @@ import http from "node:http";
 import { OrderStatus } from "#gen/shop/order/v1/order_service_pb.js";
 import { sleep } from "../../scripts/mesh/wait.js";
 import type { BenchMesh } from "../lib/mesh.js";
-import { percentile, round } from "../lib/stats.js";
+import type { SpanSink } from "../lib/span-sink.js";
+import { percentile, round, summarize, type Summary } from "../lib/stats.js";
 
 /** MAX_CLIENT_SOCKETS bounds the driver's concurrent creates (1,000/s × 2 s of answers). */
 const MAX_CLIENT_SOCKETS = 2048;
@@ -26,6 +27,9 @@ export interface P3Settings {
   readonly drainSec: number;
   /** halfRate is the rate whose p99 the second goal judges (half of the 1,000 orders/s goal). */
   readonly halfRate: number;
+  /** tracingRates are the rates run with tracing off and on (one light, one past saturation), tracingReps times. */
+  readonly tracingRates: readonly number[];
+  readonly tracingReps: number;
 }
 
 /** P3Step is one offered rate's outcome. */
@@ -65,31 +69,102 @@ interface Outcome {
 
 /** runP3 drives every step in turn; see the file comment. */
 export async function runP3(mesh: BenchMesh, settings: P3Settings, log: (line: string) => void): Promise<P3Result> {
-  const products = await Promise.all(Array.from({ length: 10 }, () => mesh.createProduct(1_000_000)));
-  // An operator's token (admin scope): one token places orders for the thousand customers the load spreads over.
-  const token = await mesh.token({ admin: true });
-  // Open loop: the client must not queue. A socket cap near order's admission limit (CREATE_MAX_IN_FLIGHT) kept
-  // the mesh from ever seeing more creates than it admits, so nothing was shed and the queue (counted in create
-  // latency) was the client's. The cap only bounds the driver against a mesh that stops answering.
-  const agent = new http.Agent({ keepAlive: true, maxSockets: MAX_CLIENT_SOCKETS });
-  const url = new URL(`${mesh.gatewayUrl}/api/v1/orders`);
-  const peakRssBytes: Record<string, number> = {};
-  const sampler = setInterval(() => {
-    for (const [name, rss] of Object.entries(mesh.rss())) peakRssBytes[name] = Math.max(peakRssBytes[name] ?? 0, rss);
-  }, 250);
-  let seq = 0;
+  const driver = await P3Driver.open(mesh, settings, log);
+  const steps: P3Step[] = [];
+  try {
+    for (const rate of settings.rates) steps.push(await driver.step(rate));
+  } finally {
+    driver.close();
+  }
+  return { steps, peakRssBytes: driver.peakRssBytes };
+}
 
-  const createOrder = (): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const n = seq++;
+/**
+ * P3Driver offers orders at one rate per step and follows each to CONFIRMED (the file comment says how); one driver
+ * serves the ramp and the tracing comparison, with the same products, token and client agent.
+ */
+export class P3Driver {
+  readonly peakRssBytes: Record<string, number> = {};
+  private seq = 0;
+  private readonly sampler: NodeJS.Timeout;
+
+  private constructor(
+    private readonly mesh: BenchMesh,
+    private readonly settings: P3Settings,
+    private readonly log: (line: string) => void,
+    private readonly products: readonly string[],
+    private readonly token: string,
+    // Open loop: the client must not queue. A socket cap near order's admission limit (CREATE_MAX_IN_FLIGHT) kept
+    // the mesh from ever seeing more creates than it admits, so nothing was shed and the queue (counted in create
+    // latency) was the client's. The cap only bounds the driver against a mesh that stops answering.
+    private readonly agent = new http.Agent({ keepAlive: true, maxSockets: MAX_CLIENT_SOCKETS }),
+  ) {
+    this.sampler = setInterval(() => {
+      for (const [name, rss] of Object.entries(mesh.rss())) this.peakRssBytes[name] = Math.max(this.peakRssBytes[name] ?? 0, rss);
+    }, 250);
+  }
+
+  static async open(mesh: BenchMesh, settings: P3Settings, log: (line: string) => void): Promise<P3Driver> {
+    const products = await Promise.all(Array.from({ length: 10 }, () => mesh.createProduct(1_000_000)));
+    // An operator's token (admin scope): one token places orders for the thousand customers the load spreads over.
+    const token = await mesh.token({ admin: true });
+    return new P3Driver(mesh, settings, log, products, token);
+  }
+
+  close(): void {
+    clearInterval(this.sampler);
+    this.agent.destroy();
+  }
+
+  /** step offers `rate` orders/s for stepSec, drains for at most drainSec, and reports the step. */
+  async step(rate: number, label = ""): Promise<P3Step> {
+    const { settings } = this;
+    const outcomes: Outcome[] = [];
+    const pending = new Set<Promise<void>>();
+    const abort = new AbortController();
+    // Every WatchOrder of the step listens on this one signal (each removes its listener when it ends).
+    setMaxListeners(0, abort.signal);
+    const interval = 1000 / rate;
+    const start = performance.now();
+    const end = start + settings.stepSec * 1000;
+    let sent = 0;
+    while (performance.now() < end) {
+      while (start + sent * interval <= performance.now() && start + sent * interval < end) {
+        const outcome: Outcome = {};
+        outcomes.push(outcome);
+        const p: Promise<void> = this.follow(start + sent * interval, outcome, abort.signal).finally(() => pending.delete(p));
+        pending.add(p);
+        sent++;
+      }
+      await sleep(Math.max(0, Math.min(5, start + sent * interval - performance.now())));
+    }
+    const drained = Promise.all(pending).then(() => true);
+    const finished = await Promise.race([drained, sleep(settings.drainSec * 1000).then(() => false)]);
+    if (!finished) abort.abort();
+    await Promise.race([Promise.all(pending), sleep(2_000)]);
+    const s = stepOf(rate, start, settings.stepSec, outcomes);
+    this.log(
+      `P3${label} ${rate}/s: confirmed ${s.confirmed}/${outcomes.length} (${s.confirmedPerSec}/s), create p50 ${s.createP50Ms} ms, ` +
+        `create→CONFIRMED p50 ${s.confirmP50Ms} ms p99 ${s.confirmP99Ms} ms` +
+        `${s.shed ? `, ${s.shed} shed (429, answered in ${s.shedP50Ms} ms p50)` : ""}${s.failed ? `, ${s.failed} failed: ${s.firstError}` : ""}`,
+    );
+    // Let the mesh settle (relays, consumer commits) so one step's tail does not land in the next.
+    await sleep(1_000);
+    return s;
+  }
+
+  private createOrder(): Promise<string> {
+    const url = new URL(`${this.mesh.gatewayUrl}/api/v1/orders`);
+    return new Promise((resolve, reject) => {
+      const n = this.seq++;
       const body = JSON.stringify({
         customerId: `cust-bench-${n % 1000}`,
         cardToken: "tok_visa",
-        lines: [{ productId: products[n % products.length], quantity: 1 }],
+        lines: [{ productId: this.products[n % this.products.length], quantity: 1 }],
       });
       const req = http.request(
         {
-          agent,
+          agent: this.agent,
           host: url.hostname,
           port: url.port,
           path: url.pathname,
@@ -97,7 +172,7 @@ export async function runP3(mesh: BenchMesh, settings: P3Settings, log: (line: s
           headers: {
             "content-type": "application/json",
             "content-length": String(Buffer.byteLength(body)),
-            authorization: `Bearer ${token}`,
+            authorization: `Bearer ${this.token}`,
             "idempotency-key": crypto.randomUUID(),
           },
         },
@@ -119,12 +194,15 @@ export async function runP3(mesh: BenchMesh, settings: P3Settings, log: (line: s
       req.on("error", reject);
       req.end(body);
     });
+  }
 
-  const follow = async (due: number, outcome: Outcome, signal: AbortSignal): Promise<void> => {
+  private async follow(due: number, outcome: Outcome, signal: AbortSignal): Promise<void> {
+    const { settings } = this;
     try {
-      const orderId = await createOrder();
+      const orderId = await this.createOrder();
       outcome.createMs = performance.now() - due;
-      for await (const change of mesh.order.watchOrder({ orderId }, { signal, timeoutMs: (settings.stepSec + settings.drainSec) * 1000 })) {
+      const watch = this.mesh.order.watchOrder({ orderId }, { signal, timeoutMs: (settings.stepSec + settings.drainSec) * 1000 });
+      for await (const change of watch) {
         const status = change.order?.status;
         if (status === OrderStatus.CONFIRMED) {
           outcome.confirmedAt = performance.now();
@@ -137,49 +215,84 @@ export async function runP3(mesh: BenchMesh, settings: P3Settings, log: (line: s
       if (error instanceof ShedError) outcome.shedMs = performance.now() - due;
       else if (!signal.aborted) outcome.error = error instanceof Error ? error.message : String(error);
     }
-  };
+  }
+}
 
-  const steps: P3Step[] = [];
+/** P3TracingRow compares one rate with tracing off and on: every step of each side, their medians and ratios. */
+export interface P3TracingRow {
+  readonly rate: number;
+  readonly off: readonly P3Step[];
+  readonly on: readonly P3Step[];
+  readonly confirmedPerSec: { readonly off: Summary; readonly on: Summary; readonly ratio: number };
+  readonly confirmP50Ms: { readonly off: Summary; readonly on: Summary; readonly ratio: number };
+  readonly confirmP99Ms: { readonly off: Summary; readonly on: Summary; readonly ratio: number };
+}
+
+/** P3TracingCost is the whole order flow with tracing off against on (every process, exporting to a span sink). */
+export interface P3TracingCost {
+  readonly rows: readonly P3TracingRow[];
+  /** spansExported counts what the traced sides sent to the sink (proof that tracing was on). */
+  readonly spansExported: number;
+  /** spansWhileOff counts what arrived while tracing was off (0, or the switch did not take). */
+  readonly spansWhileOff: number;
+}
+
+/**
+ * runP3TracingCost runs the order flow at `tracingRates` with tracing off and on, every process restarted for each
+ * side (so both start cold and are warmed the same way: one untimed step at the first rate), the sides taking turns
+ * across the repeats. Tracing on exports to `sink`, which counts and drops the spans.
+ */
+export async function runP3TracingCost(
+  mesh: BenchMesh,
+  settings: P3Settings,
+  sink: SpanSink,
+  log: (line: string) => void,
+): Promise<P3TracingCost> {
+  const driver = await P3Driver.open(mesh, settings, log);
+  const steps = settings.tracingRates.map(() => ({ off: [] as P3Step[], on: [] as P3Step[] }));
+  let spansExported = 0;
+  let spansWhileOff = 0;
+  let traced = false;
   try {
-    for (const rate of settings.rates) {
-      const outcomes: Outcome[] = [];
-      const pending = new Set<Promise<void>>();
-      const abort = new AbortController();
-      // Every WatchOrder of the step listens on this one signal (each removes its listener when it ends).
-      setMaxListeners(0, abort.signal);
-      const interval = 1000 / rate;
-      const start = performance.now();
-      const end = start + settings.stepSec * 1000;
-      let sent = 0;
-      while (performance.now() < end) {
-        while (start + sent * interval <= performance.now() && start + sent * interval < end) {
-          const outcome: Outcome = {};
-          outcomes.push(outcome);
-          const p: Promise<void> = follow(start + sent * interval, outcome, abort.signal).finally(() => pending.delete(p));
-          pending.add(p);
-          sent++;
+    for (let rep = 0; rep < settings.tracingReps; rep++) {
+      for (const on of rep % 2 === 0 ? [false, true] : [true, false]) {
+        log(`P3 tracing ${on ? "on" : "off"}: restarting every process`);
+        traced = on;
+        await mesh.setTracing(on ? sink.endpoint : undefined);
+        await driver.step(settings.tracingRates[0]!, " warm-up");
+        const before = sink.spans;
+        for (const [i, rate] of settings.tracingRates.entries()) {
+          steps[i]![on ? "on" : "off"].push(await driver.step(rate, on ? " traced" : " untraced"));
         }
-        await sleep(Math.max(0, Math.min(5, start + sent * interval - performance.now())));
+        if (on) spansExported += sink.spans - before;
+        else spansWhileOff += sink.spans - before;
       }
-      const drained = Promise.all(pending).then(() => true);
-      const finished = await Promise.race([drained, sleep(settings.drainSec * 1000).then(() => false)]);
-      if (!finished) abort.abort();
-      await Promise.race([Promise.all(pending), sleep(2_000)]);
-      steps.push(stepOf(rate, start, settings.stepSec, outcomes));
-      const s = steps.at(-1)!;
-      log(
-        `P3 ${rate}/s: confirmed ${s.confirmed}/${outcomes.length} (${s.confirmedPerSec}/s), create p50 ${s.createP50Ms} ms, ` +
-          `create→CONFIRMED p50 ${s.confirmP50Ms} ms p99 ${s.confirmP99Ms} ms` +
-          `${s.shed ? `, ${s.shed} shed (429, answered in ${s.shedP50Ms} ms p50)` : ""}${s.failed ? `, ${s.failed} failed: ${s.firstError}` : ""}`,
-      );
-      // Let the mesh settle (relays, consumer commits) so one step's tail does not land in the next.
-      await sleep(1_000);
     }
   } finally {
-    clearInterval(sampler);
-    agent.destroy();
+    driver.close();
+    if (traced) await mesh.setTracing(undefined);
   }
-  return { steps, peakRssBytes };
+  if (spansExported === 0) throw new Error("the traced sides exported no span to the sink: tracing was not on");
+  const compare = (off: readonly P3Step[], on: readonly P3Step[], pick: (s: P3Step) => number) => {
+    const a = summarize(off.map(pick));
+    const b = summarize(on.map(pick));
+    return { off: a, on: b, ratio: round(b.median / a.median, 3) };
+  };
+  return {
+    rows: settings.tracingRates.map((rate, i) => {
+      const { off, on } = steps[i]!;
+      return {
+        rate,
+        off,
+        on,
+        confirmedPerSec: compare(off, on, (s) => s.confirmedPerSec),
+        confirmP50Ms: compare(off, on, (s) => s.confirmP50Ms),
+        confirmP99Ms: compare(off, on, (s) => s.confirmP99Ms),
+      };
+    }),
+    spansExported,
+    spansWhileOff,
+  };
 }
 
 function stepOf(rate: number, start: number, stepSec: number, outcomes: readonly Outcome[]): P3Step {
