@@ -68,8 +68,20 @@ export function newTrace(): TraceContext {
   return { traceId: randomHex(16), spanId: randomHex(8), sampled: true };
 }
 
+/**
+ * parents remembers the contexts something was made a child of, so work that records its span only when it caused
+ * anything (a timer tick: most ticks find nothing to do) can tell. Weak: a context is forgotten with its work.
+ */
+const parents = new WeakSet<TraceContext>();
+
+/** hasChildren tells whether a child of `context` was made (a call, or an outbox row that names it as its writer). */
+export function hasChildren(context: TraceContext): boolean {
+  return parents.has(context);
+}
+
 /** childOf is a new span in the same trace, for work that the current span causes (an event, a downstream call). */
 export function childOf(parent: TraceContext): TraceContext {
+  parents.add(parent);
   return { traceId: parent.traceId, spanId: randomHex(8), sampled: parent.sampled };
 }
 
@@ -107,5 +119,7 @@ export function currentTrace(): TraceContext | undefined {
  * the PRODUCER span that sends the row a child of it, and the event carries that span on to its consumers.
  */
 export function writerTraceparent(): string {
-  return formatTraceparent(storage.getStore() ?? newTrace());
+  const current = storage.getStore();
+  if (current !== undefined) parents.add(current);
+  return formatTraceparent(current ?? newTrace());
 }

@@ -10,7 +10,9 @@ import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import { afterEach, describe, expect, it } from "vitest";
 import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js";
 import { ConfigError, readServiceSettings, readTracingSettings, type ServiceSettings } from "#shared/config.js";
-import type { EventBus } from "#shared/events/event-bus.js";
+import { toOutgoingEvent, type EventBus, type OutgoingEvent } from "#shared/events/event-bus.js";
+import { create } from "@bufbuild/protobuf";
+import { EmptySchema } from "@bufbuild/protobuf/wkt";
 import { createClient, implement, type ServiceClient } from "#shared/grpc/index.js";
 import { serializeMessage } from "#shared/grpc/service-definition.js";
 import { startService } from "#shared/kit/index.js";
@@ -303,6 +305,60 @@ describe("tracing in the service kit", () => {
     expect(server?.kind).toBe(SpanKind.SERVER);
     expect(server?.spanContext().traceId).toBe(TRACE_ID);
     expect(server?.resource.attributes["service.name"]).toBe("kittrace");
+  });
+});
+
+describe("timer ticks in the service kit", () => {
+  it("when one tick writes an event and the others find nothing to do, then only that tick records a span, and the event's send hangs under it", async () => {
+    // Arrange: a timer every 20 ms whose first tick writes one outbox row.
+    const dir = mkdtempSync(path.join(tmpdir(), "tracing-tick-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const settings = readServiceSettings({ PORT: "0", DATA_DIR: dir, SHUTDOWN_DRAIN_MS: "0", MESH_INSECURE: "1" }, "ticker", 0);
+    const exporter = new RecordingExporter();
+    const published: OutgoingEvent[] = [];
+    const bus: EventBus = { ...quietBus, publish: async (_topic, events) => void published.push(...events) };
+    let ticks = 0;
+    const service = await startService(
+      {
+        name: "ticker",
+        schema: [],
+        wire: ({ db, outbox, relay }) => ({
+          serves: [],
+          timers: [
+            {
+              name: "writer",
+              everyMs: 20,
+              run: () => {
+                if (++ticks !== 1) return 0;
+                db.transaction(() =>
+                  outbox.add({
+                    topic: "t",
+                    ...toOutgoingEvent(EmptySchema, create(EmptySchema), { source: "shopmesh/ticker", subject: "s" }),
+                  }),
+                )();
+                relay.notify();
+                return 1;
+              },
+            },
+          ],
+          parts: {},
+        }),
+      },
+      settings,
+      { bus, spanExporter: exporter },
+    );
+
+    // Act
+    await until("the event sent and idle ticks after it", () => published.length === 1 && ticks > 5);
+    await service.stop();
+
+    // Assert
+    const tickSpans = exporter.spans.filter((span) => span.kind === SpanKind.INTERNAL);
+    expect(tickSpans.map((span) => span.name)).toEqual(["tick writer"]);
+    const send = exporter.spans.find((span) => span.kind === SpanKind.PRODUCER);
+    expect(send?.parentSpanContext?.spanId).toBe(tickSpans[0]?.spanContext().spanId);
+    expect(send?.spanContext().traceId).toBe(tickSpans[0]?.spanContext().traceId);
+    expect(parseTraceparent(published[0]?.traceparent)?.spanId).toBe(send?.spanContext().spanId);
   });
 });
 
