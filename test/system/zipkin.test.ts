@@ -4,57 +4,24 @@
  * Without Java or Maven this fails and says which is missing: the script is the project's trace viewer, not optional.
  * In between, the kit's own spans (TRACING=zipkin) reach it with the ids and parent links they were made with.
  */
-import { execFile, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { promisify } from "node:util";
+import { spawnSync } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
 import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js";
 import { readTracingSettings } from "#shared/config.js";
 import { bindServer, createClient, createGrpcServer, implement } from "#shared/grpc/index.js";
 import { currentTrace, type TraceContext } from "#shared/trace-context.js";
 import { createTracing } from "#shared/tracing/index.js";
-import { ROOT } from "../../scripts/mesh/child.js";
 import { freePort } from "../../scripts/mesh/free-port.js";
+import { listeningAddresses, script } from "./daemons.js";
 import { waitUntil } from "../../scripts/mesh/wait.js";
 
-const run = promisify(execFile);
-const SCRIPT = path.join(ROOT, "scripts", "zipkin.sh");
-
-/** zipkin runs `bash scripts/zipkin.sh <command>` on `port`; a non-zero exit is returned, not thrown. */
-async function zipkin(command: "start" | "stop" | "status", port: number): Promise<{ code: number; output: string }> {
-  try {
-    const { stdout, stderr } = await run("bash", [SCRIPT, command], {
-      cwd: ROOT,
-      env: { ...process.env, ZIPKIN_PORT: String(port) },
-      timeout: 300_000, // the first start downloads about 130 MB; the script bounds its own waits after that
-    });
-    return { code: 0, output: stdout + stderr };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof failed.code === "number" ? failed.code : 1, output: `${failed.stdout ?? ""}${failed.stderr ?? ""}` };
-  }
+/** zipkin runs scripts/zipkin.sh on `port`; the first start downloads about 130 MB, so it may take minutes. */
+function zipkin(command: "start" | "stop" | "status", port: number): Promise<{ code: number; output: string }> {
+  return script("zipkin.sh", command, { ZIPKIN_PORT: String(port) }, 300_000);
 }
 
 function hasCommand(command: string): boolean {
   return spawnSync("bash", ["-c", `command -v ${command}`]).status === 0;
-}
-
-/**
- * listeningAddresses reads the kernel's socket tables for sockets listening on `port` and returns their local
- * addresses as hex, as /proc/net/tcp{,6} write them (127.0.0.1 is 0100007F; in tcp6, ::ffff:127.0.0.1 ends in it).
- */
-function listeningAddresses(port: number): string[] {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
-  const out: string[] = [];
-  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    for (const line of readFileSync(table, "utf8").split("\n").slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      const [address, localPort] = (fields[1] ?? "").split(":");
-      if (localPort === hexPort && fields[3] === "0A") out.push(address!);
-    }
-  }
-  return out;
 }
 
 let startedPort: number | undefined;

@@ -19,25 +19,16 @@
  * waits out its backoff outside the queue, so the commands of the same subject sent after it overtake it: handlers of
  * commands that depend on each other must check the state they act on (docs/commands.md).
  */
-import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import { writerTraceparent } from "../trace-context.js";
+import { fromBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { toOutgoingEvent, type OutgoingEvent } from "../events/event-bus.js";
 
-/** Command is one command to send: CloudEvents-shaped attributes plus the protobuf-encoded message. */
-export interface Command {
-  /** id is the idempotency key: the same command sent twice (an outbox that resends) has the same id, handled once. */
-  readonly id: string;
-  /** type is the full protobuf type name of `data`, e.g. `shop.notification.v1.SendOrderEmail`. */
-  readonly type: string;
-  /** source names the sending service, e.g. `shopmesh/order`. */
-  readonly source: string;
-  /** subject is the aggregate the command is about (the order id): commands of one subject stay in order. */
-  readonly subject: string;
-  readonly time: Date;
-  /** data is the protobuf binary of the command message. */
-  readonly data: Uint8Array;
-  /** traceparent is the W3C trace context of the operation that decided to send the command. */
-  readonly traceparent?: string | undefined;
-}
+/**
+ * Command is one command to send. It has the CloudEvents shape of an event ({@link OutgoingEvent}: id, type, source,
+ * subject, time, protobuf data, traceparent) with two meanings of its own: `id` is the idempotency key (the same
+ * command sent twice, by an outbox that resends, has the same id and is handled once) and `subject`, the order id,
+ * is the ordering key (commands of one subject stay in order).
+ */
+export type Command = OutgoingEvent;
 
 /** IncomingCommand is a command as delivered to its handler. */
 export interface IncomingCommand extends Command {
@@ -150,21 +141,17 @@ export interface CommandBus {
   close(): Promise<void>;
 }
 
-/** toCommand is the one builder of commands: `type` from the schema, `time` now, `traceparent` the work in progress (writerTraceparent: a relay sends it as a child). */
+/**
+ * toCommand builds a command as {@link toOutgoingEvent} builds an event (`type` from the schema, `time` now,
+ * `traceparent` the work in progress, which a relay sends on as its child), except that the id is the caller's: a
+ * command's id is its idempotency key, derived from what it is about, never a fresh UUID.
+ */
 export function toCommand<Desc extends DescMessage>(
   schema: Desc,
   message: MessageShape<Desc>,
   attributes: { id: string; source: string; subject: string; traceparent?: string | undefined; time?: Date },
 ): Command {
-  return {
-    id: attributes.id,
-    type: schema.typeName,
-    source: attributes.source,
-    subject: attributes.subject,
-    time: attributes.time ?? new Date(),
-    data: toBinary(schema, message),
-    traceparent: attributes.traceparent ?? writerTraceparent(),
-  };
+  return toOutgoingEvent(schema, message, attributes);
 }
 
 /** decodeCommand decodes a command's data as `schema`; a command of another type is permanent: no retry helps. */
