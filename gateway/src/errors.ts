@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { codeToHttpStatus, codeToString, errorToJson } from "@connectrpc/connect/protocol-connect";
-import { RETRY_AFTER } from "#shared/errors.js";
+import { codeToHttpStatus, errorToJson } from "@connectrpc/connect/protocol-connect";
+import { RETRY_AFTER, toStatusName } from "#shared/errors.js";
 import { writeHead, type NodeResponse } from "./node-http.js";
 import { withTraceDetail } from "./rpc-error-gate.js";
 
@@ -71,9 +71,12 @@ export function toConnectError(err: unknown): { error: ConnectError; internal: b
   return { error: new ConnectError(INTERNAL_MESSAGE, Code.Internal, undefined, undefined, err), internal: true };
 }
 
-/** codeName spells a Connect code the gRPC way: Code.NotFound → "NOT_FOUND". */
+/**
+ * codeName spells a Connect code the gRPC way: Code.NotFound → "NOT_FOUND", Code.Canceled → "CANCELLED" (Connect
+ * spells that one "canceled"; the envelope speaks gRPC's names, as the services' logs and span attributes do).
+ */
 export function codeName(code: Code): string {
-  return codeToString(code).toUpperCase();
+  return toStatusName(code);
 }
 
 /** httpStatusOf maps an error to its HTTP status with Connect's code → HTTP table (409, 404, 503...). */

@@ -3,6 +3,7 @@
  * backend's `retry-after` hint when it sent one), so REST callers back off instead of retrying at once. Over a real
  * HTTP server in-process; the envelope itself is covered by rest.test.ts against the real mesh.
  */
+import { readFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -40,4 +41,14 @@ it("when the body is too large (413), then no Retry-After: retrying the same bod
 
   expect(answer.status).toBe(413);
   expect(answer.headers.get("retry-after")).toBeNull();
+});
+
+it("when a call was cancelled, then the envelope spells the code as gRPC does (CANCELLED), like the services' logs and the OpenAPI schema", async () => {
+  const answer = await answerWith(new ConnectError("the client went away", Code.Canceled));
+
+  expect(await answer.json()).toMatchObject({ code: "CANCELLED", message: "the client went away" });
+  const document = JSON.parse(readFileSync(new URL("../../openapi/openapi.json", import.meta.url), "utf8")) as {
+    components: { schemas: { ErrorEnvelope: { properties: { code: { enum: string[] } } } } };
+  };
+  expect(document.components.schemas.ErrorEnvelope.properties.code.enum).toContain("CANCELLED");
 });

@@ -4,6 +4,7 @@
  * byte-identical output (canonicalJson), which lets CI regenerate openapi/openapi.json and diff it.
  */
 import type { DescField, DescMessage } from "@bufbuild/protobuf";
+import { ERROR_STATUS_NAMES } from "#shared/errors.js";
 import { accessOf } from "../auth.js";
 import type { Route, RouteTable } from "../rest/route-table.js";
 import { fieldAt } from "../rest/route-table.js";
@@ -18,25 +19,6 @@ export interface OpenApiOptions {
   /** policy gives the deprecation and sunset dates of deprecated versions, written into their operations. */
   readonly policy: VersionPolicy;
 }
-
-const ERROR_CODES = [
-  "CANCELED",
-  "UNKNOWN",
-  "INVALID_ARGUMENT",
-  "DEADLINE_EXCEEDED",
-  "NOT_FOUND",
-  "ALREADY_EXISTS",
-  "PERMISSION_DENIED",
-  "RESOURCE_EXHAUSTED",
-  "FAILED_PRECONDITION",
-  "ABORTED",
-  "OUT_OF_RANGE",
-  "UNIMPLEMENTED",
-  "INTERNAL",
-  "UNAVAILABLE",
-  "DATA_LOSS",
-  "UNAUTHENTICATED",
-];
 
 /** buildOpenApiDocument describes every route of the table; see the file comment. */
 export function buildOpenApiDocument(table: RouteTable, options: OpenApiOptions): JsonSchema {
@@ -258,7 +240,7 @@ function errorEnvelopeSchema(): JsonSchema {
     description: "ErrorEnvelope is the one error body of the gateway.",
     required: ["code", "message", "traceId", "details"],
     properties: {
-      code: { type: "string", enum: ERROR_CODES, description: "The gRPC status name." },
+      code: { type: "string", enum: ERROR_STATUS_NAMES, description: "The gRPC status name." },
       message: { type: "string", description: "What went wrong; for bad input it starts with the field (`lines[1].quantity: ...`)." },
       traceId: { type: "string", description: "The request's trace id (also the trace-id header)." },
       details: {

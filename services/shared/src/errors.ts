@@ -118,6 +118,9 @@ const STATUS_NAMES = [
   "UNAUTHENTICATED",
 ] as const;
 
+/** ERROR_STATUS_NAMES are the gRPC status names of failures (every code but OK), e.g. for an error body's schema. */
+export const ERROR_STATUS_NAMES: readonly string[] = STATUS_NAMES.slice(1);
+
 /** toStatusName spells a code the way the gRPC spec spells it, e.g. 3 → "INVALID_ARGUMENT". */
 export function toStatusName(code: number): string {
   return STATUS_NAMES[code] ?? "UNKNOWN";
