@@ -35,6 +35,8 @@ export class FakeInventory {
     ["sku-croissant", { price: { currencyCode: "EUR", amountMinor: 180n }, available: 100 }],
     ["sku-rare", { price: { currencyCode: "EUR", amountMinor: 9_900n }, available: 1 }],
     ["sku-dollar", { price: { currencyCode: "USD", amountMinor: 300n }, available: 100 }],
+    // The largest price inventory accepts (MAX_AMOUNT_MINOR): two of them make a total an order cannot hold.
+    ["sku-yacht", { price: { currencyCode: "EUR", amountMinor: BigInt(Number.MAX_SAFE_INTEGER) }, available: 100 }],
   ]);
   readonly reservations = new Map<string, ReserveStockResponse>();
   readonly released: string[] = [];

@@ -148,6 +148,15 @@ describe("CreateOrder", () => {
     expect(count("orders")).toBe(0);
     expect(inventory.released).toHaveLength(1);
   });
+
+  it("when quantity times the catalog price exceeds the largest amount an order holds, then INVALID_ARGUMENT naming the line, not INTERNAL, and the reservation is released", async () => {
+    const releasedBefore = inventory.released.length;
+    const err = await grpcError(client.createOrder({ ...espresso(), lines: [{ productId: "sku-yacht", quantity: 2 }] }));
+    expect(err.code).toBe(status.INVALID_ARGUMENT);
+    expect(err.details).toMatch(/^lines\[0\]\.quantity: 2 × 9007199254740991 EUR exceeds the largest amount an order can hold/);
+    expect(count("orders")).toBe(0);
+    expect(inventory.released.length).toBe(releasedBefore + 1);
+  });
 });
 
 describe("CreateOrder compensation and deadlines", () => {

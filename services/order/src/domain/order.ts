@@ -1,5 +1,5 @@
-import { failedPrecondition } from "#shared/errors.js";
-import { mixedCurrencies, sum, times, type Money } from "#shared/money.js";
+import { failedPrecondition, invalidArgument } from "#shared/errors.js";
+import { formatMoney, MAX_AMOUNT_MINOR, mixedCurrencies, sum, times, type Money } from "#shared/money.js";
 import type { RequestedLine } from "./order-commands.js";
 
 /** OrderStatus is where an order stands; the gRPC layer maps it to the proto enum. */
@@ -81,16 +81,30 @@ export function priceLines(
   unitPrices: ReadonlyMap<string, Money>,
   linesField: string,
 ): { lines: OrderLine[]; total: Money } {
-  const lines = requested.map((line) => {
+  const lines = requested.map((line, i) => {
     const unitPrice = unitPrices.get(line.productId);
     if (unitPrice === undefined) throw new Error(`reservation has no price for product "${line.productId}"`);
-    return { ...line, unitPrice, lineTotal: times(unitPrice, line.quantity) };
+    const lineTotal = times(unitPrice, line.quantity);
+    if (lineTotal.amountMinor > MAX_AMOUNT_MINOR) {
+      throw invalidArgument(
+        `${linesField}[${i}].quantity`,
+        `${line.quantity} × ${formatMoney(unitPrice)} exceeds the largest amount an order can hold (${MAX_AMOUNT_MINOR} minor units)`,
+      );
+    }
+    return { ...line, unitPrice, lineTotal };
   });
   const mixed = mixedCurrencies(lines.map((line) => line.unitPrice));
   if (mixed !== undefined) {
     throw failedPrecondition(`${linesField}: products are priced in ${mixed[0]} and ${mixed[1]}; an order has one currency`);
   }
-  return { lines, total: sum(lines.map((line) => line.lineTotal)) };
+  const total = sum(lines.map((line) => line.lineTotal));
+  if (total.amountMinor > MAX_AMOUNT_MINOR) {
+    throw invalidArgument(
+      linesField,
+      `the total ${formatMoney(total)} exceeds the largest amount an order can hold (${MAX_AMOUNT_MINOR} minor units)`,
+    );
+  }
+  return { lines, total };
 }
 
 /** transition moves an order to `to`; an illegal move is FAILED_PRECONDITION naming both states. */
