@@ -62,7 +62,11 @@ interface MtlsServer {
   rejections(): LogLine[];
 }
 
-async function startServer(name: MeshServiceName, serverOptions: Record<string, number> = {}): Promise<MtlsServer> {
+async function startServer(
+  name: MeshServiceName,
+  serverOptions: Record<string, number> = {},
+  rejectionWindowMs?: number,
+): Promise<MtlsServer> {
   const logger = memoryLogger();
   const certs = new MeshCertificates(serviceFiles(dir, name), { logger, refreshMs: 100 });
   const callers: Peer[] = [];
@@ -74,7 +78,7 @@ async function startServer(name: MeshServiceName, serverOptions: Record<string, 
   const { server } = createGrpcServer({ services: [], serverOptions: { ...serverOptions, interceptors: [recordCaller] } });
   await certs.ready();
   const port = await bindServer(server, "127.0.0.1:0", serverCredentials(certs));
-  logTlsRejections(server, logger);
+  logTlsRejections(server, logger, rejectionWindowMs === undefined ? {} : { windowMs: rejectionWindowMs });
   cleanups.push(() => {
     server.forceShutdown();
     certs.close();
@@ -183,8 +187,8 @@ describe("mTLS: who gets in", () => {
     expect(server.callers).toEqual([]);
   });
 
-  it("when two handshakes are rejected, then the server logs exactly one line for each, with that peer's own address", async () => {
-    const server = await startServer("inventory");
+  it("when a host's handshakes keep being rejected, then one line per window names the first peer, and the next line counts the ones left out", async () => {
+    const server = await startServer("inventory", {}, 1_000);
     const ca = await readFile(serviceFiles(dir, "order").ca);
     const handshake = () =>
       new Promise<string>((resolve) => {
@@ -193,12 +197,20 @@ describe("mTLS: who gets in", () => {
         socket.on("error", () => {}); // the server's "certificate required" alert
       });
 
-    const peers = [await handshake(), await handshake()];
+    const first = await handshake();
+    await until("the first rejection line", () => server.rejections().length >= 1, 10_000);
+    await handshake();
+    await handshake();
+    await new Promise((resolve) => setTimeout(resolve, 1_100)); // the window ends
+    const later = await handshake();
 
-    await until("two rejection lines", () => server.rejections().length >= 2, 10_000);
-    expect(server.rejections().map((l) => l.fields)).toEqual(
-      peers.map((peer) => expect.objectContaining({ peer, reason: "no client certificate" })),
-    );
+    await until("a second rejection line", () => server.rejections().length >= 2, 10_000);
+    const lines = server.rejections();
+    expect(lines).toHaveLength(2);
+    expect(lines[0]?.fields).toEqual(expect.objectContaining({ peer: first, reason: "no client certificate" }));
+    expect(lines[0]?.fields).not.toHaveProperty("suppressed");
+    expect(lines[1]?.fields).toEqual(expect.objectContaining({ peer: later, reason: "no client certificate", suppressed: 2 }));
+    expect(lines[1]?.message).toMatch(/\(and 2 more like it from that host since the last line\)$/);
   });
 });
 

@@ -39,13 +39,14 @@ type TlsLogger = Pick<RpcLogger, "warn" | "debug">;
 const hooked = new WeakSet<object>();
 
 /**
- * logTlsRejections logs one warn line per TLS handshake a bound grpc-js server rejected, with the peer's address
- * and why: no client certificate, one the CA did not issue, an expired one, a plaintext client ... grpc-js itself
+ * logTlsRejections logs a warn line for TLS handshakes a bound grpc-js server rejected, with the peer's address
+ * and why (one line per host and reason per minute, counting the ones it left out): no client certificate, one the CA did not issue, an expired one, a plaintext client ... grpc-js itself
  * only traces them. Call it after `bindServer`: it hooks the HTTP/2 servers grpc-js keeps in its private
  * `http2Servers` map, and throws at start if a grpc-js version moved that map, rather than going quiet.
  * Connections closed before any handshake (a TCP health probe) are not rejections: those go to debug.
  */
-export function logTlsRejections(server: Server, logger: TlsLogger): void {
+export function logTlsRejections(server: Server, logger: TlsLogger, options: { windowMs?: number } = {}): void {
+  const repeats = new RepeatedRejections(options.windowMs ?? REJECTION_LOG_WINDOW_MS);
   const http2Servers: unknown = server["http2Servers" as keyof Server];
   if (!(http2Servers instanceof Map)) {
     throw new Error("grpc-js no longer exposes its HTTP/2 servers (Server.http2Servers): TLS rejections cannot be logged");
@@ -67,8 +68,54 @@ export function logTlsRejections(server: Server, logger: TlsLogger): void {
         logger.debug({ peer, code: error.code }, `TLS connection from ${peer} closed before the handshake`);
         return;
       }
-      logger.warn({ peer, reason, code: socket.authorizationError ?? error.code }, `TLS handshake rejected from ${peer}: ${reason}`);
+      const suppressed = repeats.admit(hostOf(socket), reason);
+      if (suppressed === undefined) return;
+      logger.warn(
+        { peer, reason, code: socket.authorizationError ?? error.code, ...(suppressed > 0 ? { suppressed } : {}) },
+        `TLS handshake rejected from ${peer}: ${reason}` +
+          (suppressed > 0 ? ` (and ${suppressed} more like it from that host since the last line)` : ""),
+      );
     });
+  }
+}
+
+/**
+ * REJECTION_LOG_WINDOW_MS: one warn line per host and reason per minute. A client stuck in a retry loop with a bad
+ * certificate (grpc-js reconnects within a second) would otherwise write a line per attempt, and an open port would
+ * let anyone flood the log.
+ */
+const REJECTION_LOG_WINDOW_MS = 60_000;
+
+/** MAX_TRACKED bounds the hosts remembered; past it, windows that ended are forgotten first. */
+const MAX_TRACKED = 1_024;
+
+/**
+ * RepeatedRejections decides which rejections get a log line: the first of each (host, reason) in a window, which
+ * then also says how many like it were suppressed since the last line. Hand-written: pino has no rate limiting, and
+ * a counter per key is all this needs.
+ */
+class RepeatedRejections {
+  private readonly seen = new Map<string, { since: number; suppressed: number }>();
+
+  constructor(private readonly windowMs: number) {}
+
+  /** admit returns how many were suppressed before this one when it should be logged, undefined when not. */
+  admit(host: string, reason: string, now = Date.now()): number | undefined {
+    const key = `${host} ${reason}`;
+    const entry = this.seen.get(key);
+    if (entry !== undefined && now - entry.since < this.windowMs) {
+      entry.suppressed += 1;
+      return undefined;
+    }
+    if (this.seen.size >= MAX_TRACKED) this.forgetEnded(now);
+    this.seen.set(key, { since: now, suppressed: 0 });
+    return entry?.suppressed ?? 0;
+  }
+
+  private forgetEnded(now: number): void {
+    for (const [key, entry] of this.seen) if (now - entry.since >= this.windowMs) this.seen.delete(key);
+    // Still full: every key is in its window; forget the oldest rather than grow without bound.
+    if (this.seen.size >= MAX_TRACKED) this.seen.delete(this.seen.keys().next().value!);
   }
 }
 
@@ -110,6 +157,12 @@ function rejectionReason(error: NodeJS.ErrnoException, socket: TLSSocket): strin
 
 function alertOf(error: Error & { reason?: string }): string {
   return error.reason ?? error.message.trim();
+}
+
+/** hostOf is the peer's address without its port: rejections are counted per host. */
+function hostOf(socket: TLSSocket): string {
+  const tcp = (socket as unknown as { _parent?: Socket })._parent;
+  return socket.remoteAddress ?? tcp?.remoteAddress ?? "unknown";
 }
 
 function peerAddress(socket: TLSSocket): string {
