@@ -40,16 +40,25 @@ DAEMON_CMDLINE="kafka.Kafka $RUN/server.properties"
 source "$ROOT/scripts/lib/daemon.sh"
 
 # probe sends a Kafka ApiVersions v0 request (api_key 18, correlation id 1, client id "probe") and succeeds only when
-# the answer carries correlation id 1 and error code 0: a real broker, not just any open port.
+# the answer carries correlation id 1 and error code 0 and lists Produce (api key 0): a broker, not any open port, and
+# not a KRaft controller (another broker's, on its port + 1), which answers ApiVersions but serves no Produce.
 probe() {
-  local reply
+  local reply count i
   reply="$(timeout 3 bash -c '
     exec 3<>"/dev/tcp/$0/$1" || exit 1
     printf "\x00\x00\x00\x0f\x00\x12\x00\x00\x00\x00\x00\x01\x00\x05probe" >&3
-    head -c 10 <&3 | od -An -tx1' "$HOST" "$KAFKA_PORT" 2>/dev/null | tr -d ' \n')" || return 1
-  [[ "${reply:8:12}" == "000000010000" ]]
+    size=$(dd bs=1 count=4 status=none <&3 | od -An -tu1 | awk "NF == 4 { print \$1 * 16777216 + \$2 * 65536 + \$3 * 256 + \$4 }")
+    [[ -n "$size" && "$size" -gt 10 && "$size" -lt 65536 ]] || exit 1
+    head -c "$size" <&3 | od -An -tx1' "$HOST" "$KAFKA_PORT" 2>/dev/null | tr -d ' \n')" || return 1
+  # The answer: correlation id (4 bytes), error code (2), the number of entries (4), then per entry the api key (2),
+  # min (2) and max version (2).
+  [[ "${reply:0:12}" == "000000010000" && ${#reply} -ge 20 ]] || return 1
+  count=$((16#${reply:12:8}))
+  for ((i = 0; i < count; i++)); do
+    [[ "${reply:$((20 + i * 12)):4}" == "0000" ]] && return 0
+  done
+  return 1
 }
-
 
 download() {
   [[ -f "$LIBS/.complete" ]] && return 0

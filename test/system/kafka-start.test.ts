@@ -150,5 +150,19 @@ describe("start-up against Kafka", () => {
       proc.tail(),
     ).toEqual([]);
     expect(await proc.stop("SIGTERM"), proc.tail()).toEqual({ code: 0, signal: null });
+    // kafka.sh itself: its probe takes this broker's KRaft controller, on port + 1, for no broker at all.
+    expect(await kafkaStatus(port)).toEqual({ code: 0, output: expect.stringMatching(/^running: /) });
+    expect(await kafkaStatus(port + 1)).toEqual({ code: 3, output: expect.stringMatching(/nothing answers like kafka/) });
   }, 300_000);
 });
+
+/** kafkaStatus runs `kafka.sh status` on `port`: exit 0 for a broker it started, 3 when nothing answers like Kafka. */
+async function kafkaStatus(port: number): Promise<{ code: number; output: string }> {
+  try {
+    const { stdout } = await run("bash", ["scripts/kafka.sh", "status"], { cwd: ROOT, env: { ...process.env, KAFKA_PORT: String(port) } });
+    return { code: 0, output: stdout };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string };
+    return { code: failed.code ?? 1, output: failed.stdout ?? "" };
+  }
+}
