@@ -1,0 +1,96 @@
+/**
+ * The timeline's diagnosis: pure rules over what was gathered (model.ts), in order of what an operator must act on
+ * first. A dead letter nobody handled since beats everything (the saga cannot move on by itself); then a terminal
+ * order says how it ended; then an open order names the first step that has not happened and why: an outbox row not
+ * sent, or an event its consumer has not reached (retrying it, stopped, or N events behind).
+ */
+import type { ConsumerPosition, DeadLetterFacts, Diagnosis, EventFacts, SpanFacts, TimelineFacts } from "./model.js";
+
+/** diagnose returns the one-line diagnosis of an order's timeline. */
+export function diagnose(facts: TimelineFacts): Diagnosis {
+  const letter = unresolvedDeadLetters(facts)[0];
+  if (letter !== undefined) {
+    const name = shortName(letter.type);
+    return {
+      state: "dead-lettered",
+      text: `${name} is in ${letter.dlqTopic}: ${letter.error}; fix, then npm run dlq -- replay ${letter.eventId}`,
+    };
+  }
+  const { order } = facts;
+  if (order.status === "CONFIRMED") return { state: "confirmed", text: "confirmed" };
+  if (order.status === "CANCELLED") {
+    const declined = facts.payments.find((payment) => payment.status === "DECLINED");
+    if (declined !== undefined) {
+      return { state: "cancelled", text: `cancelled: payment declined${declined.declineReason ? ` (${declined.declineReason})` : ""}` };
+    }
+    return { state: "cancelled", text: `cancelled: ${order.cancelReason || "no reason recorded"}` };
+  }
+
+  const unsent = facts.events.find((event) => event.state !== "PUBLISHED");
+  if (unsent !== undefined) {
+    const failed = unsent.lastError ? `; last error: ${unsent.lastError}` : "";
+    return {
+      state: "waiting",
+      text: `waiting for ${unsent.service}'s outbox: ${unsent.name} is ${unsent.state} after ${plural(unsent.timesSent, "send")}${failed}`,
+    };
+  }
+  const waiting = firstUnreached(facts.events);
+  if (waiting !== undefined) return { state: "waiting", text: waitingText(waiting.event, waiting.position, facts.spans) };
+
+  const missing = facts.sources.filter((source) => !source.ok).map((source) => source.source);
+  if (missing.length > 0) {
+    return { state: "unknown", text: `${order.status}: no stuck step found, but ${missing.join(", ")} did not answer` };
+  }
+  if (!facts.events.some((event) => event.name === "OrderCreated")) {
+    return { state: "unknown", text: `${order.status}: order's outbox holds no OrderCreated for it` };
+  }
+  return { state: "unknown", text: `${order.status}: every event was published and consumed; nothing explains the wait` };
+}
+
+/**
+ * unresolvedDeadLetters are the order's dead letters whose consumer has not handled the event since (a replay that
+ * worked leaves the event in that service's inbox), oldest first.
+ */
+export function unresolvedDeadLetters(facts: Pick<TimelineFacts, "deadLetters" | "events">): DeadLetterFacts[] {
+  return facts.deadLetters
+    .filter((letter) => {
+      const event = facts.events.find((candidate) => candidate.eventId === letter.eventId);
+      const position = event?.consumers.find((consumer) => consumer.groupId === letter.consumer);
+      return position === undefined || position.handledBy.length === 0;
+    })
+    .sort((a, b) => a.time.localeCompare(b.time));
+}
+
+/** firstUnreached is the oldest published event that a group consuming its topic has not got past yet. */
+function firstUnreached(events: readonly EventFacts[]): { event: EventFacts; position: ConsumerPosition } | undefined {
+  const ordered = [...events].sort((a, b) => a.createTime.localeCompare(b.createTime));
+  for (const event of ordered) {
+    const position = event.consumers.find((consumer) => !consumer.passed && consumer.handledBy.length === 0);
+    if (position !== undefined) return { event, position };
+  }
+  return undefined;
+}
+
+function waitingText(event: EventFacts, position: ConsumerPosition, spans: readonly SpanFacts[]): string {
+  const who = `waiting for ${position.service}`;
+  const failures = spans.filter((span) => span.eventId === event.eventId && span.group === position.groupId && span.error !== "");
+  const behind = position.behind === null ? "" : `, ${plural(position.behind, "event")} behind`;
+  if (position.members === 0) {
+    return `${who}: its consumer ${position.groupId} is stopped (group ${position.state}, no members)${behind}; start ${position.service}`;
+  }
+  const last = failures.at(-1);
+  if (last !== undefined) {
+    return `${who}: its consumer is retrying ${event.name} (${plural(failures.length, "failed attempt")} so far): ${last.error}`;
+  }
+  if (position.behind === null) return `${who}: its consumer has not reached ${event.name} (no committed offset yet)`;
+  return `${who}: its consumer is ${plural(position.behind, "event")} behind`;
+}
+
+/** shortName is a CloudEvents type's message name: `shop.order.v1.OrderCreated` → `OrderCreated`. */
+export function shortName(type: string): string {
+  return type.split(".").pop() || type;
+}
+
+function plural(n: number, word: string): string {
+  return `${n.toLocaleString("en-US")} ${word}${n === 1 ? "" : "s"}`;
+}
