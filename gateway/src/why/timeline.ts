@@ -198,7 +198,7 @@ export function entriesOf(facts: TimelineFacts, now: Date): TimelineEntry[] {
         add(consumer.handledAt, "consumer", consumer.service, `${event.name} handled by ${consumer.handledBy.join(", ")}`);
       } else if (!consumer.passed) {
         const state = consumer.members === 0 ? ` (group ${consumer.state}, no members: stopped)` : "";
-        const behind = consumer.behind === null ? "nothing committed yet" : `${consumer.behind} events behind it`;
+        const behind = consumer.behind === null ? "nothing committed yet" : `${consumer.behind.toLocaleString("en-US")} events behind it`;
         entries.push({
           time: now.toISOString(),
           source: "consumer",
