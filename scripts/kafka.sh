@@ -34,8 +34,10 @@ STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
 TLS_PORT="${KAFKA_TLS_PORT:-}"
 PKI_DIR="$(realpath -m "${PKI_DIR:-$ROOT/.data/pki}")"
 
-log() { printf '[kafka] %s\n' "$*" >&2; }
-die() { printf '[kafka] error: %s\n' "$*" >&2; exit 1; }
+DAEMON_NAME=kafka
+DAEMON_CMDLINE="kafka.Kafka $RUN/server.properties"
+# shellcheck source=lib/daemon.sh
+source "$ROOT/scripts/lib/daemon.sh"
 
 # probe sends a Kafka ApiVersions v0 request (api_key 18, correlation id 1, client id "probe") and succeeds only when
 # the answer carries correlation id 1 and error code 0: a real broker, not just any open port.
@@ -48,17 +50,6 @@ probe() {
   [[ "${reply:8:12}" == "000000010000" ]]
 }
 
-port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "${1:-$KAFKA_PORT}" 2>/dev/null; }
-
-# our_pid prints the pid from the pid file when that process is still our broker (guards against pid reuse).
-our_pid() {
-  [[ -f "$PID_FILE" ]] || return 1
-  local pid
-  pid="$(cat "$PID_FILE")"
-  [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "kafka.Kafka $RUN/server.properties" || return 1
-  echo "$pid"
-}
 
 download() {
   [[ -f "$LIBS/.complete" ]] && return 0
@@ -163,19 +154,6 @@ format_storage() {
   echo "$KAFKA_VERSION" >"$RUN/version"
 }
 
-wait_until_ready() {
-  local pid="$1" deadline=$((SECONDS + START_TIMEOUT))
-  until probe; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      tail -n 30 "$LOG_FILE" >&2 || true
-      rm -f "$PID_FILE"
-      die "the broker exited during start-up (log: $LOG_FILE)"
-    fi
-    ((SECONDS < deadline)) || die "no answer on $HOST:$KAFKA_PORT after ${START_TIMEOUT}s (log: $LOG_FILE)"
-    sleep 0.5
-  done
-}
-
 create_topics() {
   local tsx="$ROOT/node_modules/.bin/tsx"
   [[ -x "$tsx" ]] || tsx="npx --no-install tsx"
@@ -185,13 +163,12 @@ create_topics() {
 start() {
   mkdir -p "$CACHE"
   # One start at a time: two test runs (or `npm start` and a test run) must not launch two brokers on one data dir.
-  exec 9>"$CACHE/kafka-$KAFKA_PORT.lock"
-  flock -w "$((START_TIMEOUT + 120))" 9 || die "another kafka.sh start holds $CACHE/kafka-$KAFKA_PORT.lock"
+  daemon_lock "$CACHE/kafka-$KAFKA_PORT.lock" "$((START_TIMEOUT + 120))"
 
   local pid
   if probe; then
     # A broker started without the TLS listener cannot gain one without a restart: say so rather than carry on.
-    if [[ -n "$TLS_PORT" ]] && ! port_open "$TLS_PORT"; then
+    if [[ -n "$TLS_PORT" ]] && ! port_open "$HOST" "$TLS_PORT"; then
       die "the broker on $HOST:$KAFKA_PORT has no TLS listener on $TLS_PORT: stop it (KAFKA_PORT=$KAFKA_PORT bash scripts/kafka.sh stop) and start again"
     fi
     # It reads its certificate at start only: one that has expired since refuses every client, so say so here.
@@ -203,65 +180,31 @@ start() {
     log "reusing the broker already answering on $HOST:$KAFKA_PORT"
   elif pid="$(our_pid)"; then
     log "broker (pid $pid) is starting; waiting for it"
-    wait_until_ready "$pid"
+    daemon_wait_ready "$pid"
   else
-    port_open && die "$HOST:$KAFKA_PORT is taken by something that does not answer like a Kafka broker"
-    if [[ -n "$TLS_PORT" ]] && port_open "$TLS_PORT"; then die "$HOST:$TLS_PORT (KAFKA_TLS_PORT) is taken by another process"; fi
+    port_open "$HOST" "$KAFKA_PORT" && die "$HOST:$KAFKA_PORT is taken by something that does not answer like a Kafka broker"
+    if [[ -n "$TLS_PORT" ]] && port_open "$HOST" "$TLS_PORT"; then die "$HOST:$TLS_PORT (KAFKA_TLS_PORT) is taken by another process"; fi
     command -v java >/dev/null || die "java not found: install a JDK 17+ (e.g. apt-get install openjdk-17-jre-headless)"
     download
     if [[ -n "$TLS_PORT" ]]; then issue_broker_certificate; fi
     write_config
     format_storage
     log "starting Apache Kafka $KAFKA_VERSION on $HOST:$KAFKA_PORT${TLS_PORT:+ (TLS on $TLS_PORT)} (log: ${LOG_FILE#"$ROOT"/})"
-    # setsid: the broker must outlive the shell (and the test runner) that started it; stop uses the pid file.
     KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
     # shellcheck disable=SC2086 # KAFKA_HEAP_OPTS holds several JVM flags
-    nohup setsid java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+    daemon_launch java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
       -Dlog4j2.configurationFile="$RUN/log4j2.properties" \
-      -cp "$LIBS/*" kafka.Kafka "$RUN/server.properties" </dev/null >"$LOG_FILE" 2>&1 9>&- &
-    pid=$!
-    echo "$pid" >"$PID_FILE"
-    wait_until_ready "$pid"
+      -cp "$LIBS/*" kafka.Kafka "$RUN/server.properties"
+    pid=$DAEMON_PID
+    daemon_wait_ready "$pid"
     log "broker ready (pid $pid)"
   fi
   create_topics
 }
 
-stop() {
-  local pid
-  if ! pid="$(our_pid)"; then
-    rm -f "$PID_FILE"
-    if probe; then log "a broker answers on $HOST:$KAFKA_PORT but this script did not start it; leaving it alone"
-    else log "no broker started by this script is running"; fi
-    return 0
-  fi
-  log "stopping broker (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + STOP_TIMEOUT))
-  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.3; done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "still running after ${STOP_TIMEOUT}s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-  fi
-  rm -f "$PID_FILE"
-  log "stopped"
-}
-
-status() {
-  local pid
-  if probe; then
-    if pid="$(our_pid)"; then echo "running: $HOST:$KAFKA_PORT (pid $pid, started by kafka.sh)"
-    else echo "running: $HOST:$KAFKA_PORT (not started by kafka.sh)"; fi
-    return 0
-  fi
-  echo "not running: nothing answers on $HOST:$KAFKA_PORT"
-  return 3
-}
-
 case "${1:-}" in
   start) start ;;
-  stop) stop ;;
-  status) status ;;
+  stop) daemon_stop "$HOST:$KAFKA_PORT" ;;
+  status) daemon_status "$HOST:$KAFKA_PORT" ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac

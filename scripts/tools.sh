@@ -15,6 +15,10 @@ GHZ_VERSION=v0.120.0
 # toxiproxy for the latency lab (labs/). Pinned: `@latest` resolves to an old v2.5.0. Its commands are named `server`
 # and `cli`; they are installed as toxiproxy-server and toxiproxy-cli so .tools/bin says what they are.
 TOXIPROXY_VERSION=v2.12.0
+# The command bus's local brokers (scripts/mailpit.sh, scripts/goaws.sh): Mailpit, an SMTP sink with a web UI and an
+# HTTP API the tests read; goaws, an SNS + SQS emulator for the bus's SQS adapter. Pinned like the rest.
+MAILPIT_VERSION=v1.33.1
+GOAWS_VERSION=v0.4.5
 BIN="$PWD/.tools/bin"
 mkdir -p "$BIN"
 
@@ -39,6 +43,8 @@ install_tool grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSI
 install_tool ghz github.com/bojand/ghz/cmd/ghz "$GHZ_VERSION"
 install_tool toxiproxy-server github.com/Shopify/toxiproxy/v2/cmd/server "$TOXIPROXY_VERSION"
 install_tool toxiproxy-cli github.com/Shopify/toxiproxy/v2/cmd/cli "$TOXIPROXY_VERSION"
+install_tool mailpit github.com/axllent/mailpit "$MAILPIT_VERSION"
+install_tool goaws github.com/Admiral-Piett/goaws/app/cmd "$GOAWS_VERSION"
 "$BIN/grpcurl" -version 2>&1
 
 if command -v chromium >/dev/null; then

@@ -27,26 +27,16 @@ LOG_FILE="$RUN/zipkin.log"
 START_TIMEOUT="${ZIPKIN_START_TIMEOUT:-90}"
 STOP_TIMEOUT="${ZIPKIN_STOP_TIMEOUT:-20}"
 
-log() { printf '[zipkin] %s\n' "$*" >&2; }
-die() { printf '[zipkin] error: %s\n' "$*" >&2; exit 1; }
+DAEMON_NAME=zipkin
+DAEMON_CMDLINE="-jar $JAR --armeria.ports[0].port=$ZIPKIN_PORT "
+# shellcheck source=lib/daemon.sh
+source "$ROOT/scripts/lib/daemon.sh"
 
 # probe succeeds only when /health answers with status UP: a Zipkin that is ready, not just any open port.
 probe() {
   local body
   body="$(curl -fsS --max-time 3 "http://$HOST:$ZIPKIN_PORT/health" 2>/dev/null)" || return 1
   [[ "$body" == *'"status"'*'"UP"'* ]]
-}
-
-port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$ZIPKIN_PORT" 2>/dev/null; }
-
-# our_pid prints the pid from the pid file when that process is still our server on this port (guards against pid reuse).
-our_pid() {
-  [[ -f "$PID_FILE" ]] || return 1
-  local pid
-  pid="$(cat "$PID_FILE")"
-  [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "-jar $JAR --armeria.ports[0].port=$ZIPKIN_PORT " || return 1
-  echo "$pid"
 }
 
 download() {
@@ -70,33 +60,19 @@ download() {
   rm -rf "$tmp"
 }
 
-wait_until_ready() {
-  local pid="$1" deadline=$((SECONDS + START_TIMEOUT))
-  until probe; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      tail -n 30 "$LOG_FILE" >&2 || true
-      rm -f "$PID_FILE"
-      die "zipkin exited during start-up (log: $LOG_FILE)"
-    fi
-    ((SECONDS < deadline)) || die "/health did not answer UP on $HOST:$ZIPKIN_PORT after ${START_TIMEOUT}s (log: $LOG_FILE)"
-    sleep 0.5
-  done
-}
-
 start() {
   mkdir -p "$CACHE"
   # One start at a time per port: two test runs must not race to launch two servers on one port.
-  exec 9>"$CACHE/zipkin-$ZIPKIN_PORT.lock"
-  flock -w "$((START_TIMEOUT + 300))" 9 || die "another zipkin.sh start holds $CACHE/zipkin-$ZIPKIN_PORT.lock"
+  daemon_lock "$CACHE/zipkin-$ZIPKIN_PORT.lock" "$((START_TIMEOUT + 300))"
 
   local pid
   if probe; then
     log "reusing the Zipkin already answering on $HOST:$ZIPKIN_PORT"
   elif pid="$(our_pid)"; then
     log "zipkin (pid $pid) is starting; waiting for it"
-    wait_until_ready "$pid"
+    daemon_wait_ready "$pid"
   else
-    port_open && die "$HOST:$ZIPKIN_PORT is taken by something that does not answer like Zipkin"
+    port_open "$HOST" "$ZIPKIN_PORT" && die "$HOST:$ZIPKIN_PORT is taken by something that does not answer like Zipkin"
     command -v java >/dev/null || die "java not found: install a JDK 17+ (e.g. apt-get install openjdk-17-jre-headless)"
     command -v curl >/dev/null || die "curl not found: the readiness check asks /health with curl"
     download
@@ -105,56 +81,20 @@ start() {
     # Zipkin serves through Armeria, which listens on every interface unless its port entry names an ip. Spring
     # binds a list from one source as a whole, so the entry is given whole here (port, ip, protocol), replacing the
     # jar's `armeria.ports` (zipkin-server-shared.yml) rather than merging into it.
-    # setsid: the server must outlive the shell (and the test runner) that started it; stop uses the pid file.
     ZIPKIN_JAVA_OPTS="${ZIPKIN_JAVA_OPTS:--Xms64m -Xmx256m}"
     # shellcheck disable=SC2086 # ZIPKIN_JAVA_OPTS holds several JVM flags
     STORAGE_TYPE=mem MEM_MAX_SPANS="${ZIPKIN_MAX_SPANS:-500000}" SELF_TRACING_ENABLED=false \
-      nohup setsid java $ZIPKIN_JAVA_OPTS -Djava.awt.headless=true -jar "$JAR" \
-      "--armeria.ports[0].port=$ZIPKIN_PORT" "--armeria.ports[0].ip=$HOST" "--armeria.ports[0].protocols[0]=http" \
-      </dev/null >"$LOG_FILE" 2>&1 9>&- &
-    pid=$!
-    echo "$pid" >"$PID_FILE"
-    wait_until_ready "$pid"
+      daemon_launch java $ZIPKIN_JAVA_OPTS -Djava.awt.headless=true -jar "$JAR" \
+      "--armeria.ports[0].port=$ZIPKIN_PORT" "--armeria.ports[0].ip=$HOST" "--armeria.ports[0].protocols[0]=http"
+    pid=$DAEMON_PID
+    daemon_wait_ready "$pid"
     log "zipkin ready (pid $pid): UI http://$HOST:$ZIPKIN_PORT/zipkin/"
   fi
 }
 
-stop() {
-  local pid
-  if ! pid="$(our_pid)"; then
-    rm -f "$PID_FILE"
-    if probe; then log "a Zipkin answers on $HOST:$ZIPKIN_PORT but this script did not start it; leaving it alone"
-    else log "no zipkin started by this script is running"; fi
-    return 0
-  fi
-  log "stopping zipkin (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + STOP_TIMEOUT))
-  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "still running after ${STOP_TIMEOUT}s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    deadline=$((SECONDS + 10))
-    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-  fi
-  rm -f "$PID_FILE"
-  log "stopped"
-}
-
-status() {
-  local pid
-  if probe; then
-    if pid="$(our_pid)"; then echo "running: $HOST:$ZIPKIN_PORT (pid $pid, started by zipkin.sh)"
-    else echo "running: $HOST:$ZIPKIN_PORT (not started by zipkin.sh)"; fi
-    return 0
-  fi
-  echo "not running: nothing answers /health on $HOST:$ZIPKIN_PORT"
-  return 3
-}
-
 case "${1:-}" in
   start) start ;;
-  stop) stop ;;
-  status) status ;;
+  stop) daemon_stop "$HOST:$ZIPKIN_PORT" ;;
+  status) daemon_status "$HOST:$ZIPKIN_PORT" ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac

@@ -31,6 +31,8 @@ export interface InventoryApp extends Stoppable {
   readonly catalog: Catalog;
   readonly reservations: Reservations;
   readonly feed: StockFeed;
+  /** flushSpans exports the spans ended so far (tests with an in-memory exporter). */
+  flushSpans(): Promise<void>;
   readonly db: SqliteDatabase;
   /** sweep releases expired reservations now (the timer does it every 30 s); returns how many. */
   sweep(): number;
@@ -54,7 +56,7 @@ export async function startInventory(config: InventoryConfig, deps: StartDeps = 
     {
       name: "inventory",
       schema: inventorySchema,
-      wire: ({ db, outbox, inbox, relay, logger, metrics }) => {
+      wire: ({ db, outbox, inbox, relay, logger, metrics, spans }) => {
         const products = new ProductStore(db);
         const feed = new StockFeed();
         const catalog = new Catalog(db, products, feed, clock);
@@ -78,7 +80,7 @@ export async function startInventory(config: InventoryConfig, deps: StartDeps = 
           return released;
         };
         return {
-          serves: inventoryServices({ catalog, reservations, feed }),
+          serves: inventoryServices({ catalog, reservations, feed, spans }),
           consumes: {
             [Topics.paymentEvents]: [paymentAuthorizedHandler(reservations, logger), paymentDeclinedHandler(reservations, logger)],
             [Topics.orderEvents]: [orderCancelledHandler(reservations, logger)],

@@ -5,6 +5,8 @@ import {
   type ReserveStockResponse,
 } from "#gen/shop/inventory/v1/inventory_service_pb.js";
 import { toStatusName } from "#shared/errors.js";
+import { serveMessage } from "#shared/tracing/rpc-spans.js";
+import type { Spans } from "#shared/tracing/index.js";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { Catalog, ImportSummary } from "./catalog.js";
 import type { ImportLine } from "./domain/stock-import.js";
@@ -21,11 +23,15 @@ export interface InventoryServiceDeps {
   readonly catalog: Catalog;
   readonly reservations: Reservations;
   readonly feed: StockFeed;
+  /** spans, when tracing is on, give each reservation on the ReserveStock stream a SERVER span in its order's trace. */
+  readonly spans?: Spans | undefined;
 }
+
+const RESERVE_STOCK = "shop.inventory.v1.InventoryService/ReserveStock";
 
 /** createInventoryService implements shop.inventory.v1.InventoryService: protobuf ⇄ domain mapping only. */
 export function createInventoryService(deps: InventoryServiceDeps): ServiceImpl<typeof InventoryService> {
-  const { catalog, reservations, feed } = deps;
+  const { catalog, reservations, feed, spans } = deps;
 
   return {
     listProducts(request) {
@@ -74,12 +80,22 @@ export function createInventoryService(deps: InventoryServiceDeps): ServiceImpl<
     async *reserveStock(requests) {
       // Requests on one stream are applied one after another, each answered as soon as it is done. A bad request
       // gets an error response carrying its reservation id; only a broken stream (or the service stopping) ends it.
+      // Each request runs in the trace its order sent with it (its `traceparent` field), so the StockReserved it
+      // writes and its log lines belong to that order, not to whichever order happened to open the stream.
       for await (const request of requests) {
-        const outcome = reservations.reserve({
-          reservationId: request.reservationId,
-          orderId: request.orderId,
-          lines: request.lines.map((line) => ({ productId: line.productId, quantity: line.quantity })),
-        });
+        const outcome = serveMessage(
+          spans,
+          RESERVE_STOCK,
+          request.traceparent,
+          () =>
+            reservations.reserve({
+              reservationId: request.reservationId,
+              orderId: request.orderId,
+              lines: request.lines.map((line) => ({ productId: line.productId, quantity: line.quantity })),
+            }),
+          (result) => ({ code: result.error?.code ?? 0, details: result.error?.rawMessage }),
+          { "shop.reservation_id": request.reservationId, "shop.order_id": request.orderId },
+        );
         yield toReserveResponse(request.reservationId, outcome);
       }
     },

@@ -33,6 +33,8 @@ export interface OrderServiceHandle extends Stoppable {
   readonly db: SqliteDatabase;
   readonly relay: OutboxRelay;
   stop(): Promise<void>;
+  /** flushSpans exports the spans ended so far (tests with an in-memory exporter). */
+  flushSpans(): Promise<void>;
 }
 
 /**
@@ -48,7 +50,13 @@ export async function startOrderService(config: Readonly<OrderConfig>, options: 
       wire: ({ db, outbox, inbox, relay, logger, metrics, channelCredentials, spans }) => {
         const inventoryClient =
           options.inventoryClient ?? createInventoryClient(config.inventoryAddr, channelCredentials("inventory"), spans);
-        const reserver = new InventoryReserver(inventoryClient, { logger, reserveTimeoutMs: config.reserveTimeoutMs, ...options.reserver });
+        const reserver = new InventoryReserver(inventoryClient, {
+          logger,
+          reserveTimeoutMs: config.reserveTimeoutMs,
+          spans,
+          target: config.inventoryAddr,
+          ...options.reserver,
+        });
         metrics.breaker("inventory", () => reserver.breakerState);
         const stock = createStockReservations(reserver, logger);
         const releases = new StockReleases({

@@ -20,6 +20,8 @@ export interface PaymentApp extends Stoppable {
   readonly address: string;
   readonly db: SqliteDatabase;
   readonly payments: Payments;
+  /** flushSpans exports the spans ended so far (tests with an in-memory exporter). */
+  flushSpans(): Promise<void>;
 }
 
 /**

@@ -260,3 +260,56 @@ function readChoice<T extends string>(env: Env, name: string, choices: readonly 
   }
   return match;
 }
+
+/**
+ * CommandBusSettings say which broker carries commands (services/shared/src/commands) and how a consumer retries:
+ *
+ * | variable | default | meaning |
+ * |---|---|---|
+ * | `COMMAND_BUS` | `rabbitmq` | `rabbitmq` or `sqs` (SNS → SQS; goaws locally) |
+ * | `RABBITMQ_URL` | `amqp://guest:guest@127.0.0.1:5672` | (rabbitmq) the broker; `npm run rabbitmq:start` runs one there |
+ * | `SQS_ENDPOINT` | `http://127.0.0.1:4100` | (sqs) SNS and SQS endpoint; `npm run goaws:start` runs goaws there |
+ * | `AWS_REGION` | `us-east-1` | (sqs) the region the SDK signs for |
+ * | `COMMAND_RETRY_ATTEMPTS` / `_INITIAL_MS` / `_MAX_MS` | `5` / `1000` / `30000` | handler calls per command before the parking lot, and the doubling backoff between them (SQS rounds it up to whole seconds) |
+ * | `COMMAND_PREFETCH` | `10` | deliveries the broker hands a consumer before it acknowledges (SQS: the receive batch, at most 10) |
+ * | `COMMAND_SEND_TIMEOUT_MS` | `5000` | how long a send waits for the broker before it fails |
+ *
+ * Only a service that sends or consumes commands reads these, so the others start without a broker for them.
+ */
+export type CommandBusSettings = (
+  | { readonly kind: "rabbitmq"; readonly url: string }
+  | { readonly kind: "sqs"; readonly endpoint: string; readonly region: string }
+) & {
+  readonly retry: RetrySettings;
+  readonly prefetch: number;
+  readonly sendTimeoutMs: number;
+};
+
+export const DEFAULT_RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672";
+export const DEFAULT_SQS_ENDPOINT = "http://127.0.0.1:4100";
+
+/** readCommandBusSettings reads COMMAND_BUS and the keys of the broker it names; a key of the other one is ignored. */
+export function readCommandBusSettings(env: Env): CommandBusSettings {
+  const common = {
+    retry: {
+      attempts: readInt(env, "COMMAND_RETRY_ATTEMPTS", 5, { min: 1, max: 100 }),
+      initialDelayMs: readInt(env, "COMMAND_RETRY_INITIAL_MS", 1_000, { min: 1, max: 3_600_000 }),
+      maxDelayMs: readInt(env, "COMMAND_RETRY_MAX_MS", 30_000, { min: 1, max: 3_600_000 }),
+    },
+    prefetch: readInt(env, "COMMAND_PREFETCH", 10, { min: 1, max: 1_000 }),
+    sendTimeoutMs: readInt(env, "COMMAND_SEND_TIMEOUT_MS", 5_000, { min: 100, max: 300_000 }),
+  };
+  const kind = readChoice(env, "COMMAND_BUS", ["rabbitmq", "sqs"] as const, "rabbitmq");
+  if (kind === "rabbitmq") {
+    const url = readString(env, "RABBITMQ_URL", DEFAULT_RABBITMQ_URL);
+    if (!/^amqps?:\/\//.test(url))
+      throw new ConfigError(`environment variable "RABBITMQ_URL" must be an amqp:// or amqps:// URL, got "${url}"`);
+    return { kind, url, ...common };
+  }
+  return {
+    kind,
+    endpoint: readUrl(env, "SQS_ENDPOINT", DEFAULT_SQS_ENDPOINT),
+    region: readString(env, "AWS_REGION", "us-east-1"),
+    ...common,
+  };
+}

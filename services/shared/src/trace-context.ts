@@ -74,12 +74,26 @@ export function childOf(parent: TraceContext): TraceContext {
 }
 
 /**
+ * continueTrace is the context of work that `traceparent` causes (a served call, a consumed event, one reservation
+ * on a stream): a child of it, or the root of a new trace when it is missing or malformed. `parent` is what it named,
+ * the parent of the span that work records.
+ */
+export function continueTrace(traceparent: string | undefined): { own: TraceContext; parent: TraceContext | undefined } {
+  const parent = parseTraceparent(traceparent);
+  return { own: parent === undefined ? newTrace() : childOf(parent), parent };
+}
+
+/**
  * runInTrace runs `fn` inside the trace that `traceparent` names, continuing it as a child span, or inside a new
  * trace when `traceparent` is missing or malformed.
  */
 export function runInTrace<T>(traceparent: string | undefined, fn: () => T): T {
-  const parent = parseTraceparent(traceparent);
-  return storage.run(parent === undefined ? newTrace() : childOf(parent), fn);
+  return storage.run(continueTrace(traceparent).own, fn);
+}
+
+/** runWithTrace runs `fn` with `context` as the work in progress (a context its caller made a span of). */
+export function runWithTrace<T>(context: TraceContext, fn: () => T): T {
+  return storage.run(context, fn);
 }
 
 /** currentTrace is the trace of the work in progress, or undefined outside any call or event. */
@@ -88,10 +102,10 @@ export function currentTrace(): TraceContext | undefined {
 }
 
 /**
- * outgoingTraceparent is the `traceparent` for something the current work sends on (an event, a downstream call):
- * a child of the current span, or the root of a new trace when there is no current work (a timer, a sweep).
+ * writerTraceparent is the `traceparent` an outbox row keeps: the span of the work that writes it (the served call
+ * or consumed event), or the root of a new trace when there is no current work (a timer, a sweep). The relay makes
+ * the PRODUCER span that sends the row a child of it, and the event carries that span on to its consumers.
  */
-export function outgoingTraceparent(): string {
-  const current = storage.getStore();
-  return formatTraceparent(current === undefined ? newTrace() : childOf(current));
+export function writerTraceparent(): string {
+  return formatTraceparent(storage.getStore() ?? newTrace());
 }

@@ -4,7 +4,7 @@ import {
   currentTrace,
   formatTraceparent,
   newTrace,
-  outgoingTraceparent,
+  writerTraceparent,
   parseTraceparent,
   runInTrace,
 } from "#shared/trace-context.js";
@@ -73,17 +73,15 @@ describe("trace context", () => {
     expect(first?.traceId).not.toBe(second?.traceId);
   });
 
-  it("when something is sent from inside a trace, then its traceparent continues that trace as a new span", () => {
-    const { current, sent } = runInTrace(TRACEPARENT, () => ({ current: currentTrace(), sent: outgoingTraceparent() }));
+  it("when an outbox row is written inside a trace, then its traceparent names the writing span (the relay's PRODUCER span is its child)", () => {
+    const { current, written } = runInTrace(TRACEPARENT, () => ({ current: currentTrace(), written: writerTraceparent() }));
 
-    const parsed = parseTraceparent(sent);
-    expect(parsed?.traceId).toBe(current?.traceId);
-    expect(parsed?.spanId).not.toBe(current?.spanId);
+    expect(parseTraceparent(written)).toEqual(current);
   });
 
-  it("when something is sent outside any work (a timer), then it starts a new trace each time", () => {
-    const first = outgoingTraceparent();
-    const second = outgoingTraceparent();
+  it("when a row is written outside any work (a timer), then it starts a new trace each time", () => {
+    const first = writerTraceparent();
+    const second = writerTraceparent();
 
     expect(first).toMatch(SHAPE);
     expect(parseTraceparent(first)?.traceId).not.toBe(parseTraceparent(second)?.traceId);

@@ -2,7 +2,10 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, type CircuitBreakerPolicy } from "cockatiel";
 import type { BreakerState } from "#shared/metrics/index.js";
 import type { Logger } from "#shared/logger.js";
-import { codeOf, deadlineExceeded, isGrpcStatusError, unavailable } from "#shared/errors.js";
+import { codeOf, deadlineExceeded, fromStatusName, isGrpcStatusError, unavailable } from "#shared/errors.js";
+import { childOf, currentTrace, formatTraceparent, newTrace, runWithTrace } from "#shared/trace-context.js";
+import type { Spans } from "#shared/tracing/index.js";
+import { endRpcSpan, startClientSpan } from "#shared/tracing/rpc-spans.js";
 import type { InventoryClient, ReserveStockRequestInit, ReserveStockResponse, ReserveStream } from "./inventory-client.js";
 
 /** ReserverOptions tune the stream, the breaker and the resends. */
@@ -24,7 +27,13 @@ export interface ReserverOptions {
    * expiring tells that inventory is slow; a caller's shorter deadline says nothing about inventory.
    */
   reserveTimeoutMs?: number;
+  /** spans, when tracing is on, give each reservation a CLIENT span in the trace of the order it is for. */
+  spans?: Spans | undefined;
+  /** target is inventory's address, for the spans' `server.address`. */
+  target?: string | undefined;
 }
+
+const RESERVE_STOCK = "shop.inventory.v1.InventoryService/ReserveStock";
 
 /** ReserveLimits are the caller's: its deadline and its cancel. They end the caller's wait, never the breaker's. */
 export interface ReserveLimits {
@@ -127,6 +136,28 @@ export class InventoryReserver {
    * circuit is open. Only the first and the last count against inventory.
    */
   reserve(request: ReserveStockRequestInit & { reservationId: string }, limits: ReserveLimits = {}): Promise<ReserveStockResponse> {
+    // The stream is shared by every order, so each reservation carries its own order's trace: inventory serves it
+    // as a child of this CLIENT span (the `traceparent` field), whatever trace opened the stream.
+    const current = currentTrace();
+    const own = current === undefined ? newTrace() : childOf(current);
+    const spans = this.options.spans;
+    const span = spans && startClientSpan(spans, RESERVE_STOCK, this.options.target ?? "inventory", own, current);
+    const answer = this.answer({ ...request, traceparent: formatTraceparent(own) }, limits);
+    if (span) {
+      span.setAttributes({
+        "shop.reservation_id": request.reservationId,
+        ...(request.orderId ? { "shop.order_id": request.orderId } : {}),
+      });
+      answer.then(
+        (response) => endRpcSpan(span, "client", response.errorCode ? (fromStatusName(response.errorCode) ?? 2) : 0, response.errorMessage),
+        (error: unknown) => endRpcSpan(span, "client", codeOf(error) ?? 2, error instanceof Error ? describe(error) : String(error)),
+      );
+    }
+    return answer;
+  }
+
+  /** answer is {@link reserve} without its span: the breaker's attempt, bounded by the caller's deadline and cancel. */
+  private answer(request: ReserveStockRequestInit & { reservationId: string }, limits: ReserveLimits): Promise<ReserveStockResponse> {
     const { deadline, signal } = limits;
     if (signal?.aborted) {
       if (typeof signal.reason === "object" && signal.reason !== null) unsent.add(signal.reason);
@@ -254,6 +285,14 @@ export class InventoryReserver {
 
   private ensureStream(): ReserveStream {
     if (this.stream) return this.stream;
+    // Opened in a trace of its own: the stream outlives the reservation that happens to open it, and its spans would
+    // otherwise sit open in that order's trace for as long as the process runs.
+    const stream: ReserveStream = runWithTrace(newTrace(), () => this.openStream());
+    this.stream = stream;
+    return stream;
+  }
+
+  private openStream(): ReserveStream {
     const stream: ReserveStream = this.client.openReserveStream({
       onResponse: (response) => {
         this.reopenAttempt = 0;
@@ -263,7 +302,6 @@ export class InventoryReserver {
       },
       onClose: (error) => this.onBroken(stream, error),
     });
-    this.stream = stream;
     return stream;
   }
 

@@ -1,6 +1,8 @@
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import type { Logger } from "../logger.js";
-import { runInTrace } from "../trace-context.js";
+import { continueTrace, runWithTrace } from "../trace-context.js";
+import { endProcess, startProcess } from "../tracing/messaging-spans.js";
+import type { Spans } from "../tracing/spans.js";
 import { decodeEvent, type EventBus, type IncomingEvent, type SubscribeOptions, type Subscription } from "./event-bus.js";
 
 /** HandledEvent is an incoming event as a handler sees it: the event plus the name its inbox entries go under. */
@@ -40,16 +42,18 @@ export interface HandlerSubscription extends Omit<SubscribeOptions, "handle"> {
   // Handlers of different event types; the variance of MessageShape needs `any` here.
   readonly handlers: readonly EventHandler[];
   readonly logger?: Logger;
+  /** spans, when tracing is on, record a CONSUMER span per handler attempt ({@link startProcess}). */
+  readonly spans?: Spans | undefined;
 }
 
 /**
  * subscribeHandlers is a service's one subscription list: it routes each event to the handler registered for its
- * `ce_type`, inside the event's trace (`runInTrace(event.traceparent)`), so whatever the handler publishes continues
- * that trace. Types nobody handles are skipped (a tolerant reader: producers may add event types before consumers
+ * `ce_type`, inside the event's trace (a child of its `traceparent`, the relay's PRODUCER span), so whatever the
+ * handler publishes or calls continues that trace; with tracing on, each attempt is a CONSUMER span. Types nobody handles are skipped (a tolerant reader: producers may add event types before consumers
  * care). A handler's throw goes back to the bus, which retries and then dead-letters.
  */
 export function subscribeHandlers(bus: EventBus, options: HandlerSubscription): Promise<Subscription> {
-  const { service, handlers, logger, ...subscription } = options;
+  const { service, handlers, logger, spans, ...subscription } = options;
   const byType = new Map(handlers.map((handler) => [handler.schema.typeName, handler]));
   const names = new Map(handlers.map((handler) => [handler.schema.typeName, inboxConsumerOf(service, handler.schema.typeName)]));
   return bus.subscribe({
@@ -61,7 +65,15 @@ export function subscribeHandlers(bus: EventBus, options: HandlerSubscription): 
         return;
       }
       const handled: HandledEvent = { ...event, inboxConsumer: names.get(event.type) ?? inboxConsumerOf(service, event.type) };
-      await runInTrace(event.traceparent, () => handler.handle(decodeEvent(handler.schema, event), handled));
+      const { own, parent } = continueTrace(event.traceparent);
+      const span = spans && startProcess(spans, { ...event, group: subscription.groupId }, own, parent);
+      try {
+        await runWithTrace(own, () => handler.handle(decodeEvent(handler.schema, event), handled));
+      } catch (error) {
+        if (span) endProcess(span, error);
+        throw error;
+      }
+      if (span) endProcess(span);
     },
   });
 }

@@ -4,7 +4,7 @@
  * (kafka-event-bus.ts).
  */
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import { outgoingTraceparent } from "../trace-context.js";
+import { writerTraceparent } from "../trace-context.js";
 
 /** OutgoingEvent is one event to publish: CloudEvents attributes plus the protobuf-encoded message. */
 export interface OutgoingEvent {
@@ -116,8 +116,8 @@ export function eventSource(service: string): string {
 
 /**
  * toOutgoingEvent is the one builder of outgoing events: `type` is the message's full proto name, `id` a fresh UUID,
- * `time` now and `traceparent` a child of the call or event being handled (a new trace when there is none, e.g. an
- * order placed with grpcurl), unless given. The bus turns these attributes into the CloudEvents headers.
+ * `time` now and `traceparent` the call or event being handled (a new trace when there is none; {@link
+ * writerTraceparent}), unless given. The bus turns these attributes into the CloudEvents headers.
  */
 export function toOutgoingEvent<Desc extends DescMessage>(
   schema: Desc,
@@ -131,7 +131,7 @@ export function toOutgoingEvent<Desc extends DescMessage>(
     subject: attributes.subject,
     time: attributes.time ?? new Date(),
     data: toBinary(schema, message),
-    traceparent: attributes.traceparent ?? outgoingTraceparent(),
+    traceparent: attributes.traceparent ?? writerTraceparent(),
   };
 }
 

@@ -1,4 +1,7 @@
 import type { Logger } from "../logger.js";
+import { continueTrace, formatTraceparent, type TraceContext } from "../trace-context.js";
+import { recordSend } from "../tracing/messaging-spans.js";
+import type { Spans } from "../tracing/spans.js";
 import { openBookkeepingConnection, type SqliteDatabase } from "../store/database.js";
 import type { EventBus, OutgoingEvent } from "./event-bus.js";
 
@@ -42,6 +45,17 @@ interface OutboxRow {
   event_time: string;
   traceparent: string | null;
   payload: Buffer;
+  times_sent: number;
+  last_error: string | null;
+}
+
+/** ClaimedRow is an outbox row the relay is about to publish: the event, how often it was sent, why the last failed. */
+export interface ClaimedRow {
+  readonly seq: number;
+  readonly event: OutboxEvent;
+  /** attempts counts the publishes of the row, the one about to happen included. */
+  readonly attempts: number;
+  readonly lastError: string | null;
 }
 
 /**
@@ -87,11 +101,11 @@ export class OutboxStore {
   }
 
   /** claim marks up to `limit` unpublished rows IN_PROGRESS (counting the send) and returns them, oldest first. */
-  claim(limit: number): { seq: number; event: OutboxEvent }[] {
+  claim(limit: number): ClaimedRow[] {
     const rows = this.relayMarks().claim.all(limit);
     // RETURNING yields rows in no defined order; events about one aggregate must leave in the order written.
     rows.sort((a, b) => a.seq - b.seq);
-    return rows.map((row) => ({ seq: row.seq, event: toEvent(row) }));
+    return rows.map((row) => ({ seq: row.seq, event: toEvent(row), attempts: row.times_sent, lastError: row.last_error }));
   }
 
   /** published marks claimed rows PUBLISHED. */
@@ -134,7 +148,7 @@ function prepareRelayMarks(connection: SqliteDatabase) {
       `UPDATE outbox SET state = 'IN_PROGRESS', times_sent = times_sent + 1
         WHERE seq IN (SELECT seq FROM outbox WHERE state IN ('NOT_PUBLISHED','FAILED') AND state != 'PUBLISHED'
                        ORDER BY seq LIMIT ?)
-       RETURNING seq, event_id, topic, event_type, source, subject, event_time, traceparent, payload`,
+       RETURNING seq, event_id, topic, event_type, source, subject, event_time, traceparent, payload, times_sent, last_error`,
     ),
     // The seqs arrive as one JSON array, so a batch is one statement whatever its size.
     published: connection.prepare<[string]>(
@@ -166,6 +180,8 @@ export interface OutboxRelayOptions {
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   logger?: Logger;
+  /** spans, when tracing is on, record a PRODUCER span per published event ({@link recordSend}). */
+  spans?: Spans | undefined;
 }
 
 /**
@@ -267,16 +283,30 @@ export class OutboxRelay {
     }
   }
 
+  private recordSends(sends: readonly Send[]): void {
+    const spans = this.options.spans;
+    if (spans === undefined) return;
+    for (const { row, own, parent } of sends) {
+      const { event } = row;
+      recordSend(spans, { ...event, writtenAt: event.time, attempts: row.attempts, lastError: row.lastError }, own, parent);
+    }
+  }
+
   /** drainOnce publishes one batch: the count sent, 0 when idle, -1 when the publish failed. */
   private async drainOnce(): Promise<number> {
     const batch = this.store.claim(this.batchSize);
     if (batch.length === 0) return 0;
     const seqs = batch.map((row) => row.seq);
+    // Each event leaves as a child of the span that wrote its row: the PRODUCER span's context is what its
+    // `traceparent` header carries, so the consumer's span hangs under the send, which hangs under the writer.
+    const sends = batch.map((row) => ({ row, ...continueTrace(row.event.traceparent) }));
     try {
-      for (const [topic, events] of groupByTopic(batch.map((row) => row.event))) {
-        await this.bus.publish(topic, events);
+      const events = sends.map(({ row, own }) => ({ ...row.event, traceparent: formatTraceparent(own) }));
+      for (const [topic, ofTopic] of groupByTopic(events)) {
+        await this.bus.publish(topic, ofTopic);
       }
       this.store.published(seqs);
+      this.recordSends(sends);
       return batch.length;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
@@ -288,6 +318,13 @@ export class OutboxRelay {
       return -1;
     }
   }
+}
+
+/** A claimed row with the context its send carries and the writer's span (undefined: the row had no trace). */
+interface Send {
+  readonly row: ClaimedRow;
+  readonly own: TraceContext;
+  readonly parent: TraceContext | undefined;
 }
 
 function groupByTopic(events: OutboxEvent[]): Map<string, OutgoingEvent[]> {

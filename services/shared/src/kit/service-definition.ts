@@ -118,6 +118,8 @@ export interface RunningService<Parts> extends Stoppable {
   readonly relay: OutboxRelay;
   readonly logger: Logger;
   readonly parts: Parts;
+  /** flushSpans exports every span ended so far (tests read an in-memory exporter after it); a no-op when tracing is off. */
+  flushSpans(): Promise<void>;
   /** stop runs the stop sequence once; a second call returns the same promise. */
   stop(): Promise<void>;
   readonly stopBudgetMs: number;

@@ -74,7 +74,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
       ssl: kafkaSsl,
     });
   const outbox = new OutboxStore(db);
-  const relay = new OutboxRelay(outbox, bus, { logger, ...overrides.relay });
+  const relay = new OutboxRelay(outbox, bus, { logger, spans: tracing?.spans, ...overrides.relay });
   const stopping = new AbortController();
   const metrics = new ProcessMetrics(name);
   metrics.outbox(db);
@@ -174,6 +174,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
           staleMembers: members.stale(groupId),
           onGroupJoin: (memberId) => rememberJoin(members, groupId, memberId, logger),
           logger,
+          spans: tracing?.spans,
         }),
       );
     }
@@ -202,6 +203,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
       relay,
       logger,
       parts: wiring.parts,
+      flushSpans: async () => tracing?.flush(),
       stop: () => sequence.run(),
       stopBudgetMs: drainMs + graceMs + CLOSE_BUDGET_MS,
       stopProgress: () => sequence.current,

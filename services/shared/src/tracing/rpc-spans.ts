@@ -7,7 +7,7 @@ import {
   RPC_SYSTEM_NAME_VALUE_GRPC,
 } from "@opentelemetry/semantic-conventions";
 import { toStatusName } from "../errors.js";
-import type { TraceContext } from "../trace-context.js";
+import { continueTrace, runWithTrace, type TraceContext } from "../trace-context.js";
 import { SpanKind, SpanStatusCode, type Span, type Spans } from "./spans.js";
 
 /**
@@ -56,6 +56,42 @@ export function endRpcSpan(span: Span, kind: "server" | "client", code: number, 
     span.setStatus({ code: SpanStatusCode.ERROR, ...(details ? { message: details } : {}) });
   }
   span.end();
+}
+
+/** MessageOutcome is the gRPC status one stream message was answered with (0 for OK). */
+export interface MessageOutcome {
+  readonly code: number;
+  readonly details?: string | undefined;
+}
+
+/**
+ * serveMessage runs one message of a stream that carries its own `traceparent` (a ReserveStock reservation: the
+ * stream is long-lived and shared by many orders, so its own trace is nobody's) in that message's trace, as a SERVER
+ * span named by the method when tracing is on. A throw ends the span as INTERNAL and goes on to the stream.
+ */
+export function serveMessage<T>(
+  spans: Spans | undefined,
+  method: string,
+  traceparent: string | undefined,
+  run: () => T,
+  outcome: (result: T) => MessageOutcome,
+  attributes: Record<string, string> = {},
+): T {
+  const { own, parent } = continueTrace(traceparent || undefined);
+  const span = spans && startServerSpan(spans, method, own, parent);
+  span?.setAttributes(attributes);
+  let result: T;
+  try {
+    result = runWithTrace(own, run);
+  } catch (error) {
+    if (span) endRpcSpan(span, "server", 13, error instanceof Error ? error.message : String(error));
+    throw error;
+  }
+  if (span) {
+    const { code, details } = outcome(result);
+    endRpcSpan(span, "server", code, details);
+  }
+  return result;
 }
 
 /** splitTarget reads "host:port", "[v6]:port" or "dns:///host:port" into server.address and server.port. */

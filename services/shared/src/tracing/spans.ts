@@ -53,8 +53,17 @@ export class Spans {
   /**
    * start begins a span whose ids are `own`'s, as the child of `parent` (a span of this process or, `remote`, of the
    * caller), or as a root of `own`'s trace when there is no parent. `own` and `parent` must share the trace id.
+   * `startTime` dates a span recorded after the fact (the relay's PRODUCER span begins when its row was written).
    */
-  start(kind: SpanKind, name: string, own: TraceContext, parent: TraceContext | undefined, attributes: Attributes, remote = false): Span {
+  start(
+    kind: SpanKind,
+    name: string,
+    own: TraceContext,
+    parent: TraceContext | undefined,
+    attributes: Attributes,
+    remote = false,
+    startTime?: Date,
+  ): Span {
     const context =
       parent === undefined
         ? ROOT_CONTEXT
@@ -66,7 +75,7 @@ export class Spans {
           });
     this.ids.preset(own);
     try {
-      return this.tracer.startSpan(name, { kind, attributes }, context);
+      return this.tracer.startSpan(name, { kind, attributes, ...(startTime ? { startTime } : {}) }, context);
     } finally {
       this.ids.clear();
     }

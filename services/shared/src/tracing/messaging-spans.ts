@@ -1,0 +1,105 @@
+import type { Attributes } from "@opentelemetry/api";
+import type { TraceContext } from "../trace-context.js";
+import { SpanKind, SpanStatusCode, type Span, type Spans } from "./spans.js";
+
+/**
+ * The event spans of the kit, after OpenTelemetry's messaging semantic conventions
+ * (https://opentelemetry.io/docs/specs/semconv/messaging/kafka/): a PRODUCER span `send <topic>` per event the outbox
+ * relay publishes and a CONSUMER span `process <topic>` per handler attempt, so a trace runs from the call that wrote
+ * the outbox row, through Kafka, into the handler, and retries show as sibling attempts.
+ *
+ * The attribute names are written out rather than imported: they live in semantic-conventions' `incubating` entry
+ * point, which its authors say may change in a minor release and advise copying instead.
+ */
+const MESSAGING = {
+  system: "messaging.system",
+  operationType: "messaging.operation.type",
+  destination: "messaging.destination.name",
+  messageId: "messaging.message.id",
+  key: "messaging.kafka.message.key",
+  group: "messaging.consumer.group.name",
+  partition: "messaging.destination.partition.id",
+  offset: "messaging.kafka.offset",
+} as const;
+
+/** EVENT_TYPE is the CloudEvents type of the event (`ce_type`), after OpenTelemetry's CloudEvents conventions. */
+const EVENT_TYPE = "cloudevents.event_type";
+
+/** SentEvent is what a PRODUCER span describes: one outbox row as the relay published it. */
+export interface SentEvent {
+  readonly topic: string;
+  readonly id: string;
+  readonly type: string;
+  readonly subject: string;
+  /** writtenAt is when the business transaction wrote the row: the span covers its stay in the outbox. */
+  readonly writtenAt: Date;
+  /** attempts counts the publishes of this row, this one included (more than 1: the broker was down or slow). */
+  readonly attempts: number;
+  /** lastError is why the previous attempt failed, when one did. */
+  readonly lastError?: string | null | undefined;
+  readonly partition?: number | undefined;
+  readonly offset?: string | undefined;
+}
+
+/**
+ * recordSend records the PRODUCER span of an event the relay has just published, after the fact: `own` is the
+ * context its `traceparent` header carried, `writer` the span that wrote the row (its parent). The span starts when
+ * the row was written, so an event held back by a broker outage shows as one long send with its attempt count.
+ * Failed attempts record no span of their own: each would need ids of its own, and the row's last error is kept.
+ */
+export function recordSend(spans: Spans, event: SentEvent, own: TraceContext, writer: TraceContext | undefined): void {
+  const attributes: Attributes = {
+    [MESSAGING.system]: "kafka",
+    [MESSAGING.operationType]: "send",
+    [MESSAGING.destination]: event.topic,
+    [MESSAGING.messageId]: event.id,
+    [MESSAGING.key]: event.subject,
+    [EVENT_TYPE]: event.type,
+    "shop.outbox.attempts": event.attempts,
+    ...(event.lastError ? { "shop.outbox.last_error": event.lastError } : {}),
+    ...(event.partition === undefined ? {} : { [MESSAGING.partition]: String(event.partition) }),
+    ...(event.offset === undefined ? {} : { [MESSAGING.offset]: Number(event.offset) }),
+  };
+  spans.start(SpanKind.PRODUCER, `send ${event.topic}`, own, writer, attributes, false, event.writtenAt).end();
+}
+
+/** ConsumedEvent is what a CONSUMER span describes: one event as a consumer group's handler receives it. */
+export interface ConsumedEvent {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly id: string;
+  readonly type: string;
+  readonly subject: string;
+  readonly group: string;
+}
+
+/** startProcess begins the CONSUMER span of one handler attempt: `own` is the handler's context, `producer` the sender's span. */
+export function startProcess(spans: Spans, event: ConsumedEvent, own: TraceContext, producer: TraceContext | undefined): Span {
+  return spans.start(
+    SpanKind.CONSUMER,
+    `process ${event.topic}`,
+    own,
+    producer,
+    {
+      [MESSAGING.system]: "kafka",
+      [MESSAGING.operationType]: "process",
+      [MESSAGING.destination]: event.topic,
+      [MESSAGING.partition]: String(event.partition),
+      [MESSAGING.offset]: Number(event.offset),
+      [MESSAGING.messageId]: event.id,
+      [MESSAGING.key]: event.subject,
+      [MESSAGING.group]: event.group,
+      [EVENT_TYPE]: event.type,
+    },
+    true,
+  );
+}
+
+/** endProcess ends a CONSUMER span: an error when the handler threw (the bus retries, then dead-letters). */
+export function endProcess(span: Span, error?: unknown): void {
+  if (error !== undefined) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+  }
+  span.end();
+}
