@@ -183,6 +183,28 @@ describe("diagnose", () => {
     expect(diagnose(facts({ events: [authorized, created] })).text).toBe("waiting for order: its consumer is 7 events behind");
   });
 
+  it("when several groups are behind, then a stopped group is named before one further behind, and otherwise the furthest behind", () => {
+    const reserved = orderCreated({
+      service: "inventory",
+      eventId: "evt-reserved",
+      type: "shop.inventory.v1.StockReserved",
+      name: "StockReserved",
+      topic: "shop.inventory.v1.events",
+      createTime: "2026-12-01T09:59:59.950Z", // written before OrderCreated
+      consumers: [position({ groupId: "shopmesh-order", service: "order", behind: 1 })],
+    });
+    const farBehind = facts({ events: [reserved, orderCreated({ consumers: [position({ behind: 40 })] })] });
+    expect(diagnose(farBehind).text).toBe("waiting for payment: its consumer is 40 events behind");
+
+    const stopped = facts({
+      events: [
+        { ...reserved, consumers: [position({ groupId: "shopmesh-order", service: "order", behind: 500 })] },
+        orderCreated({ consumers: [position({ state: "Empty", members: 0, behind: 2 })] }),
+      ],
+    });
+    expect(diagnose(stopped).text).toMatch(/^waiting for payment: its consumer shopmesh-payment is stopped/);
+  });
+
   it("when nothing explains the wait and a source did not answer, then it says which", () => {
     const blind = facts({ events: [], sources: [{ source: "order outbox", ok: false, error: "UNAVAILABLE" }] });
     expect(diagnose(blind)).toEqual({ state: "unknown", text: "AWAITING_PAYMENT: no stuck step found, but order outbox did not answer" });

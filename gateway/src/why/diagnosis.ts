@@ -34,7 +34,7 @@ export function diagnose(facts: TimelineFacts): Diagnosis {
       text: `waiting for ${unsent.service}'s outbox: ${unsent.name} is ${unsent.state} after ${plural(unsent.timesSent, "send")}${failed}`,
     };
   }
-  const waiting = firstUnreached(facts.events);
+  const waiting = firstUnreached(facts.events, facts.spans);
   if (waiting !== undefined) return { state: "waiting", text: waitingText(waiting.event, waiting.position, facts.spans) };
 
   const missing = facts.sources.filter((source) => !source.ok).map((source) => source.source);
@@ -61,19 +61,37 @@ export function unresolvedDeadLetters(facts: Pick<TimelineFacts, "deadLetters" |
     .sort((a, b) => a.time.localeCompare(b.time));
 }
 
-/** firstUnreached is the oldest published event that a group consuming its topic has not got past yet. */
-function firstUnreached(events: readonly EventFacts[]): { event: EventFacts; position: ConsumerPosition } | undefined {
-  const ordered = [...events].sort((a, b) => a.createTime.localeCompare(b.createTime));
-  for (const event of ordered) {
-    const position = event.consumers.find((consumer) => !consumer.passed && consumer.handledBy.length === 0);
-    if (position !== undefined) return { event, position };
-  }
-  return undefined;
+/**
+ * firstUnreached picks, among the published events a group reading their topic has not got past yet, the one to
+ * name: a stopped group first (it never catches up by itself), then one retrying the event, then the group furthest
+ * behind (the bottleneck; a group one event behind is usually just about to get there), then the oldest event.
+ */
+function firstUnreached(
+  events: readonly EventFacts[],
+  spans: readonly SpanFacts[],
+): { event: EventFacts; position: ConsumerPosition } | undefined {
+  const waiting = events.flatMap((event) =>
+    event.consumers.filter((consumer) => !consumer.passed && consumer.handledBy.length === 0).map((position) => ({ event, position })),
+  );
+  const rank = ({ event, position }: { event: EventFacts; position: ConsumerPosition }) => [
+    position.members === 0 ? 0 : 1,
+    failuresOf(event, position, spans).length > 0 ? 0 : 1,
+    -(position.behind ?? 0),
+  ];
+  return waiting.sort((a, b) => {
+    const [ra, rb] = [rank(a), rank(b)];
+    for (let i = 0; i < ra.length; i++) if (ra[i] !== rb[i]) return (ra[i] ?? 0) - (rb[i] ?? 0);
+    return a.event.createTime.localeCompare(b.event.createTime);
+  })[0];
+}
+
+function failuresOf(event: EventFacts, position: ConsumerPosition, spans: readonly SpanFacts[]): SpanFacts[] {
+  return spans.filter((span) => span.eventId === event.eventId && span.group === position.groupId && span.error !== "");
 }
 
 function waitingText(event: EventFacts, position: ConsumerPosition, spans: readonly SpanFacts[]): string {
   const who = `waiting for ${position.service}`;
-  const failures = spans.filter((span) => span.eventId === event.eventId && span.group === position.groupId && span.error !== "");
+  const failures = failuresOf(event, position, spans);
   const behind = position.behind === null ? "" : `, ${plural(position.behind, "event")} behind`;
   if (position.members === 0) {
     return `${who}: its consumer ${position.groupId} is stopped (group ${position.state}, no members)${behind}; start ${position.service}`;
