@@ -137,11 +137,18 @@ function render(body: HTMLElement, timeline: Timeline): void {
         h(
           "li",
           { class: `level-${entry.level}`, "data-testid": "why-entry", "data-source": entry.source },
-          h("time", { title: entry.time }, formatTime(entry.time)),
+          h("time", { title: entry.time }, clock(entry.time)),
           h("span", { class: "muted small" }, `${entry.source} · ${entry.service}`),
           h("span", { class: "why-text" }, entry.text),
         ),
       ),
     ),
   );
+}
+
+/** clock shows a time of day to the millisecond: a saga's steps are milliseconds apart, so seconds would tie them. */
+function clock(time: string): string {
+  const date = new Date(time);
+  const seconds = date.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  return `${seconds}.${String(date.getMilliseconds()).padStart(3, "0")}`;
 }
