@@ -202,7 +202,7 @@ describe("why is my order stuck?", () => {
   );
 
   it(
-    "when the order or its id is wrong, then the route answers 404 or 400 naming the field, and the CLI exits 1",
+    "when the order, its id or the caller is wrong, then the route answers 404, 400 naming the field, 401 or 403, and the CLI exits 1",
     async () => {
       const unknown = await timelineOf(crypto.randomUUID());
       expect(unknown.status).toBe(404);
@@ -215,6 +215,16 @@ describe("why is my order stuck?", () => {
 
       const anonymous = await fetch(`${gm.baseUrl}/api/v1/orders/${crypto.randomUUID()}/timeline`);
       expect(anonymous.status).toBe(401);
+
+      // A customer sees their own order's timeline and not another's: the order service's rule, as for GetOrder.
+      const mesh = gm.mesh!;
+      const mine = await createOrder(mesh, orderOf(await createProduct(mesh, 5), 1, { customerId: "why-alice" }));
+      const alice = await gm.token({ subject: "why-alice", scopes: ["orders:write"] });
+      const bob = await gm.token({ subject: "why-bob", scopes: ["orders:write"] });
+      expect((await timelineOf(mine.orderId, alice)).status).toBe(200);
+      const refused = await timelineOf(mine.orderId, bob);
+      expect(refused.status).toBe(403);
+      expect(refused.body.code).toBe("PERMISSION_DENIED");
 
       const missing = crypto.randomUUID();
       const cli = await why([missing]);
