@@ -4,28 +4,18 @@
  * the ops panel's follower for the dead letters, and Zipkin's HTTP API for the spans. Every call has a short timeout.
  */
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import type { CallOptions } from "@connectrpc/connect";
+import { Code, ConnectError, type CallOptions } from "@connectrpc/connect";
 import type { Admin } from "kafkajs";
 import { InventoryService, ReservationStatus } from "#gen/shop/inventory/v1/inventory_service_pb.js";
 import { OutboxState } from "#gen/shop/ops/v1/ops_service_pb.js";
 import { OrderService, OrderStatus } from "#gen/shop/order/v1/order_service_pb.js";
 import { PaymentService, PaymentStatus } from "#gen/shop/payment/v1/payment_service_pb.js";
-import { Topics } from "#shared/events/topics.js";
+import { CONSUMED_TOPICS } from "#shared/events/topics.js";
 import { parseTraceparent } from "#shared/trace-context.js";
 import type { BackendName, Backends } from "../backends.js";
 import type { NodeRequest } from "../http-handler.js";
 import type { DeadLetterFacts, SpanFacts } from "./model.js";
 import { type GroupView, type OutboxRow, type TimelineSources, withTimeout } from "./timeline.js";
-
-/**
- * CONSUMED_TOPICS: the topics each service's group reads (the `consumes` of services/<name>/src/app.ts). A group is
- * placed only against events of these topics; its committed offsets on others mean nothing.
- */
-export const CONSUMED_TOPICS: Readonly<Record<string, readonly string[]>> = {
-  order: [Topics.paymentEvents, Topics.inventoryEvents],
-  payment: [Topics.orderEvents],
-  inventory: [Topics.orderEvents, Topics.paymentEvents],
-};
 
 /** MAX_TRACES bounds the Zipkin reads of one timeline (an order's events share a handful of traces). */
 const MAX_TRACES = 8;
@@ -75,7 +65,7 @@ export function createGatewaySources(deps: GatewaySourcesDeps, req: NodeRequest)
           updateTime: iso(reservation.updateTime) ?? "",
         };
       } catch (error) {
-        if ((error as { code?: unknown }).code === 5) return null; // NOT_FOUND: no reservation (yet)
+        if (ConnectError.from(error).code === Code.NotFound) return null; // no reservation (yet)
         throw error;
       }
     },
@@ -132,7 +122,8 @@ async function groupsOf(deps: GatewaySourcesDeps, topics: readonly string[]): Pr
   return Promise.all(
     deps.groupIds.map(async (groupId): Promise<GroupView> => {
       const service = groupId.split("-").pop() || groupId;
-      const consumed = (CONSUMED_TOPICS[service] ?? []).filter((topic) => topics.includes(topic));
+      // A group is placed only against events of the topics it reads; its committed offsets on others mean nothing.
+      const consumed = (CONSUMED_TOPICS[service as keyof typeof CONSUMED_TOPICS] ?? []).filter((topic) => topics.includes(topic));
       const description = described.groups.find((group) => group.groupId === groupId);
       const committed = new Map<string, string>();
       if (consumed.length > 0) {
