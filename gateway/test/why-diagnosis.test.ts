@@ -205,6 +205,29 @@ describe("diagnose", () => {
     expect(diagnose(stopped).text).toMatch(/^waiting for payment: its consumer shopmesh-payment is stopped/);
   });
 
+  it("when a stopped consumer and a row still on its way in another outbox meet, then the stopped consumer is named", () => {
+    const inFlight = orderCreated({
+      service: "inventory",
+      eventId: "evt-reserved",
+      type: "shop.inventory.v1.StockReserved",
+      name: "StockReserved",
+      topic: "shop.inventory.v1.events",
+      state: "IN_PROGRESS",
+      partition: null,
+      offset: null,
+      consumers: [],
+    });
+    const stopped = orderCreated({ consumers: [position({ state: "Empty", members: 0, behind: 1 })] });
+    expect(diagnose(facts({ events: [inFlight, stopped] })).text).toMatch(/^waiting for payment: its consumer shopmesh-payment is stopped/);
+    // …but a relay whose sends fail comes first: nothing downstream moves until it sends.
+    const failing = { ...inFlight, state: "FAILED", lastError: "broker down" };
+    expect(diagnose(facts({ events: [failing, stopped] })).text).toBe(
+      "waiting for inventory's outbox: StockReserved is FAILED after 1 send; last error: broker down",
+    );
+    // …and a row merely on its way is named when no consumer is stuck.
+    expect(diagnose(facts({ events: [inFlight] })).text).toBe("waiting for inventory's outbox: StockReserved is IN_PROGRESS after 1 send");
+  });
+
   it("when nothing explains the wait and a source did not answer, then it says which", () => {
     const blind = facts({ events: [], sources: [{ source: "order outbox", ok: false, error: "UNAVAILABLE" }] });
     expect(diagnose(blind)).toEqual({ state: "unknown", text: "AWAITING_PAYMENT: no stuck step found, but order outbox did not answer" });

@@ -1,8 +1,9 @@
 /**
  * The timeline's diagnosis: pure rules over what was gathered (model.ts), in order of what an operator must act on
  * first. A dead letter nobody handled since beats everything (the saga cannot move on by itself); then a terminal
- * order says how it ended; then an open order names the first step that has not happened and why: an outbox row not
- * sent, or an event its consumer has not reached (retrying it, stopped, or N events behind).
+ * order says how it ended; then an open order names the step that has not happened and why, what cannot resolve by
+ * itself first: an outbox whose sends fail, a consumer stopped or retrying the event; then an outbox row still on its
+ * way, or a consumer N events behind.
  */
 import type { ConsumerPosition, DeadLetterFacts, Diagnosis, EventFacts, SpanFacts, TimelineFacts } from "./model.js";
 
@@ -26,16 +27,18 @@ export function diagnose(facts: TimelineFacts): Diagnosis {
     return { state: "cancelled", text: `cancelled: ${order.cancelReason || "no reason recorded"}` };
   }
 
-  const unsent = facts.events.find((event) => event.state !== "PUBLISHED");
-  if (unsent !== undefined) {
-    const failed = unsent.lastError ? `; last error: ${unsent.lastError}` : "";
-    return {
-      state: "waiting",
-      text: `waiting for ${unsent.service}'s outbox: ${unsent.name} is ${unsent.state} after ${plural(unsent.timesSent, "send")}${failed}`,
-    };
-  }
+  // What cannot resolve by itself comes first: a relay whose sends fail, a stopped consumer, one retrying an event.
+  // An outbox row on its way (NOT_PUBLISHED, IN_PROGRESS) or a consumer a few events behind is usually just in flight.
+  const failed = facts.events.find((event) => event.state === "FAILED");
+  if (failed !== undefined) return outboxWait(failed);
   const waiting = firstUnreached(facts.events, facts.spans);
-  if (waiting !== undefined) return { state: "waiting", text: waitingText(waiting.event, waiting.position, facts.spans) };
+  const text = waiting && waitingText(waiting.event, waiting.position, facts.spans);
+  if (waiting !== undefined && (waiting.position.members === 0 || failuresOf(waiting.event, waiting.position, facts.spans).length > 0)) {
+    return { state: "waiting", text: text ?? "" };
+  }
+  const unsent = facts.events.find((event) => event.state !== "PUBLISHED");
+  if (unsent !== undefined) return outboxWait(unsent);
+  if (text !== undefined) return { state: "waiting", text };
 
   const missing = facts.sources.filter((source) => !source.ok).map((source) => source.source);
   if (missing.length > 0) {
@@ -45,6 +48,14 @@ export function diagnose(facts: TimelineFacts): Diagnosis {
     return { state: "unknown", text: `${order.status}: order's outbox holds no OrderCreated for it` };
   }
   return { state: "unknown", text: `${order.status}: every event was published and consumed; nothing explains the wait` };
+}
+
+function outboxWait(event: EventFacts): Diagnosis {
+  const error = event.lastError ? `; last error: ${event.lastError}` : "";
+  return {
+    state: "waiting",
+    text: `waiting for ${event.service}'s outbox: ${event.name} is ${event.state} after ${plural(event.timesSent, "send")}${error}`,
+  };
 }
 
 /**
