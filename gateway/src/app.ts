@@ -25,6 +25,7 @@ import { createOpsEventsHandler } from "./ops-events.js";
 import { createRequestContext, requestContext } from "./request-context.js";
 import { createRestHandler } from "./rest/index.js";
 import { createStaticHandler } from "./static.js";
+import { createTimelineHandler } from "./why/route.js";
 import { endRequestSpan, nameRequestSpan } from "./tracing.js";
 
 /** GatewayDeps is what the chain's feature handlers (REST, OpenAPI, ops events) are built from. */
@@ -62,7 +63,7 @@ const BACKEND_NAMES: readonly BackendName[] = ["order", "payment", "inventory"];
 
 /**
  * startGateway wires and starts the gateway on one port, and /metrics on another (METRICS_PORT). The chain, in
- * order: request context (traceId, logger, `trace-id` header) → REST metrics (http-metrics.ts) → CORS → body limit → probes (/healthz, /livez: liveness; /readyz: the backends' grpc.health.v1) → dev token (AUTH_DEV_TOKENS only) → REST → OpenAPI + docs →
+ * order: request context (traceId, logger, `trace-id` header) → REST metrics (http-metrics.ts) → CORS → body limit → probes (/healthz, /livez: liveness; /readyz: the backends' grpc.health.v1) → dev token (AUTH_DEV_TOKENS only) → order timeline (why/) → REST → OpenAPI + docs →
  * /ops/events → Connect/gRPC/gRPC-Web (+ reflection, + the gateway's own grpc.health.v1) → static web UI → 404 envelope. The context comes before CORS
  * so that even a refused preflight carries a trace id.
  */
@@ -94,6 +95,31 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
     backends: BACKEND_NAMES.map((name) => ({ service: name, client: backends.opsClient(name) })),
     logger,
   });
+  const timeline = createTimelineHandler({
+    auth,
+    backends,
+    kafka: createKafkaClient({ brokers: config.kafkaBrokers, clientId: "shopmesh-gateway-timeline", logger, ssl: kafkaSsl }),
+    groupIds: config.kafkaGroupIds,
+    zipkinUrl: config.zipkinUrl,
+    deadLetters: async (subject) =>
+      (await opsEvents.deadLettersOf(subject)).flatMap((summary) =>
+        summary.deadLetter === undefined
+          ? []
+          : [
+              {
+                eventId: summary.id,
+                type: summary.type,
+                dlqTopic: dlqTopicOf(summary.deadLetter.originalTopic),
+                originalTopic: summary.deadLetter.originalTopic,
+                consumer: summary.deadLetter.consumer,
+                error: summary.deadLetter.error,
+                attempts: summary.deadLetter.attempts,
+                time: summary.deadLetter.time,
+              },
+            ],
+      ),
+    logger,
+  });
   const metrics = new ProcessMetrics("gateway");
   metrics.restRoutes();
   // The gateway reports every service group's lag and every DLQ (KAFKA_GROUP_IDS, as the ops panel): the services
@@ -114,6 +140,7 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
     ),
     createProbeHandler(readiness),
     ...(config.authDevTokens ? [createDevTokenHandler(auth)] : []),
+    timeline,
     createRestHandler(deps),
     createOpenApiHandler(deps),
     opsEvents,
@@ -140,6 +167,7 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
   } catch (err) {
     await lagSource.close();
     await opsEvents.close();
+    await timeline.close();
     backends.close();
     closeCertificates();
     throw err;
@@ -150,6 +178,7 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
     await metricsServer.close();
     await lagSource.close();
     await opsEvents.close();
+    await timeline.close();
     backends.close();
     closeCertificates();
     await tracing?.shutdown().catch(() => undefined);
@@ -172,6 +201,7 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
       await metricsServer.close();
       await lagSource.close();
       await opsEvents.close();
+      await timeline.close();
       backends.close();
       closeCertificates();
       // Last: the requests have ended, so their spans are all in the batch this flushes.

@@ -88,6 +88,11 @@ export interface GatewayConfig {
   readonly security: MeshSecurity;
   /** tracing says where the gateway's spans go (TRACING, ZIPKIN_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT, as the services). */
   readonly tracing: TracingSettings;
+  /**
+   * zipkinUrl is the Zipkin the order timeline reads spans from (ZIPKIN_URL; default: the origin of ZIPKIN_ENDPOINT,
+   * else http://127.0.0.1:9411, where `npm start` runs it).
+   */
+  readonly zipkinUrl: string;
 }
 
 /** The published order v1 dates (docs/versioning.md); the version policy validates them at start-up. */
@@ -129,7 +134,25 @@ export function loadConfig(env: Env = process.env): Readonly<GatewayConfig> {
     v1Sunset: readString(env, "V1_SUNSET", DEFAULT_V1_SUNSET),
     security,
     tracing: readTracingSettings(env),
+    zipkinUrl: readZipkinUrl(env),
   });
+}
+
+function readZipkinUrl(env: Env): string {
+  const endpoint = env["ZIPKIN_ENDPOINT"];
+  const fallback = endpoint ? originOf(endpoint, "ZIPKIN_ENDPOINT") : "http://127.0.0.1:9411";
+  const value = readString(env, "ZIPKIN_URL", fallback);
+  originOf(value, "ZIPKIN_URL"); // validates it
+  // A base URL (Zipkin may sit under a path behind a proxy): the API paths are appended to it.
+  return value.replace(/\/+$/, "");
+}
+
+function originOf(value: string, name: string): string {
+  try {
+    return new URL(value).origin;
+  } catch {
+    throw new ConfigError(`environment variable "${name}" is not a URL: "${value}"`);
+  }
 }
 
 function readAddress(env: Env, name: string, fallback: string): string {

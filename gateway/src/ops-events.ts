@@ -38,11 +38,12 @@ export interface GroupReport {
   readonly error?: string;
 }
 
-/** DeadLetterReport is one `.dlq` topic and how many dead letters it retains. */
+/** DeadLetterReport is one `.dlq` topic, how many dead letters it retains and the latest of them (oldest first). */
 export interface DeadLetterReport {
   readonly topic: string;
   readonly sourceTopic: string;
   readonly count: number | null;
+  readonly recent: readonly EventSummary[];
 }
 
 /** OutboxReport is one service's answer to shop.ops.v1.OpsService/GetEventStatus, or why there is none. */
@@ -101,7 +102,21 @@ export interface OpsEventsDeps {
  * OpsEventsHandler is the handler plus its lifecycle: `ready()` starts following (if not yet) and resolves once the
  * consumer has joined, `close()` disconnects.
  */
-export type OpsEventsHandler = HttpHandler & { ready(): Promise<void>; close(): Promise<void> };
+export type OpsEventsHandler = HttpHandler & {
+  ready(): Promise<void>;
+  close(): Promise<void>;
+  /**
+   * deadLettersOf returns the dead letters whose subject is `subject`, oldest first (the order timeline's source). It
+   * starts the follower like a request does and waits for it to have read the DLQs; up to DLQ_KEEP per DLQ are known.
+   */
+  deadLettersOf(subject: string): Promise<EventSummary[]>;
+};
+
+/**
+ * DLQ_KEEP is how many dead letters per DLQ the follower keeps (and rewinds over at join): all of them, in practice.
+ * Dead letters are rare and each waits for a person, so the timeline must find an old one, not just the latest 50.
+ */
+const DLQ_KEEP = 1000;
 
 /** OPS_EVENTS_PATH is where the report is served. */
 const OPS_EVENTS_PATH = "/ops/events";
@@ -115,12 +130,14 @@ const OPS_EVENTS_PATH = "/ops/events";
  */
 export function createOpsEventsHandler(deps: OpsEventsDeps): OpsEventsHandler {
   const topics = deps.topics ?? Object.values(Topics);
-  const keep = deps.recentPerTopic ?? 50;
+  const dlqTopics = topics.map(dlqTopicOf);
+  const dlqTopicSet = new Set(dlqTopics);
+  const keepOf = (topic: string) => (dlqTopicSet.has(topic) ? DLQ_KEEP : (deps.recentPerTopic ?? 50));
   const timeoutMs = deps.timeoutMs ?? 3000;
   const logger = deps.logger.child({ component: "ops-events" });
   const kafka =
     deps.kafka ?? createKafkaClient({ brokers: deps.kafkaBrokers, clientId: "shopmesh-gateway-ops", logger, ssl: deps.kafkaSsl });
-  const recent = new Map<string, EventSummary[]>(topics.map((topic) => [topic, []]));
+  const recent = new Map<string, EventSummary[]>([...topics, ...dlqTopics].map((topic) => [topic, []]));
   const idleStopMs = deps.idleStopMs ?? 5 * 60_000;
   let follower: TopicFollower | undefined;
   let idleTimer: NodeJS.Timeout | undefined;
@@ -134,7 +151,9 @@ export function createOpsEventsHandler(deps: OpsEventsDeps): OpsEventsHandler {
     idleTimer = setTimeout(() => void idle(), idleStopMs);
     idleTimer.unref();
     if (follower) return { follower, fresh: false };
-    follower = new TopicFollower(kafka, topics, keep, logger, (topic, summary) => remember(recent, topic, summary, keep));
+    follower = new TopicFollower(kafka, [...topics, ...dlqTopics], keepOf, logger, (topic, summary) =>
+      remember(recent, topic, summary, keepOf(topic)),
+    );
     follower.start();
     logger.debug("ops events follower started");
     return { follower, fresh: true };
@@ -167,7 +186,14 @@ export function createOpsEventsHandler(deps: OpsEventsDeps): OpsEventsHandler {
     let kafkaPart: Pick<OpsEventsReport, "kafka" | "topics" | "consumerGroups" | "deadLetters">;
     try {
       kafkaPart = await withTimeout(
-        kafkaReport(await withTimeout(connectedAdmin(), timeoutMs, "Kafka admin connect"), topics, deps.groupIds, recent, consumerReady()),
+        kafkaReport(
+          await withTimeout(connectedAdmin(), timeoutMs, "Kafka admin connect"),
+          topics,
+          deps.groupIds,
+          recent,
+          consumerReady(),
+          deps.recentPerTopic ?? 50,
+        ),
         timeoutMs,
         "Kafka admin",
       );
@@ -188,7 +214,12 @@ export function createOpsEventsHandler(deps: OpsEventsDeps): OpsEventsHandler {
           topics: [],
           error: "Kafka unavailable",
         })),
-        deadLetters: topics.map((topic) => ({ topic: dlqTopicOf(topic), sourceTopic: topic, count: null })),
+        deadLetters: topics.map((topic) => ({
+          topic: dlqTopicOf(topic),
+          sourceTopic: topic,
+          count: null,
+          recent: lastOf(recent.get(dlqTopicOf(topic)), deps.recentPerTopic ?? 50),
+        })),
       };
     }
     return { generatedAt: new Date().toISOString(), ...kafkaPart, outbox: await outboxPromise };
@@ -219,6 +250,15 @@ export function createOpsEventsHandler(deps: OpsEventsDeps): OpsEventsHandler {
 
   return Object.assign(handler, {
     ready: () => follow().follower.ready,
+    deadLettersOf: async (subject: string) => {
+      if (closed) return [];
+      const { follower: running } = follow();
+      await withTimeout(running.ready, timeoutMs, "the dead-letter follower");
+      // Joined and rewound; the rewound records arrive with the next fetches. Wait until each DLQ has been read to
+      // its end as of now, so a dead letter that exists is not missed because the fetch was still in flight.
+      await caughtUp(await withTimeout(connectedAdmin(), timeoutMs, "Kafka admin connect"), dlqTopics, recent, timeoutMs);
+      return dlqTopics.flatMap((topic) => (recent.get(topic) ?? []).filter((summary) => summary.subject === subject));
+    },
     close: async () => {
       closed = true;
       await stopFollowing();
@@ -232,6 +272,7 @@ async function kafkaReport(
   groupIds: readonly string[],
   recent: Map<string, EventSummary[]>,
   consumerReady: boolean,
+  keep: number,
 ): Promise<Pick<OpsEventsReport, "kafka" | "topics" | "consumerGroups" | "deadLetters">> {
   const ends = new Map<string, { partition: number; low: string; high: string }[]>();
   await Promise.all(
@@ -278,7 +319,12 @@ async function kafkaReport(
     kafka: { available: true, consumerReady },
     topics: topics.map((topic) => ({ topic, recent: [...(recent.get(topic) ?? [])], retained: retainedOf(topic) })),
     consumerGroups,
-    deadLetters: topics.map((topic) => ({ topic: dlqTopicOf(topic), sourceTopic: topic, count: retainedOf(dlqTopicOf(topic)) })),
+    deadLetters: topics.map((topic) => ({
+      topic: dlqTopicOf(topic),
+      sourceTopic: topic,
+      count: retainedOf(dlqTopicOf(topic)),
+      recent: lastOf(recent.get(dlqTopicOf(topic)), keep),
+    })),
   };
 }
 
@@ -306,6 +352,36 @@ async function outboxOf(backend: OpsBackend, timeoutMs: number): Promise<OutboxR
       inboxProcessed: 0,
       error: reason,
     };
+  }
+}
+
+/** lastOf is the newest `n` summaries of a list kept oldest first. */
+function lastOf(list: readonly EventSummary[] | undefined, n: number): EventSummary[] {
+  return (list ?? []).slice(-n);
+}
+
+/**
+ * caughtUp resolves once the follower has seen the last record of every partition of `topics` as of now (the end
+ * offsets read first), polling the summaries it keeps; it rejects after `timeoutMs`.
+ */
+async function caughtUp(admin: Admin, topics: readonly string[], recent: Map<string, EventSummary[]>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const ends = await withTimeout(
+    Promise.all(topics.map(async (topic) => ({ topic, offsets: await admin.fetchTopicOffsets(topic) }))),
+    timeoutMs,
+    "Kafka admin",
+  );
+  const missing = () =>
+    ends.some(({ topic, offsets }) =>
+      offsets.some(({ partition, low, high }) => {
+        if (BigInt(high) <= BigInt(low)) return false;
+        const last = BigInt(high) - 1n;
+        return !(recent.get(topic) ?? []).some((summary) => summary.partition === partition && BigInt(summary.offset) >= last);
+      }),
+    );
+  while (missing()) {
+    if (Date.now() > deadline) throw new Error(`the dead-letter follower had not read ${topics.join(", ")} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 

@@ -16,6 +16,20 @@ export interface EventSummary {
   readonly time: string;
   readonly partition: number;
   readonly offset: string;
+  /** deadLetter is set on a `.dlq` record: the `dlq_*` headers the event bus added, and when it was dead-lettered. */
+  readonly deadLetter?: DeadLetterSummary;
+}
+
+/** DeadLetterSummary is what the event bus's `dlq_*` headers say about a dead letter (kafka-event-bus.ts). */
+export interface DeadLetterSummary {
+  readonly consumer: string;
+  readonly error: string;
+  readonly attempts: number;
+  readonly originalTopic: string;
+  readonly originalPartition: string;
+  readonly originalOffset: string;
+  /** time is when it was dead-lettered (the DLQ record's timestamp). */
+  readonly time: string;
 }
 
 /**
@@ -36,7 +50,8 @@ export class TopicFollower {
   constructor(
     private readonly kafka: Kafka,
     private readonly topics: readonly string[],
-    private readonly keep: number,
+    /** keep is how many messages per partition to rewind at join, per topic. */
+    private readonly keep: (topic: string) => number,
     private readonly logger: Logger,
     private readonly onEvent: (topic: string, summary: EventSummary) => void,
   ) {}
@@ -84,7 +99,7 @@ export class TopicFollower {
         const offsets = await admin.fetchTopicOffsets(topic);
         for (const { partition, low, high } of offsets) {
           if (!partitions.includes(partition)) continue;
-          const from = BigInt(high) - BigInt(this.keep);
+          const from = BigInt(high) - BigInt(this.keep(topic));
           consumer.seek({ topic, partition, offset: String(from > BigInt(low) ? from : BigInt(low)) });
         }
       }
@@ -100,8 +115,22 @@ function summarize(partition: number, message: KafkaMessage): EventSummary {
   const where = { partition, offset: message.offset };
   const timestamp = new Date(Number(message.timestamp));
   try {
-    const attributes = parseCloudEventHeaders(headersToStrings(message.headers), { key: message.key?.toString(), timestamp });
+    const headers = headersToStrings(message.headers);
+    const attributes = parseCloudEventHeaders(headers, { key: message.key?.toString(), timestamp });
+    const deadLetter: DeadLetterSummary | undefined =
+      headers["dlq_consumer"] === undefined
+        ? undefined
+        : {
+            consumer: headers["dlq_consumer"],
+            error: headers["dlq_error"] ?? "",
+            attempts: Number(headers["dlq_attempts"] ?? 0),
+            originalTopic: headers["dlq_original_topic"] ?? "",
+            originalPartition: headers["dlq_original_partition"] ?? "",
+            originalOffset: headers["dlq_original_offset"] ?? "",
+            time: timestamp.toISOString(),
+          };
     return {
+      ...(deadLetter === undefined ? {} : { deadLetter }),
       type: attributes.type,
       id: attributes.id,
       subject: attributes.subject,

@@ -1,7 +1,8 @@
 /**
  * The web UI end to end in a real Chromium: the built UI served by the gateway in front of a real mesh. A shopper
  * sees the catalog with live stock, places an order, watches it reach CONFIRMED live, sees the stock drop and the
- * OrderCreated event in the events panel. Leaves a screenshot in test-results/order-confirmed.png.
+ * OrderCreated event in the events panel; a declined order's card links to its timeline page, which says why.
+ * Leaves screenshots in test-results/ (order-confirmed.png, order-why.png).
  */
 import { mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
@@ -30,7 +31,8 @@ beforeAll(async () => {
   // Find the browser first: a missing one should fail in a second with the install hint, not after a mesh start.
   browser = await launchChromium();
   webDir = buildWebUi();
-  gm = await startGatewayMesh({ env: { AUTH_DEV_TOKENS: "true", WEB_DIR: webDir } });
+  // ZIPKIN_URL: a port nothing listens on, so the timeline page is shown without spans (never a Zipkin on 9411).
+  gm = await startGatewayMesh({ env: { AUTH_DEV_TOKENS: "true", WEB_DIR: webDir, ZIPKIN_URL: "http://127.0.0.1:9" } });
   context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   page = await context.newPage();
   page.on("pageerror", (error) => pageErrors.push(error.message));
@@ -134,6 +136,25 @@ describe("the web UI in a browser", () => {
       const seen = (await page.evaluate("window.stockSeen")) as string[];
       expect(seen).toContain(String(before - 1));
       expect(seen.at(-1)).toBe(String(before));
+
+      // The order card links to the order's timeline page, which explains the cancellation with the customer's token.
+      const orderId = await text("order-id");
+      await page.locator('[data-testid="why-link"]').click();
+      await waitForText("why-diagnosis", (value) => value.includes("cancelled: payment declined"), "the timeline's diagnosis");
+      expect(page.url()).toContain(`#/orders/${orderId}/why`);
+      expect(await text("why-order-id")).toBe(orderId);
+      expect(await page.locator('[data-testid="order-panel"]').isVisible()).toBe(false);
+      const sources = await page
+        .locator('[data-testid="why-entry"]')
+        .evaluateAll((items) => items.map((item) => item.getAttribute("data-source")));
+      expect(sources).toEqual(expect.arrayContaining(["order", "payment", "outbox"]));
+      mkdirSync(RESULTS, { recursive: true });
+      await page.screenshot({ path: path.join(RESULTS, "order-why.png"), fullPage: true });
+
+      // Back to the shop: the panels are there again.
+      await page.locator('[data-testid="why-back"]').click();
+      await page.locator('[data-testid="order-panel"]').waitFor({ state: "visible", timeout: LIVE_MS });
+      expect(pageErrors).toEqual([]);
     },
     TEST_MS,
   );

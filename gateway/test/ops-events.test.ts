@@ -136,6 +136,62 @@ describe("the ops events report, with the broker up", () => {
     ]);
   });
 
+  it("when a dead letter is on a DLQ, then the report lists it with its dlq_* headers and deadLettersOf finds it by subject", async () => {
+    // Arrange: a dead letter as the event bus writes one (kafka-event-bus.ts deadLetter)
+    const subject = crypto.randomUUID();
+    const id = crypto.randomUUID();
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic: dlqTopicOf(Topics.orderEvents),
+      messages: [
+        {
+          key: subject,
+          value: Buffer.alloc(0),
+          headers: {
+            ...toCloudEventHeaders({ id, type: "shop.order.v1.OrderCreated", source: "/test", subject, time: new Date() }),
+            dlq_consumer: "shopmesh-payment",
+            dlq_error: "currency USD is not enabled",
+            dlq_attempts: "5",
+            dlq_original_topic: Topics.orderEvents,
+            dlq_original_partition: "1",
+            dlq_original_offset: "42",
+          },
+        },
+      ],
+    });
+    await producer.disconnect();
+
+    // Act
+    const letters = await handler.deadLettersOf(subject);
+    const seen = await waitUntil(
+      async () => {
+        const body = await report(url);
+        const dlq = body.deadLetters.find((entry) => entry.topic === dlqTopicOf(Topics.orderEvents));
+        return dlq?.recent.some((event) => event.id === id) ? dlq : undefined;
+      },
+      { message: `dead letter ${id} in the report`, timeoutMs: 20_000 },
+    );
+
+    // Assert
+    const expected = {
+      id,
+      subject,
+      type: "shop.order.v1.OrderCreated",
+      deadLetter: expect.objectContaining({
+        consumer: "shopmesh-payment",
+        error: "currency USD is not enabled",
+        attempts: 5,
+        originalTopic: Topics.orderEvents,
+        originalPartition: "1",
+        originalOffset: "42",
+      }),
+    };
+    expect(letters).toEqual([expect.objectContaining(expected)]);
+    expect(seen.recent.find((event) => event.id === id)).toMatchObject(expected);
+    expect(await handler.deadLettersOf(crypto.randomUUID())).toEqual([]);
+  });
+
   it("when something other than GET arrives, then it is a 405 envelope with Allow", async () => {
     const response = await fetch(url, { method: "POST" });
     expect(response.status).toBe(405);

@@ -30,12 +30,8 @@ export interface RecordedEvent {
   readonly subject: string;
 }
 
-/** CONSUMED_TOPICS is what each service's group reads (docs/architecture.md). */
-export const CONSUMED_TOPICS: Record<"order" | "payment" | "inventory", readonly string[]> = {
-  order: [Topics.paymentEvents, Topics.inventoryEvents],
-  payment: [Topics.orderEvents],
-  inventory: [Topics.orderEvents, Topics.paymentEvents],
-};
+/** CONSUMED_TOPICS is what each service's group reads (services/shared/src/events/topics.ts). */
+export { CONSUMED_TOPICS } from "#shared/events/topics.js";
 
 /** TopicOffsets maps topic → partition → offset. */
 export type TopicOffsets = Map<string, Map<number, string>>;

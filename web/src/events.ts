@@ -2,9 +2,10 @@
  * The events panel, the "dashboard of consumption state": polls the gateway's `GET /ops/events` every 2 s and shows
  * each service's outbox backlog, each consumer group's lag, the dead-letter counts and the latest events per topic.
  */
-import type { OpsEventsReport, TopicReport } from "../../gateway/src/ops-events.js";
+import type { DeadLetterReport, OpsEventsReport, TopicReport } from "../../gateway/src/ops-events.js";
 import { h, replace } from "./dom.js";
 import { formatTime } from "./format.js";
+import { whyHref } from "./why.js";
 
 const POLL_MS = 2000;
 const RECENT_SHOWN = 8;
@@ -77,6 +78,8 @@ function render(content: HTMLElement, report: OpsEventsReport): void {
         ["Topic", "Messages"],
         report.deadLetters.map((dlq) => [shortTopic(dlq.topic), dlq.count === null ? "—" : num(dlq.count, dlq.count > 0 ? "bad" : "")]),
       ),
+      false,
+      deadLetterList(report.deadLetters),
     ),
     ...report.topics.map((topic) => recentCard(topic)),
   );
@@ -110,8 +113,36 @@ function recentCard(topic: TopicReport): HTMLElement {
   );
 }
 
-function card(title: string, testId: string, body: Node, wide = false): HTMLElement {
-  return h("section", { class: wide ? "card wide" : "card", "data-testid": testId }, h("h3", {}, title), body);
+/** deadLetterList shows the latest dead letters, newest first, each linked to its order's timeline page. */
+function deadLetterList(reports: readonly DeadLetterReport[]): HTMLElement | null {
+  const letters = reports
+    .flatMap((report) => (report.recent ?? []).map((event) => ({ topic: report.topic, event })))
+    .sort((a, b) => (b.event.deadLetter?.time ?? b.event.time).localeCompare(a.event.deadLetter?.time ?? a.event.time))
+    .slice(0, RECENT_SHOWN);
+  if (letters.length === 0) return null;
+  return h(
+    "ul",
+    { class: "event-list dead-letter-list" },
+    ...letters.map(({ topic, event }) =>
+      h(
+        "li",
+        {
+          "data-testid": "dead-letter-row",
+          "data-subject": event.subject,
+          title: `${event.type}\nid ${event.id}\n${topic} @${event.offset}`,
+        },
+        h("span", { class: "event-type" }, event.type.split(".").pop() ?? event.type),
+        event.subject
+          ? h("a", { href: whyHref(event.subject), class: "small", "data-testid": "dead-letter-why" }, `why? ${event.subject.slice(0, 8)}`)
+          : h("span", { class: "small muted" }, "no subject"),
+        h("span", { class: "small bad" }, `${event.deadLetter?.consumer ?? ""}: ${event.deadLetter?.error ?? event.source}`),
+      ),
+    ),
+  );
+}
+
+function card(title: string, testId: string, body: Node, wide = false, ...more: (Node | null)[]): HTMLElement {
+  return h("section", { class: wide ? "card wide" : "card", "data-testid": testId }, h("h3", {}, title), body, ...more);
 }
 
 function table(headings: string[], rows: (Node | string)[][]): HTMLElement {

@@ -9,6 +9,7 @@ import { devToken, newIdempotencyKey, orders } from "./api.js";
 import { h, replace } from "./dom.js";
 import { enumName, formatMoney, formatTime } from "./format.js";
 import type { ProductsPanel } from "./products.js";
+import { rememberCustomer, whyHref } from "./why.js";
 
 /** CARD_TOKENS are the simulated processor's tokens (docs/architecture.md): one authorizes, two decline. */
 const CARD_TOKENS = [
@@ -85,6 +86,7 @@ export function mountOrder(root: HTMLElement, products: ProductsPanel): void {
       if (!order) throw new Error("the gateway answered without an order");
       message.textContent = `Order placed (Idempotency-Key ${idempotencyKey.slice(0, 8)}…).`;
       products.clearQuantities();
+      rememberCustomer(order.orderId, customerId);
       render(order);
       void watch(order.orderId, customerId);
     } catch (error) {
@@ -136,7 +138,13 @@ export function mountOrder(root: HTMLElement, products: ProductsPanel): void {
         h("div", {}, h("div", { class: "muted small" }, "Order"), h("code", { "data-testid": "order-id" }, order.orderId)),
         h("span", { class: `badge status-${status.toLowerCase()}`, "data-testid": "order-status" }, status),
       ),
-      h("p", { class: "muted small", "data-testid": "order-live" }, terminal ? "final state" : "following live…"),
+      h(
+        "p",
+        { class: "muted small" },
+        h("span", { "data-testid": "order-live" }, terminal ? "final state" : "following live…"),
+        " · ",
+        h("a", { href: whyHref(order.orderId), "data-testid": "why-link" }, terminal ? "timeline" : "why is it not done yet?"),
+      ),
       h(
         "ul",
         { class: "lines" },

@@ -85,6 +85,36 @@ describe("event bus on Kafka", () => {
     });
   });
 
+  it("when a batch spans partitions, then publish reports each event's partition and offset as a consumer sees them", async () => {
+    // Arrange: three subjects (so, most likely, several partitions) interleaved, sent as two batches
+    const topic = await createTestTopic();
+    const batch = (round: number) =>
+      ["order-a", "order-b", "order-c", "order-a", "order-c"].map((subject) =>
+        toOutgoingEvent(StringValueSchema, create(StringValueSchema, { value: `${subject} ${round}` }), {
+          source: "shopmesh/test",
+          subject,
+        }),
+      );
+    const first = batch(1);
+    const second = batch(2);
+
+    // Act
+    const reported = [...((await bus.publish(topic, first)) ?? []), ...((await bus.publish(topic, second)) ?? [])];
+
+    // Assert: what a consumer reads at each position is the event reported there
+    const seen = new Map<string, string>();
+    await bus.subscribe({
+      groupId: `test-${randomUUID()}`,
+      topics: [topic],
+      handle: async (e) => void seen.set(e.id, `${e.partition}/${e.offset}`),
+    });
+    await waitUntil(() => seen.size === 10, { message: "all ten events consumed" });
+    expect(reported).toHaveLength(10);
+    const events = [...first, ...second];
+    expect(reported.map((position) => `${position.partition}/${position.offset}`)).toEqual(events.map((e) => seen.get(e.id)));
+    expect(new Set(reported.map((position) => position.partition)).size).toBeGreaterThan(1);
+  });
+
   it("when a handler keeps failing, then the event goes to the DLQ after the retries and the next event is still handled", async () => {
     // Arrange
     const topic = await createTestTopic();

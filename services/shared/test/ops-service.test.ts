@@ -3,13 +3,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { createHandlerContext } from "@connectrpc/connect";
+import { Code, createHandlerContext } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   GetEventStatusRequestSchema,
   GetEventStatusResponseSchema,
+  ListAggregateEventsRequestSchema,
+  ListAggregateEventsResponseSchema,
   OpsService,
+  OutboxState,
   type GetEventStatusResponse,
+  type ListAggregateEventsResponse,
 } from "#gen/shop/ops/v1/ops_service_pb.js";
 import type { OutgoingEvent } from "#shared/events/event-bus.js";
 import { Inbox, inboxSchema } from "#shared/events/inbox.js";
@@ -42,6 +46,15 @@ async function status(): Promise<GetEventStatusResponse> {
   const ctx = createHandlerContext({ service: OpsService, method, protocolName: "test", requestMethod: "POST", url: "/" });
   const response = await impl.getEventStatus(create(GetEventStatusRequestSchema), ctx);
   return create(GetEventStatusResponseSchema, response);
+}
+
+/** aggregate calls ListAggregateEvents straight, like status. */
+async function aggregate(subject: string, eventIds: string[] = []): Promise<ListAggregateEventsResponse> {
+  const impl = createOpsServiceImpl({ service: "order", db });
+  const method = OpsService.method.listAggregateEvents;
+  const ctx = createHandlerContext({ service: OpsService, method, protocolName: "test", requestMethod: "POST", url: "/" });
+  const response = await impl.listAggregateEvents(create(ListAggregateEventsRequestSchema, { subject, eventIds }), ctx);
+  return create(ListAggregateEventsResponseSchema, response);
 }
 
 beforeEach(() => {
@@ -120,5 +133,62 @@ describe("OpsService.GetEventStatus", () => {
       client.close();
       server.forceShutdown();
     }
+  });
+});
+
+describe("OpsService.ListAggregateEvents", () => {
+  it("when an aggregate's rows are published, then they come back oldest first with their partition and offset", async () => {
+    const first = { ...event(1), subject: "order-a" };
+    const second = { ...event(2), subject: "order-a" };
+    const other = { ...event(3), subject: "order-b" };
+    db.transaction(() => {
+      for (const row of [first, other, second]) outbox.add(row);
+    })();
+    let offset = 40;
+    await new OutboxRelay(outbox, {
+      publish: async (_topic, events) => events.map(() => ({ partition: 2, offset: String(offset++) })),
+    }).flush();
+
+    const answer = await aggregate("order-a");
+
+    expect(answer.service).toBe("order");
+    expect(answer.events.map((row) => row.eventId)).toEqual([first.id, second.id]);
+    expect(answer.events[0]).toMatchObject({
+      eventType: "shop.test.v1.Happened",
+      topic: "shop.test.events",
+      state: OutboxState.PUBLISHED,
+      timesSent: 1,
+      partition: 2,
+      offset: 40n,
+    });
+    expect(answer.events[1]).toMatchObject({ partition: 2, offset: 42n });
+    expect(answer.events[0]?.publishTime).toBeDefined();
+  });
+
+  it("when a send failed, then the row is FAILED with its error and no position", async () => {
+    db.transaction(() => outbox.add({ ...event(1), subject: "order-c" }))();
+    await new OutboxRelay(outbox, { publish: async () => Promise.reject(new Error("broker down")) }).flush();
+
+    const [row] = (await aggregate("order-c")).events;
+
+    expect(row).toMatchObject({ state: OutboxState.FAILED, lastError: "broker down", timesSent: 1 });
+    expect(row?.partition).toBeUndefined();
+    expect(row?.offset).toBeUndefined();
+    expect(row?.publishTime).toBeUndefined();
+  });
+
+  it("when asked about event ids, then it returns those this service's inbox handled, with the consumer", async () => {
+    const inbox = new Inbox(db);
+    inbox.once("payment.order-created", { id: "e1", type: "t" }, () => undefined);
+    inbox.once("payment.order-cancelled", { id: "e9", type: "t" }, () => undefined);
+
+    const { handled } = await aggregate("order-a", ["e1", "e2"]);
+
+    expect(handled.map((entry) => [entry.eventId, entry.consumer])).toEqual([["e1", "payment.order-created"]]);
+    expect(handled[0]?.handleTime).toBeDefined();
+  });
+
+  it("when the subject is empty, then it is INVALID_ARGUMENT naming subject", async () => {
+    await expect(aggregate("")).rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: expect.stringContaining("subject") });
   });
 });

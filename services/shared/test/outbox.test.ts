@@ -119,6 +119,74 @@ describe("OutboxStore", () => {
   });
 });
 
+describe("outbox positions", () => {
+  it("when the bus reports where each event landed, then each row keeps its own partition and offset", async () => {
+    addAll(4); // two topics, so the relay publishes twice and each answer must reach its own rows
+    const positions = new Map<string, { partition: number; offset: string }>();
+    let next = 100;
+    await new OutboxRelay(outbox, {
+      publish: async (_topic, events) =>
+        events.map((sent) => {
+          const position = { partition: sent.subject.length % 3, offset: String(next++) };
+          positions.set(sent.id, position);
+          return position;
+        }),
+    }).flush();
+
+    const stored = db.prepare(`SELECT event_id, kafka_partition, kafka_offset FROM outbox`).all() as {
+      event_id: string;
+      kafka_partition: number;
+      kafka_offset: number;
+    }[];
+    expect(stored).toHaveLength(4);
+    for (const row of stored) {
+      const position = positions.get(row.event_id);
+      expect([row.kafka_partition, String(row.kafka_offset)]).toEqual([position?.partition, position?.offset]);
+    }
+  });
+
+  it("when a bus reports nothing, then rows are PUBLISHED without a position", async () => {
+    addAll(1);
+    await new OutboxRelay(outbox, { publish: async () => undefined }).flush();
+
+    expect(db.prepare(`SELECT state, kafka_partition, kafka_offset FROM outbox`).get()).toEqual({
+      state: "PUBLISHED",
+      kafka_partition: null,
+      kafka_offset: null,
+    });
+  });
+
+  it("when a database file has the outbox table from before the position columns, then opening it adds them and keeps the rows", () => {
+    const oldPath = join(dir, "old.db");
+    const old = openDatabase(oldPath, [
+      `CREATE TABLE outbox (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, topic TEXT NOT NULL,
+         event_type TEXT NOT NULL, source TEXT NOT NULL, subject TEXT NOT NULL, event_time TEXT NOT NULL,
+         traceparent TEXT, payload BLOB NOT NULL, state TEXT NOT NULL DEFAULT 'NOT_PUBLISHED',
+         times_sent INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+         created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')), published_at TEXT)`,
+    ]);
+    old
+      .prepare(
+        `INSERT INTO outbox (event_id, topic, event_type, source, subject, event_time, payload) VALUES ('e1','t','y','s','o','2026-01-01',x'01')`,
+      )
+      .run();
+    old.close();
+
+    const reopened = openDatabase(oldPath, outboxSchema);
+    try {
+      const columns = (reopened.pragma("table_info(outbox)") as { name: string }[]).map((column) => column.name);
+      expect(columns).toEqual(expect.arrayContaining(["kafka_partition", "kafka_offset"]));
+      expect(reopened.prepare(`SELECT event_id, kafka_offset FROM outbox`).all()).toEqual([{ event_id: "e1", kafka_offset: null }]);
+      // A second open finds the columns there and changes nothing.
+      reopened.close();
+      openDatabase(oldPath, outboxSchema).close();
+    } finally {
+      if (reopened.open) reopened.close();
+    }
+  });
+});
+
 describe("OutboxRelay.notify", () => {
   it("when a commit notifies while a pass is publishing, then its row goes out right after that pass, not a poll interval later", async () => {
     addAll(1);

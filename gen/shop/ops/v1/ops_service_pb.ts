@@ -2,8 +2,8 @@
 // @generated from file shop/ops/v1/ops_service.proto (package shop.ops.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file shop/ops/v1/ops_service.proto.
  */
 export const file_shop_ops_v1_ops_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1zaG9wL29wcy92MS9vcHNfc2VydmljZS5wcm90bxILc2hvcC5vcHMudjEiFwoVR2V0RXZlbnRTdGF0dXNSZXF1ZXN0IsQBChZHZXRFdmVudFN0YXR1c1Jlc3BvbnNlEg8KB3NlcnZpY2UYASABKAkSFgoOb3V0Ym94X3BlbmRpbmcYAiABKAMSFQoNb3V0Ym94X2ZhaWxlZBgDIAEoAxIYChBvdXRib3hfcHVibGlzaGVkGAQgASgDEjcKE29sZGVzdF9wZW5kaW5nX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2luYm94X3Byb2Nlc3NlZBgGIAEoAzJnCgpPcHNTZXJ2aWNlElkKDkdldEV2ZW50U3RhdHVzEiIuc2hvcC5vcHMudjEuR2V0RXZlbnRTdGF0dXNSZXF1ZXN0GiMuc2hvcC5vcHMudjEuR2V0RXZlbnRTdGF0dXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Ch1zaG9wL29wcy92MS9vcHNfc2VydmljZS5wcm90bxILc2hvcC5vcHMudjEiFwoVR2V0RXZlbnRTdGF0dXNSZXF1ZXN0IsQBChZHZXRFdmVudFN0YXR1c1Jlc3BvbnNlEg8KB3NlcnZpY2UYASABKAkSFgoOb3V0Ym94X3BlbmRpbmcYAiABKAMSFQoNb3V0Ym94X2ZhaWxlZBgDIAEoAxIYChBvdXRib3hfcHVibGlzaGVkGAQgASgDEjcKE29sZGVzdF9wZW5kaW5nX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2luYm94X3Byb2Nlc3NlZBgGIAEoAyJAChpMaXN0QWdncmVnYXRlRXZlbnRzUmVxdWVzdBIPCgdzdWJqZWN0GAEgASgJEhEKCWV2ZW50X2lkcxgCIAMoCSKEAQobTGlzdEFnZ3JlZ2F0ZUV2ZW50c1Jlc3BvbnNlEg8KB3NlcnZpY2UYASABKAkSKAoGZXZlbnRzGAIgAygLMhguc2hvcC5vcHMudjEuT3V0Ym94RXZlbnQSKgoHaGFuZGxlZBgDIAMoCzIZLnNob3Aub3BzLnYxLkhhbmRsZWRFdmVudCLRAgoLT3V0Ym94RXZlbnQSEAoIZXZlbnRfaWQYASABKAkSEgoKZXZlbnRfdHlwZRgCIAEoCRINCgV0b3BpYxgDIAEoCRInCgVzdGF0ZRgEIAEoDjIYLnNob3Aub3BzLnYxLk91dGJveFN0YXRlEhIKCnRpbWVzX3NlbnQYBSABKAUSEgoKbGFzdF9lcnJvchgGIAEoCRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMcHVibGlzaF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCglwYXJ0aXRpb24YCSABKAVIAIgBARITCgZvZmZzZXQYCiABKANIAYgBARITCgt0cmFjZXBhcmVudBgLIAEoCUIMCgpfcGFydGl0aW9uQgkKB19vZmZzZXQiYwoMSGFuZGxlZEV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEhAKCGNvbnN1bWVyGAIgASgJEi8KC2hhbmRsZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCqeAQoLT3V0Ym94U3RhdGUSHAoYT1VUQk9YX1NUQVRFX1VOU1BFQ0lGSUVEEAASHgoaT1VUQk9YX1NUQVRFX05PVF9QVUJMSVNIRUQQARIcChhPVVRCT1hfU1RBVEVfSU5fUFJPR1JFU1MQAhIaChZPVVRCT1hfU1RBVEVfUFVCTElTSEVEEAMSFwoTT1VUQk9YX1NUQVRFX0ZBSUxFRBAEMtEBCgpPcHNTZXJ2aWNlElkKDkdldEV2ZW50U3RhdHVzEiIuc2hvcC5vcHMudjEuR2V0RXZlbnRTdGF0dXNSZXF1ZXN0GiMuc2hvcC5vcHMudjEuR2V0RXZlbnRTdGF0dXNSZXNwb25zZRJoChNMaXN0QWdncmVnYXRlRXZlbnRzEicuc2hvcC5vcHMudjEuTGlzdEFnZ3JlZ2F0ZUV2ZW50c1JlcXVlc3QaKC5zaG9wLm9wcy52MS5MaXN0QWdncmVnYXRlRXZlbnRzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * GetEventStatusRequest asks for the event status of the service called.
@@ -88,6 +88,248 @@ export const GetEventStatusResponseSchema: GenMessage<GetEventStatusResponse> = 
   messageDesc(file_shop_ops_v1_ops_service, 1);
 
 /**
+ * ListAggregateEventsRequest names one aggregate and the events to look up in
+ * the inbox.
+ *
+ * @generated from message shop.ops.v1.ListAggregateEventsRequest
+ */
+export type ListAggregateEventsRequest = Message<"shop.ops.v1.ListAggregateEventsRequest"> & {
+  /**
+   * subject is the aggregate's id, the events' CloudEvents subject and Kafka
+   * key (an order id); required, at most 128 characters.
+   *
+   * @generated from field: string subject = 1;
+   */
+  subject: string;
+
+  /**
+   * event_ids are events (of any service) whose handling by this service's
+   * consumers to report; at most 1000.
+   *
+   * @generated from field: repeated string event_ids = 2;
+   */
+  eventIds: string[];
+};
+
+/**
+ * Describes the message shop.ops.v1.ListAggregateEventsRequest.
+ * Use `create(ListAggregateEventsRequestSchema)` to create a new message.
+ */
+export const ListAggregateEventsRequestSchema: GenMessage<ListAggregateEventsRequest> = /*@__PURE__*/
+  messageDesc(file_shop_ops_v1_ops_service, 2);
+
+/**
+ * ListAggregateEventsResponse is one service's view of one aggregate's events.
+ *
+ * @generated from message shop.ops.v1.ListAggregateEventsResponse
+ */
+export type ListAggregateEventsResponse = Message<"shop.ops.v1.ListAggregateEventsResponse"> & {
+  /**
+   * service names the service, for example "order".
+   *
+   * @generated from field: string service = 1;
+   */
+  service: string;
+
+  /**
+   * events are the outbox rows about the subject, oldest first.
+   *
+   * @generated from field: repeated shop.ops.v1.OutboxEvent events = 2;
+   */
+  events: OutboxEvent[];
+
+  /**
+   * handled are the requested events this service's consumers handled.
+   *
+   * @generated from field: repeated shop.ops.v1.HandledEvent handled = 3;
+   */
+  handled: HandledEvent[];
+};
+
+/**
+ * Describes the message shop.ops.v1.ListAggregateEventsResponse.
+ * Use `create(ListAggregateEventsResponseSchema)` to create a new message.
+ */
+export const ListAggregateEventsResponseSchema: GenMessage<ListAggregateEventsResponse> = /*@__PURE__*/
+  messageDesc(file_shop_ops_v1_ops_service, 3);
+
+/**
+ * OutboxEvent is one outbox row.
+ *
+ * @generated from message shop.ops.v1.OutboxEvent
+ */
+export type OutboxEvent = Message<"shop.ops.v1.OutboxEvent"> & {
+  /**
+   * event_id is the CloudEvents id (ce_id).
+   *
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * event_type is the CloudEvents type, the full proto name of the payload.
+   *
+   * @generated from field: string event_type = 2;
+   */
+  eventType: string;
+
+  /**
+   * topic is the Kafka topic the event is for.
+   *
+   * @generated from field: string topic = 3;
+   */
+  topic: string;
+
+  /**
+   * state is where the row stands.
+   *
+   * @generated from field: shop.ops.v1.OutboxState state = 4;
+   */
+  state: OutboxState;
+
+  /**
+   * times_sent counts the relay's send attempts.
+   *
+   * @generated from field: int32 times_sent = 5;
+   */
+  timesSent: number;
+
+  /**
+   * last_error is the last failed send's error; empty after a success.
+   *
+   * @generated from field: string last_error = 6;
+   */
+  lastError: string;
+
+  /**
+   * create_time is when the business transaction wrote the row.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 7;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * publish_time is when Kafka acknowledged it; unset until then.
+   *
+   * @generated from field: google.protobuf.Timestamp publish_time = 8;
+   */
+  publishTime?: Timestamp | undefined;
+
+  /**
+   * partition is the Kafka partition it was written to; unset until
+   * published, and for rows published before partitions were recorded.
+   *
+   * @generated from field: optional int32 partition = 9;
+   */
+  partition?: number | undefined;
+
+  /**
+   * offset is its offset in that partition; unset like partition.
+   *
+   * @generated from field: optional int64 offset = 10;
+   */
+  offset?: bigint | undefined;
+
+  /**
+   * traceparent is the W3C trace context the event carries.
+   *
+   * @generated from field: string traceparent = 11;
+   */
+  traceparent: string;
+};
+
+/**
+ * Describes the message shop.ops.v1.OutboxEvent.
+ * Use `create(OutboxEventSchema)` to create a new message.
+ */
+export const OutboxEventSchema: GenMessage<OutboxEvent> = /*@__PURE__*/
+  messageDesc(file_shop_ops_v1_ops_service, 4);
+
+/**
+ * HandledEvent is one event a consumer of this service handled.
+ *
+ * @generated from message shop.ops.v1.HandledEvent
+ */
+export type HandledEvent = Message<"shop.ops.v1.HandledEvent"> & {
+  /**
+   * event_id is the event's id.
+   *
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * consumer is the inbox consumer that handled it, for example
+   * "payment.order-created".
+   *
+   * @generated from field: string consumer = 2;
+   */
+  consumer: string;
+
+  /**
+   * handle_time is when the handler's transaction committed.
+   *
+   * @generated from field: google.protobuf.Timestamp handle_time = 3;
+   */
+  handleTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message shop.ops.v1.HandledEvent.
+ * Use `create(HandledEventSchema)` to create a new message.
+ */
+export const HandledEventSchema: GenMessage<HandledEvent> = /*@__PURE__*/
+  messageDesc(file_shop_ops_v1_ops_service, 5);
+
+/**
+ * OutboxState is the life of an outbox row.
+ *
+ * @generated from enum shop.ops.v1.OutboxState
+ */
+export enum OutboxState {
+  /**
+   * OUTBOX_STATE_UNSPECIFIED is never returned.
+   *
+   * @generated from enum value: OUTBOX_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * OUTBOX_STATE_NOT_PUBLISHED: committed, waiting for the relay.
+   *
+   * @generated from enum value: OUTBOX_STATE_NOT_PUBLISHED = 1;
+   */
+  NOT_PUBLISHED = 1,
+
+  /**
+   * OUTBOX_STATE_IN_PROGRESS: the relay is sending it.
+   *
+   * @generated from enum value: OUTBOX_STATE_IN_PROGRESS = 2;
+   */
+  IN_PROGRESS = 2,
+
+  /**
+   * OUTBOX_STATE_PUBLISHED: Kafka acknowledged it.
+   *
+   * @generated from enum value: OUTBOX_STATE_PUBLISHED = 3;
+   */
+  PUBLISHED = 3,
+
+  /**
+   * OUTBOX_STATE_FAILED: the last send failed; the relay tries again.
+   *
+   * @generated from enum value: OUTBOX_STATE_FAILED = 4;
+   */
+  FAILED = 4,
+}
+
+/**
+ * Describes the enum shop.ops.v1.OutboxState.
+ */
+export const OutboxStateSchema: GenEnum<OutboxState> = /*@__PURE__*/
+  enumDesc(file_shop_ops_v1_ops_service, 0);
+
+/**
  * OpsService is the operator's view into one service's event plumbing. Every
  * service serves it next to its domain service, so the gateway's events panel
  * can show outbox backlogs without reading another service's database.
@@ -105,6 +347,20 @@ export const OpsService: GenService<{
     methodKind: "unary";
     input: typeof GetEventStatusRequestSchema;
     output: typeof GetEventStatusResponseSchema;
+  },
+  /**
+   * ListAggregateEvents is a unary RPC. It returns the outbox rows this
+   * service wrote about one aggregate (the events whose subject is, for
+   * example, an order id), and which of the given event ids this service's
+   * consumers have handled. The "why is my order stuck?" timeline asks every
+   * service, since each keeps its own outbox and inbox.
+   *
+   * @generated from rpc shop.ops.v1.OpsService.ListAggregateEvents
+   */
+  listAggregateEvents: {
+    methodKind: "unary";
+    input: typeof ListAggregateEventsRequestSchema;
+    output: typeof ListAggregateEventsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_shop_ops_v1_ops_service, 0);

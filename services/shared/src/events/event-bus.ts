@@ -71,6 +71,12 @@ export interface Subscription {
   close(): Promise<void>;
 }
 
+/** EventPosition is where a published event is in the log: its partition and offset (a decimal int64). */
+export interface EventPosition {
+  readonly partition: number;
+  readonly offset: string;
+}
+
 /**
  * EventBus publishes and consumes CloudEvents-framed protobuf events.
  *
@@ -81,8 +87,13 @@ export interface Subscription {
  * small so that @platformatic/kafka (its likely successor) or another client can replace it without touching callers.
  */
 export interface EventBus {
-  /** publish writes the events to the topic as one batch and resolves once all in-sync replicas have them (acks=all). */
-  publish(topic: string, events: readonly OutgoingEvent[]): Promise<void>;
+  /**
+   * publish writes the events to the topic as one batch and resolves once all in-sync replicas have them (acks=all),
+   * with where each event landed, in the order given (the outbox records it, so an operator can place an event against
+   * a consumer's committed offset). A bus that cannot tell (an in-memory one) resolves with nothing.
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: buses (and test doubles) that record nothing keep returning Promise<void>
+  publish(topic: string, events: readonly OutgoingEvent[]): Promise<readonly EventPosition[] | void>;
   /** subscribe starts a consumer and resolves once it has joined its group. */
   subscribe(options: SubscribeOptions): Promise<Subscription>;
   /** close stops every subscription (committing their offsets) and disconnects the producer. */

@@ -1,9 +1,19 @@
-import { Partitioners, type EachBatchPayload, type Kafka, type IHeaders, type KafkaMessage, type Message, type Producer } from "kafkajs";
+import {
+  Partitioners,
+  type EachBatchPayload,
+  type Kafka,
+  type IHeaders,
+  type KafkaMessage,
+  type Message,
+  type Producer,
+  type RecordMetadata,
+} from "kafkajs";
 import { pino } from "pino";
 import { headersToStrings, MalformedEventError, parseCloudEventHeaders, toCloudEventHeaders } from "./cloudevents.js";
 import {
   DEFAULT_RETRY,
   type EventBus,
+  type EventPosition,
   type IncomingEvent,
   type OutgoingEvent,
   type RetryPolicy,
@@ -46,10 +56,21 @@ export function createKafkaEventBus(options: KafkaEventBusOptions): EventBus {
   // No idempotent producer (not required, and it needs extra broker ACLs in some setups); one request in flight keeps
   // a key's events in order even when a send is retried.
   // The Java client's partitioner (murmur2 of the key), so a JVM or Go producer puts a subject on the same partition.
+  // Wrapped to note the partition it picks for each message object (the producer passes ours through; a retry picks
+  // again and the last pick is the one sent), so publish can give each event its offset: a send answers one base
+  // offset per partition, and the messages of one partition in one send are consecutive from it.
+  const partitionOf = new WeakMap<Message, number>();
   const producer: Producer = kafka.producer({
     allowAutoTopicCreation: false,
     maxInFlightRequests: 1,
-    createPartitioner: Partitioners.DefaultPartitioner,
+    createPartitioner: () => {
+      const pick = Partitioners.DefaultPartitioner();
+      return (args) => {
+        const partition = pick(args);
+        partitionOf.set(args.message, partition);
+        return partition;
+      };
+    },
   });
   let producerConnection: Promise<void> | undefined;
   const subscriptions = new Set<Subscription>();
@@ -63,9 +84,9 @@ export function createKafkaEventBus(options: KafkaEventBusOptions): EventBus {
     return producerConnection;
   }
 
-  async function send(topic: string, messages: Message[]): Promise<void> {
+  async function send(topic: string, messages: Message[]): Promise<RecordMetadata[]> {
     await connectProducer();
-    await producer.send({ topic, acks: -1, messages });
+    return producer.send({ topic, acks: -1, messages });
   }
 
   async function subscribe(subscription: SubscribeOptions): Promise<Subscription> {
@@ -219,10 +240,11 @@ export function createKafkaEventBus(options: KafkaEventBusOptions): EventBus {
 
   return {
     ready,
-    async publish(topic: string, events: readonly OutgoingEvent[]): Promise<void> {
+    async publish(topic: string, events: readonly OutgoingEvent[]): Promise<readonly EventPosition[] | undefined> {
       if (closed) throw new Error("event bus is closed");
-      if (events.length === 0) return;
-      await send(topic, events.map(toKafkaMessage));
+      if (events.length === 0) return [];
+      const messages = events.map(toKafkaMessage);
+      return positionsOf(messages, await send(topic, messages), partitionOf);
     },
     subscribe,
     async close(): Promise<void> {
@@ -232,6 +254,28 @@ export function createKafkaEventBus(options: KafkaEventBusOptions): EventBus {
       if (producerConnection) await producer.disconnect();
     },
   };
+}
+
+/**
+ * positionsOf gives each sent message its partition and offset: the partition the partitioner noted, and the
+ * partition's base offset plus the message's place among that partition's messages. Undefined if any is unknown.
+ */
+export function positionsOf(
+  messages: readonly Message[],
+  metadata: readonly RecordMetadata[],
+  partitionOf: WeakMap<Message, number>,
+): EventPosition[] | undefined {
+  const next = new Map<number, bigint>();
+  for (const record of metadata) if (record.baseOffset !== undefined) next.set(record.partition, BigInt(record.baseOffset));
+  const positions: EventPosition[] = [];
+  for (const message of messages) {
+    const partition = partitionOf.get(message);
+    const offset = partition === undefined ? undefined : next.get(partition);
+    if (partition === undefined || offset === undefined) return undefined;
+    positions.push({ partition, offset: offset.toString() });
+    next.set(partition, offset + 1n);
+  }
+  return positions;
 }
 
 function toKafkaMessage(event: OutgoingEvent): Message {

@@ -2,14 +2,14 @@ import type { Logger } from "../logger.js";
 import { continueTrace, formatTraceparent, type TraceContext } from "../trace-context.js";
 import { recordSend } from "../tracing/messaging-spans.js";
 import type { Spans } from "../tracing/spans.js";
-import { openBookkeepingConnection, type SqliteDatabase } from "../store/database.js";
-import type { EventBus, OutgoingEvent } from "./event-bus.js";
+import { addMissingColumns, openBookkeepingConnection, type SchemaStep, type SqliteDatabase } from "../store/database.js";
+import type { EventBus, EventPosition, OutgoingEvent } from "./event-bus.js";
 
 /** OutboxState is the life of one outbox row, visible in the table for operators. */
 export type OutboxState = "NOT_PUBLISHED" | "IN_PROGRESS" | "PUBLISHED" | "FAILED";
 
 /** outboxSchema is the outbox table; services add it to their own database's schema. */
-export const outboxSchema = [
+export const outboxSchema: readonly SchemaStep[] = [
   `CREATE TABLE IF NOT EXISTS outbox (
      seq          INTEGER PRIMARY KEY AUTOINCREMENT,
      event_id     TEXT NOT NULL UNIQUE,
@@ -28,6 +28,11 @@ export const outboxSchema = [
      published_at TEXT
    )`,
   `CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (state, seq) WHERE state != 'PUBLISHED'`,
+  // Where the send landed (EventBus.publish reports it), so an operator can place an event against a consumer
+  // group's committed offset (the order timeline); files from before these columns get them here.
+  addMissingColumns("outbox", { kafka_partition: "INTEGER", kafka_offset: "INTEGER" }),
+  // One aggregate's rows, for OpsService.ListAggregateEvents.
+  `CREATE INDEX IF NOT EXISTS outbox_subject ON outbox (subject)`,
 ];
 
 /** OutboxEvent is an event bound for a topic, as the business transaction records it. */
@@ -108,9 +113,14 @@ export class OutboxStore {
     return rows.map((row) => ({ seq: row.seq, event: toEvent(row), attempts: row.times_sent, lastError: row.last_error }));
   }
 
-  /** published marks claimed rows PUBLISHED. */
-  published(seqs: readonly number[]): void {
-    if (seqs.length > 0) this.relayMarks().published.run(JSON.stringify(seqs));
+  /** published marks claimed rows PUBLISHED, with the partition and offset of those whose position is known. */
+  published(seqs: readonly number[], positions: ReadonlyMap<number, EventPosition> = new Map()): void {
+    if (seqs.length === 0) return;
+    const marks = seqs.map((seq) => {
+      const at = positions.get(seq);
+      return at === undefined ? [seq, null, null] : [seq, at.partition, Number(at.offset)];
+    });
+    this.relayMarks().published.run(JSON.stringify(marks));
   }
 
   /** failed marks claimed rows FAILED with the error, to be claimed again. */
@@ -150,10 +160,11 @@ function prepareRelayMarks(connection: SqliteDatabase) {
                        ORDER BY seq LIMIT ?)
        RETURNING seq, event_id, topic, event_type, source, subject, event_time, traceparent, payload, times_sent, last_error`,
     ),
-    // The seqs arrive as one JSON array, so a batch is one statement whatever its size.
+    // The seqs arrive as one JSON array ([seq, partition, offset] each), so a batch is one statement whatever its size.
     published: connection.prepare<[string]>(
-      `UPDATE outbox SET state = 'PUBLISHED', last_error = NULL, published_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')
-        WHERE seq IN (SELECT value FROM json_each(?))`,
+      `UPDATE outbox SET state = 'PUBLISHED', last_error = NULL, published_at = strftime('%Y-%m-%dT%H:%M:%fZ','now'),
+              kafka_partition = mark.value ->> 1, kafka_offset = mark.value ->> 2
+         FROM json_each(?) AS mark WHERE outbox.seq = mark.value ->> 0`,
     ),
     failed: connection.prepare<[string, string]>(
       `UPDATE outbox SET state = 'FAILED', last_error = ? WHERE seq IN (SELECT value FROM json_each(?))`,
@@ -301,11 +312,19 @@ export class OutboxRelay {
     // `traceparent` header carries, so the consumer's span hangs under the send, which hangs under the writer.
     const sends = batch.map((row) => ({ row, ...continueTrace(row.event.traceparent) }));
     try {
-      const events = sends.map(({ row, own }) => ({ ...row.event, traceparent: formatTraceparent(own) }));
+      const events = sends.map(({ row, own }) => ({ seq: row.seq, event: { ...row.event, traceparent: formatTraceparent(own) } }));
+      const positions = new Map<number, EventPosition>();
       for (const [topic, ofTopic] of groupByTopic(events)) {
-        await this.bus.publish(topic, ofTopic);
+        const landed = await this.bus.publish(
+          topic,
+          ofTopic.map((entry) => entry.event),
+        );
+        ofTopic.forEach(({ seq }, i) => {
+          const at = landed?.[i];
+          if (at !== undefined) positions.set(seq, at);
+        });
       }
-      this.store.published(seqs);
+      this.store.published(seqs, positions);
       this.recordSends(sends);
       return batch.length;
     } catch (error) {
@@ -327,11 +346,12 @@ interface Send {
   readonly parent: TraceContext | undefined;
 }
 
-function groupByTopic(events: OutboxEvent[]): Map<string, OutgoingEvent[]> {
-  const byTopic = new Map<string, OutgoingEvent[]>();
-  for (const { topic, ...event } of events) {
+function groupByTopic(rows: { seq: number; event: OutboxEvent }[]): Map<string, { seq: number; event: OutgoingEvent }[]> {
+  const byTopic = new Map<string, { seq: number; event: OutgoingEvent }[]>();
+  for (const { seq, event: outboxEvent } of rows) {
+    const { topic, ...event } = outboxEvent;
     const list = byTopic.get(topic) ?? [];
-    list.push(event);
+    list.push({ seq, event });
     byTopic.set(topic, list);
   }
   return byTopic;

@@ -38,6 +38,17 @@ export const Topics = {
   inventoryEvents: "shop.inventory.v1.events",
 } as const;
 
+/**
+ * CONSUMED_TOPICS is what each service's consumer group reads (the topics of `consumes` in services/<name>/src/app.ts;
+ * docs/architecture.md's table). Tools that place a group against an event (the order timeline, the test harness's
+ * offset pre-commit) need it without starting the service.
+ */
+export const CONSUMED_TOPICS: Readonly<Record<"order" | "payment" | "inventory", readonly string[]>> = {
+  order: [Topics.paymentEvents, Topics.inventoryEvents],
+  payment: [Topics.orderEvents],
+  inventory: [Topics.orderEvents, Topics.paymentEvents],
+};
+
 /** dlqTopicOf names the dead-letter twin of a topic: `<topic>.dlq`. */
 export function dlqTopicOf(topic: string): string {
   return `${topic}.dlq`;

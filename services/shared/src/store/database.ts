@@ -25,7 +25,11 @@ export type SqliteSynchronous = "FULL" | "NORMAL";
  * may be lost harmlessly (the outbox relay's bookkeeping) use a second connection
  * from {@link openBookkeepingConnection} instead of weakening this one.
  */
-export function openDatabase(path: string, schema: readonly string[], options: { synchronous?: SqliteSynchronous } = {}): SqliteDatabase {
+export function openDatabase(
+  path: string,
+  schema: readonly SchemaStep[],
+  options: { synchronous?: SqliteSynchronous } = {},
+): SqliteDatabase {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   db.pragma("journal_mode = WAL");
@@ -33,8 +37,32 @@ export function openDatabase(path: string, schema: readonly string[], options: {
   db.pragma("foreign_keys = ON");
   // A second connection (the relay's, a test, the dlq tool) may hold the write lock briefly.
   db.pragma("busy_timeout = 5000");
-  for (const statement of schema) db.exec(statement);
+  for (const step of schema) {
+    if (typeof step === "string") db.exec(step);
+    else step(db);
+  }
   return db;
+}
+
+/**
+ * SchemaStep is one idempotent step of a schema: a SQL statement (`CREATE TABLE IF NOT EXISTS`), or a function for
+ * what SQL cannot say idempotently, such as a column added to a table that existing database files already have.
+ */
+export type SchemaStep = string | ((db: SqliteDatabase) => void);
+
+/**
+ * addMissingColumns is the schema step that adds columns to an existing table: `CREATE TABLE IF NOT EXISTS` leaves a
+ * table from an older version as it was, and SQLite has no `ADD COLUMN IF NOT EXISTS`, so it asks
+ * `pragma table_info` which are there. Columns added this way must be nullable or have a default (SQLite's rule).
+ */
+export function addMissingColumns(table: string, columns: Readonly<Record<string, string>>): SchemaStep {
+  return (db) => {
+    const info = db.pragma(`table_info(${table})`) as { name: string }[];
+    const present = new Set(info.map((column) => column.name));
+    for (const [name, definition] of Object.entries(columns)) {
+      if (!present.has(name)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${name} ${definition}`);
+    }
+  };
 }
 
 /**
