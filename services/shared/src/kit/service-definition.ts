@@ -1,6 +1,7 @@
 import type { ChannelCredentials } from "@grpc/grpc-js";
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
-import type { ServiceSettings } from "../config.js";
+import type { CommandBus, ConsumeOptions } from "../commands/command-bus.js";
+import type { CommandBusSettings, ServiceSettings } from "../config.js";
 import type { MeshServiceName } from "../security/identity.js";
 import type { EventHandler } from "../events/consumer.js";
 import type { EventBus } from "../events/event-bus.js";
@@ -25,6 +26,12 @@ export interface ServiceDefinition<Config extends ServiceSettings, Parts> {
   readonly name: string;
   /** schema is the service's own tables; the kit adds the outbox, the inbox and its own. */
   readonly schema: readonly string[];
+  /**
+   * commandBus, for a service that sends or consumes commands (services/shared/src/commands), names the broker
+   * (readCommandBusSettings): the kit builds the bus with the service's inbox table as its ledger, runs the
+   * wiring's command consumers and closes it at the stop. Services without it never connect to a command broker.
+   */
+  readonly commandBus?: CommandBusSettings | undefined;
   /** wire builds the service's parts from what the kit provides, and says what it serves, consumes and publishes. */
   wire(kit: Kit<Config>): ServiceWiring<Parts>;
 }
@@ -61,7 +68,15 @@ export interface Kit<Config extends ServiceSettings> {
    * client of another service gets them in its ClientOptions, so each of its calls has a CLIENT span.
    */
   readonly spans: Spans | undefined;
+  /** commands is the command bus when the definition names one (or a test shares one), else undefined. */
+  readonly commands: CommandBus | undefined;
 }
+
+/**
+ * CommandHandling is one command consumer a service runs: ConsumeOptions whose retry and prefetch default to the
+ * definition's COMMAND_RETRY_* and COMMAND_PREFETCH.
+ */
+export type CommandHandling = ConsumeOptions;
 
 /** ServiceWiring is what a service declares: what it serves, consumes, publishes and runs on a timer. */
 export interface ServiceWiring<Parts> {
@@ -74,6 +89,12 @@ export interface ServiceWiring<Parts> {
    */
   // Handlers of different event types; the variance of MessageShape needs `any` here.
   readonly consumes?: Readonly<Record<string, readonly EventHandler[]>>;
+  /**
+   * handlesCommands are the service's command consumers (the definition must name a commandBus). The kit starts them
+   * after the outbox relay, before SERVING, and stops them (the command in progress finishes) before the relay's
+   * last flush, like the consumer group.
+   */
+  readonly handlesCommands?: readonly CommandHandling[];
   /** publishes lists the topics its outbox rows go to; start-up waits until they (and the consumed ones) exist. */
   readonly publishes?: readonly string[];
   /** timers run in the background from SERVING until the stop begins, each tick in a trace of its own. */
@@ -96,6 +117,8 @@ export interface KitOverrides {
   readonly logger?: Logger | undefined;
   /** bus, when given, is shared with the caller: the service uses it but does not close it. */
   readonly bus?: EventBus | undefined;
+  /** commandBus, when given, is shared with the caller like `bus`: used, not closed. */
+  readonly commandBus?: CommandBus | undefined;
   readonly relay?: OutboxRelayOptions | undefined;
   /** graceMs overrides SHUTDOWN_GRACE_MS. */
   readonly graceMs?: number | undefined;

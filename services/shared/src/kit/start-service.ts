@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { type CommandBus, type CommandConsumer, createCommandBus, sqliteCommandLedger } from "../commands/index.js";
 import type { ServiceSettings } from "../config.js";
 import { subscribeHandlers } from "../events/consumer.js";
 import type { EventBus, Subscription } from "../events/event-bus.js";
@@ -73,6 +74,13 @@ export async function startService<Config extends ServiceSettings, Parts>(
       clientLogger: wait.clientLogger,
       ssl: kafkaSsl,
     });
+  // The command bus's ledger is the inbox table, so "handled" commits beside the service's own rows.
+  const commands: CommandBus | undefined =
+    overrides.commandBus ??
+    (definition.commandBus === undefined
+      ? undefined
+      : createCommandBus(definition.commandBus, { ledger: sqliteCommandLedger(db), logger, connectionName: `shopmesh-${name}` }));
+  const ownCommands = overrides.commandBus ? undefined : commands;
   const outbox = new OutboxStore(db);
   const relay = new OutboxRelay(outbox, bus, { logger, spans: tracing?.spans, ...overrides.relay });
   const stopping = new AbortController();
@@ -92,6 +100,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
     stopping: stopping.signal,
     channelCredentials: (peer) => transport.channelCredentials(peer),
     spans: tracing?.spans,
+    commands,
   };
 
   let wiring: ServiceWiring<Parts>;
@@ -99,6 +108,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
     wiring = definition.wire(kit);
   } catch (error) {
     if (!overrides.bus) await bus.close().catch(() => undefined);
+    await ownCommands?.close().catch(() => undefined);
     db.close();
     closeCertificates();
     await tracing?.shutdown().catch(() => undefined);
@@ -128,7 +138,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
     dlqTopics: consumed.map(dlqTopicOf),
   });
   metrics.kafka(lagSource);
-  const state: LifeState = { serving: false, subscription: undefined, timers: [], metricsServer: undefined };
+  const state: LifeState = { serving: false, subscription: undefined, commandConsumers: [], timers: [], metricsServer: undefined };
   const drainMs = overrides.drainDelayMs ?? config.shutdown.drainMs;
   const graceMs = overrides.graceMs ?? config.shutdown.graceMs;
   const sequence = new StopSequence(
@@ -141,6 +151,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
       drainMs,
       graceMs,
       ownBus: overrides.bus ? undefined : bus,
+      ownCommands,
       closeOwn: wiring.close,
       closeTransport: closeCertificates,
       closeMetrics: async () => {
@@ -159,8 +170,23 @@ export async function startService<Config extends ServiceSettings, Parts>(
     // Bound before the Kafka waits: a start stuck on the broker is exactly when its figures are worth reading.
     const metricsServer = await serveMetrics(metrics, config.host, config.metricsPort);
     state.metricsServer = metricsServer;
-    await wait.retry("event bus", async () => bus.ready?.(topics));
+    // A service with no topics (notification: commands only) has nothing to wait for on Kafka.
+    if (topics.length > 0) await wait.retry("event bus", async () => bus.ready?.(topics));
     relay.start();
+    for (const handling of wiring.handlesCommands ?? []) {
+      if (commands === undefined) throw new Error(`${name} handles commands on "${handling.queue}" but its definition names no commandBus`);
+      const settings = definition.commandBus;
+      const handle = handling.handle;
+      state.commandConsumers.push(
+        await commands.consume({
+          consumer: `${name}.${handling.queue}`,
+          ...(settings ? { retry: settings.retry, prefetch: settings.prefetch } : {}),
+          ...handling,
+          // Each command is handled in the trace of the work that decided it, as an event is.
+          handle: (command) => runInTrace(command.traceparent, () => handle(command)),
+        }),
+      );
+    }
     if (consumes.length > 0) {
       const groupId = config.kafkaGroupId;
       state.subscription = await wait.retry("consumer group", () =>
@@ -219,6 +245,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
 interface LifeState {
   serving: boolean;
   subscription: Subscription | undefined;
+  commandConsumers: CommandConsumer[];
   timers: NodeJS.Timeout[];
   metricsServer: MetricsServer | undefined;
 }
@@ -233,6 +260,8 @@ interface StopParts<Config extends ServiceSettings> {
   readonly graceMs: number;
   /** ownBus is the bus the kit built, to close; undefined when the caller's. */
   readonly ownBus: EventBus | undefined;
+  /** ownCommands is the command bus the kit built, to close; undefined when the caller's or none. */
+  readonly ownCommands: CommandBus | undefined;
   readonly closeOwn: (() => void | Promise<void>) | undefined;
   readonly closeTransport: () => void;
   readonly closeMetrics: () => Promise<void>;
@@ -273,6 +302,13 @@ function stopSteps<Config extends ServiceSettings>(parts: StopParts<Config>): St
       },
     },
     {
+      // Like leaving the group: a command in progress may still write rows, which the relay's flush then sends.
+      name: "stop the command consumers",
+      run: async () => {
+        await Promise.all(state.commandConsumers.splice(0).map((consumer) => consumer.close()));
+      },
+    },
+    {
       name: "flush the outbox relay",
       run: async () => {
         const left = await kit.relay.stop();
@@ -280,6 +316,7 @@ function stopSteps<Config extends ServiceSettings>(parts: StopParts<Config>): St
       },
     },
     { name: "close the event bus", run: () => parts.ownBus?.close() },
+    { name: "close the command bus", run: () => parts.ownCommands?.close() },
     { name: "close the service's clients", run: () => parts.closeOwn?.() },
     { name: "stop watching certificates", run: () => parts.closeTransport() },
     // Scrapes read the outbox: the listener closes before the database does.
