@@ -11,7 +11,7 @@ import type { ServiceRegistration } from "../grpc/server.js";
 import type { Logger } from "../logger.js";
 import type { ProcessMetrics } from "../metrics/index.js";
 import type { Stoppable } from "../runtime.js";
-import type { SqliteDatabase } from "../store/database.js";
+import type { SchemaStep, SqliteDatabase } from "../store/database.js";
 import type { Spans } from "../tracing/spans.js";
 
 /**
@@ -25,7 +25,7 @@ export interface ServiceDefinition<Config extends ServiceSettings, Parts> {
    */
   readonly name: string;
   /** schema is the service's own tables; the kit adds the outbox, the inbox and its own. */
-  readonly schema: readonly string[];
+  readonly schema: readonly SchemaStep[];
   /**
    * commandBus, for a service that sends or consumes commands (services/shared/src/commands), names the broker
    * (readCommandBusSettings): the kit builds the bus with the service's inbox table as its ledger, runs the
@@ -47,6 +47,11 @@ export interface Kit<Config extends ServiceSettings> {
   readonly outbox: OutboxStore;
   readonly inbox: Inbox;
   readonly relay: OutboxRelay;
+  /**
+   * commandRelay sends the outbox's command rows (`outbox.addCommand`) through the command bus; undefined without
+   * one. Wake it after a commit that wrote a command, as `relay` after one that wrote an event.
+   */
+  readonly commandRelay: OutboxRelay | undefined;
   /**
    * metrics is the process's Prometheus registry, served at `/metrics` on METRICS_PORT. The kit already exports RPC
    * RED, consumer lag, DLQ depth, the outbox, inbox dedupe hits and the defaults; a service adds what is its own
@@ -139,6 +144,7 @@ export interface RunningService<Parts> extends Stoppable {
   readonly metrics: ProcessMetrics;
   readonly db: SqliteDatabase;
   readonly relay: OutboxRelay;
+  readonly commandRelay: OutboxRelay | undefined;
   readonly logger: Logger;
   readonly parts: Parts;
   /** flushSpans exports every span ended so far (tests read an in-memory exporter after it); a no-op when tracing is off. */

@@ -6,7 +6,7 @@ import type { EventBus, Subscription } from "../events/event-bus.js";
 import { createKafkaEventBus } from "../events/kafka-event-bus.js";
 import { kafkaSslOf } from "../events/kafka-tls.js";
 import { Inbox, inboxSchema } from "../events/inbox.js";
-import { OutboxRelay, OutboxStore, outboxSchema } from "../events/outbox.js";
+import { commandPublisher, OutboxRelay, OutboxStore, outboxSchema } from "../events/outbox.js";
 import { bindServer, createGrpcServer, type GrpcServer } from "../grpc/server.js";
 import { createLogger, type Logger } from "../logger.js";
 import { createKafkaClient } from "../events/kafka-client.js";
@@ -83,6 +83,17 @@ export async function startService<Config extends ServiceSettings, Parts>(
   const ownCommands = overrides.commandBus ? undefined : commands;
   const outbox = new OutboxStore(db);
   const relay = new OutboxRelay(outbox, bus, { logger, spans: tracing?.spans, ...overrides.relay });
+  // Command rows leave through a relay of their own (the same class, on the same table): a command broker that is down
+  // backs off only its rows, and the events keep flowing to Kafka.
+  const commandRelay =
+    commands === undefined
+      ? undefined
+      : new OutboxRelay(new OutboxStore(db, "command"), commandPublisher(commands), {
+          logger,
+          spans: tracing?.spans,
+          system: commands.kind === "rabbitmq" ? "rabbitmq" : "aws_sns",
+          ...overrides.relay,
+        });
   const stopping = new AbortController();
   const metrics = new ProcessMetrics(name);
   metrics.outbox(db);
@@ -97,6 +108,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
     inbox: new Inbox(db, metrics.inboxDuplicate),
     metrics,
     relay,
+    commandRelay,
     stopping: stopping.signal,
     channelCredentials: (peer) => transport.channelCredentials(peer),
     spans: tracing?.spans,
@@ -173,6 +185,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
     // A service with no topics (notification: commands only) has nothing to wait for on Kafka.
     if (topics.length > 0) await wait.retry("event bus", async () => bus.ready?.(topics));
     relay.start();
+    commandRelay?.start();
     for (const handling of wiring.handlesCommands ?? []) {
       if (commands === undefined) throw new Error(`${name} handles commands on "${handling.queue}" but its definition names no commandBus`);
       const settings = definition.commandBus;
@@ -227,6 +240,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
       metrics,
       db,
       relay,
+      commandRelay,
       logger,
       parts: wiring.parts,
       flushSpans: async () => tracing?.flush(),
@@ -311,8 +325,11 @@ function stopSteps<Config extends ServiceSettings>(parts: StopParts<Config>): St
     {
       name: "flush the outbox relay",
       run: async () => {
-        const left = await kit.relay.stop();
-        logger.info({ left }, left === 0 ? "outbox flushed" : "outbox not fully flushed; the rest goes at the next start");
+        const [left, commandsLeft = 0] = await Promise.all([kit.relay.stop(), kit.commandRelay?.stop()]);
+        logger.info(
+          { left, commandsLeft },
+          left + commandsLeft === 0 ? "outbox flushed" : "outbox not fully flushed; the rest goes at the next start",
+        );
       },
     },
     { name: "close the event bus", run: () => parts.ownBus?.close() },

@@ -13,9 +13,16 @@ export type SqliteDatabase = Database.Database;
 export type SqliteSynchronous = "FULL" | "NORMAL";
 
 /**
+ * SchemaStep is one step of a schema: an idempotent statement (`CREATE TABLE IF NOT EXISTS`), or a migration that
+ * looks at what exists and changes only what is missing (a column added to a table that older files already have,
+ * which no `IF NOT EXISTS` can say in SQLite).
+ */
+export type SchemaStep = string | ((db: SqliteDatabase) => void);
+
+/**
  * openDatabase opens a service's own SQLite file (database per service, never
- * shared) and applies its schema statements, which must be idempotent
- * (`CREATE TABLE IF NOT EXISTS`).
+ * shared) and applies its schema steps, which must be idempotent
+ * (`CREATE TABLE IF NOT EXISTS`, or a {@link SchemaStep} migration).
  *
  * WAL lets readers (GetOrder, WatchOrder, the outbox relay's poll) run beside the
  * one writer. synchronous=FULL, not the WAL-usual NORMAL: NORMAL can lose the
@@ -25,7 +32,11 @@ export type SqliteSynchronous = "FULL" | "NORMAL";
  * may be lost harmlessly (the outbox relay's bookkeeping) use a second connection
  * from {@link openBookkeepingConnection} instead of weakening this one.
  */
-export function openDatabase(path: string, schema: readonly string[], options: { synchronous?: SqliteSynchronous } = {}): SqliteDatabase {
+export function openDatabase(
+  path: string,
+  schema: readonly SchemaStep[],
+  options: { synchronous?: SqliteSynchronous } = {},
+): SqliteDatabase {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   db.pragma("journal_mode = WAL");
@@ -33,7 +44,10 @@ export function openDatabase(path: string, schema: readonly string[], options: {
   db.pragma("foreign_keys = ON");
   // A second connection (the relay's, a test, the dlq tool) may hold the write lock briefly.
   db.pragma("busy_timeout = 5000");
-  for (const statement of schema) db.exec(statement);
+  for (const step of schema) {
+    if (typeof step === "string") db.exec(step);
+    else db.transaction(() => step(db))();
+  }
   return db;
 }
 
@@ -54,4 +68,14 @@ export function openBookkeepingConnection(db: SqliteDatabase): SqliteDatabase | 
   side.pragma("synchronous = NORMAL");
   side.pragma("busy_timeout = 5000");
   return side;
+}
+
+/** columnsOf lists a table's column names (none when the table does not exist), for migrations. */
+export function columnsOf(db: SqliteDatabase, table: string): Set<string> {
+  return new Set(
+    db
+      .prepare<[string], { name: string }>(`SELECT name FROM pragma_table_info(?)`)
+      .all(table)
+      .map((c) => c.name),
+  );
 }

@@ -25,9 +25,18 @@ const MESSAGING = {
 /** EVENT_TYPE is the CloudEvents type of the event (`ce_type`), after OpenTelemetry's CloudEvents conventions. */
 const EVENT_TYPE = "cloudevents.event_type";
 
+/**
+ * MessagingSystem is `messaging.system` as OpenTelemetry spells it: Kafka for events, RabbitMQ or SNS (the command
+ * bus's adapters) for commands.
+ */
+export type MessagingSystem = "kafka" | "rabbitmq" | "aws_sns";
+
 /** SentEvent is what a PRODUCER span describes: one outbox row as the relay published it. */
 export interface SentEvent {
+  /** topic is the destination: a Kafka topic, or a command queue. */
   readonly topic: string;
+  /** system is the broker it went to; `kafka` when unset. */
+  readonly system?: MessagingSystem | undefined;
   readonly id: string;
   readonly type: string;
   readonly subject: string;
@@ -48,12 +57,14 @@ export interface SentEvent {
  * Failed attempts record no span of their own: each would need ids of its own, and the row's last error is kept.
  */
 export function recordSend(spans: Spans, event: SentEvent, own: TraceContext, writer: TraceContext | undefined): void {
+  const system = event.system ?? "kafka";
   const attributes: Attributes = {
-    [MESSAGING.system]: "kafka",
+    [MESSAGING.system]: system,
     [MESSAGING.operationType]: "send",
     [MESSAGING.destination]: event.topic,
     [MESSAGING.messageId]: event.id,
-    [MESSAGING.key]: event.subject,
+    // The subject is the ordering key either way; only Kafka has a message key attribute to carry it.
+    ...(system === "kafka" ? { [MESSAGING.key]: event.subject } : { "shop.command.subject": event.subject }),
     [EVENT_TYPE]: event.type,
     "shop.outbox.attempts": event.attempts,
     ...(event.lastError ? { "shop.outbox.last_error": event.lastError } : {}),
