@@ -1,6 +1,6 @@
 import { EventEmitter, on } from "node:events";
 import { OrderEmailKind as ProtoKind, SendOrderEmailSchema } from "#gen/shop/notification/v1/notification_commands_pb.js";
-import { decodeCommand, type IncomingCommand, PermanentCommandError } from "#shared/commands/index.js";
+import { CommandQueues, decodeCommand, type IncomingCommand, PermanentCommandError } from "#shared/commands/index.js";
 import { notFound } from "#shared/errors.js";
 import type { Logger } from "#shared/logger.js";
 import { fromProtoMoney, type Money } from "#shared/money.js";
@@ -8,7 +8,7 @@ import type { Mailer } from "./mailer.js";
 import type { NotificationStore, OrderEmailKind, StoredNotification } from "./store/notification-store.js";
 
 /** EMAIL_QUEUE is the command queue of order emails: order's outbox sends SendOrderEmail there, this service consumes it. */
-export const EMAIL_QUEUE = "notification.email";
+export const EMAIL_QUEUE = CommandQueues.orderEmails;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const KINDS: Partial<Record<ProtoKind, OrderEmailKind>> = { [ProtoKind.CONFIRMED]: "CONFIRMED", [ProtoKind.CANCELLED]: "CANCELLED" };

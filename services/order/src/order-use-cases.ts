@@ -22,6 +22,7 @@ import type { Actor } from "#shared/security/actor.js";
 import { OrderAccess } from "./order-access.js";
 import type { OrderChanges } from "./order-changes.js";
 import type { StockReleases } from "./stock-releases.js";
+import { orderEmail } from "./customer-emails.js";
 import { orderCancelledEvent, orderConfirmedEvent, orderCreatedEvent } from "./order-events.js";
 import type { IdempotencyStore } from "./store/idempotency-store.js";
 import type { OrderStore } from "./store/order-store.js";
@@ -61,7 +62,7 @@ export interface OrderUseCaseDeps {
   readonly releases: StockReleases;
   /** admission bounds the CreateOrders reserving and storing at once; the excess is shed with RESOURCE_EXHAUSTED. */
   readonly admission: AdmissionLimit;
-  /** relay is woken after each commit that wrote an outbox row. */
+  /** relay is woken after each commit that wrote an outbox row (events and commands alike). */
   readonly relay: { notify(): void };
   readonly changes: OrderChanges;
   readonly logger: Logger;
@@ -179,6 +180,8 @@ export class OrderUseCases {
       if (outcome.kind === "unchanged") return { order, changed: false };
       orders.update(outcome.order);
       outbox.add(orderCancelledEvent(outcome.order, outcome.refundPaymentId));
+      const email = orderEmail(outcome.order, "CANCELLED");
+      outbox.addCommand(email.queue, email.command);
       return { order: outcome.order, changed: true };
     })();
     if (result.changed) {
@@ -234,6 +237,12 @@ export class OrderUseCases {
       if (outcome.kind === "cancelled") outgoing = orderCancelledEvent(outcome.order, outcome.refundPaymentId ?? "");
       if (outcome.kind !== "ignored") orders.update(outcome.order);
       if (outgoing) outbox.add(outgoing);
+      // The customer is told of each terminal decision, by a command in the same transaction as the decision: the
+      // email can neither go out for a change that rolled back nor be lost for one that committed.
+      if (outcome.kind === "confirmed" || outcome.kind === "cancelled") {
+        const email = orderEmail(outcome.order, outcome.kind === "confirmed" ? "CONFIRMED" : "CANCELLED");
+        outbox.addCommand(email.queue, email.command);
+      }
       return outcome;
     });
     if (!ran || result === undefined) return { kind: "duplicate" };
