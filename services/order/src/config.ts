@@ -20,13 +20,16 @@ import {
  * | `CREATE_MAX_IN_FLIGHT` | `32` | CreateOrders reserving at once; more are shed with RESOURCE_EXHAUSTED |
  *
  * and the command bus's keys (`readCommandBusSettings`: COMMAND_BUS, RABBITMQ_URL, ...), where the customer emails
- * order decides go. While that broker is down they wait in the outbox; orders are not held up.
+ * order decides go. While that broker is down they wait in the outbox; orders are not held up. `COMMAND_BUS=off`
+ * sends none: they stay in the outbox until order runs with a bus (a mesh without RabbitMQ, such as a benchmark's,
+ * must not reach for one on the default port).
  */
 export interface OrderConfig extends ServiceSettings {
   readonly inventoryAddr: string;
   readonly reserveTimeoutMs: number;
   readonly createMaxInFlight: number;
-  readonly commandBus: CommandBusSettings;
+  /** commandBus is undefined under COMMAND_BUS=off. */
+  readonly commandBus: CommandBusSettings | undefined;
 }
 
 /** loadConfig reads the environment, failing fast with the variable's name. */
@@ -36,6 +39,6 @@ export function loadConfig(env: Env = process.env): Readonly<OrderConfig> {
     inventoryAddr: readString(env, "INVENTORY_ADDR", "127.0.0.1:50053"),
     reserveTimeoutMs: readInt(env, "RESERVE_TIMEOUT_MS", 3_000, { min: 1 }),
     createMaxInFlight: readInt(env, "CREATE_MAX_IN_FLIGHT", 32, { min: 1 }),
-    commandBus: readCommandBusSettings(env),
+    commandBus: env["COMMAND_BUS"]?.trim().toLowerCase() === "off" ? undefined : readCommandBusSettings(env),
   });
 }
