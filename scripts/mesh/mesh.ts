@@ -40,8 +40,8 @@ export interface ProcessMeshOptions {
   readonly gateway?: boolean;
   /**
    * commands runs the notification service too, and points it and order at this RabbitMQ (RABBITMQ_URL) and SMTP sink
-   * (SMTP_URL). Without it order runs with COMMAND_BUS=off: its commands wait in its outbox, and it never reaches for
-   * a RabbitMQ on the default port that is not this mesh's.
+   * (SMTP_URL). Without it order runs with COMMAND_BUS=off: it sends customers no emails, and never reaches for a
+   * RabbitMQ on the default port that is not this mesh's.
    */
   readonly commands?: { readonly rabbitmqUrl: string; readonly smtpUrl: string } | undefined;
   /** ports fixes the port of some processes (npm start's 50051…); the others get free ones. */

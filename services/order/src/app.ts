@@ -84,6 +84,7 @@ export async function startOrderService(config: Readonly<OrderConfig>, options: 
             },
           },
           changes: new OrderChanges(),
+          emailsCustomers: config.commandBus !== undefined,
           logger,
         });
         return {

@@ -20,9 +20,9 @@ import {
  * | `CREATE_MAX_IN_FLIGHT` | `32` | CreateOrders reserving at once; more are shed with RESOURCE_EXHAUSTED |
  *
  * and the command bus's keys (`readCommandBusSettings`: COMMAND_BUS, RABBITMQ_URL, ...), where the customer emails
- * order decides go. While that broker is down they wait in the outbox; orders are not held up. `COMMAND_BUS=off`
- * sends none: they stay in the outbox until order runs with a bus (a mesh without RabbitMQ, such as a benchmark's,
- * must not reach for one on the default port).
+ * order decides go. While that broker is down they wait in the outbox; orders are not held up. `COMMAND_BUS=off` is
+ * a deployment without the notification service (a benchmark's or a lab's mesh, which must not reach for a RabbitMQ
+ * on the default port): order then decides no emails and writes no commands, rather than piling up unsent ones.
  */
 export interface OrderConfig extends ServiceSettings {
   readonly inventoryAddr: string;

@@ -408,6 +408,26 @@ describe("customer emails: order decides, the outbox sends a command", () => {
     expect(bus.published.map((p) => p.event.type)).not.toContain("shop.notification.v1.SendOrderEmail");
   });
 
+  it("when order runs with COMMAND_BUS=off (no notification service), then it confirms orders and writes no commands", async () => {
+    const offBus = new MemoryBus();
+    const off = await startTestOrderService({ INVENTORY_ADDR: inventory.address, COMMAND_BUS: "off" }, { bus: offBus });
+    const offClient = createClient(OrderService, off.address, { defaultTimeoutMs: 10_000 });
+    try {
+      const { order } = await offClient.createOrder(espresso());
+      const message = create(PaymentAuthorizedSchema, { paymentId: "pay-off", orderId: order!.orderId });
+      await offBus.deliver(
+        Topics.paymentEvents,
+        toOutgoingEvent(PaymentAuthorizedSchema, message, { source: "test", subject: order!.orderId }),
+      );
+
+      expect((await offClient.getOrder({ orderId: order!.orderId })).order?.status).toBe(OrderStatus.CONFIRMED);
+      expect(off.db.prepare(`SELECT count(*) AS n FROM outbox WHERE kind = 'command'`).pluck().get()).toBe(0);
+    } finally {
+      offClient.close();
+      await off.dispose();
+    }
+  });
+
   it("when an order is cancelled (declined, then by the customer), then each cancellation's email carries its reason, and a no-op cancel writes none", async () => {
     const { order } = await client.createOrder(espresso());
     await deliverPayment(PaymentDeclinedSchema, { paymentId: "pay-8", orderId: order!.orderId, reason: "card declined" });
