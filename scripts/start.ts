@@ -174,16 +174,16 @@ function table(mesh: ProcessMesh, broker: Broker, commands: CommandBrokers, zipk
     ? `${broker.tlsBrokers} TLS (the services, with their certificates); ${broker.brokers} plaintext (tools)`
     : broker.brokers;
   const rows = mesh.names.map(
-    (name) => `  ${name.padEnd(10)} ${name === "gateway" ? "HTTP" : "gRPC"}  ${mesh.address(name)}   metrics ${mesh.metricsUrl(name)}`,
+    (name) => `  ${name.padEnd(12)} ${name === "gateway" ? "HTTP" : "gRPC"}  ${mesh.address(name)}   metrics ${mesh.metricsUrl(name)}`,
   );
   return [
     "",
     "shopmesh is running:",
     ...rows,
-    `  ${"kafka".padEnd(10)} ${kafka}`,
-    `  ${"rabbitmq".padEnd(10)} ${commands.rabbitmqUrl.replace(/\/\/[^@]*@/, "//")}   (commands: notification.email)`,
-    `  ${"smtp".padEnd(10)} ${commands.smtpUrl}${commands.mailpitUrl ? `   Mailpit UI ${commands.mailpitUrl}/ (every email sent)` : ""}`,
-    ...(zipkinUp ? [`  ${"zipkin".padEnd(10)} ${zipkinUrl()}/zipkin/   (traces of every request: "Run Query")`] : []),
+    `  ${"kafka".padEnd(12)} ${kafka}`,
+    `  ${"rabbitmq".padEnd(12)} ${commands.rabbitmqUrl.replace(/\/\/[^@]*@/, "//")}   (commands: notification.email)`,
+    `  ${"smtp".padEnd(12)} ${commands.smtpUrl}${commands.mailpitUrl ? `   Mailpit UI ${commands.mailpitUrl}/ (every email sent)` : ""}`,
+    ...(zipkinUp ? [`  ${"zipkin".padEnd(12)} ${zipkinUrl()}/zipkin/   (traces of every request: "Run Query")`] : []),
     "",
     "Open the shop:   http://127.0.0.1:8080/      API docs: http://127.0.0.1:8080/docs",
     "",
@@ -202,7 +202,7 @@ async function main(): Promise<void> {
   const tty = process.stdout.isTTY === true;
   // The children write to a pipe, so they would pick JSON; a person at a terminal wants pretty lines.
   if (!process.env["LOG_FORMAT"]) process.env["LOG_FORMAT"] = tty ? "pretty" : "json";
-  const prefix = (name: MeshProcessName) => (tty ? `\x1b[${COLORS[name]}m${name.padEnd(9)}\x1b[0m| ` : `${name.padEnd(9)}| `);
+  const prefix = (name: MeshProcessName) => (tty ? `\x1b[${COLORS[name]}m${name.padEnd(12)}\x1b[0m| ` : `${name.padEnd(12)}| `);
   const runner = new Runner();
   // SIGHUP: the terminal went away; the processes are detached (below), so they would otherwise outlive it.
   // `on`, not `once`: a repeated signal while the processes drain must not end this script (no listener left would
