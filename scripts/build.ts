@@ -26,6 +26,7 @@ export const ENTRIES = {
   order: "services/order/src/main.ts",
   payment: "services/payment/src/main.ts",
   inventory: "services/inventory/src/main.ts",
+  notification: "services/notification/src/main.ts",
   gateway: "gateway/src/main.ts",
 } as const;
 

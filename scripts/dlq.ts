@@ -1,9 +1,16 @@
 /**
  * dlq lists and replays dead letters: events a consumer kept failing on, which the event bus moved to `<topic>.dlq`
- * with `dlq_*` headers saying who failed, why, and where the event came from (kafka-event-bus.ts).
+ * with `dlq_*` headers saying who failed, why, and where the event came from (kafka-event-bus.ts); and commands in a
+ * queue's parking lot, where the command bus put those a handler kept failing on or could not read (docs/commands.md).
  *
  *   npx tsx scripts/dlq.ts list [--topic T]          every dead letter on every DLQ topic (or T's DLQ)
  *   npx tsx scripts/dlq.ts replay <ce_id> [--topic T] republish that event to its original topic
+ *   npx tsx scripts/dlq.ts parked [queue]            every parked command of the queue (default: every command queue)
+ *   npx tsx scripts/dlq.ts unpark <queue> [id...]    move those parked commands (all, without ids) back to the queue
+ *
+ * Commands go to the broker COMMAND_BUS names (RABBITMQ_URL, or SQS_ENDPOINT for sqs), through the bus's own `parked`
+ * and `replay`: an unparked command keeps its id, so a consumer that handled it meanwhile drops it (its ledger), and a
+ * malformed message cannot be replayed and stays parked.
  *
  * Replay republishes the original message as it was first published: same key (so the same partition and order
  * relative to its aggregate), same value, same `ce_*` headers and traceparent, without the `dlq_*` headers. The
@@ -15,6 +22,8 @@
  */
 import { Partitioners, type IHeaders, type Kafka } from "kafkajs";
 import { pathToFileURL } from "node:url";
+import { type CommandBus, CommandQueues, createCommandBus, memoryCommandLedger, type ParkedCommand } from "#shared/commands/index.js";
+import { readCommandBusSettings } from "#shared/config.js";
 import { headersToStrings } from "#shared/events/cloudevents.js";
 import { createKafkaClient, parseBrokers } from "#shared/events/kafka-client.js";
 import { dlqTopicOf, TOPIC_SPECS } from "#shared/events/topics.js";
@@ -171,10 +180,57 @@ function toDeadLetter(
   };
 }
 
-const USAGE = "usage: npm run dlq -- list [--topic T] | npm run dlq -- replay <ce_id> [--topic T]";
+/** formatParked renders one parked command for the terminal. */
+export function formatParked(queue: string, parked: ParkedCommand): string {
+  const command = parked.command;
+  return [
+    command ? `${command.id}  ${command.type}  subject=${command.subject}` : `${parked.messageId}  (malformed: cannot be replayed)`,
+    `  queue     ${queue} (after ${parked.attempts} attempts)`,
+    `  reason    ${parked.reason}`,
+    `  time      parked ${parked.parkedAt.toISOString()}${command ? `, sent ${command.time.toISOString()} by ${command.source}` : ""}`,
+    ...(parked.raw ? [`  arrived   ${JSON.stringify(parked.raw)}`] : []),
+  ].join("\n");
+}
+
+/** COMMAND_QUEUES are the project's command queues (services/shared/src/commands/queues.ts). */
+export const COMMAND_QUEUES: readonly string[] = Object.values(CommandQueues);
+
+/** parkedCommands lists the parking lot of each queue, oldest first per queue, leaving the commands there. */
+export async function parkedCommands(
+  bus: CommandBus,
+  queues: readonly string[] = COMMAND_QUEUES,
+): Promise<{ queue: string; parked: ParkedCommand }[]> {
+  const found: { queue: string; parked: ParkedCommand }[] = [];
+  for (const queue of queues) for (const parked of await bus.parked(queue, { limit: 10_000 })) found.push({ queue, parked });
+  return found;
+}
+
+async function commandsMain(command: "parked" | "unpark", args: string[]): Promise<void> {
+  const bus = createCommandBus(readCommandBusSettings(process.env), { ledger: memoryCommandLedger(), connectionName: "shopmesh-dlq" });
+  try {
+    if (command === "parked") {
+      const found = await parkedCommands(bus, args.length > 0 ? args : COMMAND_QUEUES);
+      if (found.length === 0) console.log(`no parked commands on ${(args.length > 0 ? args : COMMAND_QUEUES).join(", ")} (${bus.kind})`);
+      for (const { queue, parked } of found) console.log(`${formatParked(queue, parked)}\n`);
+      if (found.length > 0) console.log(`${found.length} parked command(s); move them back with: npm run dlq -- unpark <queue> [id...]`);
+      return;
+    }
+    const [queue, ...ids] = args;
+    if (!queue) throw new Error(USAGE);
+    const moved = await bus.replay(queue, ids.length > 0 ? { ids } : {});
+    console.log(
+      `unparked ${moved} command(s) back to ${queue}${ids.length > 0 && moved < ids.length ? ` (${ids.length - moved} not found, or malformed)` : ""}`,
+    );
+  } finally {
+    await bus.close();
+  }
+}
+
+const USAGE = "usage: npm run dlq -- list [--topic T] | replay <ce_id> [--topic T] | parked [queue...] | unpark <queue> [command id...]";
 
 async function main(argv: string[]): Promise<void> {
   const args = [...argv];
+  if (args[0] === "parked" || args[0] === "unpark") return commandsMain(args[0], args.slice(1));
   let topic: string | undefined;
   const at = args.indexOf("--topic");
   if (at >= 0) {

@@ -1,7 +1,8 @@
 /**
  * start runs the whole mesh on this machine (`npm start`): it makes sure a Kafka broker runs and the topics exist,
- * builds the processes (scripts/build.ts: esbuild, well under a second) and starts inventory, payment, order and the
- * gateway from their bundles, `node --enable-source-maps dist/<name>/main.js`, as production runs them (not through
+ * brings up RabbitMQ and Mailpit (the commands and the emails they ask for, scripts/mesh/command-brokers.ts), builds
+ * the processes (scripts/build.ts: esbuild, well under a second) and starts inventory, payment, order, notification
+ * and the gateway from their bundles, `node --enable-source-maps dist/<name>/main.js`, as production runs them (not through
  * tsx, whose loader costs ~47 MiB per process), with their default ports and `.data/` directories, waits until each
  * is SERVING, prints where everything runs, and streams their logs prefixed with the process name. Ctrl-C (or
  * SIGTERM) stops what it started: the processes with SIGTERM, then the broker, but only if this script started it. A
@@ -14,6 +15,10 @@
  * MESH_INSECURE=1 keeps Kafka plaintext too. LOG_FORMAT passes through; in a terminal it
  * defaults to pretty. START_TIMEOUT_MS bounds each process's start (default 60000).
  *
+ * Commands: RABBITMQ_URL and SMTP_URL, when both are set, are used as they are; otherwise `bash scripts/rabbitmq.sh
+ * start` and `bash scripts/mailpit.sh start` on their default ports (RABBITMQ_NODE_PORT, MAILPIT_SMTP_PORT and
+ * MAILPIT_HTTP_PORT move them), each reused when already running and stopped at the end only if started here.
+ *
  * Traces: unless TRACING or OTEL_EXPORTER_OTLP_ENDPOINT says otherwise, `bash scripts/zipkin.sh start` (reuses a Zipkin
  * already answering on 127.0.0.1:9411, else downloads it once and starts it) and every process exports its spans
  * there (TRACING=zipkin). A Zipkin that cannot start (no Maven Central, say) leaves tracing off, with a warning: the
@@ -24,15 +29,34 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { acquireBroker, type Broker } from "./mesh/broker.js";
+import { acquireCommandBrokers, type CommandBrokers } from "./mesh/command-brokers.js";
 import { ROOT } from "./mesh/child.js";
 import { ensureMeshPki } from "#shared/security/pki.js";
 import { ensureBuilt, OPERATOR, ProcessMesh, type MeshProcessName } from "./mesh/mesh.js";
 
 /** PORTS are the documented default ports (README, docs/architecture.md). */
-const PORTS: Readonly<Record<MeshProcessName, number>> = { order: 50051, payment: 50052, inventory: 50053, gateway: 8080 };
+const PORTS: Readonly<Record<MeshProcessName, number>> = {
+  order: 50051,
+  payment: 50052,
+  inventory: 50053,
+  notification: 50054,
+  gateway: 8080,
+};
 /** METRICS_PORTS are the documented default METRICS_PORTs, which ops/prometheus/prometheus.yml scrapes. */
-const METRICS_PORTS: Readonly<Record<MeshProcessName, number>> = { gateway: 9450, order: 9451, payment: 9452, inventory: 9453 };
-const COLORS: Readonly<Record<MeshProcessName, number>> = { inventory: 36, payment: 35, order: 33, gateway: 32 };
+const METRICS_PORTS: Readonly<Record<MeshProcessName, number>> = {
+  gateway: 9450,
+  order: 9451,
+  payment: 9452,
+  inventory: 9453,
+  notification: 9454,
+};
+const COLORS: Readonly<Record<MeshProcessName, number>> = { inventory: 36, payment: 35, order: 33, notification: 34, gateway: 32 };
+/** COMMAND_PORTS: RabbitMQ's and Mailpit's own defaults, or the scripts' variables (scripts/rabbitmq.sh, scripts/mailpit.sh). */
+const COMMAND_PORTS = {
+  rabbitmq: Number(process.env["RABBITMQ_NODE_PORT"] ?? 5672),
+  smtp: Number(process.env["MAILPIT_SMTP_PORT"] ?? 1025),
+  mailpitHttp: Number(process.env["MAILPIT_HTTP_PORT"] ?? 8025),
+} as const;
 
 /** RENEW_EVERY_MS: how often npm start checks the service certificates (renewed past half their life). */
 const RENEW_EVERY_MS = 60 * 60 * 1000;
@@ -44,6 +68,7 @@ function say(message: string): void {
 /** Runner owns what this script started, and stops it once, whoever asks first. */
 class Runner {
   broker: Broker | undefined;
+  commandBrokers: CommandBrokers | undefined;
   mesh: ProcessMesh | undefined;
   /** zipkinStartedHere: this script started the Zipkin server, so it stops it too. */
   zipkinStartedHere = false;
@@ -78,6 +103,8 @@ class Runner {
       await this.mesh?.stop((name) => say(`stopping ${name}`));
       if (this.broker?.startedHere) say("stopping the Kafka broker this script started");
       await this.broker?.release();
+      // Only what this script started (RabbitMQ takes about 13 s to stop).
+      await this.commandBrokers?.release();
       if (this.zipkinStartedHere) {
         say("stopping the Zipkin server this script started");
         zipkin("stop");
@@ -142,19 +169,21 @@ function grpcurlExamples(mesh: ProcessMesh): string[] {
   ];
 }
 
-function table(mesh: ProcessMesh, broker: Broker, zipkinUp: boolean): string {
+function table(mesh: ProcessMesh, broker: Broker, commands: CommandBrokers, zipkinUp: boolean): string {
   const kafka = broker.tlsBrokers
     ? `${broker.tlsBrokers} TLS (the services, with their certificates); ${broker.brokers} plaintext (tools)`
     : broker.brokers;
   const rows = mesh.names.map(
-    (name) => `  ${name.padEnd(10)} ${name === "gateway" ? "HTTP" : "gRPC"}  ${mesh.address(name)}   metrics ${mesh.metricsUrl(name)}`,
+    (name) => `  ${name.padEnd(12)} ${name === "gateway" ? "HTTP" : "gRPC"}  ${mesh.address(name)}   metrics ${mesh.metricsUrl(name)}`,
   );
   return [
     "",
     "shopmesh is running:",
     ...rows,
-    `  ${"kafka".padEnd(10)} ${kafka}`,
-    ...(zipkinUp ? [`  ${"zipkin".padEnd(10)} ${zipkinUrl()}/zipkin/   (traces of every request: "Run Query")`] : []),
+    `  ${"kafka".padEnd(12)} ${kafka}`,
+    `  ${"rabbitmq".padEnd(12)} ${commands.rabbitmqUrl.replace(/\/\/[^@]*@/, "//")}   (commands: notification.email)`,
+    `  ${"smtp".padEnd(12)} ${commands.smtpUrl}${commands.mailpitUrl ? `   Mailpit UI ${commands.mailpitUrl}/ (every email sent)` : ""}`,
+    ...(zipkinUp ? [`  ${"zipkin".padEnd(12)} ${zipkinUrl()}/zipkin/   (traces of every request: "Run Query")`] : []),
     "",
     "Open the shop:   http://127.0.0.1:8080/      API docs: http://127.0.0.1:8080/docs",
     "",
@@ -162,6 +191,7 @@ function table(mesh: ProcessMesh, broker: Broker, zipkinUp: boolean): string {
     "  curl -s http://127.0.0.1:8080/api/v1/products/sku-espresso",
     ...grpcurlExamples(mesh),
     "  npm run dlq -- list",
+    "  npm run dlq -- parked notification.email",
     "",
     "Ctrl-C stops everything this started.",
     "",
@@ -172,7 +202,7 @@ async function main(): Promise<void> {
   const tty = process.stdout.isTTY === true;
   // The children write to a pipe, so they would pick JSON; a person at a terminal wants pretty lines.
   if (!process.env["LOG_FORMAT"]) process.env["LOG_FORMAT"] = tty ? "pretty" : "json";
-  const prefix = (name: MeshProcessName) => (tty ? `\x1b[${COLORS[name]}m${name.padEnd(9)}\x1b[0m| ` : `${name.padEnd(9)}| `);
+  const prefix = (name: MeshProcessName) => (tty ? `\x1b[${COLORS[name]}m${name.padEnd(12)}\x1b[0m| ` : `${name.padEnd(12)}| `);
   const runner = new Runner();
   // SIGHUP: the terminal went away; the processes are detached (below), so they would otherwise outlive it.
   // `on`, not `once`: a repeated signal while the processes drain must not end this script (no listener left would
@@ -193,6 +223,8 @@ async function main(): Promise<void> {
     const tls = insecure ? undefined : { port: process.env["KAFKA_TLS_PORT"] ?? "9094", pkiDir };
     runner.broker = await acquireBroker(process.env["KAFKA_PORT"] ?? "9092", "inherit", tls);
     const kafkaTls = runner.broker.tlsBrokers !== undefined;
+    say("starting RabbitMQ and Mailpit (scripts/rabbitmq.sh, scripts/mailpit.sh) for the commands and their emails");
+    runner.commandBrokers = await acquireCommandBrokers(COMMAND_PORTS);
     const tracing = startTracing(runner);
     runner.mesh = await ProcessMesh.plan({
       brokers: runner.broker.tlsBrokers ?? runner.broker.brokers,
@@ -203,6 +235,7 @@ async function main(): Promise<void> {
       },
       run: "compiled",
       gateway: true,
+      commands: runner.commandBrokers,
       ports: PORTS,
       metricsPorts: METRICS_PORTS,
       host: process.env["HOST"] ?? "127.0.0.1",
@@ -225,7 +258,7 @@ async function main(): Promise<void> {
     });
     await runner.mesh.start();
     runner.renewCertificates();
-    process.stderr.write(table(runner.mesh, runner.broker, tracing === "zipkin"));
+    process.stderr.write(table(runner.mesh, runner.broker, runner.commandBrokers, tracing === "zipkin"));
   } catch (error) {
     say(`start failed: ${error instanceof Error ? error.message : String(error)}`);
     await runner.stopAll(1);

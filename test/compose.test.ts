@@ -13,6 +13,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadConfig as loadGatewayConfig } from "../gateway/src/config.js";
 import { loadConfig as loadInventoryConfig } from "../services/inventory/src/config.js";
+import { loadConfig as loadNotificationConfig } from "../services/notification/src/config.js";
 import { loadConfig as loadOrderConfig } from "../services/order/src/config.js";
 import { loadConfig as loadPaymentConfig } from "../services/payment/src/config.js";
 import { ROOT } from "../scripts/mesh/child.js";
@@ -32,6 +33,7 @@ const NODE_PROCESSES: Record<string, (env: Record<string, string>) => unknown> =
   order: loadOrderConfig,
   payment: loadPaymentConfig,
   inventory: loadInventoryConfig,
+  notification: loadNotificationConfig,
   gateway: loadGatewayConfig,
 };
 
@@ -70,8 +72,32 @@ describe("compose.yaml", () => {
     }
   });
 
-  it("when read, then it is the whole mesh the README promises: the broker, the topics, three services and the gateway", () => {
-    expect(Object.keys(compose.services).sort()).toEqual(["gateway", "inventory", "kafka", "kafka-init", "order", "payment"]);
+  it("when read, then it is the whole mesh the README promises: the brokers, the topics, the SMTP sink, four services and the gateway", () => {
+    expect(Object.keys(compose.services).sort()).toEqual([
+      "gateway",
+      "inventory",
+      "kafka",
+      "kafka-init",
+      "mailpit",
+      "notification",
+      "order",
+      "payment",
+      "rabbitmq",
+    ]);
+  });
+
+  it("when order and notification start, then both reach the one RabbitMQ, notification sends to Mailpit's SMTP port, and it waits for both", () => {
+    const order = environmentOf("order");
+    const notification = environmentOf("notification");
+
+    expect(order["RABBITMQ_URL"]).toBe(notification["RABBITMQ_URL"]);
+    expect(new URL(notification["RABBITMQ_URL"]!).hostname).toBe("rabbitmq");
+    expect(notification["SMTP_URL"]).toBe("smtp://mailpit:1025");
+    expect(compose.services.notification.depends_on).toEqual({
+      rabbitmq: { condition: "service_healthy" },
+      mailpit: { condition: "service_healthy" },
+    });
+    expect(compose.services.notification.command).toEqual(["node", "--enable-source-maps", "dist/notification/main.js"]);
   });
 
   it.each(Object.keys(NODE_PROCESSES))("when %s starts, then its config loader accepts its environment and reads every key", (name) => {

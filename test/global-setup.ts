@@ -8,11 +8,18 @@
  *      Maven Central (Java 17 + Maven), reused if one already answers;
  *   4. none of these: fail with what to install. A test that needs Kafka never skips.
  * Teardown stops only what this setup started (KAFKA_KEEP_RUNNING=1 keeps a locally started broker running).
+ *
+ * The command bus's brokers come up beside it, the same way: RABBITMQ_URL and SMTP_URL if both are set, else
+ * scripts/rabbitmq.sh and scripts/mailpit.sh on the tests' own ports (RABBITMQ_TEST_PORT 19672 with its epmd on
+ * RABBITMQ_TEST_EPMD_PORT 19369, MAILPIT_TEST_SMTP_PORT 19025, MAILPIT_TEST_HTTP_PORT 19825), apart from npm start's.
+ * They reach the tests as `inject("rabbitmqUrl")`, `inject("smtpUrl")` and `inject("mailpitUrl")`; a failure fails
+ * the run with the scripts' output (rabbitmq.sh says what to install). COMMAND_BROKERS_KEEP_RUNNING=1 keeps them.
  */
 import { GenericContainer, getContainerRuntimeClient, Wait, type StartedTestContainer } from "testcontainers";
 import type { TestProject } from "vitest/node";
 import { ensureTopics } from "../scripts/create-topics.js";
 import { startLocalBroker, type Broker } from "../scripts/mesh/broker.js";
+import { acquireCommandBrokers } from "../scripts/mesh/command-brokers.js";
 import { freePort } from "../scripts/mesh/free-port.js";
 import { parseBrokers } from "#shared/events/kafka-client.js";
 
@@ -22,15 +29,31 @@ const KAFKA_IMAGE = `apache/kafka:${process.env["KAFKA_VERSION"] ?? "4.4.0"}`;
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const broker = await findBroker();
   console.log(`[global-setup] Kafka at ${broker.brokers} (${broker.origin})`);
+  let commands: Awaited<ReturnType<typeof acquireCommandBrokers>>;
   try {
     await ensureTopics(parseBrokers(broker.brokers));
+    commands = await acquireCommandBrokers(
+      {
+        rabbitmq: Number(process.env["RABBITMQ_TEST_PORT"] ?? 19672),
+        epmd: Number(process.env["RABBITMQ_TEST_EPMD_PORT"] ?? 19369),
+        smtp: Number(process.env["MAILPIT_TEST_SMTP_PORT"] ?? 19025),
+        mailpitHttp: Number(process.env["MAILPIT_TEST_HTTP_PORT"] ?? 19825),
+      },
+      "ignore",
+    );
   } catch (error) {
     await broker.release();
     throw error;
   }
+  console.log(`[global-setup] RabbitMQ at ${commands.rabbitmqUrl}, SMTP at ${commands.smtpUrl} (${commands.origin})`);
   process.env["KAFKA_BROKERS"] = broker.brokers;
   project.provide("kafkaBrokers", broker.brokers);
-  return () => broker.release();
+  project.provide("rabbitmqUrl", commands.rabbitmqUrl);
+  project.provide("smtpUrl", commands.smtpUrl);
+  project.provide("mailpitUrl", commands.mailpitUrl ?? "");
+  return async () => {
+    await Promise.all([broker.release(), commands.release()]);
+  };
 }
 
 async function findBroker(): Promise<Broker> {

@@ -7,7 +7,8 @@
  * (order opens its ReserveStock stream at start), then payment and order, then the gateway; waits for each to report
  * SERVING (grpc.health.v1 for a service, /healthz for the gateway); captures their output; restarts or kills one on
  * request; and stops everything it started, the gateway first, with SIGTERM and then SIGKILL after a timeout.
- * The broker is the caller's (scripts/mesh/broker.ts).
+ * The broker is the caller's (scripts/mesh/broker.ts). With `commands` (RabbitMQ and an SMTP sink, the caller's too:
+ * scripts/mesh/command-brokers.ts) it also runs the notification service, and order sends its commands there.
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,8 +24,10 @@ import { waitUntil } from "./wait.js";
 
 /** ServiceName is one of the three services. */
 export type ServiceName = "inventory" | "payment" | "order";
-/** MeshProcessName is a service or the gateway. */
-export type MeshProcessName = ServiceName | "gateway";
+/** MeshProcessName is a service, the notification service (commands only, no consumer group) or the gateway. */
+export type MeshProcessName = ServiceName | "notification" | "gateway";
+/** GrpcProcessName is a process that serves gRPC behind the mesh's mTLS: every one but the gateway. */
+export type GrpcProcessName = Exclude<MeshProcessName, "gateway">;
 /** START_ORDER: order needs inventory's address (it opens the ReserveStock stream), so inventory comes first. */
 export const START_ORDER: readonly ServiceName[] = ["inventory", "payment", "order"];
 
@@ -35,6 +38,12 @@ export interface ProcessMeshOptions {
   readonly run: "source" | "compiled";
   /** gateway also starts the gateway, in front of the three services. */
   readonly gateway?: boolean;
+  /**
+   * commands runs the notification service too, and points it and order at this RabbitMQ (RABBITMQ_URL) and SMTP sink
+   * (SMTP_URL). Without it order runs with COMMAND_BUS=off: it sends customers no emails, and never reaches for a
+   * RabbitMQ on the default port that is not this mesh's.
+   */
+  readonly commands?: { readonly rabbitmqUrl: string; readonly smtpUrl: string } | undefined;
   /** ports fixes the port of some processes (npm start's 50051…); the others get free ones. */
   readonly ports?: Partial<Record<MeshProcessName, number>>;
   /**
@@ -121,7 +130,14 @@ export class ProcessMesh {
 
   /** plan chooses ports, groups, directories and environments without starting anything (see `start`). */
   static async plan(options: ProcessMeshOptions): Promise<ProcessMesh> {
-    const names: MeshProcessName[] = [...START_ORDER, ...(options.gateway ? (["gateway"] as const) : [])];
+    const names: MeshProcessName[] = [
+      ...START_ORDER,
+      ...(options.commands ? (["notification"] as const) : []),
+      ...(options.gateway ? (["gateway"] as const) : []),
+    ];
+    const commandEnv: Record<string, string> = options.commands
+      ? { COMMAND_BUS: "rabbitmq", RABBITMQ_URL: options.commands.rabbitmqUrl }
+      : { COMMAND_BUS: "off" };
     const ports = {} as Record<MeshProcessName, number>;
     for (const name of names) ports[name] = options.ports?.[name] ?? (await freePort());
     const metricsPorts = {} as Record<MeshProcessName, number>;
@@ -148,11 +164,14 @@ export class ProcessMesh {
               INVENTORY_ADDR: at("inventory"),
               KAFKA_GROUP_IDS: START_ORDER.map((service) => groupIds[service]).join(","),
             }
-          : {
-              DATA_DIR: path.join(dataRoot, name),
-              INVENTORY_ADDR: at("inventory"),
-              ...(options.groupPrefix ? { KAFKA_GROUP_ID: groupIds[name], KAFKA_FROM_BEGINNING: "false" } : {}),
-            };
+          : name === "notification"
+            ? { DATA_DIR: path.join(dataRoot, name), ...commandEnv, SMTP_URL: options.commands?.smtpUrl ?? "" }
+            : {
+                DATA_DIR: path.join(dataRoot, name),
+                INVENTORY_ADDR: at("inventory"),
+                ...(name === "order" ? commandEnv : {}),
+                ...(options.groupPrefix ? { KAFKA_GROUP_ID: groupIds[name], KAFKA_FROM_BEGINNING: "false" } : {}),
+              };
       if (own["DATA_DIR"]) mkdirSync(own["DATA_DIR"], { recursive: true });
       envs[name] = {
         HOST: options.host ?? "127.0.0.1",
@@ -191,7 +210,11 @@ export class ProcessMesh {
     try {
       if (this.options.run === "compiled") await ensureBuilt();
       await this.launch("inventory");
-      await Promise.all([this.launch("payment"), this.launch("order")]);
+      await Promise.all([
+        this.launch("payment"),
+        this.launch("order"),
+        ...(this.names.includes("notification") ? [this.launch("notification")] : []),
+      ]);
       if (this.names.includes("gateway")) await this.launch("gateway");
     } catch (error) {
       await this.stop();
@@ -204,7 +227,7 @@ export class ProcessMesh {
    * or undefined (plaintext) for an insecure mesh or a service restarted with `MESH_INSECURE: "1"` (the benchmark's
    * plaintext baseline).
    */
-  credentials(service: ServiceName): ChannelCredentials | undefined {
+  credentials(service: GrpcProcessName): ChannelCredentials | undefined {
     if (this.envs[service]["MESH_INSECURE"] === "1") return undefined;
     return this.operator?.for(service);
   }

@@ -12,14 +12,17 @@ import { join } from "node:path";
 import { SpanKind } from "@opentelemetry/api";
 import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ADMIN_SCOPE } from "#shared/security/principal.js";
 import { createKafkaClient, parseBrokers } from "#shared/events/kafka-client.js";
+import { CommandQueues } from "#shared/commands/queues.js";
 import { Topics } from "#shared/events/topics.js";
 import { createLogger } from "#shared/logger.js";
 import { ALL_WRITE_SCOPES, signToken } from "../../gateway/src/auth.js";
 import { startGateway, type Gateway } from "../../gateway/src/app.js";
 import { loadConfig as loadGatewayConfig } from "../../gateway/src/config.js";
+import { startNotification, type NotificationApp } from "../../services/notification/src/app.js";
+import { loadConfig as loadNotificationConfig } from "../../services/notification/src/config.js";
 import { startPayment, type PaymentApp } from "../../services/payment/src/app.js";
 import { loadConfig as loadPaymentConfig } from "../../services/payment/src/config.js";
 import { startTestInventory, type RunningInventory } from "../../services/inventory/test/helpers.js";
@@ -32,18 +35,21 @@ const brokers = process.env["KAFKA_BROKERS"] ?? "127.0.0.1:9092";
 /** KAFKA_SCRIPT_MS bounds each scripts/kafka.sh call. */
 const KAFKA_SCRIPT_MS = 180_000;
 
-type Service = "gateway" | "order" | "inventory" | "payment";
+type Service = "gateway" | "order" | "inventory" | "payment" | "notification";
 const exporters: Record<Service, InMemorySpanExporter> = {
   gateway: new InMemorySpanExporter(),
   order: new InMemorySpanExporter(),
   inventory: new InMemorySpanExporter(),
   payment: new InMemorySpanExporter(),
+  notification: new InMemorySpanExporter(),
 };
 
 let inventory: RunningInventory;
 let order: TestOrderService;
 let payment: PaymentApp;
 let paymentDir: string;
+let notification: NotificationApp;
+let notificationDir: string;
 let gateway: Gateway;
 let token: string;
 
@@ -66,9 +72,23 @@ beforeAll(async () => {
     await admin.disconnect();
   }
   inventory = await startTestInventory({ KAFKA_GROUP_ID: `${group}-inventory` }, { spanExporter: exporters.inventory });
+  // The "tell the customer" command goes to the suite's RabbitMQ and the notification service sends the email.
+  const commandBus = { COMMAND_BUS: "rabbitmq", RABBITMQ_URL: inject("rabbitmqUrl") };
+  notificationDir = mkdtempSync(join(tmpdir(), "trace-notification-"));
+  notification = await startNotification(
+    loadNotificationConfig({
+      ...commandBus,
+      PORT: "0",
+      METRICS_PORT: "0",
+      DATA_DIR: notificationDir,
+      SMTP_URL: inject("smtpUrl"),
+      MESH_INSECURE: "1",
+    }),
+    { logger: testLogger("notification"), spanExporter: exporters.notification },
+  );
   order = await startTestOrderService(
-    { INVENTORY_ADDR: inventory.app.address, KAFKA_GROUP_ID: `${group}-order` },
-    { spanExporter: exporters.order, logger: testLogger("order") },
+    { INVENTORY_ADDR: inventory.app.address, KAFKA_GROUP_ID: `${group}-order`, ...commandBus },
+    { spanExporter: exporters.order, logger: testLogger("order"), commandBus: undefined },
   );
   paymentDir = mkdtempSync(join(tmpdir(), "trace-payment-"));
   payment = await startPayment(
@@ -106,7 +126,9 @@ afterAll(async () => {
   await payment?.stop();
   await order?.dispose();
   await inventory?.stop();
+  await notification?.stop();
   if (paymentDir) rmSync(paymentDir, { recursive: true, force: true });
+  if (notificationDir) rmSync(notificationDir, { recursive: true, force: true });
 });
 
 /** placeOrder creates an order of one espresso over REST and returns its id and the trace id the gateway answered. */
@@ -149,7 +171,13 @@ interface TracedSpan {
 async function traceOf(traceId: string, done: (spans: TracedSpan[]) => boolean): Promise<TracedSpan[]> {
   return await waitUntil(
     async () => {
-      await Promise.all([gateway.tracing?.flush(), order.flushSpans(), inventory.app.flushSpans(), payment.flushSpans()]);
+      await Promise.all([
+        gateway.tracing?.flush(),
+        order.flushSpans(),
+        inventory.app.flushSpans(),
+        payment.flushSpans(),
+        notification.flushSpans(),
+      ]);
       const spans = (Object.entries(exporters) as [Service, InMemorySpanExporter][]).flatMap(([service, exporter]) =>
         exporter
           .getFinishedSpans()
@@ -200,6 +228,10 @@ const has = (step: Step) => (spans: TracedSpan[]) => spans.some((s) => matches(s
 const ORDER_CREATED = "shop.order.v1.OrderCreated";
 const PAYMENT_AUTHORIZED = "shop.payment.v1.PaymentAuthorized";
 const INVENTORY_COMMITS: Step = { service: "inventory", kind: SpanKind.CONSUMER, name: `process ${Topics.paymentEvents}` };
+const SEND_EMAIL: Step = { service: "order", kind: SpanKind.PRODUCER, name: `send ${CommandQueues.orderEmails}` };
+const NOTIFIED: Step = { service: "notification", kind: SpanKind.CONSUMER, name: `process ${CommandQueues.orderEmails}` };
+/** done: the last spans of an order's tree are in (the stock committed, the email's command handled). */
+const done = (spans: TracedSpan[]) => has(INVENTORY_COMMITS)(spans) && has(NOTIFIED)(spans);
 
 /** expectOrderTree checks the whole path of one confirmed order, parent by parent, and returns its sends. */
 function expectOrderTree(spans: TracedSpan[], orderId: string) {
@@ -237,8 +269,11 @@ function expectOrderTree(spans: TracedSpan[], orderId: string) {
     name: `send ${Topics.paymentEvents}`,
     attributes: { "cloudevents.event_type": PAYMENT_AUTHORIZED },
   });
-  childOf(spans, authorized, { service: "order", kind: SpanKind.CONSUMER, name: `process ${Topics.paymentEvents}` });
+  const confirmed = childOf(spans, authorized, { service: "order", kind: SpanKind.CONSUMER, name: `process ${Topics.paymentEvents}` });
   childOf(spans, authorized, INVENTORY_COMMITS);
+  // The command half: the confirmation's "tell the customer" command, through RabbitMQ, to the notification service.
+  const command = childOf(spans, confirmed, { ...SEND_EMAIL, attributes: { "messaging.system": "rabbitmq" } });
+  childOf(spans, command, { ...NOTIFIED, attributes: { "messaging.system": "rabbitmq" } });
   return { orderCreated };
 }
 
@@ -249,7 +284,7 @@ describe("one order, one trace", () => {
     await waitForConfirmed(orderId, 30_000);
 
     // Assert
-    const spans = await traceOf(traceId, has(INVENTORY_COMMITS));
+    const spans = await traceOf(traceId, done);
     const { orderCreated } = expectOrderTree(spans, orderId);
     expect(orderCreated.span.attributes["shop.outbox.attempts"]).toBe(1);
   });
@@ -285,7 +320,7 @@ describe("one order, one trace", () => {
     await waitForConfirmed(placed.orderId, 120_000);
 
     // Assert: the same tree, its send spanning the outage.
-    const spans = await traceOf(placed.traceId, has(INVENTORY_COMMITS));
+    const spans = await traceOf(placed.traceId, done);
     const { orderCreated } = expectOrderTree(spans, placed.orderId);
     // At least the failed attempt the wait saw and the one that got through.
     expect(orderCreated.span.attributes["shop.outbox.attempts"]).toBeGreaterThanOrEqual(2);

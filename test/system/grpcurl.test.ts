@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { operatorFiles } from "#shared/security/pki-layout.js";
 import { issueOperator } from "#shared/security/pki.js";
-import { Mesh, type ServiceName } from "./mesh.js";
+import type { GrpcProcessName } from "../../scripts/mesh/mesh.js";
+import { Mesh } from "./mesh.js";
 import { grpcurlAs as grpcurlOf, runGrpcurl } from "./fixtures.js";
 
 /** grpcurlAs calls grpcurl with the operator certificate `operator` of the mesh's PKI. */
@@ -32,7 +33,7 @@ afterAll(async () => {
 
 type GrpcurlCall = Promise<string>;
 
-const services: { name: ServiceName; service: string; method: string; request: object; check(call: GrpcurlCall): Promise<void> }[] = [
+const services: { name: GrpcProcessName; service: string; method: string; request: object; check(call: GrpcurlCall): Promise<void> }[] = [
   {
     name: "inventory",
     service: "shop.inventory.v1.InventoryService",
@@ -62,6 +63,15 @@ const services: { name: ServiceName; service: string; method: string; request: o
       await expect(call).rejects.toMatchObject({ stderr: expect.stringMatching(/Code: InvalidArgument[\s\S]*payment_id/) });
     },
   },
+  {
+    name: "notification",
+    service: "shop.notification.v1.NotificationService",
+    method: "ListNotifications",
+    request: { orderId: "42" },
+    async check(call) {
+      await expect(call).rejects.toMatchObject({ stderr: expect.stringMatching(/Code: InvalidArgument[\s\S]*order_id: must be a UUID/) });
+    },
+  },
 ];
 
 describe.each(services)("grpcurl against the $name service", ({ name, service, method, request, check }) => {
@@ -74,6 +84,9 @@ describe.each(services)("grpcurl against the $name service", ({ name, service, m
     const described = await grpcurl(mesh.address(name), "describe", service);
     expect(described).toContain(`${service} is a service:`);
     expect(described).toMatch(/rpc \w+ \(/);
+    if (name === "notification") {
+      expect(described).toContain("rpc WatchNotifications ( .shop.notification.v1.WatchNotificationsRequest ) returns ( stream");
+    }
     if (name === "inventory") {
       expect(described).toContain("rpc ReserveStock ( stream .shop.inventory.v1.ReserveStockRequest ) returns ( stream");
       expect(described).toContain("rpc ImportStock ( stream .shop.inventory.v1.ImportStockRequest ) returns ( .shop");

@@ -26,7 +26,9 @@ import { quietLogger } from "./event-log.js";
 import { createOrder, createProduct, orderOf, uniqueId, waitForStatus } from "./fixtures.js";
 import { Mesh } from "./mesh.js";
 
-const PROCESSES: readonly MeshProcessName[] = ["gateway", "order", "payment", "inventory"];
+// The notification service runs in this mesh too; its figures (queue depth, retries, the parking lot) are issue 12's
+// "visible" part, not checked here yet.
+const PROCESSES = ["gateway", "order", "payment", "inventory"] as const satisfies readonly MeshProcessName[];
 
 let mesh: Mesh;
 let producer: Producer;
@@ -120,7 +122,7 @@ describe("/metrics on every process", () => {
   it("when each process is scraped on its own metrics port, then it exports the names it owns", async () => {
     const common = [METRICS.eventLoopLag, METRICS.kafkaUp, METRICS.consumerLag, METRICS.dlqDepth];
     const service = [...common, METRICS.rpcDuration, METRICS.outboxBacklog, METRICS.outboxOldestAge, METRICS.inboxDuplicates];
-    const expected: Record<MeshProcessName, readonly string[]> = {
+    const expected: Record<(typeof PROCESSES)[number], readonly string[]> = {
       gateway: [...common, METRICS.httpDuration],
       order: [...service, METRICS.breakerState],
       payment: service,

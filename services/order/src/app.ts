@@ -47,7 +47,8 @@ export async function startOrderService(config: Readonly<OrderConfig>, options: 
     {
       name: "order",
       schema: [...orderSchema, ...idempotencySchema, ...stockHoldSchema],
-      wire: ({ db, outbox, inbox, relay, logger, metrics, channelCredentials, spans }) => {
+      commandBus: config.commandBus,
+      wire: ({ db, outbox, inbox, relay, commandRelay, logger, metrics, channelCredentials, spans }) => {
         const inventoryClient =
           options.inventoryClient ?? createInventoryClient(config.inventoryAddr, channelCredentials("inventory"), spans);
         const reserver = new InventoryReserver(inventoryClient, {
@@ -75,8 +76,15 @@ export async function startOrderService(config: Readonly<OrderConfig>, options: 
           stock,
           releases,
           admission: new AdmissionLimit(config.createMaxInFlight, "CreateOrder"),
-          relay,
+          // One commit may write an event and a command: both relays are woken.
+          relay: {
+            notify: () => {
+              relay.notify();
+              commandRelay?.notify();
+            },
+          },
           changes: new OrderChanges(),
+          emailsCustomers: config.commandBus !== undefined,
           logger,
         });
         return {

@@ -22,6 +22,7 @@ import type { Actor } from "#shared/security/actor.js";
 import { OrderAccess } from "./order-access.js";
 import type { OrderChanges } from "./order-changes.js";
 import type { StockReleases } from "./stock-releases.js";
+import { orderEmail } from "./customer-emails.js";
 import { orderCancelledEvent, orderConfirmedEvent, orderCreatedEvent } from "./order-events.js";
 import type { IdempotencyStore } from "./store/idempotency-store.js";
 import type { OrderStore } from "./store/order-store.js";
@@ -61,8 +62,13 @@ export interface OrderUseCaseDeps {
   readonly releases: StockReleases;
   /** admission bounds the CreateOrders reserving and storing at once; the excess is shed with RESOURCE_EXHAUSTED. */
   readonly admission: AdmissionLimit;
-  /** relay is woken after each commit that wrote an outbox row. */
+  /** relay is woken after each commit that wrote an outbox row (events and commands alike). */
   readonly relay: { notify(): void };
+  /**
+   * emailsCustomers: order writes a SendOrderEmail command at each confirmation and cancellation. False under
+   * COMMAND_BUS=off, a deployment with no notification service, where such commands would only pile up unsent.
+   */
+  readonly emailsCustomers: boolean;
   readonly changes: OrderChanges;
   readonly logger: Logger;
 }
@@ -179,6 +185,7 @@ export class OrderUseCases {
       if (outcome.kind === "unchanged") return { order, changed: false };
       orders.update(outcome.order);
       outbox.add(orderCancelledEvent(outcome.order, outcome.refundPaymentId));
+      this.tellCustomer(outcome.order, "CANCELLED");
       return { order: outcome.order, changed: true };
     })();
     if (result.changed) {
@@ -234,6 +241,10 @@ export class OrderUseCases {
       if (outcome.kind === "cancelled") outgoing = orderCancelledEvent(outcome.order, outcome.refundPaymentId ?? "");
       if (outcome.kind !== "ignored") orders.update(outcome.order);
       if (outgoing) outbox.add(outgoing);
+      // The customer is told of each terminal decision, by a command in the same transaction as the decision: the
+      // email can neither go out for a change that rolled back nor be lost for one that committed.
+      if (outcome.kind === "confirmed") this.tellCustomer(outcome.order, "CONFIRMED");
+      if (outcome.kind === "cancelled") this.tellCustomer(outcome.order, "CANCELLED");
       return outcome;
     });
     if (!ran || result === undefined) return { kind: "duplicate" };
@@ -284,6 +295,13 @@ export class OrderUseCases {
       await releases.release(orderId, "order not created: storing it failed");
       throw error;
     }
+  }
+
+  /** tellCustomer writes the SendOrderEmail command of a decision; call it inside the decision's transaction. */
+  private tellCustomer(order: Order, kind: "CONFIRMED" | "CANCELLED"): void {
+    if (!this.deps.emailsCustomers) return;
+    const email = orderEmail(order, kind);
+    this.deps.outbox.addCommand(email.queue, email.command);
   }
 
   private committed(orderId: string, wroteEvent: boolean): void {

@@ -11,6 +11,7 @@ import {
   type ReserveStockResponse,
 } from "#gen/shop/inventory/v1/inventory_service_pb.js";
 import { notFound, unavailable } from "#shared/errors.js";
+import type { Command, CommandBus } from "#shared/commands/index.js";
 import type { EventBus, IncomingEvent, OutgoingEvent, SubscribeOptions } from "#shared/events/event-bus.js";
 import { bindServer, createGrpcServer, implement } from "#shared/grpc/server.js";
 import type { Server } from "@grpc/grpc-js";
@@ -149,6 +150,31 @@ export class MemoryBus implements EventBus {
   }
 }
 
+/**
+ * MemoryCommandBus is an in-memory CommandBus for in-process tests: send records what the command relay sent, so a
+ * test needs no RabbitMQ (and never reaches one on a default port). Consuming is the notification service's, tested
+ * on the real brokers; here it is refused.
+ */
+export class MemoryCommandBus implements CommandBus {
+  readonly kind = "rabbitmq" as const;
+  readonly sent: { queue: string; command: Command }[] = [];
+
+  async send(queue: string, commands: readonly Command[]): Promise<void> {
+    for (const command of commands) this.sent.push({ queue, command });
+  }
+  async consume(): Promise<never> {
+    throw new Error("MemoryCommandBus only records sends");
+  }
+  async declare(): Promise<void> {}
+  async parked(): Promise<[]> {
+    return [];
+  }
+  async replay(): Promise<number> {
+    return 0;
+  }
+  async close(): Promise<void> {}
+}
+
 /** TestOrderService is a started order service with its temp directory. */
 export interface TestOrderService extends OrderServiceHandle {
   readonly dataDir: string;
@@ -170,7 +196,7 @@ export async function startTestOrderService(env: Record<string, string>, options
     MESH_INSECURE: "1",
     ...env,
   });
-  const handle = await startOrderService(config, { logger: quietLogger, graceMs: 2_000, ...options });
+  const handle = await startOrderService(config, { logger: quietLogger, graceMs: 2_000, commandBus: new MemoryCommandBus(), ...options });
   return {
     ...handle,
     dataDir,

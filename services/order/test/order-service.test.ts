@@ -10,13 +10,17 @@ import { Topics } from "#shared/events/topics.js";
 import { createClient, type ServiceClient } from "#shared/grpc/client.js";
 import { checkHealth, createHealthClient } from "#shared/grpc/health-client.js";
 import { waitUntil } from "../../../scripts/mesh/wait.js";
-import { FakeInventory, grpcError, MemoryBus, startTestOrderService, type TestOrderService } from "./helpers.js";
+import { OrderEmailKind, SendOrderEmailSchema } from "#gen/shop/notification/v1/notification_commands_pb.js";
+import { decodeCommand } from "#shared/commands/index.js";
+import { parseTraceparent } from "#shared/trace-context.js";
+import { FakeInventory, grpcError, MemoryBus, MemoryCommandBus, startTestOrderService, type TestOrderService } from "./helpers.js";
 
 const card = "tok_visa";
 const espresso = (quantity = 2) => ({ customerId: "cust-1", lines: [{ productId: "sku-espresso", quantity }], cardToken: card });
 
 let inventory: FakeInventory;
 let bus: MemoryBus;
+let commands: MemoryCommandBus;
 let service: TestOrderService;
 let client: ServiceClient<typeof OrderService>;
 
@@ -44,9 +48,10 @@ afterAll(() => inventory.stop());
 
 beforeEach(async () => {
   bus = new MemoryBus();
+  commands = new MemoryCommandBus();
   service = await startTestOrderService(
     { INVENTORY_ADDR: inventory.address },
-    { bus, reserver: { breakerThreshold: 3, halfOpenAfterMs: 60_000 } },
+    { bus, commandBus: commands, reserver: { breakerThreshold: 3, halfOpenAfterMs: 60_000 } },
   );
   client = createClient(OrderService, service.address, { defaultTimeoutMs: 10_000 });
 });
@@ -344,14 +349,16 @@ describe("CancelOrder", () => {
     const { order: cancelled } = await client.cancelOrder({ orderId: order!.orderId, reason: "changed my mind" });
     expect(cancelled?.status).toBe(OrderStatus.CANCELLED);
     expect(cancelled?.cancelReason).toBe("changed my mind");
-    expect(outboxTypes()).toEqual(["shop.order.v1.OrderCreated", "shop.order.v1.OrderCancelled"]);
-    const row = service.db.prepare(`SELECT payload FROM outbox ORDER BY seq DESC LIMIT 1`).get() as { payload: Buffer };
+    expect(outboxTypes()).toEqual(["shop.order.v1.OrderCreated", "shop.order.v1.OrderCancelled", "shop.notification.v1.SendOrderEmail"]);
+    const row = service.db.prepare(`SELECT payload FROM outbox WHERE kind = 'event' ORDER BY seq DESC LIMIT 1`).get() as {
+      payload: Buffer;
+    };
     const event = decodeEvent(OrderCancelledSchema, { type: "shop.order.v1.OrderCancelled", data: new Uint8Array(row.payload) });
     expect(event.paymentId).toBe("");
     // Cancelling again changes nothing.
     const again = await client.cancelOrder({ orderId: order!.orderId });
     expect(again.order?.status).toBe(OrderStatus.CANCELLED);
-    expect(count("outbox")).toBe(2);
+    expect(count("outbox")).toBe(3);
   });
 
   it("when a confirmed order is cancelled, then OrderCancelled carries the payment id to refund", async () => {
@@ -359,10 +366,87 @@ describe("CancelOrder", () => {
     await deliverPayment(PaymentAuthorizedSchema, { paymentId: "pay-1", orderId: order!.orderId, authorizeTime: timestampNow() });
     const { order: cancelled } = await client.cancelOrder({ orderId: order!.orderId });
     expect(cancelled?.status).toBe(OrderStatus.CANCELLED);
-    const row = service.db.prepare(`SELECT payload FROM outbox ORDER BY seq DESC LIMIT 1`).get() as { payload: Buffer };
+    const row = service.db.prepare(`SELECT payload FROM outbox WHERE kind = 'event' ORDER BY seq DESC LIMIT 1`).get() as {
+      payload: Buffer;
+    };
     expect(decodeEvent(OrderCancelledSchema, { type: "shop.order.v1.OrderCancelled", data: new Uint8Array(row.payload) }).paymentId).toBe(
       "pay-1",
     );
+  });
+});
+
+describe("customer emails: order decides, the outbox sends a command", () => {
+  interface CommandRow {
+    kind: string;
+    topic: string;
+    event_id: string;
+    event_type: string;
+    traceparent: string | null;
+    payload: Buffer;
+    state: string;
+  }
+  const commandRows = (orderId: string) =>
+    service.db
+      .prepare<[string], CommandRow>(
+        `SELECT kind, topic, event_id, event_type, traceparent, payload, state FROM outbox WHERE subject = ? AND kind = 'command' ORDER BY seq`,
+      )
+      .all(orderId);
+  const emailOf = (row: CommandRow) => decodeCommand(SendOrderEmailSchema, { type: row.event_type, data: new Uint8Array(row.payload) });
+
+  it("when a payment confirms an order, then SendOrderEmail CONFIRMED is in its outbox and the command relay sends it to notification.email, in the writer's trace", async () => {
+    const { order } = await client.createOrder(espresso(3));
+    await deliverPayment(PaymentAuthorizedSchema, { paymentId: "pay-9", orderId: order!.orderId, authorizeTime: timestampNow() });
+
+    const [row, ...more] = commandRows(order!.orderId);
+    expect(more).toEqual([]);
+    expect(row).toMatchObject({ kind: "command", topic: "notification.email", event_type: "shop.notification.v1.SendOrderEmail" });
+    expect(emailOf(row!)).toMatchObject({
+      orderId: order!.orderId,
+      customerId: "cust-1",
+      kind: OrderEmailKind.CONFIRMED,
+      total: order!.total,
+      reason: "",
+    });
+    const sent = await waitUntil(() => commands.sent.find((s) => s.command.id === row!.event_id), { message: "the command sent" });
+    expect(sent.queue).toBe("notification.email");
+    // The send is a child of the span that wrote the row: same trace, another span.
+    expect(parseTraceparent(sent.command.traceparent)?.traceId).toBe(parseTraceparent(row!.traceparent ?? undefined)?.traceId);
+    expect(sent.command.traceparent).not.toBe(row!.traceparent);
+    await waitUntil(() => commandRows(order!.orderId)[0]?.state === "PUBLISHED", { message: "the command row PUBLISHED" });
+    // The events went to the event bus, the command did not.
+    expect(bus.published.map((p) => p.event.type)).not.toContain("shop.notification.v1.SendOrderEmail");
+  });
+
+  it("when order runs with COMMAND_BUS=off (no notification service), then it confirms orders and writes no commands", async () => {
+    const offBus = new MemoryBus();
+    const off = await startTestOrderService({ INVENTORY_ADDR: inventory.address, COMMAND_BUS: "off" }, { bus: offBus });
+    const offClient = createClient(OrderService, off.address, { defaultTimeoutMs: 10_000 });
+    try {
+      const { order } = await offClient.createOrder(espresso());
+      const message = create(PaymentAuthorizedSchema, { paymentId: "pay-off", orderId: order!.orderId });
+      await offBus.deliver(
+        Topics.paymentEvents,
+        toOutgoingEvent(PaymentAuthorizedSchema, message, { source: "test", subject: order!.orderId }),
+      );
+
+      expect((await offClient.getOrder({ orderId: order!.orderId })).order?.status).toBe(OrderStatus.CONFIRMED);
+      expect(off.db.prepare(`SELECT count(*) AS n FROM outbox WHERE kind = 'command'`).pluck().get()).toBe(0);
+    } finally {
+      offClient.close();
+      await off.dispose();
+    }
+  });
+
+  it("when an order is cancelled (declined, then by the customer), then each cancellation's email carries its reason, and a no-op cancel writes none", async () => {
+    const { order } = await client.createOrder(espresso());
+    await deliverPayment(PaymentDeclinedSchema, { paymentId: "pay-8", orderId: order!.orderId, reason: "card declined" });
+    await client.cancelOrder({ orderId: order!.orderId, reason: "too late" });
+
+    expect(
+      commandRows(order!.orderId)
+        .map(emailOf)
+        .map((e) => [e.kind, e.reason]),
+    ).toEqual([[OrderEmailKind.CANCELLED, "payment declined: card declined"]]);
   });
 });
 
@@ -373,7 +457,7 @@ describe("payment events", () => {
     const { order: after } = await client.getOrder({ orderId: order!.orderId });
     expect(after?.status).toBe(OrderStatus.CANCELLED);
     expect(after?.cancelReason).toBe("payment declined: card declined");
-    expect(outboxTypes()).toEqual(["shop.order.v1.OrderCreated", "shop.order.v1.OrderCancelled"]);
+    expect(outboxTypes()).toEqual(["shop.order.v1.OrderCreated", "shop.order.v1.OrderCancelled", "shop.notification.v1.SendOrderEmail"]);
   });
 
   it("when the same event is delivered twice, then it has its effect once", async () => {
@@ -382,7 +466,7 @@ describe("payment events", () => {
     const event = toOutgoingEvent(PaymentAuthorizedSchema, message, { source: "test", subject: order!.orderId });
     await bus.deliver(Topics.paymentEvents, event);
     await bus.deliver(Topics.paymentEvents, event);
-    expect(outboxTypes()).toEqual(["shop.order.v1.OrderCreated", "shop.order.v1.OrderConfirmed"]);
+    expect(outboxTypes()).toEqual(["shop.order.v1.OrderCreated", "shop.order.v1.OrderConfirmed", "shop.notification.v1.SendOrderEmail"]);
   });
 
   it("when a payment names an unknown order, then it is skipped", async () => {

@@ -3,6 +3,7 @@ import { Metadata } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { Health } from "#gen/grpc/health/v1/health_pb.js";
 import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import { NotificationService } from "#gen/shop/notification/v1/notification_service_pb.js";
 import { OpsService } from "#gen/shop/ops/v1/ops_service_pb.js";
 import { OrderService as OrderServiceV1 } from "#gen/shop/order/v1/order_service_pb.js";
 import { OrderService as OrderServiceV2 } from "#gen/shop/order/v2/order_service_pb.js";
@@ -20,7 +21,7 @@ const admin = operatorId("bob", "admin");
 
 describe("the mesh's access policy (policy/access.yaml)", () => {
   it("when a service serves a method, then the policy grants it to someone (no method is denied by omission)", () => {
-    const served = [OrderServiceV1, OrderServiceV2, PaymentService, InventoryService, OpsService, Health];
+    const served = [OrderServiceV1, OrderServiceV2, PaymentService, InventoryService, NotificationService, OpsService, Health];
 
     expect(policy.ungranted(served)).toEqual([]);
   });
@@ -49,6 +50,20 @@ describe("the mesh's access policy (policy/access.yaml)", () => {
       false,
       false,
     ]);
+  });
+
+  it("when notifications are read, then the gateway and operators may; order, which only sends commands, may not", () => {
+    for (const method of ["GetNotification", "ListNotifications", "WatchNotifications"].map(
+      (m) => `shop.notification.v1.NotificationService/${m}`,
+    )) {
+      expect([gateway, reader, admin].map((id) => policy.allows(method, id))).toEqual([true, true, true]);
+      expect([order, payment, serviceId("inventory"), serviceId("notification")].map((id) => policy.allows(method, id))).toEqual([
+        false,
+        false,
+        false,
+        false,
+      ]);
+    }
   });
 
   it("when health or reflection is called with any mesh identity, then it is allowed; with no identity, denied", () => {

@@ -6,7 +6,8 @@ import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trac
 import { afterEach, describe, expect, it } from "vitest";
 import { subscribeHandlers, eventHandler } from "#shared/events/consumer.js";
 import type { EventBus, IncomingEvent, OutgoingEvent, SubscribeOptions } from "#shared/events/event-bus.js";
-import { OutboxRelay, OutboxStore, outboxSchema } from "#shared/events/outbox.js";
+import { commandPublisher, OutboxRelay, OutboxStore, outboxSchema } from "#shared/events/outbox.js";
+import type { Command } from "#shared/commands/index.js";
 import { openDatabase } from "#shared/store/database.js";
 import { currentTrace, parseTraceparent, writerTraceparent, type TraceContext } from "#shared/trace-context.js";
 import { createTracing, type Tracing } from "#shared/tracing/index.js";
@@ -94,6 +95,47 @@ describe("the relay's PRODUCER span", () => {
     });
     const startMs = send!.startTime[0] * 1_000 + send!.startTime[1] / 1e6;
     expect(Math.abs(startMs - writtenAt.getTime())).toBeLessThan(1);
+    db.close();
+  });
+
+  it("when a command row is sent through the command bus, then its send span names RabbitMQ and the queue, child of the writer, whose id the command carries", async () => {
+    const { tracing, spans } = traced();
+    const db = openDatabase(":memory:", outboxSchema);
+    const command: Command = {
+      id: "cmd-1",
+      type: "shop.notification.v1.SendOrderEmail",
+      source: "shopmesh/order",
+      subject: "order-1",
+      time: new Date(),
+      data: new Uint8Array(),
+      traceparent: WRITER,
+    };
+    new OutboxStore(db).addCommand("notification.email", command);
+    const sent: Command[] = [];
+    const relay = new OutboxRelay(
+      new OutboxStore(db, "command"),
+      commandPublisher({ send: async (_queue, commands) => void sent.push(...commands) }),
+      {
+        spans: tracing.spans,
+        system: "rabbitmq",
+      },
+    );
+
+    expect(await relay.flush()).toBe(1);
+
+    const [send, ...others] = await spans();
+    expect(others).toEqual([]);
+    expect(send?.kind).toBe(SpanKind.PRODUCER);
+    expect(send?.name).toBe("send notification.email");
+    expect(send?.parentSpanContext?.spanId).toBe(parseTraceparent(WRITER)?.spanId);
+    expect(parseTraceparent(sent[0]?.traceparent)?.spanId).toBe(send?.spanContext().spanId);
+    expect(send?.attributes).toMatchObject({
+      "messaging.system": "rabbitmq",
+      "messaging.destination.name": "notification.email",
+      "messaging.message.id": "cmd-1",
+      "shop.command.subject": "order-1",
+    });
+    expect(send?.attributes["messaging.kafka.message.key"]).toBeUndefined();
     db.close();
   });
 

@@ -3,8 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { OutgoingEvent } from "#shared/events/event-bus.js";
-import { OutboxRelay, OutboxStore, outboxSchema, type OutboxEvent } from "#shared/events/outbox.js";
-import { openBookkeepingConnection, openDatabase, type SqliteDatabase } from "#shared/store/database.js";
+import type { Command } from "#shared/commands/index.js";
+import { waitUntil } from "../../../scripts/mesh/wait.js";
+import { commandPublisher, OutboxRelay, OutboxStore, outboxSchema, type OutboxEvent } from "#shared/events/outbox.js";
+import { columnsOf, openBookkeepingConnection, openDatabase, type SqliteDatabase } from "#shared/store/database.js";
 
 let dir: string;
 let db: SqliteDatabase;
@@ -253,6 +255,108 @@ describe("openBookkeepingConnection", () => {
       expect(memory.open).toBe(true);
     } finally {
       memory.close();
+    }
+  });
+});
+
+describe("the outbox carries commands too (kind = command), through the same store and relay class", () => {
+  function command(n: number): Command {
+    return {
+      id: `cmd-${n}-${crypto.randomUUID()}`,
+      type: "shop.test.v1.DoIt",
+      source: "test",
+      subject: `subject-${n}`,
+      time: new Date(Date.UTC(2026, 0, 1, 0, 1, n)),
+      data: new Uint8Array([100 + n]),
+      traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    };
+  }
+
+  it("when events and commands share the table, then each kind's store claims and counts only its own rows", () => {
+    const commands = new OutboxStore(db, "command");
+    db.transaction(() => {
+      outbox.add(event(1));
+      outbox.addCommand("test.queue", command(2));
+      outbox.add(event(3));
+    })();
+
+    expect(outbox.backlog()).toBe(2);
+    expect(commands.backlog()).toBe(1);
+    expect(outbox.claim(10).map((row) => row.event.subject)).toEqual(["subject-1", "subject-3"]);
+    expect(commands.claim(10).map((row) => [row.event.topic, row.event.subject, [...row.event.data]])).toEqual([
+      ["test.queue", "subject-2", [102]],
+    ]);
+    commands.close();
+  });
+
+  it("when the command broker is down, then the events still leave; the commands wait, FAILED, and all leave once it is back", async () => {
+    const commandStore = new OutboxStore(db, "command");
+    const published: string[] = [];
+    const sent: { queue: string; id: string; traceparent: string | undefined }[] = [];
+    let brokerUp = false;
+    const eventsRelay = new OutboxRelay(outbox, {
+      publish: async (_topic, events) => void published.push(...events.map((e) => e.subject)),
+    });
+    const commandRelay = new OutboxRelay(
+      commandStore,
+      commandPublisher({
+        send: async (queue, commands) => {
+          if (!brokerUp) throw new Error("RabbitMQ down");
+          sent.push(...commands.map((c) => ({ queue, id: c.id, traceparent: c.traceparent })));
+        },
+      }),
+      { initialBackoffMs: 10, maxBackoffMs: 20 },
+    );
+    const written = [command(2), command(4)];
+    db.transaction(() => {
+      outbox.add(event(1));
+      outbox.addCommand("test.queue", written[0]!);
+      outbox.add(event(3));
+      outbox.addCommand("test.queue", written[1]!);
+    })();
+
+    expect(await eventsRelay.flush()).toBe(2);
+    expect(await commandRelay.flush()).toBe(0);
+    expect(published).toEqual(["subject-1", "subject-3"]);
+    expect(rows().map((row) => row.state)).toEqual(["PUBLISHED", "FAILED", "PUBLISHED", "FAILED"]);
+
+    brokerUp = true;
+    commandRelay.start();
+    await waitUntil(() => commandStore.backlog() === 0, { message: "the commands sent" });
+    await commandRelay.stop();
+    expect(sent.map((s) => [s.queue, s.id])).toEqual(written.map((c) => ["test.queue", c.id]));
+    // Each send is the writer's child: same trace, a span of its own.
+    expect(
+      sent.every((s) => s.traceparent?.startsWith("00-0af7651916cd43dd8448eb211c80319c-") && !s.traceparent.includes("b7ad6b7169203331")),
+    ).toBe(true);
+    await eventsRelay.stop();
+  });
+
+  it("when a database from before commands is opened, then the migration adds `kind`, its rows stay events, and opening again changes nothing", () => {
+    const path = join(dir, "old.db");
+    const old = openDatabase(path, [
+      `CREATE TABLE outbox (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, topic TEXT NOT NULL, event_type TEXT NOT NULL,
+         source TEXT NOT NULL, subject TEXT NOT NULL, event_time TEXT NOT NULL, traceparent TEXT, payload BLOB NOT NULL,
+         state TEXT NOT NULL DEFAULT 'NOT_PUBLISHED', times_sent INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+         created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')), published_at TEXT)`,
+    ]);
+    old
+      .prepare(
+        `INSERT INTO outbox (event_id, topic, event_type, source, subject, event_time, payload) VALUES ('e1','t','x','s','old','2026-01-01T00:00:00Z', x'01')`,
+      )
+      .run();
+    old.close();
+
+    for (let open = 1; open <= 2; open++) {
+      const migrated = openDatabase(path, outboxSchema);
+      expect(columnsOf(migrated, "outbox").has("kind")).toBe(true);
+      const events = new OutboxStore(migrated);
+      const commands = new OutboxStore(migrated, "command");
+      expect([events.backlog(), commands.backlog()]).toEqual([1, 0]);
+      events.close();
+      commands.close();
+      migrated.close();
     }
   });
 });

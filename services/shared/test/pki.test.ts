@@ -112,7 +112,14 @@ describe("ensureMeshPki reissues only the leaves that need it", () => {
 
     const report = await ensureMeshPki(dir);
 
-    expect(actions(report)).toEqual({ ca: "kept", order: "issued", payment: "issued", inventory: "issued", gateway: "kept" });
+    expect(actions(report)).toEqual({
+      ca: "kept",
+      order: "issued",
+      payment: "issued",
+      inventory: "issued",
+      notification: "kept",
+      gateway: "kept",
+    });
     expect(reasonOf(report, "order")).toMatch(/^missing; valid until /);
     expect(reasonOf(report, "payment")).toMatch(/^key does not match the certificate/);
     expect(reasonOf(report, "inventory")).toMatch(/^issued by another CA/);

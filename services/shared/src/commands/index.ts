@@ -10,6 +10,7 @@ import { createSqsCommandBus } from "./sqs-command-bus.js";
 export * from "./command-bus.js";
 export { MalformedCommandError } from "./codec.js";
 export { memoryCommandLedger, sqliteCommandLedger } from "./ledger.js";
+export { CommandQueues } from "./queues.js";
 export { createRabbitCommandBus } from "./rabbitmq-command-bus.js";
 export { createSqsCommandBus } from "./sqs-command-bus.js";
 

@@ -1,14 +1,25 @@
 import type { Logger } from "../logger.js";
 import { continueTrace, formatTraceparent, type TraceContext } from "../trace-context.js";
-import { recordSend } from "../tracing/messaging-spans.js";
+import { type MessagingSystem, recordSend } from "../tracing/messaging-spans.js";
 import type { Spans } from "../tracing/spans.js";
+import type { Command } from "../commands/command-bus.js";
 import { addMissingColumns, openBookkeepingConnection, type SchemaStep, type SqliteDatabase } from "../store/database.js";
 import type { EventBus, EventPosition, OutgoingEvent } from "./event-bus.js";
 
 /** OutboxState is the life of one outbox row, visible in the table for operators. */
 export type OutboxState = "NOT_PUBLISHED" | "IN_PROGRESS" | "PUBLISHED" | "FAILED";
 
-/** outboxSchema is the outbox table; services add it to their own database's schema. */
+/**
+ * OutboxKind says where a row goes: `event` rows to Kafka topics (the event bus), `command` rows to command queues
+ * (the command bus). One table and one relay class serve both; each kind has its own relay instance, so a broker
+ * that is down holds back only its own rows (RabbitMQ down must not stop the saga's events on Kafka).
+ */
+export type OutboxKind = "event" | "command";
+
+/**
+ * outboxSchema is the outbox table; services add it to their own database's schema. `topic` is the destination: a
+ * Kafka topic for an event row, a command queue for a command row.
+ */
 export const outboxSchema: readonly SchemaStep[] = [
   `CREATE TABLE IF NOT EXISTS outbox (
      seq          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -25,14 +36,21 @@ export const outboxSchema: readonly SchemaStep[] = [
      times_sent   INTEGER NOT NULL DEFAULT 0,
      last_error   TEXT,
      created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
-     published_at TEXT
+     published_at TEXT,
+     kind         TEXT NOT NULL DEFAULT 'event' CHECK (kind IN ('event','command'))
    )`,
+  // Files written before these columns: every row in them is an event, which `kind`'s default says; where a send
+  // landed (EventBus.publish reports it) lets an operator place an event against a consumer group's committed offset
+  // (the order timeline).
+  addMissingColumns("outbox", {
+    kind: "TEXT NOT NULL DEFAULT 'event' CHECK (kind IN ('event','command'))",
+    kafka_partition: "INTEGER",
+    kafka_offset: "INTEGER",
+  }),
   `CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (state, seq) WHERE state != 'PUBLISHED'`,
-  // Where the send landed (EventBus.publish reports it), so an operator can place an event against a consumer
-  // group's committed offset (the order timeline); files from before these columns get them here.
-  addMissingColumns("outbox", { kafka_partition: "INTEGER", kafka_offset: "INTEGER" }),
   // One aggregate's rows, for OpsService.ListAggregateEvents.
   `CREATE INDEX IF NOT EXISTS outbox_subject ON outbox (subject)`,
+  `CREATE INDEX IF NOT EXISTS outbox_pending_by_kind ON outbox (kind, state, seq) WHERE state != 'PUBLISHED'`,
 ];
 
 /** OutboxEvent is an event bound for a topic, as the business transaction records it. */
@@ -64,8 +82,9 @@ export interface ClaimedRow {
 }
 
 /**
- * OutboxStore writes events in the caller's transaction and hands committed ones
- * to the relay. `add` must be called inside the same `db.transaction` as the
+ * OutboxStore writes events (and commands) in the caller's transaction and hands
+ * committed rows of its kind to the relay: any store adds both kinds, and a store
+ * of kind `command` claims only command rows. `add` must be called inside the same `db.transaction` as the
  * business change: that is the whole point of the pattern.
  *
  * The relay's bookkeeping (`claim`, `published`, `failed`) runs on a second
@@ -80,20 +99,37 @@ export class OutboxStore {
   private readonly countPending;
   private marks: RelayMarks | undefined;
 
-  constructor(private readonly db: SqliteDatabase) {
+  constructor(
+    private readonly db: SqliteDatabase,
+    /** kind is the rows this store's relay claims and counts. */
+    readonly kind: OutboxKind = "event",
+  ) {
     this.insert = db.prepare(
-      `INSERT INTO outbox (event_id, topic, event_type, source, subject, event_time, traceparent, payload)
-       VALUES (@id, @topic, @type, @source, @subject, @time, @traceparent, @payload)`,
+      `INSERT INTO outbox (kind, event_id, topic, event_type, source, subject, event_time, traceparent, payload)
+       VALUES (@kind, @id, @topic, @type, @source, @subject, @time, @traceparent, @payload)`,
     );
-    this.countPending = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM outbox WHERE state != 'PUBLISHED'`);
+    this.countPending = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM outbox WHERE state != 'PUBLISHED' AND kind = ?`);
     // A relay that died mid-publish left rows IN_PROGRESS; they may or may not have
-    // reached Kafka. Sending them again is safe because consumers dedupe by event id.
-    db.prepare(`UPDATE outbox SET state = 'NOT_PUBLISHED' WHERE state = 'IN_PROGRESS'`).run();
+    // reached the broker. Sending them again is safe because consumers dedupe by id.
+    db.prepare(`UPDATE outbox SET state = 'NOT_PUBLISHED' WHERE state = 'IN_PROGRESS' AND kind = ?`).run(kind);
   }
 
   /** add records an event; call it inside the business transaction. */
   add(event: OutboxEvent): void {
+    this.addRow("event", event);
+  }
+
+  /**
+   * addCommand records a command for `queue`; call it inside the business transaction, like `add`. The command keeps
+   * its id (the consumer's idempotency key) and its `traceparent` (the writer's, see toCommand).
+   */
+  addCommand(queue: string, command: Command): void {
+    this.addRow("command", { ...command, topic: queue });
+  }
+
+  private addRow(kind: OutboxKind, event: OutboxEvent): void {
     this.insert.run({
+      kind,
       id: event.id,
       topic: event.topic,
       type: event.type,
@@ -107,7 +143,7 @@ export class OutboxStore {
 
   /** claim marks up to `limit` unpublished rows IN_PROGRESS (counting the send) and returns them, oldest first. */
   claim(limit: number): ClaimedRow[] {
-    const rows = this.relayMarks().claim.all(limit);
+    const rows = this.relayMarks().claim.all(this.kind, limit);
     // RETURNING yields rows in no defined order; events about one aggregate must leave in the order written.
     rows.sort((a, b) => a.seq - b.seq);
     return rows.map((row) => ({ seq: row.seq, event: toEvent(row), attempts: row.times_sent, lastError: row.last_error }));
@@ -130,7 +166,7 @@ export class OutboxStore {
 
   /** backlog is the number of rows not yet published, for health and the UI. */
   backlog(): number {
-    return this.countPending.get()?.n ?? 0;
+    return this.countPending.get(this.kind)?.n ?? 0;
   }
 
   /** close releases the bookkeeping connection (not `db`, which its owner closes); a later claim reopens it. */
@@ -154,9 +190,9 @@ function prepareRelayMarks(connection: SqliteDatabase) {
     connection,
     // `state != 'PUBLISHED'` repeats the partial index outbox_pending's WHERE so SQLite may use it: without it the
     // subquery scanned the whole table, past every published row, on every claim.
-    claim: connection.prepare<[number], OutboxRow>(
+    claim: connection.prepare<[string, number], OutboxRow>(
       `UPDATE outbox SET state = 'IN_PROGRESS', times_sent = times_sent + 1
-        WHERE seq IN (SELECT seq FROM outbox WHERE state IN ('NOT_PUBLISHED','FAILED') AND state != 'PUBLISHED'
+        WHERE seq IN (SELECT seq FROM outbox WHERE kind = ? AND state IN ('NOT_PUBLISHED','FAILED') AND state != 'PUBLISHED'
                        ORDER BY seq LIMIT ?)
        RETURNING seq, event_id, topic, event_type, source, subject, event_time, traceparent, payload, times_sent, last_error`,
     ),
@@ -193,10 +229,24 @@ export interface OutboxRelayOptions {
   logger?: Logger;
   /** spans, when tracing is on, record a PRODUCER span per published event ({@link recordSend}). */
   spans?: Spans | undefined;
+  /** system names the broker in those spans (`messaging.system`): `kafka` (the default) for events, the command bus's for commands. */
+  system?: MessagingSystem | undefined;
 }
 
 /**
- * OutboxRelay publishes committed outbox rows to Kafka, in batches, oldest first.
+ * OutboxPublisher is where a relay sends its rows, one destination at a time: the event bus (`publish(topic, …)`),
+ * or the command bus through {@link commandPublisher}.
+ */
+export type OutboxPublisher = Pick<EventBus, "publish">;
+
+/** commandPublisher lets a relay send command rows: the destination is the queue, the rows are the commands. */
+export function commandPublisher(bus: { send(queue: string, commands: readonly Command[]): Promise<void> }): OutboxPublisher {
+  return { publish: (queue, commands) => bus.send(queue, commands) };
+}
+
+/**
+ * OutboxRelay publishes committed outbox rows of its store's kind to their broker (Kafka for events, the command bus
+ * for commands), in batches, oldest first.
  * While the broker is down it marks the batch FAILED and backs off exponentially,
  * then retries the same rows: a row leaves the outbox only as PUBLISHED. Delivery
  * is at-least-once (a crash after publish and before marking resends), which the
@@ -216,7 +266,7 @@ export class OutboxRelay {
 
   constructor(
     private readonly store: OutboxStore,
-    private readonly bus: Pick<EventBus, "publish">,
+    private readonly bus: OutboxPublisher,
     private readonly options: OutboxRelayOptions = {},
   ) {
     this.batchSize = options.batchSize ?? 200;
@@ -299,7 +349,12 @@ export class OutboxRelay {
     if (spans === undefined) return;
     for (const { row, own, parent } of sends) {
       const { event } = row;
-      recordSend(spans, { ...event, writtenAt: event.time, attempts: row.attempts, lastError: row.lastError }, own, parent);
+      recordSend(
+        spans,
+        { ...event, writtenAt: event.time, attempts: row.attempts, lastError: row.lastError, system: this.options.system },
+        own,
+        parent,
+      );
     }
   }
 

@@ -1,3 +1,11 @@
 // The service kit: what every service has, built one way (docs/architecture.md, "The service kit").
-export type { Kit, KitOverrides, RunningService, ServiceDefinition, ServiceTimer, ServiceWiring } from "./service-definition.js";
+export type {
+  CommandHandling,
+  Kit,
+  KitOverrides,
+  RunningService,
+  ServiceDefinition,
+  ServiceTimer,
+  ServiceWiring,
+} from "./service-definition.js";
 export { startService } from "./start-service.js";

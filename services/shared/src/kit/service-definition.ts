@@ -1,6 +1,7 @@
 import type { ChannelCredentials } from "@grpc/grpc-js";
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
-import type { ServiceSettings } from "../config.js";
+import type { CommandBus, ConsumeOptions } from "../commands/command-bus.js";
+import type { CommandBusSettings, ServiceSettings } from "../config.js";
 import type { MeshServiceName } from "../security/identity.js";
 import type { EventHandler } from "../events/consumer.js";
 import type { EventBus } from "../events/event-bus.js";
@@ -10,7 +11,7 @@ import type { ServiceRegistration } from "../grpc/server.js";
 import type { Logger } from "../logger.js";
 import type { ProcessMetrics } from "../metrics/index.js";
 import type { Stoppable } from "../runtime.js";
-import type { SqliteDatabase } from "../store/database.js";
+import type { SchemaStep, SqliteDatabase } from "../store/database.js";
 import type { Spans } from "../tracing/spans.js";
 
 /**
@@ -24,7 +25,13 @@ export interface ServiceDefinition<Config extends ServiceSettings, Parts> {
    */
   readonly name: string;
   /** schema is the service's own tables; the kit adds the outbox, the inbox and its own. */
-  readonly schema: readonly string[];
+  readonly schema: readonly SchemaStep[];
+  /**
+   * commandBus, for a service that sends or consumes commands (services/shared/src/commands), names the broker
+   * (readCommandBusSettings): the kit builds the bus with the service's inbox table as its ledger, runs the
+   * wiring's command consumers and closes it at the stop. Services without it never connect to a command broker.
+   */
+  readonly commandBus?: CommandBusSettings | undefined;
   /** wire builds the service's parts from what the kit provides, and says what it serves, consumes and publishes. */
   wire(kit: Kit<Config>): ServiceWiring<Parts>;
 }
@@ -40,6 +47,11 @@ export interface Kit<Config extends ServiceSettings> {
   readonly outbox: OutboxStore;
   readonly inbox: Inbox;
   readonly relay: OutboxRelay;
+  /**
+   * commandRelay sends the outbox's command rows (`outbox.addCommand`) through the command bus; undefined without
+   * one. Wake it after a commit that wrote a command, as `relay` after one that wrote an event.
+   */
+  readonly commandRelay: OutboxRelay | undefined;
   /**
    * metrics is the process's Prometheus registry, served at `/metrics` on METRICS_PORT. The kit already exports RPC
    * RED, consumer lag, DLQ depth, the outbox, inbox dedupe hits and the defaults; a service adds what is its own
@@ -61,7 +73,15 @@ export interface Kit<Config extends ServiceSettings> {
    * client of another service gets them in its ClientOptions, so each of its calls has a CLIENT span.
    */
   readonly spans: Spans | undefined;
+  /** commands is the command bus when the definition names one (or a test shares one), else undefined. */
+  readonly commands: CommandBus | undefined;
 }
+
+/**
+ * CommandHandling is one command consumer a service runs: ConsumeOptions whose retry and prefetch default to the
+ * definition's COMMAND_RETRY_* and COMMAND_PREFETCH.
+ */
+export type CommandHandling = ConsumeOptions;
 
 /** ServiceWiring is what a service declares: what it serves, consumes, publishes and runs on a timer. */
 export interface ServiceWiring<Parts> {
@@ -74,6 +94,12 @@ export interface ServiceWiring<Parts> {
    */
   // Handlers of different event types; the variance of MessageShape needs `any` here.
   readonly consumes?: Readonly<Record<string, readonly EventHandler[]>>;
+  /**
+   * handlesCommands are the service's command consumers (the definition must name a commandBus). The kit starts them
+   * after the outbox relay, before SERVING, and stops them (the command in progress finishes) before the relay's
+   * last flush, like the consumer group.
+   */
+  readonly handlesCommands?: readonly CommandHandling[];
   /** publishes lists the topics its outbox rows go to; start-up waits until they (and the consumed ones) exist. */
   readonly publishes?: readonly string[];
   /** timers run in the background from SERVING until the stop begins, each tick in a trace of its own. */
@@ -96,6 +122,8 @@ export interface KitOverrides {
   readonly logger?: Logger | undefined;
   /** bus, when given, is shared with the caller: the service uses it but does not close it. */
   readonly bus?: EventBus | undefined;
+  /** commandBus, when given, is shared with the caller like `bus`: used, not closed. */
+  readonly commandBus?: CommandBus | undefined;
   readonly relay?: OutboxRelayOptions | undefined;
   /** graceMs overrides SHUTDOWN_GRACE_MS. */
   readonly graceMs?: number | undefined;
@@ -116,6 +144,7 @@ export interface RunningService<Parts> extends Stoppable {
   readonly metrics: ProcessMetrics;
   readonly db: SqliteDatabase;
   readonly relay: OutboxRelay;
+  readonly commandRelay: OutboxRelay | undefined;
   readonly logger: Logger;
   readonly parts: Parts;
   /** flushSpans exports every span ended so far (tests read an in-memory exporter after it); a no-op when tracing is off. */

@@ -1,11 +1,12 @@
 import { join } from "node:path";
+import { type CommandBus, type CommandConsumer, createCommandBus, sqliteCommandLedger } from "../commands/index.js";
 import type { ServiceSettings } from "../config.js";
 import { subscribeHandlers } from "../events/consumer.js";
 import type { EventBus, Subscription } from "../events/event-bus.js";
 import { createKafkaEventBus } from "../events/kafka-event-bus.js";
 import { kafkaSslOf } from "../events/kafka-tls.js";
 import { Inbox, inboxSchema } from "../events/inbox.js";
-import { OutboxRelay, OutboxStore, outboxSchema } from "../events/outbox.js";
+import { commandPublisher, OutboxRelay, OutboxStore, outboxSchema } from "../events/outbox.js";
 import { bindServer, createGrpcServer, type GrpcServer } from "../grpc/server.js";
 import { createLogger, type Logger } from "../logger.js";
 import { createKafkaClient } from "../events/kafka-client.js";
@@ -14,7 +15,8 @@ import { KafkaLagSource, ProcessMetrics, serveMetrics, type MetricsServer } from
 import { opsService } from "../ops-service.js";
 import { openDatabase, type SqliteDatabase } from "../store/database.js";
 import { openMeshTransport } from "../security/mesh-transport.js";
-import { hasChildren, newTrace, runWithTrace } from "../trace-context.js";
+import { continueTrace, hasChildren, newTrace, runWithTrace, type TraceContext } from "../trace-context.js";
+import { endProcess, startProcess, type ConsumedEvent } from "../tracing/messaging-spans.js";
 import { SpanKind, type Spans } from "../tracing/spans.js";
 import { createTracing, type Tracing } from "../tracing/tracing.js";
 import { GroupMembers, groupMembersSchema } from "./group-members.js";
@@ -74,8 +76,33 @@ export async function startService<Config extends ServiceSettings, Parts>(
       clientLogger: wait.clientLogger,
       ssl: kafkaSsl,
     });
+  // The command bus's ledger is the inbox table, so "handled" commits beside the service's own rows.
+  const commands: CommandBus | undefined =
+    overrides.commandBus ??
+    (definition.commandBus === undefined
+      ? undefined
+      : createCommandBus(definition.commandBus, { ledger: sqliteCommandLedger(db), logger, connectionName: `shopmesh-${name}` }));
+  const ownCommands = overrides.commandBus ? undefined : commands;
   const outbox = new OutboxStore(db);
   const relay = new OutboxRelay(outbox, bus, { logger, spans: tracing?.spans, ...overrides.relay });
+  // Command rows leave through a relay of their own (the same class, on the same table): a command broker that is down
+  // backs off only its rows, and the events keep flowing to Kafka.
+  const commandRelay =
+    commands === undefined
+      ? undefined
+      : new OutboxRelay(new OutboxStore(db, "command"), commandPublisher(commands), {
+          logger,
+          spans: tracing?.spans,
+          system: commands.kind === "rabbitmq" ? "rabbitmq" : "aws_sns",
+          ...overrides.relay,
+        });
+  // A command's CONSUMER span: received from RabbitMQ, or from SQS (the SNS adapter's receiving side).
+  const spans = tracing?.spans;
+  const consumerSpans =
+    spans === undefined || commands === undefined
+      ? undefined
+      : (command: ConsumedEvent, own: TraceContext, parent: TraceContext | undefined) =>
+          startProcess(spans, { ...command, system: commands.kind === "rabbitmq" ? "rabbitmq" : "aws_sqs" }, own, parent);
   const stopping = new AbortController();
   const metrics = new ProcessMetrics(name);
   metrics.outbox(db);
@@ -90,9 +117,11 @@ export async function startService<Config extends ServiceSettings, Parts>(
     inbox: new Inbox(db, metrics.inboxDuplicate),
     metrics,
     relay,
+    commandRelay,
     stopping: stopping.signal,
     channelCredentials: (peer) => transport.channelCredentials(peer),
     spans: tracing?.spans,
+    commands,
   };
 
   let wiring: ServiceWiring<Parts>;
@@ -100,6 +129,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
     wiring = definition.wire(kit);
   } catch (error) {
     if (!overrides.bus) await bus.close().catch(() => undefined);
+    await ownCommands?.close().catch(() => undefined);
     db.close();
     closeCertificates();
     await tracing?.shutdown().catch(() => undefined);
@@ -129,7 +159,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
     dlqTopics: consumed.map(dlqTopicOf),
   });
   metrics.kafka(lagSource);
-  const state: LifeState = { serving: false, subscription: undefined, timers: [], metricsServer: undefined };
+  const state: LifeState = { serving: false, subscription: undefined, commandConsumers: [], timers: [], metricsServer: undefined };
   const drainMs = overrides.drainDelayMs ?? config.shutdown.drainMs;
   const graceMs = overrides.graceMs ?? config.shutdown.graceMs;
   const sequence = new StopSequence(
@@ -142,6 +172,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
       drainMs,
       graceMs,
       ownBus: overrides.bus ? undefined : bus,
+      ownCommands,
       closeOwn: wiring.close,
       closeTransport: closeCertificates,
       closeMetrics: async () => {
@@ -160,8 +191,35 @@ export async function startService<Config extends ServiceSettings, Parts>(
     // Bound before the Kafka waits: a start stuck on the broker is exactly when its figures are worth reading.
     const metricsServer = await serveMetrics(metrics, config.host, config.metricsPort);
     state.metricsServer = metricsServer;
-    await wait.retry("event bus", async () => bus.ready?.(topics));
+    // A service with no topics (notification: commands only) has nothing to wait for on Kafka.
+    if (topics.length > 0) await wait.retry("event bus", async () => bus.ready?.(topics));
     relay.start();
+    commandRelay?.start();
+    for (const handling of wiring.handlesCommands ?? []) {
+      if (commands === undefined) throw new Error(`${name} handles commands on "${handling.queue}" but its definition names no commandBus`);
+      const settings = definition.commandBus;
+      const handle = handling.handle;
+      state.commandConsumers.push(
+        await commands.consume({
+          consumer: `${name}.${handling.queue}`,
+          ...(settings ? { retry: settings.retry, prefetch: settings.prefetch } : {}),
+          ...handling,
+          // Each command is handled in the trace of the work that decided it, as an event is: with tracing on, each
+          // attempt is a CONSUMER span under the relay's send.
+          handle: async (command) => {
+            const { own, parent } = continueTrace(command.traceparent);
+            const process = consumerSpans?.({ ...command, topic: command.queue, group: `${name}.${handling.queue}` }, own, parent);
+            try {
+              await runWithTrace(own, () => handle(command));
+            } catch (error) {
+              if (process) endProcess(process, error);
+              throw error;
+            }
+            if (process) endProcess(process);
+          },
+        }),
+      );
+    }
     if (consumes.length > 0) {
       const groupId = config.kafkaGroupId;
       state.subscription = await wait.retry("consumer group", () =>
@@ -202,6 +260,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
       metrics,
       db,
       relay,
+      commandRelay,
       logger,
       parts: wiring.parts,
       flushSpans: async () => tracing?.flush(),
@@ -220,6 +279,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
 interface LifeState {
   serving: boolean;
   subscription: Subscription | undefined;
+  commandConsumers: CommandConsumer[];
   timers: NodeJS.Timeout[];
   metricsServer: MetricsServer | undefined;
 }
@@ -234,6 +294,8 @@ interface StopParts<Config extends ServiceSettings> {
   readonly graceMs: number;
   /** ownBus is the bus the kit built, to close; undefined when the caller's. */
   readonly ownBus: EventBus | undefined;
+  /** ownCommands is the command bus the kit built, to close; undefined when the caller's or none. */
+  readonly ownCommands: CommandBus | undefined;
   readonly closeOwn: (() => void | Promise<void>) | undefined;
   readonly closeTransport: () => void;
   readonly closeMetrics: () => Promise<void>;
@@ -274,13 +336,24 @@ function stopSteps<Config extends ServiceSettings>(parts: StopParts<Config>): St
       },
     },
     {
+      // Like leaving the group: a command in progress may still write rows, which the relay's flush then sends.
+      name: "stop the command consumers",
+      run: async () => {
+        await Promise.all(state.commandConsumers.splice(0).map((consumer) => consumer.close()));
+      },
+    },
+    {
       name: "flush the outbox relay",
       run: async () => {
-        const left = await kit.relay.stop();
-        logger.info({ left }, left === 0 ? "outbox flushed" : "outbox not fully flushed; the rest goes at the next start");
+        const [left, commandsLeft = 0] = await Promise.all([kit.relay.stop(), kit.commandRelay?.stop()]);
+        logger.info(
+          { left, commandsLeft },
+          left + commandsLeft === 0 ? "outbox flushed" : "outbox not fully flushed; the rest goes at the next start",
+        );
       },
     },
     { name: "close the event bus", run: () => parts.ownBus?.close() },
+    { name: "close the command bus", run: () => parts.ownCommands?.close() },
     { name: "close the service's clients", run: () => parts.closeOwn?.() },
     { name: "stop watching certificates", run: () => parts.closeTransport() },
     // Scrapes read the outbox: the listener closes before the database does.

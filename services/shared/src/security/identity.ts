@@ -3,11 +3,11 @@ import type { PeerCertificate } from "node:tls";
 /** TRUST_DOMAIN is the SPIFFE trust domain of every identity the mesh's CA issues. */
 export const TRUST_DOMAIN = "shopmesh.local";
 
-/** MeshServiceName names a process that holds a workload identity: the three services and the gateway. */
-export type MeshServiceName = "order" | "payment" | "inventory" | "gateway";
+/** MeshServiceName names a process that holds a workload identity: the four services and the gateway. */
+export type MeshServiceName = "order" | "payment" | "inventory" | "notification" | "gateway";
 
 /** MESH_SERVICES are the workload identities the CA issues on `npm run certs` / `npm start`. */
-export const MESH_SERVICES: readonly MeshServiceName[] = ["order", "payment", "inventory", "gateway"];
+export const MESH_SERVICES: readonly MeshServiceName[] = ["order", "payment", "inventory", "notification", "gateway"];
 
 /** OperatorRole is what an operator certificate (`npm run certs -- client <name> --role ...`) may do. */
 export type OperatorRole = "reader" | "admin";

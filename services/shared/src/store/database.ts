@@ -13,9 +13,16 @@ export type SqliteDatabase = Database.Database;
 export type SqliteSynchronous = "FULL" | "NORMAL";
 
 /**
+ * SchemaStep is one step of a schema: an idempotent statement (`CREATE TABLE IF NOT EXISTS`), or a migration that
+ * looks at what exists and changes only what is missing (a column added to a table that older files already have,
+ * which no `IF NOT EXISTS` can say in SQLite).
+ */
+export type SchemaStep = string | ((db: SqliteDatabase) => void);
+
+/**
  * openDatabase opens a service's own SQLite file (database per service, never
- * shared) and applies its schema statements, which must be idempotent
- * (`CREATE TABLE IF NOT EXISTS`).
+ * shared) and applies its schema steps, which must be idempotent
+ * (`CREATE TABLE IF NOT EXISTS`, or a {@link SchemaStep} migration).
  *
  * WAL lets readers (GetOrder, WatchOrder, the outbox relay's poll) run beside the
  * one writer. synchronous=FULL, not the WAL-usual NORMAL: NORMAL can lose the
@@ -39,16 +46,10 @@ export function openDatabase(
   db.pragma("busy_timeout = 5000");
   for (const step of schema) {
     if (typeof step === "string") db.exec(step);
-    else step(db);
+    else db.transaction(() => step(db))();
   }
   return db;
 }
-
-/**
- * SchemaStep is one idempotent step of a schema: a SQL statement (`CREATE TABLE IF NOT EXISTS`), or a function for
- * what SQL cannot say idempotently, such as a column added to a table that existing database files already have.
- */
-export type SchemaStep = string | ((db: SqliteDatabase) => void);
 
 /**
  * addMissingColumns is the schema step that adds columns to an existing table: `CREATE TABLE IF NOT EXISTS` leaves a
@@ -57,8 +58,7 @@ export type SchemaStep = string | ((db: SqliteDatabase) => void);
  */
 export function addMissingColumns(table: string, columns: Readonly<Record<string, string>>): SchemaStep {
   return (db) => {
-    const info = db.pragma(`table_info(${table})`) as { name: string }[];
-    const present = new Set(info.map((column) => column.name));
+    const present = columnsOf(db, table);
     for (const [name, definition] of Object.entries(columns)) {
       if (!present.has(name)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${name} ${definition}`);
     }
@@ -82,4 +82,14 @@ export function openBookkeepingConnection(db: SqliteDatabase): SqliteDatabase | 
   side.pragma("synchronous = NORMAL");
   side.pragma("busy_timeout = 5000");
   return side;
+}
+
+/** columnsOf lists a table's column names (none when the table does not exist), for migrations. */
+export function columnsOf(db: SqliteDatabase, table: string): Set<string> {
+  return new Set(
+    db
+      .prepare<[string], { name: string }>(`SELECT name FROM pragma_table_info(?)`)
+      .all(table)
+      .map((c) => c.name),
+  );
 }

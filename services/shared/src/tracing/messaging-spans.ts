@@ -25,9 +25,18 @@ const MESSAGING = {
 /** EVENT_TYPE is the CloudEvents type of the event (`ce_type`), after OpenTelemetry's CloudEvents conventions. */
 const EVENT_TYPE = "cloudevents.event_type";
 
+/**
+ * MessagingSystem is `messaging.system` as OpenTelemetry spells it: Kafka for events, RabbitMQ or SNS -> SQS (the
+ * command bus's adapters: sent to SNS, received from SQS) for commands.
+ */
+export type MessagingSystem = "kafka" | "rabbitmq" | "aws_sns" | "aws_sqs";
+
 /** SentEvent is what a PRODUCER span describes: one outbox row as the relay published it. */
 export interface SentEvent {
+  /** topic is the destination: a Kafka topic, or a command queue. */
   readonly topic: string;
+  /** system is the broker it went to; `kafka` when unset. */
+  readonly system?: MessagingSystem | undefined;
   readonly id: string;
   readonly type: string;
   readonly subject: string;
@@ -48,12 +57,14 @@ export interface SentEvent {
  * Failed attempts record no span of their own: each would need ids of its own, and the row's last error is kept.
  */
 export function recordSend(spans: Spans, event: SentEvent, own: TraceContext, writer: TraceContext | undefined): void {
+  const system = event.system ?? "kafka";
   const attributes: Attributes = {
-    [MESSAGING.system]: "kafka",
+    [MESSAGING.system]: system,
     [MESSAGING.operationType]: "send",
     [MESSAGING.destination]: event.topic,
     [MESSAGING.messageId]: event.id,
-    [MESSAGING.key]: event.subject,
+    // The subject is the ordering key either way; only Kafka has a message key attribute to carry it.
+    ...(system === "kafka" ? { [MESSAGING.key]: event.subject } : { "shop.command.subject": event.subject }),
     [EVENT_TYPE]: event.type,
     "shop.outbox.attempts": event.attempts,
     ...(event.lastError ? { "shop.outbox.last_error": event.lastError } : {}),
@@ -63,34 +74,42 @@ export function recordSend(spans: Spans, event: SentEvent, own: TraceContext, wr
   spans.start(SpanKind.PRODUCER, `send ${event.topic}`, own, writer, attributes, false, event.writtenAt).end();
 }
 
-/** ConsumedEvent is what a CONSUMER span describes: one event as a consumer group's handler receives it. */
+/**
+ * ConsumedEvent is what a CONSUMER span describes: one event as a consumer group's handler receives it from Kafka,
+ * or one command as a queue's consumer receives it (`system` set, no partition or offset, `attempt` instead).
+ */
 export interface ConsumedEvent {
+  readonly system?: MessagingSystem | undefined;
   readonly topic: string;
-  readonly partition: number;
-  readonly offset: string;
+  readonly partition?: number | undefined;
+  readonly offset?: string | undefined;
   readonly id: string;
   readonly type: string;
   readonly subject: string;
   readonly group: string;
+  /** attempt counts a command's deliveries, this one included (Kafka retries show as sibling spans instead). */
+  readonly attempt?: number | undefined;
 }
 
 /** startProcess begins the CONSUMER span of one handler attempt: `own` is the handler's context, `producer` the sender's span. */
 export function startProcess(spans: Spans, event: ConsumedEvent, own: TraceContext, producer: TraceContext | undefined): Span {
+  const system = event.system ?? "kafka";
   return spans.start(
     SpanKind.CONSUMER,
     `process ${event.topic}`,
     own,
     producer,
     {
-      [MESSAGING.system]: "kafka",
+      [MESSAGING.system]: system,
       [MESSAGING.operationType]: "process",
       [MESSAGING.destination]: event.topic,
-      [MESSAGING.partition]: String(event.partition),
-      [MESSAGING.offset]: Number(event.offset),
+      ...(event.partition === undefined ? {} : { [MESSAGING.partition]: String(event.partition) }),
+      ...(event.offset === undefined ? {} : { [MESSAGING.offset]: Number(event.offset) }),
       [MESSAGING.messageId]: event.id,
-      [MESSAGING.key]: event.subject,
+      ...(system === "kafka" ? { [MESSAGING.key]: event.subject } : { "shop.command.subject": event.subject }),
       [MESSAGING.group]: event.group,
       [EVENT_TYPE]: event.type,
+      ...(event.attempt === undefined ? {} : { "shop.command.attempt": event.attempt }),
     },
     true,
   );
