@@ -186,7 +186,14 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
   }
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${listener.port}`;
   logger.info(
-    { url, metrics: metricsServer.url, order: config.orderAddr, payment: config.paymentAddr, inventory: config.inventoryAddr },
+    {
+      url,
+      metrics: metricsServer.url,
+      order: config.orderAddr,
+      payment: config.paymentAddr,
+      inventory: config.inventoryAddr,
+      notification: config.notificationAddr,
+    },
     "gateway listening",
   );
   return {
