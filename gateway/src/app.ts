@@ -93,6 +93,7 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
     kafkaSsl,
     groupIds: config.kafkaGroupIds,
     backends: BACKEND_NAMES.map((name) => ({ service: name, client: backends.opsClient(name) })),
+    commandBackends: [{ service: "notification", client: backends.opsClient("notification") }],
     logger,
   });
   const timeline = createTimelineHandler({
