@@ -444,13 +444,25 @@ export function createSqsCommandBus(options: SqsCommandBusOptions): CommandBus {
     try {
       const main = await attributesOf(sqsName(queue));
       const parked = await attributesOf(sqsParkedName(queue));
-      return {
-        queue,
-        ready: n(main["ApproximateNumberOfMessages"]),
-        unacked: n(main["ApproximateNumberOfMessagesNotVisible"]),
-        retrying: n(main["ApproximateNumberOfMessagesDelayed"]),
-        parked: n(parked["ApproximateNumberOfMessages"]) + n(parked["ApproximateNumberOfMessagesNotVisible"]),
-      };
+      const parkedCount = (attributes: Record<string, string>) =>
+        "ApproximateNumberOfMessagesDelayed" in attributes
+          ? n(attributes["ApproximateNumberOfMessages"]) + n(attributes["ApproximateNumberOfMessagesNotVisible"])
+          : n(attributes["ApproximateNumberOfMessages"]);
+      if ("ApproximateNumberOfMessagesDelayed" in main || Object.keys(main).length === 0) {
+        return {
+          queue,
+          ready: n(main["ApproximateNumberOfMessages"]),
+          unacked: n(main["ApproximateNumberOfMessagesNotVisible"]),
+          retrying: n(main["ApproximateNumberOfMessagesDelayed"]),
+          parked: parkedCount(parked),
+        };
+      }
+      // goaws (v0.4.5) answers no ...Delayed, counts every message in ApproximateNumberOfMessages and the received
+      // and the delayed ones together in ...NotVisible: ready is the difference, and a retry waiting out its delay
+      // shows as unacked there (AWS tells them apart).
+      const total = n(main["ApproximateNumberOfMessages"]);
+      const hidden = n(main["ApproximateNumberOfMessagesNotVisible"]);
+      return { queue, ready: Math.max(0, total - hidden), unacked: hidden, retrying: 0, parked: parkedCount(parked) };
     } catch (error) {
       throw unavailable(`reading the figures of ${queue}`, error);
     }
