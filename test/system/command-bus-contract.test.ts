@@ -262,13 +262,15 @@ describe.each([
       },
       { intervalMs: 100, message: "the failing command waiting out its backoff" },
     );
+    // Parked and nothing else left: parking and acknowledging are two steps, so poll until both are done.
     const parked = await waitUntil(
       async () => {
         const now = await figures();
-        return now.parked === 1 && now;
+        return now.parked === 1 && now.unacked === 0 && now.retrying === 0 && now;
       },
       { timeoutMs: 30_000, intervalMs: 250, message: "the failing command parked" },
     );
+    await waitUntil(() => outcomes.length === 4, { message: "four outcomes observed" });
 
     expect(parked).toMatchObject({ ready: 0, unacked: 0, retrying: 0, parked: 1 });
     expect(outcomes).toEqual(["handled", "retried", "retried", "parked"]);

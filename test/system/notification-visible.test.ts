@@ -49,12 +49,14 @@ beforeAll(async () => {
   customerId = uniqueId("cust-visible");
   token = await signToken(gatewayConfig({}).jwt, { subject: customerId, scopes: ALL_WRITE_SCOPES, ttlSeconds: 600 });
   // Earlier files leave their own parked commands on the suite's broker: the figures are compared with these.
-  parkedBefore = await waitUntil(
-    async () => (await metric(METRICS.commandQueueUp, {})) === 1 && metric(METRICS.commandQueueMessages, { queue: QUEUE, state: "parked" }),
-    {
-      message: "the notification service's queue figures",
-    },
-  ).then((value) => Number(value));
+  const before = await waitUntil(
+    async () =>
+      (await metric(METRICS.commandQueueUp, {})) === 1 && {
+        parked: await metric(METRICS.commandQueueMessages, { queue: QUEUE, state: "parked" }),
+      },
+    { message: "the notification service's queue figures" },
+  );
+  parkedBefore = before.parked;
   parkedCountBefore = await metric(METRICS.commandsTotal, { queue: QUEUE, outcome: "parked" });
 
   const response = await fetch(`http://${mesh.address("gateway")}/api/v2/orders`, {
