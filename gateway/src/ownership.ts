@@ -6,10 +6,10 @@
  * who is not its owner, NOT_FOUND to an admin for an unknown order. The same guard serves Connect, gRPC, gRPC-Web and
  * REST, since they forward through the same two hooks.
  */
-import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { create, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import { NotificationService } from "#gen/shop/notification/v1/notification_service_pb.js";
-import { OrderService } from "#gen/shop/order/v2/order_service_pb.js";
+import { GetOrderRequestSchema, OrderService } from "#gen/shop/order/v2/order_service_pb.js";
 import { invalidArgument } from "#shared/errors.js";
 import type { Backends } from "./backends.js";
 import type { NodeRequest } from "./http-handler.js";
@@ -27,7 +27,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** createOwnershipGuard guards NotificationService; other services pass untouched (their backends check themselves). */
 export function createOwnershipGuard(backends: Backends): OwnershipGuard {
   const readOrder = async (orderId: string, from: NodeRequest | HandlerContext) => {
-    await backends.unary(OrderService, OrderService.method.getOrder, { orderId } as never, from);
+    await backends.unary(OrderService, OrderService.method.getOrder, create(GetOrderRequestSchema, { orderId }), from);
   };
   return {
     async before(service, method, input, from) {
