@@ -106,6 +106,14 @@ describe("the web UI in a browser", () => {
       // …and the events panel (polling /ops/events) lists this order's OrderCreated.
       const created = page.locator(`[data-testid="event-row"][data-type="shop.order.v1.OrderCreated"][data-subject="${orderId}"]`);
       await created.first().waitFor({ state: "visible", timeout: LIVE_MS });
+      // …with the command queue the email went through, as its consumer reports it (nothing waiting any more).
+      const queue = page.locator('[data-testid="command-queue"][data-queue="notification.email"]');
+      await queue.first().waitFor({ state: "visible", timeout: LIVE_MS });
+      const queueRow = page.locator("tr", { has: queue });
+      await waitUntil(async () => (await queueRow.locator('[data-testid="queue-ready"]').textContent()) === "0", {
+        timeoutMs: LIVE_MS,
+        message: "the email queue to show 0 ready",
+      });
 
       mkdirSync(RESULTS, { recursive: true });
       await page.screenshot({ path: path.join(RESULTS, "order-confirmed.png"), fullPage: true });
