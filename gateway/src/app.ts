@@ -93,6 +93,7 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
     kafkaSsl,
     groupIds: config.kafkaGroupIds,
     backends: BACKEND_NAMES.map((name) => ({ service: name, client: backends.opsClient(name) })),
+    commandBackends: [{ service: "notification", client: backends.opsClient("notification") }],
     logger,
   });
   const timeline = createTimelineHandler({
@@ -186,7 +187,14 @@ export async function startGateway(config: Readonly<GatewayConfig>, options: Sta
   }
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${listener.port}`;
   logger.info(
-    { url, metrics: metricsServer.url, order: config.orderAddr, payment: config.paymentAddr, inventory: config.inventoryAddr },
+    {
+      url,
+      metrics: metricsServer.url,
+      order: config.orderAddr,
+      payment: config.paymentAddr,
+      inventory: config.inventoryAddr,
+      notification: config.notificationAddr,
+    },
     "gateway listening",
   );
   return {

@@ -20,8 +20,9 @@ export const ALL_WRITE_SCOPES: readonly string[] = WRITE_SCOPES.map(([, scope]) 
 /**
  * TOKEN_PACKAGES are the packages every method of which needs a verified token, reads included: the order service
  * limits a customer to their own orders by the token's subject, so an order read without one has no owner to check.
+ * An order's notifications follow the order's rule (ownership.ts), which needs the same subject.
  */
-const TOKEN_PACKAGES: readonly string[] = ["shop.order."];
+const TOKEN_PACKAGES: readonly string[] = ["shop.order.", "shop.notification."];
 
 /** ADMIN_PACKAGES are the shop's own business (payments): every method needs a token with ADMIN_SCOPE. */
 const ADMIN_PACKAGES: readonly string[] = ["shop.payment."];

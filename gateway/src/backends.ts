@@ -3,6 +3,7 @@ import { createClient, type CallOptions, type Client, type HandlerContext } from
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { Health } from "#gen/grpc/health/v1/health_pb.js";
 import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import { NotificationService } from "#gen/shop/notification/v1/notification_service_pb.js";
 import { OrderService as OrderServiceV1 } from "#gen/shop/order/v1/order_service_pb.js";
 import { OrderService as OrderServiceV2 } from "#gen/shop/order/v2/order_service_pb.js";
 import { OpsService } from "#gen/shop/ops/v1/ops_service_pb.js";
@@ -22,10 +23,11 @@ export const PUBLIC_SERVICES: ReadonlyArray<{ service: DescService; backend: Bac
   { service: OrderServiceV2, backend: "order" },
   { service: PaymentService, backend: "payment" },
   { service: InventoryService, backend: "inventory" },
+  { service: NotificationService, backend: "notification" },
 ];
 
 /** BackendName names a backend process. */
-export type BackendName = "order" | "payment" | "inventory";
+export type BackendName = "order" | "payment" | "inventory" | "notification";
 
 /**
  * FORWARDED_HEADERS are the caller's request headers that travel on to the backend as gRPC metadata: this list and
@@ -72,7 +74,7 @@ export interface Backends {
 }
 
 /**
- * createBackends connects (lazily) to the three backends named in the config, over `transport`: mTLS as the gateway,
+ * createBackends connects (lazily) to the four backends named in the config, over `transport`: mTLS as the gateway,
  * verifying each backend's identity (https), or h2c under MESH_INSECURE=1. With `spans` (tracing on) every backend call
  * has a CLIENT span, on the Connect transport and on the lean unary path alike (tracing.ts).
  */
@@ -81,6 +83,7 @@ export function createBackends(config: Readonly<GatewayConfig>, transport: MeshT
     order: config.orderAddr,
     payment: config.paymentAddr,
     inventory: config.inventoryAddr,
+    notification: config.notificationAddr,
   };
   const scheme = transport.mode === "mtls" ? "https" : "http";
   const urlOf = (backend: BackendName) => `${scheme}://${addresses[backend]}`;

@@ -64,6 +64,8 @@ export interface GatewayConfig {
   readonly orderAddr: string;
   readonly paymentAddr: string;
   readonly inventoryAddr: string;
+  /** notificationAddr is the notification service's `host:port` (NOTIFICATION_ADDR, default 127.0.0.1:50054). */
+  readonly notificationAddr: string;
   /** backendTimeoutMs is the deadline of a forwarded call whose caller set none (BACKEND_TIMEOUT_MS, default 10 s). */
   readonly backendTimeoutMs: number;
   readonly jwt: JwtConfig;
@@ -116,6 +118,7 @@ export function loadConfig(env: Env = process.env): Readonly<GatewayConfig> {
     orderAddr: readAddress(env, "ORDER_ADDR", "127.0.0.1:50051"),
     paymentAddr: readAddress(env, "PAYMENT_ADDR", "127.0.0.1:50052"),
     inventoryAddr: readAddress(env, "INVENTORY_ADDR", "127.0.0.1:50053"),
+    notificationAddr: readAddress(env, "NOTIFICATION_ADDR", "127.0.0.1:50054"),
     backendTimeoutMs: readInt(env, "BACKEND_TIMEOUT_MS", 10_000, { min: 1 }),
     jwt: {
       issuer: readString(env, "JWT_ISSUER", "shopmesh-dev"),

@@ -15,6 +15,7 @@ import { PUBLIC_SERVICES, type Backends } from "./backends.js";
 import { codeName, toConnectError } from "./errors.js";
 import { headerOf, isConnectUnary, pathOf, type HttpHandler, type NodeRequest, type NodeResponse } from "./http-handler.js";
 import { writeHead } from "./node-http.js";
+import { createOwnershipGuard, type OwnershipGuard } from "./ownership.js";
 import { reflectionServices, REFLECTION_SERVICES } from "#shared/grpc/reflection.js";
 import { requestContext, requestContextKey } from "./request-context.js";
 import { rpcErrorGate } from "./rpc-error-gate.js";
@@ -50,6 +51,7 @@ export interface ServiceRegistration {
 export function createRpcHandler(deps: RpcHandlerDeps): RpcHandler {
   const services = PUBLIC_SERVICES.map(({ service }) => service);
   const local = deps.local ?? [];
+  const guard = createOwnershipGuard(deps.backends);
   const paths = new Set<string>();
   for (const service of [...services, ...local.map((l) => l.service), ...REFLECTION_SERVICES]) {
     for (const method of service.methods) paths.add(`/${service.typeName}/${method.name}`);
@@ -57,7 +59,7 @@ export function createRpcHandler(deps: RpcHandlerDeps): RpcHandler {
   const adapter = connectNodeAdapter({
     routes: (router: ConnectRouter) => {
       for (const service of services)
-        router.service(service, forwardingImpl(service, deps.backends) as unknown as Partial<ServiceImpl<DescService>>);
+        router.service(service, forwardingImpl(service, deps.backends, guard) as unknown as Partial<ServiceImpl<DescService>>);
       for (const { service, impl } of local) router.service(service, impl);
       for (const { service, impl } of reflectionServices([...services, ...local.map((l) => l.service)])) router.service(service, impl);
     },
@@ -122,9 +124,10 @@ type AnyClientMethod = (input: unknown, options: unknown) => unknown;
 /**
  * forwardingImpl implements a service by calling the same method on its backend with the caller's deadline,
  * cancellation and forwarded metadata. Response headers and trailers the backend sets come back to the caller.
- * Errors are the backend's ConnectError as is: same code, same message.
+ * Errors are the backend's ConnectError as is: same code, same message. The ownership guard (ownership.ts) checks
+ * the calls that concern an order owned by someone (the notifications) before and after.
  */
-function forwardingImpl(service: DescService, backends: Backends): Record<string, AnyImpl> {
+function forwardingImpl(service: DescService, backends: Backends, guard: OwnershipGuard): Record<string, AnyImpl> {
   const client = backends.clientFor(service) as unknown as Record<string, AnyClientMethod>;
   const impl: Record<string, AnyImpl> = {};
   for (const method of service.methods) {
@@ -139,7 +142,9 @@ function forwardingImpl(service: DescService, backends: Backends): Record<string
       case "unary":
         // The lean call (grpc-unary.ts): no async-iterable pipeline and no AbortControllers per call.
         impl[method.localName] = async (input, ctx) => {
+          await guard.before(service, method, input, ctx);
           const result = await backends.unary(service, method, input as never, ctx);
+          await guard.after(service, method, result.message, ctx);
           copyHeaders(result.header(), ctx.responseHeader);
           copyHeaders(result.trailer(), ctx.responseTrailer);
           return result.message;
@@ -151,6 +156,7 @@ function forwardingImpl(service: DescService, backends: Backends): Record<string
       case "server_streaming":
       case "bidi_streaming":
         impl[method.localName] = async function* (input, ctx) {
+          await guard.before(service, method, input, ctx);
           yield* call(input, options(ctx)) as AsyncIterable<unknown>;
         };
         break;

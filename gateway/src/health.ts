@@ -16,8 +16,15 @@ import { PUBLIC_SERVICES, type BackendName, type Backends } from "./backends.js"
 import { pathOf, sendJson, type HttpHandler } from "./http-handler.js";
 import { codeName } from "./errors.js";
 
+/**
+ * ReadinessBackend is a backend the gateway's readiness depends on. The notification service is not one: it only
+ * reads the emails sent, so its outage must not take the whole shop's gateway out of the load balancer; its own
+ * status still answers grpc.health.v1 Check for shop.notification.v1.NotificationService.
+ */
+type ReadinessBackend = Exclude<BackendName, "notification">;
+
 /** BACKEND_NAMES are the backends readiness asks, in report order. */
-const BACKEND_NAMES: readonly BackendName[] = ["order", "payment", "inventory"];
+const BACKEND_NAMES: readonly ReadinessBackend[] = ["order", "payment", "inventory"];
 
 /** CHECK_TIMEOUT_MS bounds each backend's answer: a probe must answer in about a second. */
 const CHECK_TIMEOUT_MS = 1_000;
@@ -28,7 +35,7 @@ const WATCH_INTERVAL_MS = 2_000;
 /** ReadinessReport is every backend's status (`SERVING`, `NOT_SERVING`, or the failure, e.g. `UNAVAILABLE: …`). */
 export interface ReadinessReport {
   readonly serving: boolean;
-  readonly backends: Readonly<Record<BackendName, string>>;
+  readonly backends: Readonly<Record<ReadinessBackend, string>>;
 }
 
 /** Readiness asks the backends whether the gateway can serve. */
@@ -53,7 +60,7 @@ export function createReadiness(backends: Backends): Readiness {
   };
   const check = async (): Promise<ReadinessReport> => {
     const answers = await Promise.all(BACKEND_NAMES.map((backend) => ask(backend, "")));
-    const report = Object.fromEntries(BACKEND_NAMES.map((backend, i) => [backend, answers[i]!])) as Record<BackendName, string>;
+    const report = Object.fromEntries(BACKEND_NAMES.map((backend, i) => [backend, answers[i]!])) as Record<ReadinessBackend, string>;
     return { serving: answers.every((answer) => answer === "SERVING"), backends: report };
   };
   return {

@@ -1,6 +1,7 @@
 /**
  * `GET /ops/events`: the JSON behind the web UI's events panel — the latest events per topic, each service
- * consumer group's lag, the dead-letter counts and each service's outbox backlog. It only reads: its own consumer
+ * consumer group's lag, the dead-letter counts, each service's outbox backlog and each command queue's figures with
+ * its latest parked commands (asked of the consumer, OpsService/GetCommandQueues). It only reads: its own consumer
  * group is unique per gateway process and never commits, so it cannot move any service's position.
  */
 import type { ConnectionOptions } from "node:tls";
@@ -58,6 +59,29 @@ export interface OutboxReport {
   readonly error?: string;
 }
 
+/** ParkedCommandReport is one command in a parking lot; `subject` is the order id the UI links to its timeline. */
+export interface ParkedCommandReport {
+  readonly messageId: string;
+  readonly type: string;
+  readonly subject: string;
+  readonly reason: string;
+  readonly attempts: number;
+  readonly parkTime: string | null;
+}
+
+/** CommandQueueReport is one command queue's figures as its consumer reports them, or why there are none. */
+export interface CommandQueueReport {
+  readonly service: string;
+  readonly queue: string;
+  readonly available: boolean;
+  readonly ready: number;
+  readonly unacked: number;
+  readonly retrying: number;
+  readonly parked: number;
+  readonly latestParked: readonly ParkedCommandReport[];
+  readonly error?: string;
+}
+
 /** OpsEventsReport is the whole `GET /ops/events` body. */
 export interface OpsEventsReport {
   readonly generatedAt: string;
@@ -66,12 +90,19 @@ export interface OpsEventsReport {
   readonly consumerGroups: readonly GroupReport[];
   readonly deadLetters: readonly DeadLetterReport[];
   readonly outbox: readonly OutboxReport[];
+  readonly commandQueues: readonly CommandQueueReport[];
 }
 
 /** OpsBackend is one service's OpsService client (the order, payment and inventory services each serve one). */
 export interface OpsBackend {
   readonly service: string;
   readonly client: Pick<Client<typeof OpsService>, "getEventStatus">;
+}
+
+/** CommandBackend is a command consumer's OpsService client (the notification service's). */
+export interface CommandBackend {
+  readonly service: string;
+  readonly client: Pick<Client<typeof OpsService>, "getCommandQueues">;
 }
 
 /** OpsEventsDeps configures createOpsEventsHandler. */
@@ -82,6 +113,8 @@ export interface OpsEventsDeps {
   /** groupIds are the service consumer groups whose lag to show (config KAFKA_GROUP_IDS). */
   readonly groupIds: readonly string[];
   readonly backends: readonly OpsBackend[];
+  /** commandBackends are the command consumers whose queues to show (none by default). */
+  readonly commandBackends?: readonly CommandBackend[];
   readonly logger: Logger;
   /** topics are the event topics to follow (default: the three domain topics); their `.dlq` twins are counted. */
   readonly topics?: readonly string[];
@@ -183,6 +216,9 @@ export function createOpsEventsHandler(deps: OpsEventsDeps): OpsEventsHandler {
 
   const buildReport = async (): Promise<OpsEventsReport> => {
     const outboxPromise = Promise.all(deps.backends.map((backend) => outboxOf(backend, timeoutMs)));
+    const queuesPromise = Promise.all((deps.commandBackends ?? []).map((backend) => commandQueuesOf(backend, timeoutMs))).then((all) =>
+      all.flat(),
+    );
     let kafkaPart: Pick<OpsEventsReport, "kafka" | "topics" | "consumerGroups" | "deadLetters">;
     try {
       kafkaPart = await withTimeout(
@@ -222,7 +258,7 @@ export function createOpsEventsHandler(deps: OpsEventsDeps): OpsEventsHandler {
         })),
       };
     }
-    return { generatedAt: new Date().toISOString(), ...kafkaPart, outbox: await outboxPromise };
+    return { generatedAt: new Date().toISOString(), ...kafkaPart, outbox: await outboxPromise, commandQueues: await queuesPromise };
   };
 
   const handler: HttpHandler = async (req, res) => {
@@ -326,6 +362,45 @@ async function kafkaReport(
       recent: lastOf(recent.get(dlqTopicOf(topic)), keep),
     })),
   };
+}
+
+/** commandQueuesOf asks one consumer for its queues; down, it is one unavailable row naming the service. */
+async function commandQueuesOf(backend: CommandBackend, timeoutMs: number): Promise<CommandQueueReport[]> {
+  try {
+    const answer = await backend.client.getCommandQueues({ parkedLimit: 5 }, { timeoutMs });
+    return answer.queues.map((queue) => ({
+      service: answer.service || backend.service,
+      queue: queue.queue,
+      available: true,
+      ready: Number(queue.ready),
+      unacked: Number(queue.unacked),
+      retrying: Number(queue.retrying),
+      parked: Number(queue.parked),
+      latestParked: queue.latestParked.map((entry) => ({
+        messageId: entry.messageId,
+        type: entry.type,
+        subject: entry.subject,
+        reason: entry.reason,
+        attempts: entry.attempts,
+        parkTime: entry.parkTime ? timestampDate(entry.parkTime).toISOString() : null,
+      })),
+    }));
+  } catch (error) {
+    const reason = error instanceof ConnectError ? `${Code[error.code]}: ${error.rawMessage}` : messageOf(error);
+    return [
+      {
+        service: backend.service,
+        queue: "",
+        available: false,
+        ready: 0,
+        unacked: 0,
+        retrying: 0,
+        parked: 0,
+        latestParked: [],
+        error: reason,
+      },
+    ];
+  }
 }
 
 async function outboxOf(backend: OpsBackend, timeoutMs: number): Promise<OutboxReport> {

@@ -1,7 +1,7 @@
 /**
  * The web UI end to end in a real Chromium: the built UI served by the gateway in front of a real mesh. A shopper
- * sees the catalog with live stock, places an order, watches it reach CONFIRMED live, sees the stock drop and the
- * OrderCreated event in the events panel; a declined order's card links to its timeline page, which says why.
+ * sees the catalog with live stock, places an order, watches it reach CONFIRMED live, sees its confirmation email, the
+ * stock drop and the OrderCreated event in the events panel; a declined order's card links to its timeline page, which says why.
  * Leaves screenshots in test-results/ (order-confirmed.png, order-why.png).
  */
 import { mkdirSync, rmSync } from "node:fs";
@@ -98,9 +98,22 @@ describe("the web UI in a browser", () => {
       // …the stock cell dropped by the two units, pushed by WatchStock.
       await waitForText(`stock-${PRODUCT}`, (value) => Number(value) === before - 2, `stock of ${PRODUCT} to drop to ${before - 2}`);
 
+      // …the order card shows the confirmation email, pushed by WatchNotifications once the notification service sent it.
+      const email = page.locator('[data-testid="email-entry"][data-kind="confirmed"]');
+      await email.first().waitFor({ state: "visible", timeout: LIVE_MS });
+      expect(await email.locator("strong").first().textContent()).toContain(orderId.slice(0, 8));
+
       // …and the events panel (polling /ops/events) lists this order's OrderCreated.
       const created = page.locator(`[data-testid="event-row"][data-type="shop.order.v1.OrderCreated"][data-subject="${orderId}"]`);
       await created.first().waitFor({ state: "visible", timeout: LIVE_MS });
+      // …with the command queue the email went through, as its consumer reports it (nothing waiting any more).
+      const queue = page.locator('[data-testid="command-queue"][data-queue="notification.email"]');
+      await queue.first().waitFor({ state: "visible", timeout: LIVE_MS });
+      const queueRow = page.locator("tr", { has: queue });
+      await waitUntil(async () => (await queueRow.locator('[data-testid="queue-ready"]').textContent()) === "0", {
+        timeoutMs: LIVE_MS,
+        message: "the email queue to show 0 ready",
+      });
 
       mkdirSync(RESULTS, { recursive: true });
       await page.screenshot({ path: path.join(RESULTS, "order-confirmed.png"), fullPage: true });

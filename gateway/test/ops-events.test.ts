@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import type { Kafka } from "kafkajs";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GetEventStatusResponseSchema } from "#gen/shop/ops/v1/ops_service_pb.js";
+import { GetCommandQueuesResponseSchema, GetEventStatusResponseSchema } from "#gen/shop/ops/v1/ops_service_pb.js";
 import { freePort } from "../../scripts/mesh/free-port.js";
 import { waitUntil } from "../../scripts/mesh/wait.js";
 import { toCloudEventHeaders } from "#shared/events/cloudevents.js";
@@ -17,7 +17,13 @@ import { createKafkaClient, parseBrokers } from "#shared/events/kafka-client.js"
 import { dlqTopicOf, Topics } from "#shared/events/topics.js";
 import { commitOffsets, endOffsets, quietLogger } from "../../test/system/event-log.js";
 import { kafkaBrokers } from "../../test/system/mesh.js";
-import { createOpsEventsHandler, type OpsBackend, type OpsEventsHandler, type OpsEventsReport } from "../src/ops-events.js";
+import {
+  type CommandBackend,
+  createOpsEventsHandler,
+  type OpsBackend,
+  type OpsEventsHandler,
+  type OpsEventsReport,
+} from "../src/ops-events.js";
 
 const logger = pino({ level: "silent" });
 
@@ -220,5 +226,92 @@ describe("the ops events report, with no broker", () => {
       await new Promise((resolve) => server.close(resolve));
       await handler.close();
     }
+  });
+
+  it("when the command consumer answers, then its queues' figures and latest parked commands are in the report; when it is down, one unavailable row", async () => {
+    const notification: CommandBackend = {
+      service: "notification",
+      client: {
+        getCommandQueues: async (request) => {
+          expect(request.parkedLimit).toBe(5);
+          return create(GetCommandQueuesResponseSchema, {
+            service: "notification",
+            queues: [
+              {
+                queue: "notification.email",
+                ready: 3n,
+                unacked: 1n,
+                retrying: 2n,
+                parked: 1n,
+                latestParked: [
+                  {
+                    messageId: "cmd-1",
+                    type: "shop.notification.v1.SendOrderEmail",
+                    subject: "order-1",
+                    reason: "connect ECONNREFUSED 127.0.0.1:1025",
+                    attempts: 5,
+                    parkTime: { seconds: 1_700_000_000n, nanos: 0 },
+                  },
+                ],
+              },
+            ],
+          });
+        },
+      },
+    };
+    const notificationDown: CommandBackend = {
+      service: "notification",
+      client: {
+        getCommandQueues: async () => {
+          throw new ConnectError("connect ECONNREFUSED 127.0.0.1:1", Code.Unavailable);
+        },
+      },
+    };
+    const read = async (commandBackends: CommandBackend[]) => {
+      const handler = createOpsEventsHandler({
+        kafkaBrokers: [`127.0.0.1:${await freePort()}`],
+        groupIds: ["shopmesh-order"],
+        backends: [orderBackend],
+        commandBackends,
+        logger,
+        timeoutMs: 1000,
+      });
+      const { server, url } = await serve(handler);
+      try {
+        return (await report(url)).commandQueues;
+      } finally {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+        await handler.close();
+      }
+    };
+
+    const up = await read([notification]);
+    const down = await read([notificationDown]);
+
+    expect(up).toEqual([
+      {
+        service: "notification",
+        queue: "notification.email",
+        available: true,
+        ready: 3,
+        unacked: 1,
+        retrying: 2,
+        parked: 1,
+        latestParked: [
+          {
+            messageId: "cmd-1",
+            type: "shop.notification.v1.SendOrderEmail",
+            subject: "order-1",
+            reason: "connect ECONNREFUSED 127.0.0.1:1025",
+            attempts: 5,
+            parkTime: "2023-11-14T22:13:20.000Z",
+          },
+        ],
+      },
+    ]);
+    expect(down).toEqual([
+      expect.objectContaining({ service: "notification", available: false, error: expect.stringContaining("Unavailable") }),
+    ]);
   });
 });

@@ -18,6 +18,8 @@ function facts(over: Partial<TimelineFacts> = {}): TimelineFacts {
     payments: [],
     events: [],
     deadLetters: [],
+    notifications: [],
+    parkedCommands: [],
     spans: [],
     sources: [],
     ...over,
@@ -231,5 +233,76 @@ describe("diagnose", () => {
   it("when nothing explains the wait and a source did not answer, then it says which", () => {
     const blind = facts({ events: [], sources: [{ source: "order outbox", ok: false, error: "UNAVAILABLE" }] });
     expect(diagnose(blind)).toEqual({ state: "unknown", text: "AWAITING_PAYMENT: no stuck step found, but order outbox did not answer" });
+  });
+
+  describe("the order's email", () => {
+    const confirmedOrder = facts().order;
+    const confirmed = {
+      ...confirmedOrder,
+      status: "CONFIRMED",
+      history: [...confirmedOrder.history, { status: "CONFIRMED", time: "2026-12-01T10:00:01.000Z", reason: "payment authorized" }],
+    };
+    const parked = {
+      queue: "notification.email",
+      messageId: "cmd-confirmed-1",
+      type: "shop.notification.v1.SendOrderEmail",
+      reason: "connect ECONNREFUSED 127.0.0.1:1025",
+      attempts: 5,
+      time: "2026-12-01T10:00:20.000Z",
+    };
+    const emailCommand = orderCreated({
+      eventId: "cmd-confirmed-1",
+      type: "shop.notification.v1.SendOrderEmail",
+      name: "SendOrderEmail",
+      topic: "notification.email",
+      partition: null,
+      offset: null,
+      consumers: [],
+    });
+
+    it("when a confirmed order's email is parked, then it says so with the reason and the unpark command", () => {
+      const diagnosis = diagnose(facts({ order: confirmed, events: [emailCommand], parkedCommands: [parked] }));
+
+      expect(diagnosis).toEqual({
+        state: "confirmed",
+        text: "confirmed; the confirmation email is parked: connect ECONNREFUSED 127.0.0.1:1025; fix, then npm run dlq -- unpark notification.email cmd-confirmed-1",
+      });
+    });
+
+    it("when a parked email was sent after a replay, then the order is just confirmed", () => {
+      const sent = {
+        notificationId: "cmd-confirmed-1",
+        kind: "CONFIRMED",
+        subject: "Your order is confirmed",
+        recipient: "c-42@example.com",
+        attempts: 1,
+        sendTime: "2026-12-01T10:05:00.000Z",
+      };
+
+      expect(diagnose(facts({ order: confirmed, events: [emailCommand], parkedCommands: [parked], notifications: [sent] }))).toEqual({
+        state: "confirmed",
+        text: "confirmed",
+      });
+    });
+
+    it("when a cancelled order never confirmed has its email parked, then the cancellation email is named", () => {
+      const cancelled = { ...confirmedOrder, status: "CANCELLED", cancelReason: "out of stock" };
+
+      expect(diagnose(facts({ order: cancelled, parkedCommands: [parked] })).text).toBe(
+        "cancelled: out of stock; the cancellation email is parked: connect ECONNREFUSED 127.0.0.1:1025; fix, then npm run dlq -- unpark notification.email cmd-confirmed-1",
+      );
+    });
+
+    it("when the email command is still in the order's outbox, then it names the outbox and the last error", () => {
+      const stuck = { ...emailCommand, state: "FAILED", publishTime: null, lastError: "RabbitMQ unreachable" };
+
+      expect(diagnose(facts({ order: confirmed, events: [stuck] })).text).toBe(
+        "confirmed; the email command SendOrderEmail waits in order's outbox (FAILED after 1 send; last error: RabbitMQ unreachable)",
+      );
+    });
+
+    it("when the email command was sent and nothing is parked, then the order is just confirmed", () => {
+      expect(diagnose(facts({ order: confirmed, events: [emailCommand] }))).toEqual({ state: "confirmed", text: "confirmed" });
+    });
   });
 });

@@ -45,6 +45,8 @@ function sources(over: Partial<TimelineSources> = {}): TimelineSources {
     handled: async () => [],
     groups: async () => [paymentGroup],
     deadLetters: async () => [],
+    notifications: async () => [],
+    parkedCommands: async () => [],
     spans: async () => [],
     ...over,
   };

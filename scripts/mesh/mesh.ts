@@ -162,6 +162,8 @@ export class ProcessMesh {
               ORDER_ADDR: at("order"),
               PAYMENT_ADDR: at("payment"),
               INVENTORY_ADDR: at("inventory"),
+              // Without commands there is no notification service: port 1, where nothing listens, so its routes fail UNAVAILABLE.
+              NOTIFICATION_ADDR: options.commands ? at("notification") : "127.0.0.1:1",
               KAFKA_GROUP_IDS: START_ORDER.map((service) => groupIds[service]).join(","),
             }
           : name === "notification"

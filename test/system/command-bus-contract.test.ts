@@ -216,6 +216,66 @@ describe.each([
     expect(await bus.replay(queue)).toBe(0);
     expect(await bus.parked(queue)).toHaveLength(1);
   });
+  it("reports its figures: ready while waiting, unacked while held, retrying during a backoff, parked; and observes each outcome", async () => {
+    const queue = `contract.${crypto.randomUUID().slice(0, 8)}`;
+    const figures = () => bus.figures(queue);
+    expect(await figures()).toMatchObject({ queue, ready: 0, unacked: 0, retrying: 0, parked: 0 });
+    await bus.declare(queue, RETRY);
+    const held = command("order-f", "held");
+    const failing = command("order-f", "failing");
+    await bus.send(queue, [held, failing]);
+    await waitUntil(async () => (await figures()).ready === 2, { intervalMs: 100, message: "two commands ready" });
+
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const outcomes: string[] = [];
+    consumers.push(
+      await bus.consume({
+        queue,
+        retry: RETRY,
+        prefetch: 5,
+        observe: (outcome) => outcomes.push(outcome),
+        handle: async (incoming) => {
+          if (incoming.id === held.id) return gate;
+          throw new Error("SMTP sink refused the connection");
+        },
+      }),
+    );
+    // The first is in the handler, the second delivered behind it: both unacked, none ready.
+    await waitUntil(
+      async () => {
+        const now = await figures();
+        return now.ready === 0 && now.unacked === 2;
+      },
+      { intervalMs: 100, message: "both commands delivered and held" },
+    );
+
+    release();
+    // The failing one waits out its backoff: in a retry queue (RabbitMQ), or delayed on its own queue (SQS; goaws,
+    // which cannot tell delayed from received, counts it as unacked).
+    await waitUntil(
+      async () => {
+        const now = await figures();
+        return now.retrying + now.unacked === 1 && now.ready === 0 && now;
+      },
+      { intervalMs: 100, message: "the failing command waiting out its backoff" },
+    );
+    // Parked and nothing else left: parking and acknowledging are two steps, so poll until both are done.
+    const parked = await waitUntil(
+      async () => {
+        const now = await figures();
+        return now.parked === 1 && now.unacked === 0 && now.retrying === 0 && now;
+      },
+      { timeoutMs: 30_000, intervalMs: 250, message: "the failing command parked" },
+    );
+    await waitUntil(() => outcomes.length === 4, { message: "four outcomes observed" });
+
+    expect(parked).toMatchObject({ ready: 0, unacked: 0, retrying: 0, parked: 1 });
+    expect(outcomes).toEqual(["handled", "retried", "retried", "parked"]);
+  });
+
   it("handles the commands of each subject in the order they were sent", async () => {
     // A handler that takes a varying time: concurrent handling would reorder.
     const { queue, handled } = await consume(undefined, { workMs: () => Math.random() * 5 });

@@ -20,15 +20,16 @@ import { ROOT } from "../../scripts/mesh/child.js";
 import type { MeshProcessName } from "../../scripts/mesh/mesh.js";
 import { waitUntil } from "../../scripts/mesh/wait.js";
 import { loadConfig as inventoryConfig } from "../../services/inventory/src/config.js";
+import { loadConfig as notificationConfig } from "../../services/notification/src/config.js";
 import { loadConfig as orderConfig } from "../../services/order/src/config.js";
 import { loadConfig as paymentConfig } from "../../services/payment/src/config.js";
 import { quietLogger } from "./event-log.js";
 import { createOrder, createProduct, orderOf, uniqueId, waitForStatus } from "./fixtures.js";
 import { Mesh } from "./mesh.js";
 
-// The notification service runs in this mesh too; its figures (queue depth, retries, the parking lot) are issue 12's
-// "visible" part, not checked here yet.
-const PROCESSES = ["gateway", "order", "payment", "inventory"] as const satisfies readonly MeshProcessName[];
+// The notification service runs in this mesh too: it reports its command queue's figures and the outcomes of its
+// deliveries (test/system/notification-visible.test.ts moves them with a refusing SMTP sink).
+const PROCESSES = ["gateway", "order", "payment", "inventory", "notification"] as const satisfies readonly MeshProcessName[];
 
 let mesh: Mesh;
 let producer: Producer;
@@ -127,6 +128,7 @@ describe("/metrics on every process", () => {
       order: [...service, METRICS.breakerState],
       payment: service,
       inventory: [...service, METRICS.reservations],
+      notification: [...service, METRICS.commandQueueMessages, METRICS.commandQueueUp, METRICS.commandsTotal],
     };
 
     for (const name of PROCESSES) {
@@ -159,7 +161,9 @@ describe("/metrics on every process", () => {
       for (const metric of used) expect(live.has(metric), `${rule.alert} uses ${metric}, which no process exports`).toBe(true);
     }
     const targets = config.scrape_configs.flatMap((job) => job.static_configs.flatMap((c) => c.targets)).sort();
-    const defaults = [gatewayConfig({}), orderConfig({}), paymentConfig({}), inventoryConfig({})].map((c) => `127.0.0.1:${c.metricsPort}`);
+    const defaults = [gatewayConfig({}), orderConfig({}), paymentConfig({}), inventoryConfig({}), notificationConfig({})].map(
+      (c) => `127.0.0.1:${c.metricsPort}`,
+    );
     expect(targets).toEqual(defaults.sort());
   });
 

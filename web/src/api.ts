@@ -5,6 +5,7 @@
 import { createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { InventoryService } from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import { NotificationService } from "#gen/shop/notification/v1/notification_service_pb.js";
 import { OrderService } from "#gen/shop/order/v1/order_service_pb.js";
 
 const transport = createConnectTransport({ baseUrl: location.origin });
@@ -13,6 +14,9 @@ const transport = createConnectTransport({ baseUrl: location.origin });
 export const inventory: Client<typeof InventoryService> = createClient(InventoryService, transport);
 /** orders is the OrderService v1 client (CreateOrder, WatchOrder). */
 export const orders: Client<typeof OrderService> = createClient(OrderService, transport);
+
+/** notifications is the NotificationService client (WatchNotifications: the order's emails). */
+export const notifications: Client<typeof NotificationService> = createClient(NotificationService, transport);
 
 /** DevToken is a bearer token from the gateway's demo login. */
 export interface DevToken {

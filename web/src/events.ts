@@ -1,8 +1,9 @@
 /**
  * The events panel, the "dashboard of consumption state": polls the gateway's `GET /ops/events` every 2 s and shows
- * each service's outbox backlog, each consumer group's lag, the dead-letter counts and the latest events per topic.
+ * each service's outbox backlog, each consumer group's lag, the dead-letter counts, each command queue's figures
+ * (RabbitMQ or SQS: ready, unacked, retrying, parked, with the latest parked commands) and the latest events per topic.
  */
-import type { DeadLetterReport, OpsEventsReport, TopicReport } from "../../gateway/src/ops-events.js";
+import type { CommandQueueReport, DeadLetterReport, OpsEventsReport, TopicReport } from "../../gateway/src/ops-events.js";
 import { h, replace } from "./dom.js";
 import { formatTime } from "./format.js";
 import { whyHref } from "./why.js";
@@ -81,7 +82,57 @@ function render(content: HTMLElement, report: OpsEventsReport): void {
       false,
       deadLetterList(report.deadLetters),
     ),
+    card(
+      "Command queues",
+      "command-queues",
+      table(
+        ["Queue", "Ready", "Unacked", "Retrying", "Parked"],
+        (report.commandQueues ?? []).map((row) =>
+          row.available
+            ? [
+                h("span", { title: `consumed by ${row.service}`, "data-testid": "command-queue", "data-queue": row.queue }, row.queue),
+                num(row.ready, row.ready > 0 ? "warn" : "", `queue-ready`),
+                num(row.unacked, "", "queue-unacked"),
+                num(row.retrying, row.retrying > 0 ? "warn" : "", "queue-retrying"),
+                num(row.parked, row.parked > 0 ? "bad" : "", "queue-parked"),
+              ]
+            : [row.service, h("span", { class: "bad", title: row.error ?? "" }, "unavailable"), "", "", ""],
+        ),
+      ),
+      true,
+      parkedList(report.commandQueues ?? []),
+    ),
     ...report.topics.map((topic) => recentCard(topic)),
+  );
+}
+
+/** parkedList shows the parking lots' latest commands, newest first, with the reason, linked to the order's timeline. */
+function parkedList(queues: readonly CommandQueueReport[]): HTMLElement | null {
+  const parked = queues
+    .flatMap((queue) => queue.latestParked.map((entry) => ({ queue: queue.queue, entry })))
+    .sort((a, b) => (b.entry.parkTime ?? "").localeCompare(a.entry.parkTime ?? ""))
+    .slice(0, RECENT_SHOWN);
+  if (parked.length === 0) return null;
+  return h(
+    "ul",
+    { class: "event-list dead-letter-list" },
+    ...parked.map(({ queue, entry }) =>
+      h(
+        "li",
+        {
+          "data-testid": "parked-row",
+          "data-subject": entry.subject,
+          title: `${entry.type}
+id ${entry.messageId}
+${queue}.parked`,
+        },
+        h("span", { class: "event-type" }, entry.type.split(".").pop() || "malformed"),
+        entry.subject
+          ? h("a", { href: whyHref(entry.subject), class: "small", "data-testid": "parked-why" }, `why? ${entry.subject.slice(0, 8)}`)
+          : h("span", { class: "small muted" }, "no subject"),
+        h("span", { class: "small bad" }, `${entry.attempts} tries: ${entry.reason}`),
+      ),
+    ),
   );
 }
 
@@ -159,8 +210,8 @@ function table(headings: string[], rows: (Node | string)[][]): HTMLElement {
   );
 }
 
-function num(value: number, tone = ""): HTMLElement {
-  return h("span", { class: `num ${tone}` }, String(value));
+function num(value: number, tone = "", testId?: string): HTMLElement {
+  return h("span", { class: `num ${tone}`, "data-testid": testId }, String(value));
 }
 
 /** shortTopic drops the common `shop.` prefix and `.v1.events` suffix for narrow screens (`order`, `order.dlq`). */

@@ -1,12 +1,14 @@
 /**
  * The order panel: a form that places an order for the quantities picked in the products table (with a dev bearer
  * token for the customer id typed in the form, and a fresh Idempotency-Key), then the order's status timeline,
- * following WatchOrder live (with the same customer's token: orders are private) until it is CONFIRMED or CANCELLED.
+ * following WatchOrder live (with the same customer's token: orders are private) until it is CONFIRMED or CANCELLED,
+ * and the emails sent for it (emails.ts).
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { OrderStatus, type Order } from "#gen/shop/order/v1/order_service_pb.js";
 import { devToken, newIdempotencyKey, orders } from "./api.js";
 import { h, replace } from "./dom.js";
+import { followEmails, type EmailsView } from "./emails.js";
 import { enumName, formatMoney, formatTime } from "./format.js";
 import type { ProductsPanel } from "./products.js";
 import { rememberCustomer, whyHref } from "./why.js";
@@ -46,6 +48,7 @@ export function mountOrder(root: HTMLElement, products: ProductsPanel): void {
     h("p", { class: "muted" }, "Pick quantities in the table, then place an order to follow it here."),
   );
   let watching: AbortController | undefined;
+  let emails: EmailsView | undefined;
 
   const form = h(
     "form",
@@ -87,6 +90,8 @@ export function mountOrder(root: HTMLElement, products: ProductsPanel): void {
       message.textContent = `Order placed (Idempotency-Key ${idempotencyKey.slice(0, 8)}…).`;
       products.clearQuantities();
       rememberCustomer(order.orderId, customerId);
+      emails?.stop();
+      emails = followEmails(order.orderId, customerId);
       render(order);
       void watch(order.orderId, customerId);
     } catch (error) {
@@ -179,6 +184,8 @@ export function mountOrder(root: HTMLElement, products: ProductsPanel): void {
           ),
         ),
       ),
+      // The same element each time: re-rendering the order keeps the emails already shown and their stream.
+      emails?.element,
     );
   }
 }

@@ -15,6 +15,7 @@ import { httpError, toConnectError, toErrorEnvelope, writeErrorEnvelope } from "
 import { headerOf, pathOf, readBody, type HttpHandler, type NodeRequest, type NodeResponse } from "../http-handler.js";
 import { Cancel } from "../grpc-unary.js";
 import { requestContext } from "../request-context.js";
+import { createOwnershipGuard, type OwnershipGuard } from "../ownership.js";
 import { nameRequestSpan } from "../tracing.js";
 import { expandPathTemplate } from "./path-template.js";
 import { buildRouteTable, successorPath, versionOfPath, type RouteMatch, type RouteTable } from "./route-table.js";
@@ -39,6 +40,7 @@ export function apiRouteTable(): RouteTable {
 export function createRestHandler(deps: RestDeps): HttpHandler {
   const table = apiRouteTable();
   const policy = versionPolicyOf(deps.config);
+  const guard = createOwnershipGuard(deps.backends);
   for (const route of table.routes) {
     if (route.deprecated && !policy.has(route.version)) {
       throw new Error(`${route.service.typeName} is deprecated but no dates are configured for ${route.version}`);
@@ -50,7 +52,7 @@ export function createRestHandler(deps: RestDeps): HttpHandler {
     const { traceId, logger } = requestContext(req);
     res.setHeader("trace-id", traceId);
     try {
-      await serve(deps, table, policy, req, res, path);
+      await serve(deps, table, policy, guard, req, res, path);
     } catch (err) {
       if (toConnectError(err).internal) logger.error({ err, path }, "REST request failed");
       writeErrorEnvelope(res, err, traceId);
@@ -59,7 +61,15 @@ export function createRestHandler(deps: RestDeps): HttpHandler {
   };
 }
 
-async function serve(deps: RestDeps, table: RouteTable, policy: VersionPolicy, req: NodeRequest, res: NodeResponse, path: string) {
+async function serve(
+  deps: RestDeps,
+  table: RouteTable,
+  policy: VersionPolicy,
+  guard: OwnershipGuard,
+  req: NodeRequest,
+  res: NodeResponse,
+  path: string,
+) {
   const accept = headerOf(req, "accept");
   const { match, contentType } = resolve(table, req.method ?? "GET", path, accept, res);
   const { route } = match;
@@ -82,6 +92,7 @@ async function serve(deps: RestDeps, table: RouteTable, policy: VersionPolicy, r
   const url = req.url ?? "/";
   const query = url.includes("?") ? new URL(url, "http://gateway").searchParams : NO_QUERY;
   const request = decodeRequest(route, { pathParams: match.pathParams, query, body });
+  await guard.before(route.service, route.method, request, req);
   if (route.streaming) {
     // Streams follow an order for as long as it lives: no deadline, cancelled when the client goes away.
     const abort = new AbortController();
@@ -98,6 +109,7 @@ async function serve(deps: RestDeps, table: RouteTable, policy: VersionPolicy, r
   const cancel = new Cancel();
   res.once("close", () => cancel.cancel());
   const { message: response } = await deps.backends.unary(route.service, route.method, request, req, { cancel });
+  await guard.after(route.service, route.method, response, req);
   if (route.empty) {
     writeHead(res, 204);
     res.end();

@@ -3,9 +3,14 @@
  * first. A dead letter nobody handled since beats everything (the saga cannot move on by itself); then a terminal
  * order says how it ended; then an open order names the step that has not happened and why, what cannot resolve by
  * itself first: an outbox whose sends fail, a consumer stopped or retrying the event; then an outbox row still on its
- * way, or a consumer N events behind.
+ * way, or a consumer N events behind. A terminal order also says what became of its email: parked (with the command
+ * to replay it) or still in the outbox; an email sent, or on its way through the queue, adds nothing.
  */
-import type { ConsumerPosition, DeadLetterFacts, Diagnosis, EventFacts, SpanFacts, TimelineFacts } from "./model.js";
+import { CommandQueues } from "#shared/commands/queues.js";
+import type { ConsumerPosition, DeadLetterFacts, Diagnosis, EventFacts, ParkedCommandFacts, SpanFacts, TimelineFacts } from "./model.js";
+
+/** COMMAND_QUEUES are the queues whose outbox rows are commands, not Kafka events. */
+const COMMAND_QUEUES: ReadonlySet<string> = new Set(Object.values(CommandQueues));
 
 /** diagnose returns the one-line diagnosis of an order's timeline. */
 export function diagnose(facts: TimelineFacts): Diagnosis {
@@ -18,13 +23,16 @@ export function diagnose(facts: TimelineFacts): Diagnosis {
     };
   }
   const { order } = facts;
-  if (order.status === "CONFIRMED") return { state: "confirmed", text: "confirmed" };
+  if (order.status === "CONFIRMED") return withEmail(facts, { state: "confirmed", text: "confirmed" });
   if (order.status === "CANCELLED") {
     const declined = facts.payments.find((payment) => payment.status === "DECLINED");
     if (declined !== undefined) {
-      return { state: "cancelled", text: `cancelled: payment declined${declined.declineReason ? ` (${declined.declineReason})` : ""}` };
+      return withEmail(facts, {
+        state: "cancelled",
+        text: `cancelled: payment declined${declined.declineReason ? ` (${declined.declineReason})` : ""}`,
+      });
     }
-    return { state: "cancelled", text: `cancelled: ${order.cancelReason || "no reason recorded"}` };
+    return withEmail(facts, { state: "cancelled", text: `cancelled: ${order.cancelReason || "no reason recorded"}` });
   }
 
   // What cannot resolve by itself comes first: a relay whose sends fail, a stopped consumer, one retrying an event.
@@ -48,6 +56,47 @@ export function diagnose(facts: TimelineFacts): Diagnosis {
     return { state: "unknown", text: `${order.status}: order's outbox holds no OrderCreated for it` };
   }
   return { state: "unknown", text: `${order.status}: every event was published and consumed; nothing explains the wait` };
+}
+
+/**
+ * withEmail adds to a terminal order's diagnosis what became of its email, when something did go wrong: a command
+ * parked and not sent since (a replay that worked leaves a notification with the command's id), first; else an email
+ * command its outbox has not sent. The state stays the order's: the email is the customer's news, not the order's.
+ */
+function withEmail(facts: TimelineFacts, diagnosis: Diagnosis): Diagnosis {
+  const parked = unresolvedParkedCommands(facts)[0];
+  if (parked !== undefined) {
+    return {
+      ...diagnosis,
+      text: `${diagnosis.text}; ${emailName(facts, parked)} is parked: ${parked.reason}; fix, then npm run dlq -- unpark ${parked.queue} ${parked.messageId}`,
+    };
+  }
+  const unsent = facts.events.find((event) => COMMAND_QUEUES.has(event.topic) && event.state !== "PUBLISHED");
+  if (unsent !== undefined) {
+    const error = unsent.lastError ? `; last error: ${unsent.lastError}` : "";
+    return {
+      ...diagnosis,
+      text: `${diagnosis.text}; the email command ${unsent.name} waits in ${unsent.service}'s outbox (${unsent.state} after ${plural(unsent.timesSent, "send")}${error})`,
+    };
+  }
+  return diagnosis;
+}
+
+/** unresolvedParkedCommands are the order's parked commands that no email answers since, oldest first. */
+export function unresolvedParkedCommands(facts: Pick<TimelineFacts, "parkedCommands" | "notifications">): ParkedCommandFacts[] {
+  const sent = new Set(facts.notifications.map((email) => email.notificationId));
+  return facts.parkedCommands.filter((parked) => !sent.has(parked.messageId)).sort((a, b) => a.time.localeCompare(b.time));
+}
+
+/**
+ * emailName says which email a parked command was: the confirmation while the order is confirmed, the cancellation
+ * for a cancelled order that was never confirmed; otherwise (cancelled after a confirmation) it cannot tell from here.
+ */
+function emailName(facts: TimelineFacts, parked: ParkedCommandFacts): string {
+  if (!parked.type.endsWith("SendOrderEmail")) return `the command ${shortName(parked.type) || "(malformed)"}`;
+  if (facts.order.status === "CONFIRMED") return "the confirmation email";
+  if (!facts.order.history.some((change) => change.status === "CONFIRMED")) return "the cancellation email";
+  return "an order email";
 }
 
 function outboxWait(event: EventFacts): Diagnosis {

@@ -85,6 +85,29 @@ export interface DeadLetterFacts {
   readonly time: string;
 }
 
+/** NotificationFacts is one email the notification service sent about the order (its ListNotifications). */
+export interface NotificationFacts {
+  /** notificationId is the id of the command that asked for it. */
+  readonly notificationId: string;
+  /** kind: `CONFIRMED` or `CANCELLED`. */
+  readonly kind: string;
+  readonly subject: string;
+  readonly recipient: string;
+  readonly attempts: number;
+  readonly sendTime: string;
+}
+
+/** ParkedCommandFacts is one command about the order in a parking lot (OpsService/GetCommandQueues of its consumer). */
+export interface ParkedCommandFacts {
+  readonly queue: string;
+  /** messageId is the command id: `npm run dlq -- unpark <queue> <messageId>` replays it. */
+  readonly messageId: string;
+  readonly type: string;
+  readonly reason: string;
+  readonly attempts: number;
+  readonly time: string;
+}
+
 /** SpanFacts is one span of the order's traces (Zipkin), reduced to what the timeline shows. */
 export interface SpanFacts {
   readonly traceId: string;
@@ -111,7 +134,7 @@ export interface SourceReport {
 /** TimelineEntry is one line of the timeline. */
 export interface TimelineEntry {
   readonly time: string;
-  /** source: `order`, `reservation`, `payment`, `outbox`, `consumer`, `dlq` or `span`. */
+  /** source: `order`, `reservation`, `payment`, `outbox`, `consumer`, `dlq`, `notification`, `parked` or `span`. */
   readonly source: string;
   readonly service: string;
   readonly text: string;
@@ -132,6 +155,9 @@ export interface TimelineFacts {
   readonly payments: readonly PaymentFacts[];
   readonly events: readonly EventFacts[];
   readonly deadLetters: readonly DeadLetterFacts[];
+  /** notifications are the emails sent about the order; parkedCommands its commands in a parking lot. */
+  readonly notifications: readonly NotificationFacts[];
+  readonly parkedCommands: readonly ParkedCommandFacts[];
   readonly spans: readonly SpanFacts[];
   readonly sources: readonly SourceReport[];
 }

@@ -7,6 +7,8 @@ import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type CallOptions } from "@connectrpc/connect";
 import type { Admin } from "kafkajs";
 import { InventoryService, ReservationStatus } from "#gen/shop/inventory/v1/inventory_service_pb.js";
+import { OrderEmailKind } from "#gen/shop/notification/v1/notification_commands_pb.js";
+import { NotificationService } from "#gen/shop/notification/v1/notification_service_pb.js";
 import { OutboxState } from "#gen/shop/ops/v1/ops_service_pb.js";
 import { OrderService, OrderStatus } from "#gen/shop/order/v1/order_service_pb.js";
 import { PaymentService, PaymentStatus } from "#gen/shop/payment/v1/payment_service_pb.js";
@@ -54,6 +56,31 @@ export function createGatewaySources(deps: GatewaySourcesDeps, req: NodeRequest)
           reason: change.reason,
         })),
       };
+    },
+    async notifications(orderId) {
+      // As the gateway (the policy lets it read them): the order read above already applied the caller's rule.
+      const { notifications } = await backends.clientFor(NotificationService).listNotifications({ orderId, pageSize: 50 }, own);
+      return notifications.map((n) => ({
+        notificationId: n.notificationId,
+        kind: OrderEmailKind[n.kind] ?? String(n.kind),
+        subject: n.subject,
+        recipient: n.recipient,
+        attempts: n.attempts,
+        sendTime: iso(n.sendTime) ?? "",
+      }));
+    },
+    async parkedCommands(orderId) {
+      const { queues } = await backends.opsClient("notification").getCommandQueues({ subject: orderId, parkedLimit: 100 }, own);
+      return queues.flatMap((queue) =>
+        queue.latestParked.map((entry) => ({
+          queue: queue.queue,
+          messageId: entry.messageId,
+          type: entry.type,
+          reason: entry.reason,
+          attempts: entry.attempts,
+          time: iso(entry.parkTime) ?? "",
+        })),
+      );
     },
     async reservation(orderId) {
       try {

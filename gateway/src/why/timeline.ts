@@ -2,8 +2,8 @@
  * buildTimeline gathers one order's story from every place it left a trace, each source on a short timeout and
  * failing soft (a source that does not answer becomes a line and a `sources` entry, never an error): the order and
  * its status history, the reservation, the payments, every service's outbox rows about the order (OpsService), the
- * consumer groups' committed offsets against each event's offset, the dead letters, and the spans of the order's
- * traces (Zipkin). The entries are sorted by time and the diagnosis (diagnosis.ts) closes it.
+ * consumer groups' committed offsets against each event's offset, the dead letters, the emails the notification
+ * service sent and the order's commands in a parking lot, and the spans of the order's traces (Zipkin). The entries are sorted by time and the diagnosis (diagnosis.ts) closes it.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { diagnose, shortName } from "./diagnosis.js";
@@ -11,7 +11,9 @@ import type {
   ConsumerPosition,
   DeadLetterFacts,
   EventFacts,
+  NotificationFacts,
   OrderFacts,
+  ParkedCommandFacts,
   PaymentFacts,
   ReservationFacts,
   SourceReport,
@@ -59,6 +61,10 @@ export interface TimelineSources {
   handled(service: string, subject: string, eventIds: readonly string[]): Promise<HandledRow[]>;
   groups(topics: readonly string[]): Promise<GroupView[]>;
   deadLetters(subject: string): Promise<DeadLetterFacts[]>;
+  /** notifications are the emails sent about the order (NotificationService). */
+  notifications(orderId: string): Promise<NotificationFacts[]>;
+  /** parkedCommands are the order's commands in the parking lots (the consumer's OpsService/GetCommandQueues). */
+  parkedCommands(orderId: string): Promise<ParkedCommandFacts[]>;
   spans(traceIds: readonly string[]): Promise<SpanFacts[]>;
 }
 
@@ -82,6 +88,8 @@ export async function buildTimeline(orderId: string, sources: TimelineSources, n
   const reservationPromise = soft("inventory", null, () => sources.reservation(orderId));
   const paymentsPromise = soft("payment", [] as PaymentFacts[], () => sources.payments(orderId));
   const deadLettersPromise = soft("dead letters", [] as DeadLetterFacts[], () => sources.deadLetters(orderId));
+  const notificationsPromise = soft("notification", [] as NotificationFacts[], () => sources.notifications(orderId));
+  const parkedPromise = soft("command queues", [] as ParkedCommandFacts[], () => sources.parkedCommands(orderId));
   const outboxPromise = Promise.all(
     sources.services.map(async (service) => ({
       service,
@@ -112,6 +120,8 @@ export async function buildTimeline(orderId: string, sources: TimelineSources, n
     payments: await paymentsPromise,
     events,
     deadLetters: await deadLettersPromise,
+    notifications: await notificationsPromise,
+    parkedCommands: await parkedPromise,
     spans,
     sources: reports.sort((a, b) => a.source.localeCompare(b.source)),
   };
@@ -215,6 +225,19 @@ export function entriesOf(facts: TimelineFacts, now: Date): TimelineEntry[] {
       "dlq",
       letter.consumer,
       `${shortName(letter.type)} dead-lettered to ${letter.dlqTopic} by ${letter.consumer} after ${letter.attempts} attempts: ${letter.error}`,
+      "error",
+    );
+  }
+  for (const email of facts.notifications) {
+    const tries = email.attempts > 1 ? ` on try ${email.attempts}` : "";
+    add(email.sendTime, "notification", "notification", `email "${email.subject}" sent to ${email.recipient}${tries}`);
+  }
+  for (const parked of facts.parkedCommands) {
+    add(
+      parked.time,
+      "parked",
+      "notification",
+      `${shortName(parked.type) || "a malformed command"} parked in ${parked.queue}.parked after ${parked.attempts} attempts: ${parked.reason}`,
       "error",
     );
   }

@@ -65,6 +65,7 @@ export async function startGatewayMesh(options: GatewayMeshOptions = {}): Promis
     ORDER_ADDR: mesh?.address("order") ?? closed,
     PAYMENT_ADDR: mesh?.address("payment") ?? closed,
     INVENTORY_ADDR: mesh?.address("inventory") ?? closed,
+    NOTIFICATION_ADDR: mesh?.address("notification") ?? closed,
     KAFKA_BROKERS: mesh?.brokers ?? process.env["KAFKA_BROKERS"] ?? "127.0.0.1:9092",
     KAFKA_GROUP_IDS: mesh ? Object.values(mesh.groupIds).join(",") : "shopmesh-order",
     ...options.env,

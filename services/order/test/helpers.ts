@@ -11,7 +11,7 @@ import {
   type ReserveStockResponse,
 } from "#gen/shop/inventory/v1/inventory_service_pb.js";
 import { notFound, unavailable } from "#shared/errors.js";
-import type { Command, CommandBus } from "#shared/commands/index.js";
+import type { Command, CommandBus, QueueFigures } from "#shared/commands/index.js";
 import type { EventBus, IncomingEvent, OutgoingEvent, SubscribeOptions } from "#shared/events/event-bus.js";
 import { bindServer, createGrpcServer, implement } from "#shared/grpc/server.js";
 import type { Server } from "@grpc/grpc-js";
@@ -171,6 +171,9 @@ export class MemoryCommandBus implements CommandBus {
   }
   async replay(): Promise<number> {
     return 0;
+  }
+  async figures(queue: string): Promise<QueueFigures> {
+    return { queue, ready: 0, unacked: 0, retrying: 0, parked: 0 };
   }
   async close(): Promise<void> {}
 }

@@ -1,6 +1,7 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { OpsService, OutboxState } from "#gen/shop/ops/v1/ops_service_pb.js";
+import type { CommandBus } from "./commands/command-bus.js";
 import { implement, type ServiceRegistration } from "./grpc/registration.js";
 import type { SqliteDatabase } from "./store/database.js";
 
@@ -9,7 +10,15 @@ export interface OpsServiceOptions {
   /** service is the name reported back, e.g. "order". */
   readonly service: string;
   readonly db: SqliteDatabase;
+  /** commands are the command queues the service consumes and its bus, for GetCommandQueues; none by default. */
+  readonly commands?: { readonly bus: CommandBus; readonly queues: readonly string[] } | undefined;
 }
+
+/** DEFAULT_PARKED_LIMIT and MAX_PARKED_LIMIT bound GetCommandQueues' parked commands per queue. */
+const DEFAULT_PARKED_LIMIT = 5;
+const MAX_PARKED_LIMIT = 100;
+/** PARKED_SCAN bounds how much of a parking lot one call reads (a parking lot that large is an incident anyway). */
+const PARKED_SCAN = 1_000;
 
 /** MAX_AGGREGATE_EVENTS bounds one answer; an order has about ten events, so this is only a guard. */
 const MAX_AGGREGATE_EVENTS = 500;
@@ -113,6 +122,46 @@ export function createOpsServiceImpl(options: OpsServiceOptions): ServiceImpl<ty
               handleTime: timestampFromDate(new Date(row.processed_at)),
             }));
       return { service, events, handled };
+    },
+    async getCommandQueues(request) {
+      if (request.subject.length > 128) throw new ConnectError("subject: must be at most 128 characters", Code.InvalidArgument);
+      if (request.parkedLimit < 0) throw new ConnectError("parked_limit: must not be negative", Code.InvalidArgument);
+      const limit = Math.min(MAX_PARKED_LIMIT, request.parkedLimit || DEFAULT_PARKED_LIMIT);
+      const { bus, queues } = options.commands ?? { bus: undefined, queues: [] };
+      if (bus === undefined) return { service, queues: [] };
+      try {
+        return {
+          service,
+          queues: await Promise.all(
+            queues.map(async (queue) => {
+              const figures = await bus.figures(queue);
+              // Only when there is something to read: listing takes the parking lot's messages and puts them back.
+              const parked = figures.parked === 0 ? [] : await bus.parked(queue, { limit: PARKED_SCAN });
+              const latest = parked
+                .filter((entry) => request.subject === "" || entry.command?.subject === request.subject)
+                .sort((a, b) => b.parkedAt.getTime() - a.parkedAt.getTime())
+                .slice(0, limit);
+              return {
+                queue,
+                ready: BigInt(figures.ready),
+                unacked: BigInt(figures.unacked),
+                retrying: BigInt(figures.retrying),
+                parked: BigInt(figures.parked),
+                latestParked: latest.map((entry) => ({
+                  messageId: entry.messageId,
+                  type: entry.command?.type ?? "",
+                  subject: entry.command?.subject ?? "",
+                  reason: entry.reason,
+                  attempts: entry.attempts,
+                  ...(Number.isNaN(entry.parkedAt.getTime()) ? {} : { parkTime: timestampFromDate(entry.parkedAt) }),
+                })),
+              };
+            }),
+          ),
+        };
+      } catch (error) {
+        throw new ConnectError(`command broker: ${error instanceof Error ? error.message : String(error)}`, Code.Unavailable);
+      }
     },
     getEventStatus() {
       const counts = outbox.get() ?? { pending: 0, failed: 0, published: 0, oldest_pending: null };

@@ -6,6 +6,8 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Code, createHandlerContext } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
+  GetCommandQueuesRequestSchema,
+  GetCommandQueuesResponseSchema,
   GetEventStatusRequestSchema,
   GetEventStatusResponseSchema,
   ListAggregateEventsRequestSchema,
@@ -15,6 +17,7 @@ import {
   type GetEventStatusResponse,
   type ListAggregateEventsResponse,
 } from "#gen/shop/ops/v1/ops_service_pb.js";
+import { type CommandBus, CommandBusUnavailableError, type ParkedCommand } from "#shared/commands/index.js";
 import type { OutgoingEvent } from "#shared/events/event-bus.js";
 import { Inbox, inboxSchema } from "#shared/events/inbox.js";
 import { OutboxRelay, OutboxStore, outboxSchema, type OutboxEvent } from "#shared/events/outbox.js";
@@ -190,5 +193,69 @@ describe("OpsService.ListAggregateEvents", () => {
 
   it("when the subject is empty, then it is INVALID_ARGUMENT naming subject", async () => {
     await expect(aggregate("")).rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: expect.stringContaining("subject") });
+  });
+});
+
+describe("GetCommandQueues", () => {
+  /** fakeBus answers figures and a parking lot as given; the other methods are not called by GetCommandQueues. */
+  function fakeBus(parked: ParkedCommand[], down = false): CommandBus {
+    const unused = async (): Promise<never> => {
+      throw new Error("not used by GetCommandQueues");
+    };
+    return {
+      kind: "rabbitmq",
+      send: unused,
+      consume: unused,
+      declare: unused,
+      replay: unused,
+      close: async () => {},
+      parked: async () => parked,
+      figures: async (queue) => {
+        if (down) throw new CommandBusUnavailableError("reading the figures: RabbitMQ at amqp://127.0.0.1:1: ECONNREFUSED");
+        return { queue, ready: 4, unacked: 1, retrying: 2, parked: parked.length };
+      },
+    };
+  }
+  const entry = (subject: string, id: string, minute: number): ParkedCommand => ({
+    command: {
+      id,
+      type: "shop.notification.v1.SendOrderEmail",
+      source: "shopmesh/order",
+      subject,
+      time: new Date(),
+      data: new Uint8Array(),
+    },
+    messageId: id,
+    reason: `SMTP refused ${id}`,
+    attempts: 5,
+    parkedAt: new Date(`2026-12-01T10:${String(minute).padStart(2, "0")}:00.000Z`),
+  });
+  async function queues(bus: CommandBus | undefined, request: { parkedLimit?: number; subject?: string }) {
+    const impl = createOpsServiceImpl({ service: "notification", db, commands: bus && { bus, queues: ["notification.email"] } });
+    const method = OpsService.method.getCommandQueues;
+    const ctx = createHandlerContext({ service: OpsService, method, protocolName: "test", requestMethod: "POST", url: "/" });
+    return create(GetCommandQueuesResponseSchema, await impl.getCommandQueues(create(GetCommandQueuesRequestSchema, request), ctx));
+  }
+
+  it("when a queue has parked commands, then it answers the figures and the latest ones first, bounded, or those of one subject", async () => {
+    const bus = fakeBus([entry("order-a", "c1", 1), entry("order-b", "c2", 2), entry("order-a", "c3", 3)]);
+
+    const latest = await queues(bus, { parkedLimit: 2 });
+    const ofA = await queues(bus, { subject: "order-a" });
+
+    expect(latest.queues).toHaveLength(1);
+    expect(latest.queues[0]).toMatchObject({ queue: "notification.email", ready: 4n, unacked: 1n, retrying: 2n, parked: 3n });
+    expect(latest.queues[0]!.latestParked.map((p) => p.messageId)).toEqual(["c3", "c2"]);
+    expect(latest.queues[0]!.latestParked[0]).toMatchObject({ subject: "order-a", reason: "SMTP refused c3", attempts: 5 });
+    expect(ofA.queues[0]!.latestParked.map((p) => p.messageId)).toEqual(["c3", "c1"]);
+  });
+
+  it("when the service consumes no commands, then no queues; when the broker is down, UNAVAILABLE; a bad limit is INVALID_ARGUMENT", async () => {
+    expect((await queues(undefined, {})).queues).toEqual([]);
+    await expect(queues(fakeBus([], true), {})).rejects.toMatchObject({ code: Code.Unavailable });
+    await expect(queues(fakeBus([]), { parkedLimit: -1 })).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+      rawMessage: "parked_limit: must not be negative",
+    });
   });
 });

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file shop/ops/v1/ops_service.proto.
  */
 export const file_shop_ops_v1_ops_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1zaG9wL29wcy92MS9vcHNfc2VydmljZS5wcm90bxILc2hvcC5vcHMudjEiFwoVR2V0RXZlbnRTdGF0dXNSZXF1ZXN0IsQBChZHZXRFdmVudFN0YXR1c1Jlc3BvbnNlEg8KB3NlcnZpY2UYASABKAkSFgoOb3V0Ym94X3BlbmRpbmcYAiABKAMSFQoNb3V0Ym94X2ZhaWxlZBgDIAEoAxIYChBvdXRib3hfcHVibGlzaGVkGAQgASgDEjcKE29sZGVzdF9wZW5kaW5nX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2luYm94X3Byb2Nlc3NlZBgGIAEoAyJAChpMaXN0QWdncmVnYXRlRXZlbnRzUmVxdWVzdBIPCgdzdWJqZWN0GAEgASgJEhEKCWV2ZW50X2lkcxgCIAMoCSKEAQobTGlzdEFnZ3JlZ2F0ZUV2ZW50c1Jlc3BvbnNlEg8KB3NlcnZpY2UYASABKAkSKAoGZXZlbnRzGAIgAygLMhguc2hvcC5vcHMudjEuT3V0Ym94RXZlbnQSKgoHaGFuZGxlZBgDIAMoCzIZLnNob3Aub3BzLnYxLkhhbmRsZWRFdmVudCLRAgoLT3V0Ym94RXZlbnQSEAoIZXZlbnRfaWQYASABKAkSEgoKZXZlbnRfdHlwZRgCIAEoCRINCgV0b3BpYxgDIAEoCRInCgVzdGF0ZRgEIAEoDjIYLnNob3Aub3BzLnYxLk91dGJveFN0YXRlEhIKCnRpbWVzX3NlbnQYBSABKAUSEgoKbGFzdF9lcnJvchgGIAEoCRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMcHVibGlzaF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCglwYXJ0aXRpb24YCSABKAVIAIgBARITCgZvZmZzZXQYCiABKANIAYgBARITCgt0cmFjZXBhcmVudBgLIAEoCUIMCgpfcGFydGl0aW9uQgkKB19vZmZzZXQiYwoMSGFuZGxlZEV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEhAKCGNvbnN1bWVyGAIgASgJEi8KC2hhbmRsZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCqeAQoLT3V0Ym94U3RhdGUSHAoYT1VUQk9YX1NUQVRFX1VOU1BFQ0lGSUVEEAASHgoaT1VUQk9YX1NUQVRFX05PVF9QVUJMSVNIRUQQARIcChhPVVRCT1hfU1RBVEVfSU5fUFJPR1JFU1MQAhIaChZPVVRCT1hfU1RBVEVfUFVCTElTSEVEEAMSFwoTT1VUQk9YX1NUQVRFX0ZBSUxFRBAEMtEBCgpPcHNTZXJ2aWNlElkKDkdldEV2ZW50U3RhdHVzEiIuc2hvcC5vcHMudjEuR2V0RXZlbnRTdGF0dXNSZXF1ZXN0GiMuc2hvcC5vcHMudjEuR2V0RXZlbnRTdGF0dXNSZXNwb25zZRJoChNMaXN0QWdncmVnYXRlRXZlbnRzEicuc2hvcC5vcHMudjEuTGlzdEFnZ3JlZ2F0ZUV2ZW50c1JlcXVlc3QaKC5zaG9wLm9wcy52MS5MaXN0QWdncmVnYXRlRXZlbnRzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Ch1zaG9wL29wcy92MS9vcHNfc2VydmljZS5wcm90bxILc2hvcC5vcHMudjEiFwoVR2V0RXZlbnRTdGF0dXNSZXF1ZXN0IsQBChZHZXRFdmVudFN0YXR1c1Jlc3BvbnNlEg8KB3NlcnZpY2UYASABKAkSFgoOb3V0Ym94X3BlbmRpbmcYAiABKAMSFQoNb3V0Ym94X2ZhaWxlZBgDIAEoAxIYChBvdXRib3hfcHVibGlzaGVkGAQgASgDEjcKE29sZGVzdF9wZW5kaW5nX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2luYm94X3Byb2Nlc3NlZBgGIAEoAyJAChpMaXN0QWdncmVnYXRlRXZlbnRzUmVxdWVzdBIPCgdzdWJqZWN0GAEgASgJEhEKCWV2ZW50X2lkcxgCIAMoCSKEAQobTGlzdEFnZ3JlZ2F0ZUV2ZW50c1Jlc3BvbnNlEg8KB3NlcnZpY2UYASABKAkSKAoGZXZlbnRzGAIgAygLMhguc2hvcC5vcHMudjEuT3V0Ym94RXZlbnQSKgoHaGFuZGxlZBgDIAMoCzIZLnNob3Aub3BzLnYxLkhhbmRsZWRFdmVudCLRAgoLT3V0Ym94RXZlbnQSEAoIZXZlbnRfaWQYASABKAkSEgoKZXZlbnRfdHlwZRgCIAEoCRINCgV0b3BpYxgDIAEoCRInCgVzdGF0ZRgEIAEoDjIYLnNob3Aub3BzLnYxLk91dGJveFN0YXRlEhIKCnRpbWVzX3NlbnQYBSABKAUSEgoKbGFzdF9lcnJvchgGIAEoCRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMcHVibGlzaF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCglwYXJ0aXRpb24YCSABKAVIAIgBARITCgZvZmZzZXQYCiABKANIAYgBARITCgt0cmFjZXBhcmVudBgLIAEoCUIMCgpfcGFydGl0aW9uQgkKB19vZmZzZXQiYwoMSGFuZGxlZEV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEhAKCGNvbnN1bWVyGAIgASgJEi8KC2hhbmRsZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJAChdHZXRDb21tYW5kUXVldWVzUmVxdWVzdBIUCgxwYXJrZWRfbGltaXQYASABKAUSDwoHc3ViamVjdBgCIAEoCSJWChhHZXRDb21tYW5kUXVldWVzUmVzcG9uc2USDwoHc2VydmljZRgBIAEoCRIpCgZxdWV1ZXMYAiADKAsyGS5zaG9wLm9wcy52MS5Db21tYW5kUXVldWUikgEKDENvbW1hbmRRdWV1ZRINCgVxdWV1ZRgBIAEoCRINCgVyZWFkeRgCIAEoAxIPCgd1bmFja2VkGAMgASgDEhAKCHJldHJ5aW5nGAQgASgDEg4KBnBhcmtlZBgFIAEoAxIxCg1sYXRlc3RfcGFya2VkGAYgAygLMhouc2hvcC5vcHMudjEuUGFya2VkQ29tbWFuZCKTAQoNUGFya2VkQ29tbWFuZBISCgptZXNzYWdlX2lkGAEgASgJEgwKBHR5cGUYAiABKAkSDwoHc3ViamVjdBgDIAEoCRIOCgZyZWFzb24YBCABKAkSEAoIYXR0ZW1wdHMYBSABKAUSLQoJcGFya190aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCqeAQoLT3V0Ym94U3RhdGUSHAoYT1VUQk9YX1NUQVRFX1VOU1BFQ0lGSUVEEAASHgoaT1VUQk9YX1NUQVRFX05PVF9QVUJMSVNIRUQQARIcChhPVVRCT1hfU1RBVEVfSU5fUFJPR1JFU1MQAhIaChZPVVRCT1hfU1RBVEVfUFVCTElTSEVEEAMSFwoTT1VUQk9YX1NUQVRFX0ZBSUxFRBAEMrICCgpPcHNTZXJ2aWNlElkKDkdldEV2ZW50U3RhdHVzEiIuc2hvcC5vcHMudjEuR2V0RXZlbnRTdGF0dXNSZXF1ZXN0GiMuc2hvcC5vcHMudjEuR2V0RXZlbnRTdGF0dXNSZXNwb25zZRJoChNMaXN0QWdncmVnYXRlRXZlbnRzEicuc2hvcC5vcHMudjEuTGlzdEFnZ3JlZ2F0ZUV2ZW50c1JlcXVlc3QaKC5zaG9wLm9wcy52MS5MaXN0QWdncmVnYXRlRXZlbnRzUmVzcG9uc2USXwoQR2V0Q29tbWFuZFF1ZXVlcxIkLnNob3Aub3BzLnYxLkdldENvbW1hbmRRdWV1ZXNSZXF1ZXN0GiUuc2hvcC5vcHMudjEuR2V0Q29tbWFuZFF1ZXVlc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * GetEventStatusRequest asks for the event status of the service called.
@@ -282,6 +282,177 @@ export const HandledEventSchema: GenMessage<HandledEvent> = /*@__PURE__*/
   messageDesc(file_shop_ops_v1_ops_service, 5);
 
 /**
+ * GetCommandQueuesRequest says how many parked commands to return, and whose.
+ *
+ * @generated from message shop.ops.v1.GetCommandQueuesRequest
+ */
+export type GetCommandQueuesRequest = Message<"shop.ops.v1.GetCommandQueuesRequest"> & {
+  /**
+   * parked_limit bounds the parked commands returned per queue, latest
+   * first; 0 means 5, and values above 100 are capped at 100.
+   *
+   * @generated from field: int32 parked_limit = 1;
+   */
+  parkedLimit: number;
+
+  /**
+   * subject, when set, returns only the parked commands about it (an order
+   * id, for the timeline); at most 128 characters.
+   *
+   * @generated from field: string subject = 2;
+   */
+  subject: string;
+};
+
+/**
+ * Describes the message shop.ops.v1.GetCommandQueuesRequest.
+ * Use `create(GetCommandQueuesRequestSchema)` to create a new message.
+ */
+export const GetCommandQueuesRequestSchema: GenMessage<GetCommandQueuesRequest> = /*@__PURE__*/
+  messageDesc(file_shop_ops_v1_ops_service, 6);
+
+/**
+ * GetCommandQueuesResponse is one service's command queues.
+ *
+ * @generated from message shop.ops.v1.GetCommandQueuesResponse
+ */
+export type GetCommandQueuesResponse = Message<"shop.ops.v1.GetCommandQueuesResponse"> & {
+  /**
+   * service names the service, for example "notification".
+   *
+   * @generated from field: string service = 1;
+   */
+  service: string;
+
+  /**
+   * queues are the command queues the service consumes.
+   *
+   * @generated from field: repeated shop.ops.v1.CommandQueue queues = 2;
+   */
+  queues: CommandQueue[];
+};
+
+/**
+ * Describes the message shop.ops.v1.GetCommandQueuesResponse.
+ * Use `create(GetCommandQueuesResponseSchema)` to create a new message.
+ */
+export const GetCommandQueuesResponseSchema: GenMessage<GetCommandQueuesResponse> = /*@__PURE__*/
+  messageDesc(file_shop_ops_v1_ops_service, 7);
+
+/**
+ * CommandQueue is one command queue's figures at the time of the call.
+ *
+ * @generated from message shop.ops.v1.CommandQueue
+ */
+export type CommandQueue = Message<"shop.ops.v1.CommandQueue"> & {
+  /**
+   * queue is the queue's name, for example "notification.email".
+   *
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+
+  /**
+   * ready is the commands waiting for the consumer.
+   *
+   * @generated from field: int64 ready = 2;
+   */
+  ready: bigint;
+
+  /**
+   * unacked is the commands delivered and not yet acknowledged.
+   *
+   * @generated from field: int64 unacked = 3;
+   */
+  unacked: bigint;
+
+  /**
+   * retrying is the failed commands waiting out their backoff.
+   *
+   * @generated from field: int64 retrying = 4;
+   */
+  retrying: bigint;
+
+  /**
+   * parked is the commands in the parking lot.
+   *
+   * @generated from field: int64 parked = 5;
+   */
+  parked: bigint;
+
+  /**
+   * latest_parked are the parking lot's latest commands (see the request).
+   *
+   * @generated from field: repeated shop.ops.v1.ParkedCommand latest_parked = 6;
+   */
+  latestParked: ParkedCommand[];
+};
+
+/**
+ * Describes the message shop.ops.v1.CommandQueue.
+ * Use `create(CommandQueueSchema)` to create a new message.
+ */
+export const CommandQueueSchema: GenMessage<CommandQueue> = /*@__PURE__*/
+  messageDesc(file_shop_ops_v1_ops_service, 8);
+
+/**
+ * ParkedCommand is one command in a parking lot.
+ *
+ * @generated from message shop.ops.v1.ParkedCommand
+ */
+export type ParkedCommand = Message<"shop.ops.v1.ParkedCommand"> & {
+  /**
+   * message_id is the parked message's id: the command id, which
+   * `npm run dlq -- unpark <queue> <id>` replays.
+   *
+   * @generated from field: string message_id = 1;
+   */
+  messageId: string;
+
+  /**
+   * type is the command's type; empty for a malformed message.
+   *
+   * @generated from field: string type = 2;
+   */
+  type: string;
+
+  /**
+   * subject is the command's subject (an order id); empty when malformed.
+   *
+   * @generated from field: string subject = 3;
+   */
+  subject: string;
+
+  /**
+   * reason is why it was parked.
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+
+  /**
+   * attempts is how many handler calls it had.
+   *
+   * @generated from field: int32 attempts = 5;
+   */
+  attempts: number;
+
+  /**
+   * park_time is when it was parked.
+   *
+   * @generated from field: google.protobuf.Timestamp park_time = 6;
+   */
+  parkTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message shop.ops.v1.ParkedCommand.
+ * Use `create(ParkedCommandSchema)` to create a new message.
+ */
+export const ParkedCommandSchema: GenMessage<ParkedCommand> = /*@__PURE__*/
+  messageDesc(file_shop_ops_v1_ops_service, 9);
+
+/**
  * OutboxState is the life of an outbox row.
  *
  * @generated from enum shop.ops.v1.OutboxState
@@ -361,6 +532,20 @@ export const OpsService: GenService<{
     methodKind: "unary";
     input: typeof ListAggregateEventsRequestSchema;
     output: typeof ListAggregateEventsResponseSchema;
+  },
+  /**
+   * GetCommandQueues is a unary RPC. It returns the figures of the command
+   * queues this service consumes (ready, unacked, retrying, parked) and the
+   * latest commands in their parking lots. The consumer answers because it
+   * holds the unacknowledged deliveries; a service that consumes no commands
+   * answers no queues.
+   *
+   * @generated from rpc shop.ops.v1.OpsService.GetCommandQueues
+   */
+  getCommandQueues: {
+    methodKind: "unary";
+    input: typeof GetCommandQueuesRequestSchema;
+    output: typeof GetCommandQueuesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_shop_ops_v1_ops_service, 0);

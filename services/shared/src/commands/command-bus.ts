@@ -53,6 +53,30 @@ export interface ParkedCommand {
   readonly raw?: Readonly<Record<string, string>> | undefined;
 }
 
+/**
+ * QueueFigures are one command queue's counts at a moment, as the broker (and, for RabbitMQ's unacked, the consumers
+ * of this process) sees them: what the event-flow panel, `/metrics` and the timeline show.
+ */
+export interface QueueFigures {
+  readonly queue: string;
+  /** ready is the messages waiting for a consumer (RabbitMQ: ready; SQS: ApproximateNumberOfMessages). */
+  readonly ready: number;
+  /**
+   * unacked is the messages delivered and not yet acknowledged (SQS: ApproximateNumberOfMessagesNotVisible, the
+   * broker's count; RabbitMQ: counted by this process's consumers, see rabbitmq-command-bus.ts).
+   */
+  readonly unacked: number;
+  /** retrying is the failed commands waiting out their backoff (RabbitMQ: the retry queues; SQS: ...Delayed). */
+  readonly retrying: number;
+  /** parked is the messages in the parking lot. */
+  readonly parked: number;
+  /** consumers is how many consumers the broker has on the queue (RabbitMQ only; undefined on SQS, which has none). */
+  readonly consumers?: number | undefined;
+}
+
+/** CommandOutcome is what became of one delivery: handled, dropped as a duplicate, retried later, or parked. */
+export type CommandOutcome = "handled" | "duplicate" | "retried" | "parked";
+
 /** CommandRetryPolicy bounds how often a failing handler is called for one command before it is parked. */
 export interface CommandRetryPolicy {
   /** attempts is the total number of handler calls, the first included (1 = no retry). */
@@ -93,6 +117,8 @@ export interface ConsumeOptions {
   readonly retry?: CommandRetryPolicy | undefined;
   /** prefetch bounds the deliveries the broker hands this consumer before it acknowledges (default 10). */
   readonly prefetch?: number | undefined;
+  /** observe hears the outcome of each delivery (the kit counts them in /metrics); it must not throw. */
+  readonly observe?: ((outcome: CommandOutcome) => void) | undefined;
 }
 
 /** CommandConsumer is a running consumer; close() lets the command in progress finish, then stops. */
@@ -115,7 +141,7 @@ export class CommandBusUnavailableError extends Error {
  *
  * Designed for what comes next (issue 12): the order service's outbox relay calls `send` (one destination per row,
  * resolved once the broker has the commands), the notification service calls `consume` from the kit, `npm run dlq`
- * calls `parked` and `replay`, and metrics can wrap the handler and read `parked`.
+ * calls `parked` and `replay`, and `figures` feeds the event-flow panel, `/metrics` and the timeline.
  */
 export interface CommandBus {
   /** kind names the adapter, for logs: `rabbitmq` or `sqs`. */
@@ -137,6 +163,11 @@ export interface CommandBus {
    * in `ids`), keeping their ids; returns how many. A malformed message cannot be replayed: it stays parked.
    */
   replay(queue: string, options?: { ids?: readonly string[] }): Promise<number>;
+  /**
+   * figures reads the queue's counts (ready, unacked, retrying, parked) without declaring anything: a queue not
+   * declared yet counts zero. It rejects with CommandBusUnavailableError when the broker cannot be reached.
+   */
+  figures(queue: string): Promise<QueueFigures>;
   /** close stops every consumer (letting the command in progress finish) and disconnects. */
   close(): Promise<void>;
 }

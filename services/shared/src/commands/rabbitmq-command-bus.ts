@@ -12,12 +12,21 @@
  * Sends use publisher confirms on persistent messages: `send` resolves once RabbitMQ has them on disk. The consumer
  * acknowledges by hand, one command at a time (concurrency 1, bounded prefetch), after its handler, its retry or its
  * parking: a crash redelivers, and the ledger drops what was already handled.
+ *
+ * `figures` reads the counts with AMQP's passive queue.declare, which answers the ready messages and the consumers of
+ * a queue. Unacked (delivered, not yet acknowledged) is not in that answer, only in the management plugin's HTTP API;
+ * scripts/rabbitmq.sh runs without the plugin on purpose (it adds seconds to every start, of `npm start`, every test
+ * run and CI), so the consumers count it themselves: the deliveries a consumer of this process holds (prefetched and
+ * in its handler), from rabbitmq-client's own stats. That is the broker's figure for the queue as long as the queue's
+ * consumers are this process's, which single active consumer makes true of the one that matters: a standby replica
+ * holds nothing, and the process that reports (the consumer's own) is the one holding the deliveries.
  */
 import { type AsyncMessage, Connection, type Consumer, ConsumerStatus, type Publisher, type SyncMessage } from "rabbitmq-client";
 import type { Logger } from "../logger.js";
 import {
   type Command,
   type CommandBus,
+  type CommandOutcome,
   CommandBusUnavailableError,
   type CommandConsumer,
   type CommandLedger,
@@ -26,6 +35,7 @@ import {
   DEFAULT_COMMAND_RETRY,
   type ParkedCommand,
   PermanentCommandError,
+  type QueueFigures,
   retryDelayMs,
 } from "./command-bus.js";
 import { errorReason, fromCommandHeaders, MalformedCommandError, toCommandHeaders } from "./codec.js";
@@ -102,6 +112,10 @@ export function createRabbitCommandBus(options: RabbitCommandBusOptions): Comman
     exchanges: [{ exchange: COMMAND_EXCHANGE, type: "direct", durable: true }],
   });
   const consumers = new Set<Consumer>();
+  /** holding counts, per queue, the deliveries each consumer of this process holds unacknowledged (figures). */
+  const holding = new Map<string, Set<() => number>>();
+  /** retryDelays are the backoff steps whose retry queues `declare` made, per queue (figures sums them). */
+  const retryDelays = new Map<string, readonly number[]>();
   const declared = new Set<string>();
   rabbit.on("connection", () => declared.clear());
 
@@ -123,6 +137,7 @@ export function createRabbitCommandBus(options: RabbitCommandBusOptions): Comman
   async function declare(queue: string, retry: CommandRetryPolicy = DEFAULT_COMMAND_RETRY): Promise<void> {
     try {
       await declareMain(queue);
+      retryDelays.set(queue, delaysOf(retry));
       for (let attempt = 1; attempt < retry.attempts; attempt++) {
         const delay = retryDelayMs(retry, attempt);
         await rabbit.queueDeclare({
@@ -182,8 +197,19 @@ export function createRabbitCommandBus(options: RabbitCommandBusOptions): Comman
     const retry = consumeOptions.retry ?? DEFAULT_COMMAND_RETRY;
     const consumerName = consumeOptions.consumer ?? queue;
     await declare(queue, retry);
+    const observe = (outcome: CommandOutcome) => consumeOptions.observe?.(outcome);
+    let inHandler = 0;
 
     const onMessage = async (msg: AsyncMessage): Promise<ConsumerStatus> => {
+      inHandler++;
+      try {
+        return await handleMessage(msg);
+      } finally {
+        inHandler--;
+      }
+    };
+
+    const handleMessage = async (msg: AsyncMessage): Promise<ConsumerStatus> => {
       const headers = stringHeaders(msg.headers);
       let command: Command;
       try {
@@ -192,22 +218,26 @@ export function createRabbitCommandBus(options: RabbitCommandBusOptions): Comman
         if (!(error instanceof MalformedCommandError)) throw error;
         logger?.warn({ queue, messageId: msg.messageId, reason: error.message }, "malformed command parked");
         await park(queue, msg, `malformed: ${error.message}`, 0);
+        observe("parked");
         return ConsumerStatus.ACK;
       }
       if (ledger.handled(consumerName, command.id)) {
         logger?.debug({ queue, commandId: command.id }, "command already handled; dropped");
+        observe("duplicate");
         return ConsumerStatus.ACK;
       }
       const attempt = Math.max(1, Number(headers["x-attempt"] ?? 1) || 1);
       try {
         await handle({ ...command, queue, attempt });
         ledger.record(consumerName, command);
+        observe("handled");
         return ConsumerStatus.ACK;
       } catch (error) {
         const reason = errorReason(error);
         if (error instanceof PermanentCommandError || attempt >= retry.attempts) {
           logger?.warn({ queue, commandId: command.id, attempt, reason }, "command parked");
           await park(queue, msg, reason, attempt);
+          observe("parked");
           return ConsumerStatus.ACK;
         }
         const delay = retryDelayMs(retry, attempt);
@@ -225,6 +255,7 @@ export function createRabbitCommandBus(options: RabbitCommandBusOptions): Comman
           },
           msg.body,
         );
+        observe("retried");
         return ConsumerStatus.ACK;
       }
     };
@@ -243,11 +274,16 @@ export function createRabbitCommandBus(options: RabbitCommandBusOptions): Comman
     );
     consumer.on("error", (error: unknown) => logger?.warn({ err: error, queue }, "command consumer error"));
     consumers.add(consumer);
+    const held = () => consumer.stats.prefetched + inHandler;
+    const holders = holding.get(queue) ?? new Set<() => number>();
+    holders.add(held);
+    holding.set(queue, holders);
     // Started when RabbitMQ has registered it, so a send right after `consume` resolves reaches a live consumer.
     await new Promise<void>((resolve) => consumer.once("ready", () => resolve()));
     return {
       close: async () => {
         consumers.delete(consumer);
+        holders.delete(held);
         await consumer.close();
       },
     };
@@ -323,6 +359,36 @@ export function createRabbitCommandBus(options: RabbitCommandBusOptions): Comman
     return replayed;
   }
 
+  async function figures(queue: string): Promise<QueueFigures> {
+    let channel: Awaited<ReturnType<Connection["acquire"]>> | undefined;
+    /** count is a queue's ready messages and consumers; a queue not declared yet (404, which closes the channel) is 0. */
+    const count = async (name: string) => {
+      channel ??= await rabbit.acquire();
+      try {
+        return await channel.queueDeclare({ queue: name, passive: true });
+      } catch (error) {
+        if ((error as { code?: string }).code !== "NOT_FOUND") throw error;
+        channel = undefined;
+        return { messageCount: 0, consumerCount: 0 };
+      }
+    };
+    try {
+      const main = await count(queue);
+      const parked = await count(parkedQueue(queue));
+      let retrying = 0;
+      for (const delay of retryDelays.get(queue) ?? delaysOf(DEFAULT_COMMAND_RETRY)) {
+        retrying += (await count(retryQueue(queue, delay))).messageCount;
+      }
+      let unacked = 0;
+      for (const held of holding.get(queue) ?? []) unacked += held();
+      return { queue, ready: main.messageCount, unacked, retrying, parked: parked.messageCount, consumers: main.consumerCount };
+    } catch (error) {
+      throw unavailable(`reading the figures of ${queue}`, error);
+    } finally {
+      await channel?.close().catch(() => undefined);
+    }
+  }
+
   async function close(): Promise<void> {
     await Promise.all([...consumers].map((consumer) => consumer.close()));
     consumers.clear();
@@ -330,7 +396,14 @@ export function createRabbitCommandBus(options: RabbitCommandBusOptions): Comman
     await rabbit.close();
   }
 
-  return { kind: "rabbitmq", send, consume, declare, parked, replay, close };
+  return { kind: "rabbitmq", send, consume, declare, parked, replay, figures, close };
+}
+
+/** delaysOf lists a retry policy's distinct backoff steps: one retry queue each. */
+function delaysOf(retry: CommandRetryPolicy): number[] {
+  const delays = new Set<number>();
+  for (let attempt = 1; attempt < retry.attempts; attempt++) delays.add(retryDelayMs(retry, attempt));
+  return [...delays];
 }
 
 /** redact drops the password from an AMQP URL for messages and logs. */

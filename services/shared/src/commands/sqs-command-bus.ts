@@ -26,6 +26,7 @@ import {
   CreateQueueCommand,
   DeleteMessageCommand,
   GetQueueAttributesCommand,
+  GetQueueUrlCommand,
   type Message,
   ReceiveMessageCommand,
   SendMessageCommand,
@@ -43,6 +44,7 @@ import {
   DEFAULT_COMMAND_RETRY,
   type ParkedCommand,
   PermanentCommandError,
+  type QueueFigures,
   retryDelayMs,
 } from "./command-bus.js";
 import { errorReason, fromStructuredCommand, MalformedCommandError, toStructuredCommand } from "./codec.js";
@@ -212,21 +214,25 @@ export function createSqsCommandBus(options: SqsCommandBusOptions): CommandBus {
         if (!(error instanceof MalformedCommandError)) throw error;
         logger?.warn({ queue, messageId: message.MessageId, reason: error.message }, "malformed command parked");
         await park(info, message, `malformed: ${error.message}`, 0);
+        consumeOptions.observe?.("parked");
         return;
       }
       if (ledger.handled(consumerName, command.id)) {
         await sqs.send(new DeleteMessageCommand({ QueueUrl: info.url, ReceiptHandle: message.ReceiptHandle }), bounded());
+        consumeOptions.observe?.("duplicate");
         return;
       }
       try {
         await handle({ ...command, queue, attempt });
         ledger.record(consumerName, command);
         await sqs.send(new DeleteMessageCommand({ QueueUrl: info.url, ReceiptHandle: message.ReceiptHandle }), bounded());
+        consumeOptions.observe?.("handled");
       } catch (error) {
         const reason = errorReason(error);
         if (error instanceof PermanentCommandError || attempt >= retry.attempts) {
           logger?.warn({ queue, commandId: command.id, attempt, reason }, "command parked");
           await park(info, message, reason, attempt);
+          consumeOptions.observe?.("parked");
           return;
         }
         const delaySeconds = Math.min(900, Math.max(1, Math.ceil(retryDelayMs(retry, attempt) / 1000)));
@@ -245,6 +251,7 @@ export function createSqsCommandBus(options: SqsCommandBusOptions): CommandBus {
         );
         // Deleted only once the copy is in: a failure in between delivers the command again, never loses it.
         await sqs.send(new DeleteMessageCommand({ QueueUrl: info.url, ReceiptHandle: message.ReceiptHandle }), bounded());
+        consumeOptions.observe?.("retried");
       }
     };
 
@@ -408,11 +415,64 @@ export function createSqsCommandBus(options: SqsCommandBusOptions): CommandBus {
     return replayed;
   }
 
+  /**
+   * figures asks SQS itself (GetQueueAttributes): ready is ApproximateNumberOfMessages, unacked ...NotVisible (received,
+   * not yet deleted), retrying ...Delayed (a retry is the command re-sent to its own queue with DelaySeconds), parked
+   * the parking lot's visible and invisible messages. Approximate, as SQS says: eventually consistent counts.
+   */
+  async function figures(queue: string): Promise<QueueFigures> {
+    const attributesOf = async (name: string): Promise<Record<string, string>> => {
+      let url: string | undefined;
+      try {
+        url = (await sqs.send(new GetQueueUrlCommand({ QueueName: name }), bounded())).QueueUrl;
+      } catch (error) {
+        // A queue nobody declared yet holds nothing.
+        if ((error as { name?: string }).name === "QueueDoesNotExist" || /does not exist|NonExistentQueue/i.test(errorReason(error)))
+          return {};
+        throw error;
+      }
+      const answer = await sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: url,
+          AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"],
+        }),
+        bounded(),
+      );
+      return answer.Attributes ?? {};
+    };
+    const n = (value: string | undefined) => Number(value ?? 0) || 0;
+    try {
+      const main = await attributesOf(sqsName(queue));
+      const parked = await attributesOf(sqsParkedName(queue));
+      const parkedCount = (attributes: Record<string, string>) =>
+        "ApproximateNumberOfMessagesDelayed" in attributes
+          ? n(attributes["ApproximateNumberOfMessages"]) + n(attributes["ApproximateNumberOfMessagesNotVisible"])
+          : n(attributes["ApproximateNumberOfMessages"]);
+      if ("ApproximateNumberOfMessagesDelayed" in main || Object.keys(main).length === 0) {
+        return {
+          queue,
+          ready: n(main["ApproximateNumberOfMessages"]),
+          unacked: n(main["ApproximateNumberOfMessagesNotVisible"]),
+          retrying: n(main["ApproximateNumberOfMessagesDelayed"]),
+          parked: parkedCount(parked),
+        };
+      }
+      // goaws (v0.4.5) answers no ...Delayed, counts every message in ApproximateNumberOfMessages and the received
+      // and the delayed ones together in ...NotVisible: ready is the difference, and a retry waiting out its delay
+      // shows as unacked there (AWS tells them apart).
+      const total = n(main["ApproximateNumberOfMessages"]);
+      const hidden = n(main["ApproximateNumberOfMessagesNotVisible"]);
+      return { queue, ready: Math.max(0, total - hidden), unacked: hidden, retrying: 0, parked: parkedCount(parked) };
+    } catch (error) {
+      throw unavailable(`reading the figures of ${queue}`, error);
+    }
+  }
+
   async function close(): Promise<void> {
     await Promise.all([...consumers].map((consumer) => consumer.close()));
     sns.destroy();
     sqs.destroy();
   }
 
-  return { kind: "sqs", send, consume, declare, parked, replay, close };
+  return { kind: "sqs", send, consume, declare, parked, replay, figures, close };
 }

@@ -135,8 +135,17 @@ export async function startService<Config extends ServiceSettings, Parts>(
     await tracing?.shutdown().catch(() => undefined);
     throw error;
   }
+  const commandQueues = (wiring.handlesCommands ?? []).map((handling) => handling.queue);
+  if (commands !== undefined && commandQueues.length > 0) {
+    // The consumer's process reports its queues: it holds their unacked deliveries (rabbitmq-command-bus.ts).
+    metrics.commandQueues(commandQueues, (queue) => commands.figures(queue));
+    metrics.commands();
+  }
   const grpc = createGrpcServer({
-    services: [...wiring.serves, opsService({ service: name, db })],
+    services: [
+      ...wiring.serves,
+      opsService({ service: name, db, commands: commands === undefined ? undefined : { bus: commands, queues: commandQueues } }),
+    ],
     logger,
     stopping: stopping.signal,
     access: transport.access,
@@ -203,6 +212,7 @@ export async function startService<Config extends ServiceSettings, Parts>(
         await commands.consume({
           consumer: `${name}.${handling.queue}`,
           ...(settings ? { retry: settings.retry, prefetch: settings.prefetch } : {}),
+          observe: (outcome) => metrics.commands().inc({ queue: handling.queue, outcome }),
           ...handling,
           // Each command is handled in the trace of the work that decided it, as an event is: with tracing on, each
           // attempt is a CONSUMER span under the relay's send.

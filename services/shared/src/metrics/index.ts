@@ -33,9 +33,24 @@ export const METRICS = {
   breakerState: "shopmesh_circuit_breaker_state",
   /** inventory's reservations per `state` (HELD, COMMITTED, RELEASED). */
   reservations: "shopmesh_reservations",
+  /** a command queue's messages per `queue` and `state`: ready, unacked, retrying, parked (CommandBus.figures). */
+  commandQueueMessages: "shopmesh_command_queue_messages",
+  /** 1 when the command broker answered this scrape's figures, 0 when they are missing. */
+  commandQueueUp: "shopmesh_command_queue_metrics_up",
+  /** deliveries a command consumer finished, per `queue` and `outcome`: handled, duplicate, retried, parked. */
+  commandsTotal: "shopmesh_commands_total",
   /** the event-loop lag, one of prom-client's default metrics (kept on). */
   eventLoopLag: "nodejs_eventloop_lag_seconds",
 } as const;
+
+/** CommandQueueFigures is what {@link ProcessMetrics.commandQueues} reads (the command bus's QueueFigures). */
+export interface CommandQueueFigures {
+  readonly queue: string;
+  readonly ready: number;
+  readonly unacked: number;
+  readonly retrying: number;
+  readonly parked: number;
+}
 
 /**
  * BreakerState is how a breaker reports itself to {@link ProcessMetrics.breaker}. The names are cockatiel's
@@ -73,6 +88,7 @@ export class ProcessMetrics {
   private rpcHistogram: Histogram<"method" | "code"> | undefined;
   private httpHistogram: Histogram<"method" | "route" | "status"> | undefined;
   private duplicates: Counter<"consumer"> | undefined;
+  private commandCounter: Counter<"queue" | "outcome"> | undefined;
   private readonly breakers = new Map<string, () => BreakerState>();
 
   /** `process` labels every series (`order`, `gateway`), so one Prometheus job can scrape them all. */
@@ -225,6 +241,59 @@ export class ProcessMetrics {
         for (const { state, count } of read()) this.set({ state }, count);
       },
     });
+  }
+
+  /**
+   * commandQueues exports each queue's figures (CommandBus.figures), read at scrape time: a gauge per `queue` and
+   * `state`. When the broker does not answer, those series are absent for the scrape and `…_up` is 0.
+   */
+  commandQueues(queues: readonly string[], figures: (queue: string) => Promise<CommandQueueFigures>): void {
+    // Up and the gauge read the same figures: one read per scrape, shared by the two collects.
+    let read: Promise<CommandQueueFigures[] | undefined> | undefined;
+    const once = () => {
+      read ??= Promise.all(queues.map((queue) => figures(queue))).then(
+        (all) => all,
+        () => undefined,
+      );
+      const current = read;
+      // Dropped after this scrape's collects ran, so the next scrape reads afresh.
+      setImmediate(() => {
+        if (read === current) read = undefined;
+      });
+      return current;
+    };
+    new Gauge({
+      name: METRICS.commandQueueUp,
+      help: "1 when the command broker answered the queue figures of this scrape, else 0.",
+      registers: [this.registry],
+      async collect() {
+        this.set((await once()) === undefined ? 0 : 1);
+      },
+    });
+    new Gauge({
+      name: METRICS.commandQueueMessages,
+      help: "Messages of a command queue by state: ready (waiting), unacked (delivered, not acknowledged), retrying (waiting out a backoff), parked (the parking lot).",
+      labelNames: ["queue", "state"],
+      registers: [this.registry],
+      async collect() {
+        const all = await once();
+        this.reset();
+        for (const f of all ?? []) {
+          for (const state of ["ready", "unacked", "retrying", "parked"] as const) this.set({ queue: f.queue, state }, f[state]);
+        }
+      },
+    });
+  }
+
+  /** commands counts command deliveries by queue and outcome (the kit passes it as the consumer's `observe`). */
+  commands(): Counter<"queue" | "outcome"> {
+    this.commandCounter ??= new Counter({
+      name: METRICS.commandsTotal,
+      help: "Command deliveries a consumer finished, by queue and outcome (handled, duplicate, retried, parked).",
+      labelNames: ["queue", "outcome"],
+      registers: [this.registry],
+    });
+    return this.commandCounter;
   }
 
   /** text is the exposition a scrape gets. */
