@@ -11,6 +11,9 @@ import { runScript } from "../../scripts/mesh/command-brokers.js";
 import { freePort } from "../../scripts/mesh/free-port.js";
 import { lowFreePort } from "./lab-broker.js";
 
+/** MAILPIT_MAX_MESSAGES bounds what the lab's Mailpit keeps, far above what a lab sends (6 orders/s for minutes). */
+const MAILPIT_MAX_MESSAGES = 50_000;
+
 /** LabCommandBrokers are a lab's RabbitMQ and Mailpit, and how to stop, restart and release them. */
 export interface LabCommandBrokers {
   readonly rabbitmqPort: number;
@@ -31,7 +34,9 @@ export async function startLabCommandBrokers(): Promise<LabCommandBrokers> {
   const epmd = await lowFreePort([rabbitmqPort, dist]);
   const [smtp, http] = [await freePort(), await freePort()];
   const rabbitEnv = { RABBITMQ_NODE_PORT: String(rabbitmqPort), RABBITMQ_DIST_PORT: String(dist), ERL_EPMD_PORT: String(epmd) };
-  const mailpitEnv = { MAILPIT_SMTP_PORT: String(smtp), MAILPIT_HTTP_PORT: String(http) };
+  // Mailpit keeps only its latest 500 messages by default and prunes the rest: a full lab sends 600 and more, and a
+  // pruned email would read as a lost one. The lab's Mailpit keeps all of them (MP_MAX_MESSAGES, read by Mailpit).
+  const mailpitEnv = { MAILPIT_SMTP_PORT: String(smtp), MAILPIT_HTTP_PORT: String(http), MP_MAX_MESSAGES: String(MAILPIT_MAX_MESSAGES) };
   // The node's queues live in .cache/rabbitmq/run-<port>/: a lab on a port an earlier run used must not inherit them.
   const runDir = path.join(ROOT, ".cache", "rabbitmq", `run-${rabbitmqPort}`);
   rmSync(runDir, { recursive: true, force: true });
