@@ -36,8 +36,18 @@ export const rabbitDown: Scenario = {
       `${waitingAtRestart} command(s) waiting in order's outbox (peak ${peak}); ${decidedWhileDown} order(s) decided while RabbitMQ was down`,
     );
     await lab.startRabbitmq();
-    await sleep(after * 1_000);
-    lab.facts["commandsWaiting"] = { peak, atRestart: waitingAtRestart, decidedWhileDown, downSeconds: down, samples };
+    // How long the waiting commands take to leave once RabbitMQ answers (the relay's backoff is at most 10 s).
+    const backAt = Date.now();
+    const afterUntil = backAt + after * 1_000;
+    let drainedAfterSeconds: number | undefined;
+    while (Date.now() < afterUntil) {
+      if (drainedAfterSeconds === undefined && commandsWaiting(root) === 0) {
+        drainedAfterSeconds = Math.round((Date.now() - backAt) / 100) / 10;
+        lab.note(`order's outbox has no command waiting, ${drainedAfterSeconds} s after RabbitMQ was back`);
+      }
+      await sleep(Math.min(250, Math.max(0, afterUntil - Date.now())));
+    }
+    lab.facts["commandsWaiting"] = { peak, atRestart: waitingAtRestart, decidedWhileDown, downSeconds: down, drainedAfterSeconds, samples };
     lab.addCheck(
       check(
         "commands waited in order's outbox while RabbitMQ was down",
