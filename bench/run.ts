@@ -1,5 +1,5 @@
 /**
- * The shopmesh benchmarks (issue 5): P1–P6, each against a baseline measured in the same run where there is one.
+ * The shopmesh benchmarks (issue 5, P7 issue 12): P1–P7, each against a baseline measured in the same run where there is one.
  *
  *   npm run bench                 full run (about 10 minutes)
  *   npm run bench:quick           shorter runs and fewer repeats (at most about 3 minutes)
@@ -28,6 +28,8 @@ import { runP3, runP3TracingCost, type P3Result, type P3Settings, type P3Tracing
 import { SpanSink } from "./lib/span-sink.js";
 import { runP4, type P4Settings } from "./measures/p4-outbox.js";
 import { runP5, type P5Settings } from "./measures/p5-encoding.js";
+import { runP7, type P7Settings } from "./measures/p7-commands.js";
+import { acquireRabbitmq, type BenchRabbitmq } from "./lib/rabbitmq.js";
 
 type Mode = BenchResults["mode"];
 type Id = (typeof MEASURE_IDS)[number];
@@ -38,6 +40,7 @@ interface Settings {
   readonly p3: P3Settings;
   readonly p4: P4Settings;
   readonly p5: P5Settings;
+  readonly p7: P7Settings;
   readonly watchdogSec: number;
 }
 
@@ -87,6 +90,7 @@ function settingsFor(m: Mode): Settings {
         },
         p4: { events: 50_000, reps: 3 },
         p5: { loopMs: 500, reps: 5 },
+        p7: { commands: 20_000, reps: 3 },
         watchdogSec: 30 * 60,
       };
     case "quick":
@@ -96,6 +100,7 @@ function settingsFor(m: Mode): Settings {
         p3: { rates: [100, 250, 500, 1000], stepSec: 5, drainSec: 10, halfRate: 500, tracingRates: [50, 250], tracingReps: 2 },
         p4: { events: 10_000, reps: 2 },
         p5: { loopMs: 150, reps: 3 },
+        p7: { commands: 5_000, reps: 2 },
         watchdogSec: 6 * 60,
       };
     case "smoke":
@@ -105,6 +110,7 @@ function settingsFor(m: Mode): Settings {
         p3: { rates: [50, 100], stepSec: 2, drainSec: 8, halfRate: 500, tracingRates: [50], tracingReps: 1 },
         p4: { events: 1_000, reps: 1 },
         p5: { loopMs: 20, reps: 1 },
+        p7: { commands: 400, reps: 1 },
         watchdogSec: 3 * 60,
       };
   }
@@ -116,6 +122,7 @@ const log = (line: string) => console.error(`[bench ${((Date.now() - started.get
 const measures = new Map<Id, Measure>();
 const notes: string[] = [];
 let broker: Broker | undefined;
+let rabbitmq: BenchRabbitmq | undefined;
 let mesh: BenchMesh | undefined;
 let sink: SpanSink | undefined;
 
@@ -141,6 +148,9 @@ async function cleanup(): Promise<void> {
   const b = broker;
   broker = undefined;
   await b?.release().catch((error: unknown) => log(`broker release failed: ${String(error)}`));
+  const r = rabbitmq;
+  rabbitmq = undefined;
+  await r?.release().catch((error: unknown) => log(`RabbitMQ release failed: ${String(error)}`));
 }
 
 /** attempt runs one measure; a failure becomes that measure's error instead of ending the run. */
@@ -192,6 +202,7 @@ const TITLES: Record<Id, [title: string, goal: string, unit: string]> = {
   P4: ["outbox relay events/s", "≥ 0.7 of a raw batched kafkajs producer", "events/s"],
   P5: ["protobuf bytes vs JSON (one order's events and responses)", "protobuf ≤ 0.5 of JSON bytes", "bytes"],
   P6: ["peak RSS per process at P3 load", "≤ 120 MiB each", "MiB (largest)"],
+  P7: ["command relay commands/s to RabbitMQ", "≥ 0.7 of a raw rabbitmq-client publisher with confirms", "commands/s"],
 };
 
 async function main(): Promise<void> {
@@ -199,7 +210,7 @@ async function main(): Promise<void> {
     `mode ${mode}${profile ? ", profiled" : ""}; measures ${[...selected].join(",")}; ${twoCpus ? `load on CPU ${loadCpus}, server under test on CPU ${sutCpus}` : "no pinning"}`,
   );
   if (!twoCpus) notes.push("Nothing was pinned (fewer than 2 CPUs or no taskset): load generator and servers shared the CPUs.");
-  const needsBroker = [...selected].some((id) => id !== "P5");
+  const needsBroker = [...selected].some((id) => id !== "P5" && id !== "P7");
   if (needsBroker) broker = await acquireBroker(log);
   const brokers = broker?.brokers ?? process.env["KAFKA_BROKERS"] ?? "none";
   const machine = describeMachine(brokers);
@@ -248,6 +259,27 @@ async function main(): Promise<void> {
       goals,
       met: goals[0]!.met,
       details: { ...r },
+    };
+  });
+
+  await attempt("P7", ...TITLES.P7, async () => {
+    rabbitmq ??= await acquireRabbitmq(log);
+    notes.push(`RabbitMQ (P7): ${rabbitmq.origin}.`);
+    const r = await runP7(rabbitmq.url, settings.p7, log);
+    const ratio = ratioOf(r.relay.median, r.raw.median);
+    const goals = [{ text: `relay ${ratio} × raw publisher, batches in flight (≥ 0.7)`, met: ratio >= 0.7 }];
+    return {
+      value: round(r.relay.median, 0),
+      baseline: round(r.raw.median, 0),
+      baselineLabel: "raw rabbitmq-client publisher, confirms, a batch in flight",
+      ratio,
+      goals,
+      met: goals[0]!.met,
+      details: {
+        ...r,
+        // What the relay itself adds, against a raw publisher that also waits for each confirm before the next.
+        ratioToSequential: ratioOf(r.relay.median, r.rawSequential.median),
+      },
     };
   });
 

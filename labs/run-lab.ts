@@ -24,6 +24,7 @@ export async function runLab(
     ...(processEnv ? { processEnv } : {}),
     ...(options.log ? { log: options.log } : {}),
     ...(options.broker ? { broker: options.broker } : {}),
+    ...(scenario.commands ? { commands: true } : {}),
   });
   // Ctrl-C or SIGTERM: stop what the lab started (mesh, broker, proxy) rather than leave it running.
   const interrupted = (signal: NodeJS.Signals) => {

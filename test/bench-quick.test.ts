@@ -1,7 +1,7 @@
 /**
  * The benchmark harness (bench/run.ts) runs end to end in its smoke mode (BENCH_SMOKE=1: about a second per load
- * run) against the suite's broker and writes well-formed results. No timing is asserted: figures on a shared
- * 2-core machine say nothing in a test; only that every measure P1–P6 ran and reported value, baseline, ratio,
+ * run) against the suite's Kafka broker and RabbitMQ and writes well-formed results. No timing is asserted: figures on a
+ * shared 2-core machine say nothing in a test; only that every measure P1–P7 ran and reported value, baseline, ratio,
  * goal and a verdict.
  */
 import { spawn } from "node:child_process";
@@ -19,7 +19,13 @@ function runBench(): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bench", "run.ts"), "--quick", "--out", out], {
       cwd: ROOT,
-      env: { ...childEnv(), BENCH_SMOKE: "1", KAFKA_BROKERS: process.env["KAFKA_BROKERS"] ?? inject("kafkaBrokers") },
+      env: {
+        ...childEnv(),
+        BENCH_SMOKE: "1",
+        KAFKA_BROKERS: process.env["KAFKA_BROKERS"] ?? inject("kafkaBrokers"),
+        // P7 publishes to the suite's RabbitMQ (its own queue, deleted after), rather than starting a node of its own.
+        RABBITMQ_URL: inject("rabbitmqUrl"),
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";
@@ -30,7 +36,7 @@ function runBench(): Promise<{ code: number | null; output: string }> {
 }
 
 describe("bench:quick in smoke mode", () => {
-  it("when run against the suite's broker, then it writes results with every measure P1–P6 judged", async () => {
+  it("when run against the suite's broker, then it writes results with every measure P1–P7 judged", async () => {
     const { code, output } = await runBench();
     const tail = output
       .split("\n")
@@ -51,7 +57,8 @@ describe("bench:quick in smoke mode", () => {
       expect(measure.goal.length, measure.id).toBeGreaterThan(0);
       if (measure.baseline !== null) expect(measure.ratio, measure.id).toBeCloseTo(measure.value! / measure.baseline, 2);
     }
-    for (const id of ["P1", "P2", "P4", "P5"]) expect(results.measures.find((m) => m.id === id)?.baseline, id).toEqual(expect.any(Number));
+    for (const id of ["P1", "P2", "P4", "P5", "P7"])
+      expect(results.measures.find((m) => m.id === id)?.baseline, id).toEqual(expect.any(Number));
     expect(results.machine["nproc"]).toEqual(expect.any(Number));
     // P1 measured GetOrder over the mesh's mTLS and over plaintext in the same run and reported their ratios.
     const p1 = results.measures.find((m) => m.id === "P1")!;
@@ -75,6 +82,11 @@ describe("bench:quick in smoke mode", () => {
     expect(p3Tracing.rows[0]?.confirmedPerSec.ratio).toEqual(expect.any(Number));
     expect(p3Tracing.spansExported).toBeGreaterThan(0);
     expect(p3Tracing.spansWhileOff).toBe(0);
+
+    // P7 also measured the raw publisher awaiting each confirm, the bus's way, and said what the relay adds to it.
+    const p7 = results.measures.find((m) => m.id === "P7")!;
+    expect(p7.details["rawSequential"], "P7 one confirm at a time").toEqual(expect.objectContaining({ median: expect.any(Number) }));
+    expect(p7.details["ratioToSequential"], "P7 relay / sequential").toEqual(expect.any(Number));
 
     const markdown = readFileSync(path.join(out, "latest.md"), "utf8");
     for (const id of MEASURE_IDS) expect(markdown).toContain(`| ${id} |`);

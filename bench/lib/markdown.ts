@@ -148,6 +148,19 @@ function details(m: Measure, chartFile: string | undefined): string[] {
       "",
     );
   }
+  if (m.id === "P7" && d["relay"]) {
+    const relay = d["relay"] as Side["rps"];
+    const raw = d["raw"] as Side["rps"];
+    const sequential = d["rawSequential"] as Side["rps"];
+    out.push(
+      `${fmt(d["commands"] as number)} SendOrderEmail commands of ${String(d["bodyBytes"])} bytes (+ CloudEvents headers), persistent, ` +
+        `publisher confirms, batches of ${String(d["batchSize"])}: relay ${fmt(relay.median)}${spread(relay)} commands/s; raw ` +
+        `rabbitmq-client publisher ${fmt(raw.median)}${spread(raw)} commands/s with each batch in flight, ` +
+        `${fmt(sequential.median)}${spread(sequential)} commands/s awaiting each confirm before the next publish, as the bus does ` +
+        `(relay / that: ${fmt(d["ratioToSequential"] as number, 3)}).`,
+      "",
+    );
+  }
   if (m.id === "P5" && Array.isArray(d["sizes"])) {
     out.push("| message | protobuf bytes | JSON bytes | ratio |", "|---|---:|---:|---:|");
     for (const s of d["sizes"] as MessageSize[]) out.push(`| ${s.message} | ${s.protobufBytes} | ${s.jsonBytes} | ${fmt(s.ratio, 3)} |`);

@@ -1,5 +1,5 @@
 /**
- * The results file's shape (bench/results/latest.json) and its check. Every measure P1–P6 is always present: a
+ * The results file's shape (bench/results/latest.json) and its check. Every measure P1–P7 is always present: a
  * measure that could not run has `value: null`, `met: false` and an `error`, so a reader never has to guess.
  */
 
@@ -11,7 +11,7 @@ export interface Goal {
 
 /** Measure is one row of the results table. */
 export interface Measure {
-  readonly id: "P1" | "P2" | "P3" | "P4" | "P5" | "P6";
+  readonly id: (typeof MEASURE_IDS)[number];
   readonly title: string;
   /** value is the headline figure (median over repeats), in `unit`. */
   readonly value: number | null;
@@ -44,7 +44,7 @@ export interface BenchResults {
   readonly notes: readonly string[];
 }
 
-export const MEASURE_IDS = ["P1", "P2", "P3", "P4", "P5", "P6"] as const;
+export const MEASURE_IDS = ["P1", "P2", "P3", "P4", "P5", "P6", "P7"] as const;
 
 /** validateResults lists what is wrong with a parsed results file (empty when well-formed). */
 export function validateResults(value: unknown): string[] {

@@ -60,7 +60,19 @@ export async function brokerPort(): Promise<number> {
   throw new Error("no two adjacent free ports between 21000 and 31000 for the lab's broker");
 }
 
-async function portFree(port: number): Promise<boolean> {
+/**
+ * lowFreePort finds a free port between 21000 and 31000, below the ephemeral range, for a server a lab stops and
+ * starts again on the same port (see brokerPort); `avoid` are ports already picked for the same lab.
+ */
+export async function lowFreePort(avoid: readonly number[] = []): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = 21_000 + Math.floor(Math.random() * 10_000);
+    if (!avoid.includes(port) && (await portFree(port))) return port;
+  }
+  throw new Error("no free port between 21000 and 31000");
+}
+
+export async function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
     server.once("error", () => resolve(false));

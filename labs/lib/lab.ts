@@ -18,8 +18,19 @@ import { ProcessMesh, START_ORDER, type MeshProcessName, type ServiceName } from
 import { waitUntil } from "../../scripts/mesh/wait.js";
 import { brokerPid, kafkaCommand, releaseLabBroker, startLabBroker, type LabBroker } from "./lab-broker.js";
 import { OrderLoad, type LoadOptions, type LoadStats } from "./load.js";
+import { reconcileEmails } from "./emails.js";
+import { mailpitSubjects, startLabCommandBrokers, type LabCommandBrokers } from "./lab-commands.js";
 import { reconcile, type Check, type DeadLetterRecord, type Explainer, type Verdict } from "./reconcile.js";
-import { consumerLag, heldReservations, pendingOrders, readKafka, readStoredState, unpublishedOutboxRows } from "./snapshot.js";
+import {
+  commandsUnhandled,
+  consumerLag,
+  heldReservations,
+  pendingOrders,
+  readEmails,
+  readKafka,
+  readStoredState,
+  unpublishedOutboxRows,
+} from "./snapshot.js";
 
 /** TOPICS are the event topics and their DLQs. */
 const TOPICS: readonly string[] = TOPIC_SPECS.map((spec) => spec.name);
@@ -39,6 +50,13 @@ export interface LabOptions {
   /** ports fixes some processes' ports (a proxy in front of them needs to know them first). */
   readonly ports?: Partial<Record<MeshProcessName, number>>;
   readonly processEnv?: Partial<Record<ServiceName, Record<string, string>>>;
+  /**
+   * commands runs the mesh with its command bus: a RabbitMQ and a Mailpit of the lab's own, order sending its
+   * SendOrderEmail commands there and the notification service emailing them. The settle window then also waits for
+   * every command to be handled, and the verdict adds the email checks (labs/lib/emails.ts). Without it order runs
+   * with COMMAND_BUS=off, as the labs did before commands existed.
+   */
+  readonly commands?: boolean;
   /** log prints progress lines (the CLI); tests leave it quiet. */
   readonly log?: (line: string) => void;
 }
@@ -88,6 +106,8 @@ export class Lab {
     private readonly since: TopicOffsets,
     readonly mesh: ProcessMesh,
     private readonly log: (line: string) => void,
+    /** commandBrokers are the lab's RabbitMQ and Mailpit (with `commands`). */
+    readonly commandBrokers: LabCommandBrokers | undefined,
   ) {
     this.order = createClient(OrderService, mesh.address("order"), { defaultTimeoutMs: 10_000, credentials: mesh.credentials("order") });
     this.inventory = createClient(InventoryService, mesh.address("inventory"), {
@@ -100,7 +120,18 @@ export class Lab {
   static async open(scenario: string, short: boolean, options: LabOptions = {}): Promise<Lab> {
     const log = options.log ?? (() => undefined);
     log(`[${scenario}] ${options.broker ? "using the shared lab broker" : "starting a broker of its own"} and the mesh`);
-    const labBroker = options.broker ?? (await startLabBroker());
+    // RabbitMQ takes about 12 s to start: beside the Kafka broker's start, not after it.
+    const [kafkaStart, commandStart] = await Promise.allSettled([
+      options.broker ? Promise.resolve(options.broker) : startLabBroker(),
+      options.commands ? startLabCommandBrokers() : Promise.resolve(undefined),
+    ]);
+    if (kafkaStart.status === "rejected" || commandStart.status === "rejected") {
+      if (kafkaStart.status === "fulfilled" && (!options.broker || options.releaseBroker)) await releaseLabBroker(kafkaStart.value);
+      if (commandStart.status === "fulfilled") await commandStart.value?.release();
+      throw kafkaStart.status === "rejected" ? kafkaStart.reason : (commandStart as PromiseRejectedResult).reason;
+    }
+    const labBroker = kafkaStart.value;
+    const commandBrokers = commandStart.value;
     const brokers = labBroker.broker.brokers;
     let mesh: ProcessMesh | undefined;
     let since: TopicOffsets;
@@ -130,6 +161,7 @@ export class Lab {
         env: { LOG_FORMAT: "json", LOG_LEVEL: "info" },
         ...(options.processEnv ? { processEnv: options.processEnv } : {}),
         ...(options.ports ? { ports: options.ports } : {}),
+        ...(commandBrokers ? { commands: { rabbitmqUrl: commandBrokers.rabbitmqUrl, smtpUrl: commandBrokers.smtpUrl } } : {}),
         readyTimeoutMs: 60_000,
         stopTimeoutMs: 20_000,
       });
@@ -139,12 +171,16 @@ export class Lab {
     } catch (error) {
       await mesh?.stop();
       if (!options.broker || options.releaseBroker) await releaseLabBroker(labBroker);
+      await commandBrokers?.release();
       throw error;
     }
     const owns = !options.broker || options.releaseBroker === true;
-    const lab = new Lab(scenario, short, labBroker.port, labBroker, owns, since, mesh, log);
+    const lab = new Lab(scenario, short, labBroker.port, labBroker, owns, since, mesh, log, commandBrokers);
     lab.note(
-      `broker on ${labBroker.port}; order ${mesh.address("order")}, payment ${mesh.address("payment")}, inventory ${mesh.address("inventory")}`,
+      `broker on ${labBroker.port}; order ${mesh.address("order")}, payment ${mesh.address("payment")}, inventory ${mesh.address("inventory")}` +
+        (commandBrokers
+          ? `; RabbitMQ on ${commandBrokers.rabbitmqPort}, Mailpit ${commandBrokers.mailpitUrl}, notification ${mesh.address("notification")}`
+          : ""),
     );
     lab.sampler = setInterval(() => lab.sampleRss(), 5_000);
     return lab;
@@ -236,6 +272,22 @@ export class Lab {
     this.note("broker started again");
   }
 
+  /** stopRabbitmq stops the lab's RabbitMQ (its data stays); startRabbitmq starts it again on the same ports. */
+  async stopRabbitmq(): Promise<void> {
+    await this.requireCommands().stopRabbitmq();
+    this.note("RabbitMQ stopped");
+  }
+
+  async startRabbitmq(): Promise<void> {
+    await this.requireCommands().startRabbitmq();
+    this.note("RabbitMQ started again");
+  }
+
+  private requireCommands(): LabCommandBrokers {
+    if (!this.commandBrokers) throw new Error(`the ${this.scenario} lab runs without commands (LabOptions.commands)`);
+    return this.commandBrokers;
+  }
+
   /** signalBroker sends SIGSTOP or SIGCONT to the broker's JVM. */
   signalBroker(signal: "SIGSTOP" | "SIGCONT"): void {
     const pid = brokerPid(this.brokerPort);
@@ -262,6 +314,7 @@ export class Lab {
       let pending: string[] = [];
       let settleSeconds: number | undefined;
       let lag = 0;
+      let unhandled = 0;
       const admin = createKafkaClient({ brokers: parseBrokers(this.brokers), clientId: "shopmesh-lab-settle", logger: silent }).admin();
       try {
         await admin.connect();
@@ -273,18 +326,24 @@ export class Lab {
             const root = this.mesh.dataRoot;
             if (pending.length > 0 || unpublishedOutboxRows(root) > 0 || heldReservations(root) > 0) return false;
             lag = await consumerLag(admin, this.mesh.groupIds, CONSUMED_TOPICS);
-            return lag === 0;
+            if (lag > 0) return false;
+            // With commands, settled also means the notification service has handled every command order sent.
+            unhandled = this.commandBrokers ? commandsUnhandled(root) : 0;
+            return unhandled <= 0;
           },
           {
             timeoutMs: SETTLE_MS,
             intervalMs: 500,
-            message: "every order terminal, every outbox drained, no stock held, every event consumed",
+            message: "every order terminal, every outbox drained, no stock held, every event consumed, every command handled",
           },
         );
         settleSeconds = Math.round((Date.now() - settleStarted) / 100) / 10;
         this.note(`settled in ${settleSeconds}s`);
       } catch {
-        this.note(`not settled after ${SETTLE_MS / 1000}s: ${pending.length} order(s) pending, ${lag} event(s) not yet consumed`);
+        this.note(
+          `not settled after ${SETTLE_MS / 1000}s: ${pending.length} order(s) pending, ${lag} event(s) not yet consumed` +
+            (this.commandBrokers ? `, ${unhandled} command(s) not yet handled` : ""),
+        );
       } finally {
         await admin.disconnect().catch(() => undefined);
       }
@@ -299,7 +358,7 @@ export class Lab {
         { acceptedOrderIds: load.acceptedOrderIds, pendingAfterSettle: pending, ledger: this.ledger, ...stored, ...topics },
         (letter: DeadLetterRecord) => this.explainers.map((explain) => explain(letter)).find((reason) => reason !== undefined),
       );
-      const checks = [...reconciled.checks, ...this.extraChecks];
+      const checks = [...reconciled.checks, ...(await this.emailChecks()), ...this.extraChecks];
       const verdict = { ok: checks.every((c) => c.ok), checks };
       this.note(`reconciliation ${verdict.ok ? "PASSED" : "FAILED"}`);
       keepData = !verdict.ok;
@@ -332,8 +391,26 @@ export class Lab {
     this.order.close();
     this.inventory.close();
     for (const close of this.closers.splice(0)) await close();
+    await this.commandBrokers?.release();
     if (this.ownsBroker) await releaseLabBroker(this.labBroker);
     if (removeData) rmSync(this.mesh.dataRoot, { recursive: true, force: true });
+  }
+
+  /**
+   * emailChecks judges the customer emails of a lab with commands (none without): order's command rows and
+   * notification's records, read from their databases after the mesh stopped, and every message the lab's Mailpit got.
+   */
+  private async emailChecks(): Promise<Check[]> {
+    if (!this.commandBrokers) return [];
+    const stored = readEmails(this.mesh.dataRoot);
+    const mailpit = await mailpitSubjects(this.commandBrokers.mailpitUrl);
+    this.facts["emails"] = {
+      commands: stored.commands.length,
+      notificationRows: stored.notifications.length,
+      mailpitMessages: mailpit.length,
+      terminalOrders: stored.orders.filter((o) => o.status !== "AWAITING_PAYMENT").length,
+    };
+    return reconcileEmails({ ...stored, mailpit });
   }
 
   private sampleRss(): void {

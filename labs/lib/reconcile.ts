@@ -83,7 +83,7 @@ export function reconcile(snapshot: LabSnapshot, explain: Explainer = () => unde
   return { ok: checks.every((check) => check.ok), checks };
 }
 
-function check(name: string, problems: string[], okSummary: string, badSummary: (n: number) => string): Check {
+export function check(name: string, problems: string[], okSummary: string, badSummary: (n: number) => string): Check {
   return {
     name,
     ok: problems.length === 0,

@@ -8,19 +8,20 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { TOPIC_SPECS } from "#shared/events/topics.js";
 import { listDeadLetters } from "../../scripts/dlq.js";
-import type { ServiceName } from "../../scripts/mesh/mesh.js";
+import type { GrpcProcessName, ServiceName } from "../../scripts/mesh/mesh.js";
+import type { EmailKind, EmailSnapshot } from "./emails.js";
 import type { DeadLetterRecord, LabSnapshot, OrderState } from "./reconcile.js";
 
 /** ALL_TOPICS are the event topics and their DLQ twins. */
 const ALL_TOPICS: readonly string[] = TOPIC_SPECS.map((spec) => spec.name);
 
 /** databasePath is where the kit keeps a service's SQLite file under the mesh's data root. */
-export function databasePath(dataRoot: string, service: ServiceName): string {
+export function databasePath(dataRoot: string, service: GrpcProcessName): string {
   return path.join(dataRoot, service, `${service}.db`);
 }
 
 /** readOnly opens a service's database read-only; the service may still be writing (WAL lets it). */
-export function readOnly<T>(dataRoot: string, service: ServiceName, read: (db: Database.Database) => T): T {
+export function readOnly<T>(dataRoot: string, service: GrpcProcessName, read: (db: Database.Database) => T): T {
   const file = databasePath(dataRoot, service);
   if (!existsSync(file)) throw new Error(`${service} has no database at ${file}`);
   const db = new Database(file, { readonly: true, fileMustExist: true });
@@ -39,7 +40,7 @@ export function pendingOrders(dataRoot: string): string[] {
   );
 }
 
-/** unpublishedOutboxRows counts outbox rows not yet PUBLISHED, over the three services. */
+/** unpublishedOutboxRows counts outbox rows not yet PUBLISHED (events and commands), over the three services. */
 export function unpublishedOutboxRows(dataRoot: string): number {
   let total = 0;
   for (const service of ["order", "payment", "inventory"] as const) {
@@ -99,7 +100,11 @@ export function readStoredState(dataRoot: string): StoredState {
       dataRoot,
       service,
       (db) =>
-        db.prepare(`SELECT event_id AS eventId, topic, event_type AS type, subject, state FROM outbox ORDER BY seq`).all() as {
+        // Events only: they are what must be on Kafka; command rows (order's, with COMMAND_BUS on) go to RabbitMQ and
+        // are judged against the notification service's records (readEmails).
+        db
+          .prepare(`SELECT event_id AS eventId, topic, event_type AS type, subject, state FROM outbox WHERE kind = 'event' ORDER BY seq`)
+          .all() as {
           eventId: string;
           topic: string;
           type: string;
@@ -139,6 +144,60 @@ export function readStoredState(dataRoot: string): StoredState {
     };
   });
   return { orders, payments, reservations, products, outbox };
+}
+
+/** commandsWaiting counts order's command rows not yet PUBLISHED: the emails waiting for RabbitMQ. */
+export function commandsWaiting(dataRoot: string): number {
+  return readOnly(
+    dataRoot,
+    "order",
+    (db) => (db.prepare(`SELECT count(*) AS n FROM outbox WHERE kind = 'command' AND state <> 'PUBLISHED'`).get() as { n: number }).n,
+  );
+}
+
+/** terminalOrders counts orders CONFIRMED or CANCELLED. */
+export function terminalOrders(dataRoot: string): number {
+  return readOnly(
+    dataRoot,
+    "order",
+    (db) => (db.prepare(`SELECT count(*) AS n FROM orders WHERE status <> 'AWAITING_PAYMENT'`).get() as { n: number }).n,
+  );
+}
+
+/** commandsUnhandled is how many of order's commands the notification service has no record of yet. */
+export function commandsUnhandled(dataRoot: string): number {
+  const commands = readOnly(
+    dataRoot,
+    "order",
+    (db) => (db.prepare(`SELECT count(*) AS n FROM outbox WHERE kind = 'command'`).get() as { n: number }).n,
+  );
+  const handled = readOnly(
+    dataRoot,
+    "notification",
+    (db) => (db.prepare(`SELECT count(*) AS n FROM notifications`).get() as { n: number }).n,
+  );
+  return commands - handled;
+}
+
+/** readEmails reads the databases' part of an EmailSnapshot: orders, order's command rows, notification's rows. */
+export function readEmails(dataRoot: string): Omit<EmailSnapshot, "mailpit"> {
+  const { orders, commands } = readOnly(dataRoot, "order", (db) => ({
+    orders: db.prepare(`SELECT order_id AS orderId, status FROM orders ORDER BY seq`).all() as EmailSnapshot["orders"],
+    commands: db
+      .prepare(`SELECT event_id AS commandId, subject AS orderId, state FROM outbox WHERE kind = 'command' ORDER BY seq`)
+      .all() as EmailSnapshot["commands"],
+  }));
+  const notifications = readOnly(
+    dataRoot,
+    "notification",
+    (db) =>
+      db.prepare(`SELECT notification_id AS notificationId, order_id AS orderId, kind FROM notifications ORDER BY seq`).all() as {
+        notificationId: string;
+        orderId: string;
+        kind: EmailKind;
+      }[],
+  );
+  return { orders, commands, notifications };
 }
 
 /** KafkaState is the topics' part of a LabSnapshot. */

@@ -11,6 +11,8 @@ export interface Scenario {
   readonly summary: string;
   /** knownIssue names a bug this lab finds and that is not fixed on this branch yet (the report says so). */
   readonly knownIssue?: string;
+  /** commands runs the lab's mesh with its command bus, RabbitMQ and Mailpit (LabOptions.commands). */
+  readonly commands?: boolean;
   /** processEnv adds environment variables per service (e.g. a short reservation TTL). */
   processEnv?(short: boolean): Partial<Record<ServiceName, Record<string, string>>>;
   /** open replaces Lab.open for a scenario that must put something in front of the mesh first (a proxy). */

@@ -1,6 +1,6 @@
 /**
- * The short fault labs CI runs (`npm run lab -- <scenario> --short` does the same by hand): kill9, broker-down, poison
- * and expiry, each with a mesh, ports and consumer groups of its own, judged by the reconciliation. They share one lab
+ * The short fault labs CI runs (`npm run lab -- <scenario> --short` does the same by hand): kill9, broker-down, poison,
+ * expiry and rabbit-down (its mesh with the command bus, on a RabbitMQ and a Mailpit of its own), each with a mesh, ports and consumer groups of its own, judged by the reconciliation. They share one lab
  * broker in turn (not the suite's: broker-down stops it) to save three broker starts; each lab judges only the
  * messages after its own start. Reports go to the ignored labs/results/tmp/.
  *
@@ -13,6 +13,7 @@ import { runLab } from "../run-lab.js";
 import { brokerDown } from "../scenarios/broker-faults.js";
 import { expiry } from "../scenarios/expiry.js";
 import { poison } from "../scenarios/poison.js";
+import { rabbitDown } from "../scenarios/rabbit-down.js";
 import { kill9 } from "../scenarios/process-faults.js";
 import type { Scenario } from "../scenarios/scenario.js";
 
@@ -57,5 +58,26 @@ describe("short fault labs", () => {
     timeout: LAB_TIMEOUT_MS,
   }, async () => {
     expect(await failedChecks(expiry)).toEqual([]);
+  });
+
+  it("when RabbitMQ is down under load and comes back, then commands wait in order's outbox and every terminal order gets one email", {
+    timeout: LAB_TIMEOUT_MS,
+  }, async () => {
+    const { result } = await runLab(rabbitDown, { short: true, broker });
+    expect(result.verdict.checks.filter((check) => !check.ok)).toEqual([]);
+    // The email checks ran (a verdict without them would pass whatever the bus did), over real emails.
+    const names = result.verdict.checks.map((check) => check.name);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        "every command left the outbox and was handled once",
+        "every terminal order has exactly one email of its kind in notification's database",
+        "every terminal order has exactly one email of its kind in Mailpit",
+        "commands waited in order's outbox while RabbitMQ was down",
+      ]),
+    );
+    const emails = result.facts["emails"] as { commands: number; mailpitMessages: number; terminalOrders: number };
+    expect(emails.terminalOrders).toBeGreaterThan(0);
+    expect(emails.mailpitMessages).toBe(emails.terminalOrders);
+    expect(emails.commands).toBe(emails.terminalOrders);
   });
 });
