@@ -154,22 +154,28 @@ export function createRabbitCommandBus(options: RabbitCommandBusOptions): Comman
   async function send(queue: string, commands: readonly Command[]): Promise<void> {
     try {
       await declareMain(queue);
-      // One after the other, each confirmed before the next: the commands of one subject must not be reordered.
-      for (const command of commands) {
-        await publisher.send(
-          {
-            exchange: COMMAND_EXCHANGE,
-            routingKey: queue,
-            durable: true,
-            messageId: command.id,
-            type: command.type,
-            contentType: PROTOBUF,
-            timestamp: Math.floor(command.time.getTime() / 1000),
-            headers: { ...toCommandHeaders(command), "x-attempt": 1 },
-          },
-          Buffer.from(command.data),
-        );
-      }
+      // Published together on the publisher's one confirm channel, then every confirm awaited: AMQP keeps a channel's
+      // publishes in order, so the commands of one subject reach the queue in the order sent without a round trip per
+      // command (awaiting each confirm before the next capped the relay at about 780 commands/s, bench P7). A batch
+      // with a publish the broker refused fails as a whole and the relay sends it all again: the ledger drops what
+      // was already handled, and only a command after the refused one can then arrive before it.
+      await Promise.all(
+        commands.map((command) =>
+          publisher.send(
+            {
+              exchange: COMMAND_EXCHANGE,
+              routingKey: queue,
+              durable: true,
+              messageId: command.id,
+              type: command.type,
+              contentType: PROTOBUF,
+              timestamp: Math.floor(command.time.getTime() / 1000),
+              headers: { ...toCommandHeaders(command), "x-attempt": 1 },
+            },
+            Buffer.from(command.data),
+          ),
+        ),
+      );
     } catch (error) {
       throw unavailable(`sending ${commands.length} command(s) to ${queue}`, error);
     }
