@@ -10,6 +10,7 @@
  * Teardown stops only what this setup started (KAFKA_KEEP_RUNNING=1 keeps a locally started broker running).
  *
  * The command bus's brokers come up beside it, the same way: RABBITMQ_URL and SMTP_URL if both are set, else
+ * RabbitMQ and Mailpit containers when a Docker engine answers, else
  * scripts/rabbitmq.sh and scripts/mailpit.sh on the tests' own ports (RABBITMQ_TEST_PORT 19672 with its epmd on
  * RABBITMQ_TEST_EPMD_PORT 19369, MAILPIT_TEST_SMTP_PORT 19025, MAILPIT_TEST_HTTP_PORT 19825), apart from npm start's.
  * They reach the tests as `inject("rabbitmqUrl")`, `inject("smtpUrl")` and `inject("mailpitUrl")`; a failure fails
@@ -32,15 +33,20 @@ export default async function setup(project: TestProject): Promise<() => Promise
   let commands: Awaited<ReturnType<typeof acquireCommandBrokers>>;
   try {
     await ensureTopics(parseBrokers(broker.brokers));
-    commands = await acquireCommandBrokers(
-      {
-        rabbitmq: Number(process.env["RABBITMQ_TEST_PORT"] ?? 19672),
-        epmd: Number(process.env["RABBITMQ_TEST_EPMD_PORT"] ?? 19369),
-        smtp: Number(process.env["MAILPIT_TEST_SMTP_PORT"] ?? 19025),
-        mailpitHttp: Number(process.env["MAILPIT_TEST_HTTP_PORT"] ?? 19825),
-      },
-      "ignore",
-    );
+    const givenCommands = Boolean(process.env["RABBITMQ_URL"]?.trim() && process.env["SMTP_URL"]?.trim());
+    const host = givenCommands ? undefined : await dockerHost();
+    commands =
+      host !== undefined
+        ? await startCommandContainers(host)
+        : await acquireCommandBrokers(
+            {
+              rabbitmq: Number(process.env["RABBITMQ_TEST_PORT"] ?? 19672),
+              epmd: Number(process.env["RABBITMQ_TEST_EPMD_PORT"] ?? 19369),
+              smtp: Number(process.env["MAILPIT_TEST_SMTP_PORT"] ?? 19025),
+              mailpitHttp: Number(process.env["MAILPIT_TEST_HTTP_PORT"] ?? 19825),
+            },
+            "ignore",
+          );
   } catch (error) {
     await broker.release();
     throw error;
@@ -78,8 +84,14 @@ async function findBroker(): Promise<Broker> {
   );
 }
 
-/** dockerHost returns the container runtime's host when a Docker engine answers within a few seconds. */
-async function dockerHost(): Promise<string | undefined> {
+/** dockerHost returns the container runtime's host when a Docker engine answers within a few seconds (asked once). */
+function dockerHost(): Promise<string | undefined> {
+  dockerHostAnswer ??= askDockerHost();
+  return dockerHostAnswer;
+}
+let dockerHostAnswer: Promise<string | undefined> | undefined;
+
+async function askDockerHost(): Promise<string | undefined> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => resolve(undefined), 5_000);
@@ -130,6 +142,42 @@ async function startContainer(host: string): Promise<Broker> {
     release: async () => {
       await container.stop();
     },
+  };
+}
+
+/** The command bus's images: the versions compose.yaml runs (RabbitMQ as Debian's package here, Mailpit as pinned). */
+const RABBITMQ_IMAGE = "rabbitmq:3.10";
+const MAILPIT_IMAGE = "axllent/mailpit:v1.33.1";
+
+/**
+ * startCommandContainers runs RabbitMQ and Mailpit as containers when a Docker engine answers, as Kafka runs as one:
+ * the same servers scripts/rabbitmq.sh and scripts/mailpit.sh run without Docker, on ports Docker picks. The generic
+ * container, not @testcontainers/rabbitmq: its module adds nothing here but a dependency (no plugins, guest/guest).
+ */
+async function startCommandContainers(host: string): Promise<Awaited<ReturnType<typeof acquireCommandBrokers>>> {
+  const [rabbit, mailpit] = await Promise.all([
+    new GenericContainer(RABBITMQ_IMAGE)
+      .withExposedPorts(5672)
+      .withWaitStrategy(Wait.forLogMessage(/Server startup complete/))
+      .withStartupTimeout(120_000)
+      .start(),
+    new GenericContainer(MAILPIT_IMAGE)
+      .withExposedPorts(1025, 8025)
+      // Far above what a run sends: past Mailpit's default of 500 the oldest are deleted, and tests count emails.
+      .withEnvironment({ MP_MAX_MESSAGES: "50000" })
+      .withWaitStrategy(Wait.forListeningPorts())
+      .start(),
+  ]);
+  const stop = async () => {
+    await Promise.all([rabbit.stop(), mailpit.stop()]);
+  };
+  return {
+    rabbitmqUrl: `amqp://guest:guest@${host}:${rabbit.getMappedPort(5672)}`,
+    smtpUrl: `smtp://${host}:${mailpit.getMappedPort(1025)}`,
+    mailpitUrl: `http://${host}:${mailpit.getMappedPort(8025)}`,
+    origin: `containers ${RABBITMQ_IMAGE} and ${MAILPIT_IMAGE}`,
+    release: stop,
+    stop,
   };
 }
 
