@@ -156,7 +156,7 @@ function details(m: Measure, chartFile: string | undefined): string[] {
       `${fmt(d["commands"] as number)} SendOrderEmail commands of ${String(d["bodyBytes"])} bytes (+ CloudEvents headers), persistent, ` +
         `publisher confirms, batches of ${String(d["batchSize"])}: relay ${fmt(relay.median)}${spread(relay)} commands/s; raw ` +
         `rabbitmq-client publisher ${fmt(raw.median)}${spread(raw)} commands/s with each batch in flight, ` +
-        `${fmt(sequential.median)}${spread(sequential)} commands/s awaiting each confirm before the next publish, as the bus does ` +
+        `${fmt(sequential.median)}${spread(sequential)} commands/s awaiting each confirm before the next publish, as the bus did before it pipelined a batch ` +
         `(relay / that: ${fmt(d["ratioToSequential"] as number, 3)}).`,
       "",
     );

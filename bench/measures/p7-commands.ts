@@ -5,9 +5,9 @@
  * from first claim to the last row marked PUBLISHED gives commands/s. The baseline is a raw `rabbitmq-client`
  * publisher with confirms on the same broker, sending the same messages (body, CloudEvents headers, properties) to the
  * same exchange and queue in batches of the relay's batch size, each batch's publishes in flight together and awaited
- * together: what the client does when nothing else is asked of it. A second baseline, the raw publisher awaiting each
- * confirm before the next publish as the bus does (to keep a subject's commands in order when a batch half fails),
- * separates what the relay adds from what that ordering costs. Runs are interleaved so drift hits all alike; the
+ * together: what the client does when nothing else is asked of it, and what the bus now does too. A second
+ * baseline, the raw publisher awaiting each confirm before the next publish, as the bus did at first, shows what that
+ * caution cost (bench/FINDINGS.md, P7). Runs are interleaved so drift hits all alike; the
  * queue is purged before each run, so every run starts from an empty queue.
  */
 import { create } from "@bufbuild/protobuf";
