@@ -1,7 +1,6 @@
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import type { Logger } from "../logger.js";
-import { continueTrace, runWithTrace } from "../trace-context.js";
-import { endProcess, startProcess } from "../tracing/messaging-spans.js";
+import { processInTrace } from "../tracing/messaging-spans.js";
 import type { Spans } from "../tracing/spans.js";
 import { decodeEvent, type EventBus, type IncomingEvent, type SubscribeOptions, type Subscription } from "./event-bus.js";
 
@@ -65,15 +64,9 @@ export function subscribeHandlers(bus: EventBus, options: HandlerSubscription): 
         return;
       }
       const handled: HandledEvent = { ...event, inboxConsumer: names.get(event.type) ?? inboxConsumerOf(service, event.type) };
-      const { own, parent } = continueTrace(event.traceparent);
-      const span = spans && startProcess(spans, { ...event, group: subscription.groupId }, own, parent);
-      try {
-        await runWithTrace(own, () => handler.handle(decodeEvent(handler.schema, event), handled));
-      } catch (error) {
-        if (span) endProcess(span, error);
-        throw error;
-      }
-      if (span) endProcess(span);
+      await processInTrace(spans, { ...event, group: subscription.groupId }, () =>
+        handler.handle(decodeEvent(handler.schema, event), handled),
+      );
     },
   });
 }

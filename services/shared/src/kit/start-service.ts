@@ -15,8 +15,8 @@ import { KafkaLagSource, ProcessMetrics, serveMetrics, type MetricsServer } from
 import { opsService } from "../ops-service.js";
 import { openDatabase, type SqliteDatabase } from "../store/database.js";
 import { openMeshTransport } from "../security/mesh-transport.js";
-import { continueTrace, hasChildren, newTrace, runWithTrace, type TraceContext } from "../trace-context.js";
-import { endProcess, startProcess, type ConsumedEvent } from "../tracing/messaging-spans.js";
+import { hasChildren, newTrace, runWithTrace } from "../trace-context.js";
+import { processInTrace } from "../tracing/messaging-spans.js";
 import { SpanKind, type Spans } from "../tracing/spans.js";
 import { createTracing, type Tracing } from "../tracing/tracing.js";
 import { GroupMembers, groupMembersSchema } from "./group-members.js";
@@ -96,13 +96,6 @@ export async function startService<Config extends ServiceSettings, Parts>(
           system: commands.kind === "rabbitmq" ? "rabbitmq" : "aws_sns",
           ...overrides.relay,
         });
-  // A command's CONSUMER span: received from RabbitMQ, or from SQS (the SNS adapter's receiving side).
-  const spans = tracing?.spans;
-  const consumerSpans =
-    spans === undefined || commands === undefined
-      ? undefined
-      : (command: ConsumedEvent, own: TraceContext, parent: TraceContext | undefined) =>
-          startProcess(spans, { ...command, system: commands.kind === "rabbitmq" ? "rabbitmq" : "aws_sqs" }, own, parent);
   const stopping = new AbortController();
   const metrics = new ProcessMetrics(name);
   metrics.outbox(db);
@@ -215,18 +208,18 @@ export async function startService<Config extends ServiceSettings, Parts>(
           observe: (outcome) => metrics.commands().inc({ queue: handling.queue, outcome }),
           ...handling,
           // Each command is handled in the trace of the work that decided it, as an event is: with tracing on, each
-          // attempt is a CONSUMER span under the relay's send.
-          handle: async (command) => {
-            const { own, parent } = continueTrace(command.traceparent);
-            const process = consumerSpans?.({ ...command, topic: command.queue, group: `${name}.${handling.queue}` }, own, parent);
-            try {
-              await runWithTrace(own, () => handle(command));
-            } catch (error) {
-              if (process) endProcess(process, error);
-              throw error;
-            }
-            if (process) endProcess(process);
-          },
+          // attempt is a CONSUMER span under the relay's send, received from RabbitMQ or (the SNS adapter) from SQS.
+          handle: (command) =>
+            processInTrace(
+              tracing?.spans,
+              {
+                ...command,
+                system: commands.kind === "rabbitmq" ? "rabbitmq" : "aws_sqs",
+                topic: command.queue,
+                group: `${name}.${handling.queue}`,
+              },
+              () => handle(command),
+            ),
         }),
       );
     }

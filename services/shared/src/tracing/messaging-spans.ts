@@ -1,5 +1,5 @@
 import type { Attributes } from "@opentelemetry/api";
-import type { TraceContext } from "../trace-context.js";
+import { continueTrace, runWithTrace, type TraceContext } from "../trace-context.js";
 import { SpanKind, SpanStatusCode, type Span, type Spans } from "./spans.js";
 
 /**
@@ -113,6 +113,27 @@ export function startProcess(spans: Spans, event: ConsumedEvent, own: TraceConte
     },
     true,
   );
+}
+
+/**
+ * processInTrace runs one handler attempt of a consumed event or command in the trace its `traceparent` names (a
+ * child of the sender's PRODUCER span), as a CONSUMER span when tracing is on, an error when `handle` throws. The
+ * one path for Kafka events (consumer.ts) and commands (the kit's command consumers).
+ */
+export async function processInTrace(
+  spans: Spans | undefined,
+  message: ConsumedEvent & { readonly traceparent?: string | undefined },
+  handle: () => Promise<void> | void,
+): Promise<void> {
+  const { own, parent } = continueTrace(message.traceparent);
+  const span = spans && startProcess(spans, message, own, parent);
+  try {
+    await runWithTrace(own, handle);
+  } catch (error) {
+    if (span) endProcess(span, error);
+    throw error;
+  }
+  if (span) endProcess(span);
 }
 
 /** endProcess ends a CONSUMER span: an error when the handler threw (the bus retries, then dead-letters). */
