@@ -10,7 +10,7 @@ import { create, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import { NotificationService } from "#gen/shop/notification/v1/notification_service_pb.js";
 import { GetOrderRequestSchema, OrderService } from "#gen/shop/order/v2/order_service_pb.js";
-import { invalidArgument } from "#shared/errors.js";
+import { requireUuid } from "#shared/ids.js";
 import type { Backends } from "./backends.js";
 import type { NodeRequest } from "./http-handler.js";
 
@@ -22,8 +22,6 @@ export interface OwnershipGuard {
   after(service: DescService, method: DescMethod, output: unknown, from: NodeRequest | HandlerContext): Promise<void>;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** createOwnershipGuard guards NotificationService; other services pass untouched (their backends check themselves). */
 export function createOwnershipGuard(backends: Backends): OwnershipGuard {
   const readOrder = async (orderId: string, from: NodeRequest | HandlerContext) => {
@@ -33,11 +31,10 @@ export function createOwnershipGuard(backends: Backends): OwnershipGuard {
     async before(service, method, input, from) {
       if (service.typeName !== NotificationService.typeName) return;
       if (method.name !== "ListNotifications" && method.name !== "WatchNotifications") return;
-      const orderId = (input as { orderId?: string }).orderId ?? "";
       // Checked here with the notification service's own rule, so a bad id is the same 400 whichever answers it,
       // and never costs an order read.
-      if (orderId === "") throw invalidArgument("order_id", "required");
-      if (!UUID.test(orderId)) throw invalidArgument("order_id", "must be a UUID");
+      const orderId = (input as { orderId?: string }).orderId ?? "";
+      requireUuid("order_id", orderId);
       await readOrder(orderId, from);
     },
     async after(service, method, output, from) {

@@ -9,20 +9,18 @@ import {
   type NotificationService,
 } from "#gen/shop/notification/v1/notification_service_pb.js";
 import { invalidArgument } from "#shared/errors.js";
+import { requireUuid } from "#shared/ids.js";
 import { toProtoMoney } from "#shared/money.js";
 import { decodePageToken, encodePageToken, pageSizeOf } from "#shared/page-token.js";
 import type { Notifications } from "./notifications.js";
 import type { OrderEmailKind, StoredNotification } from "./store/notification-store.js";
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** MAX_ID_LENGTH bounds a notification id (a command id: a UUID from order, but any sender's id is accepted). */
 const MAX_ID_LENGTH = 128;
 
 /** requireOrderId validates the order id every RPC filters by, naming the field. */
 function requireOrderId(value: string): string {
-  if (value === "") throw invalidArgument("order_id", "required");
-  if (!UUID.test(value)) throw invalidArgument("order_id", "must be a UUID");
-  return value.toLowerCase();
+  return requireUuid("order_id", value);
 }
 
 /**

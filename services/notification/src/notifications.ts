@@ -2,6 +2,7 @@ import { EventEmitter, on } from "node:events";
 import { OrderEmailKind as ProtoKind, SendOrderEmailSchema } from "#gen/shop/notification/v1/notification_commands_pb.js";
 import { CommandQueues, decodeCommand, type IncomingCommand, PermanentCommandError } from "#shared/commands/index.js";
 import { notFound } from "#shared/errors.js";
+import { isUuid } from "#shared/ids.js";
 import type { Logger } from "#shared/logger.js";
 import { fromProtoMoney, type Money } from "#shared/money.js";
 import type { Mailer } from "./mailer.js";
@@ -10,7 +11,6 @@ import type { NotificationStore, OrderEmailKind, StoredNotification } from "./st
 /** EMAIL_QUEUE is the command queue of order emails: order's outbox sends SendOrderEmail there, this service consumes it. */
 export const EMAIL_QUEUE = CommandQueues.orderEmails;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const KINDS: Partial<Record<ProtoKind, OrderEmailKind>> = { [ProtoKind.CONFIRMED]: "CONFIRMED", [ProtoKind.CANCELLED]: "CANCELLED" };
 
 export interface NotificationsDeps {
@@ -43,7 +43,7 @@ export class Notifications {
    */
   async handleSendOrderEmail(command: IncomingCommand): Promise<void> {
     const message = decodeCommand(SendOrderEmailSchema, command);
-    if (!UUID.test(message.orderId)) throw new PermanentCommandError(`order_id: must be a UUID, got "${message.orderId}"`);
+    if (!isUuid(message.orderId)) throw new PermanentCommandError(`order_id: must be a UUID, got "${message.orderId}"`);
     if (!/^[A-Za-z0-9._-]{1,64}$/.test(message.customerId)) {
       throw new PermanentCommandError(`customer_id: must be 1 to 64 letters, digits, ".", "_" or "-", got "${message.customerId}"`);
     }

@@ -11,7 +11,8 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { actorOf } from "#shared/security/actor.js";
 import { toProtoMoney } from "#shared/money.js";
 import { decodePageToken, encodePageToken, pageSizeOf } from "#shared/page-token.js";
-import { optionalUuid, requireUuid, type Payment, type PaymentStatus } from "./domain/payment.js";
+import { optionalUuid, requireUuid } from "#shared/ids.js";
+import type { Payment, PaymentStatus } from "./domain/payment.js";
 import type { Payments } from "./payments.js";
 
 /** MAX_REFUND_REASON_LENGTH bounds the audit note of a refund. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { cardLast4, decideCharge, InvalidChargeError, UnsupportedCurrencyError, type ChargeRequest } from "../src/domain/card-processor.js";
-import { planRefund, requireUuid, optionalUuid } from "../src/domain/payment.js";
+import { optionalUuid, requireUuid } from "#shared/ids.js";
+import { planRefund } from "../src/domain/payment.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 
 const EUR = new Set(["EUR"]);

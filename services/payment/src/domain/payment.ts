@@ -1,4 +1,4 @@
-import { failedPrecondition, invalidArgument } from "#shared/errors.js";
+import { failedPrecondition } from "#shared/errors.js";
 import type { Money } from "#shared/money.js";
 
 /** PaymentStatus is where a payment stands; the names match the proto enum without its prefix. */
@@ -38,18 +38,4 @@ export function planRefund(payment: Pick<Payment, "paymentId" | "status">): Refu
 /** refunded returns the payment after a full refund at `now`. */
 export function refunded(payment: Payment, now: Date): Payment {
   return { ...payment, status: "REFUNDED", updateTime: now };
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** requireUuid validates a required id field, naming it: `payment_id: required`, `payment_id: must be a UUID`. */
-export function requireUuid(field: string, value: string): string {
-  if (value === "") throw invalidArgument(field, "required");
-  return optionalUuid(field, value);
-}
-
-/** optionalUuid validates an optional id field (e.g. a filter): empty is fine, anything else must be a UUID. */
-export function optionalUuid(field: string, value: string): string {
-  if (value !== "" && !UUID.test(value)) throw invalidArgument(field, "must be a UUID");
-  return value.toLowerCase();
 }
