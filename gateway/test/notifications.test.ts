@@ -10,8 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderEmailKind } from "#gen/shop/notification/v1/notification_commands_pb.js";
 import { NotificationService } from "#gen/shop/notification/v1/notification_service_pb.js";
 import { waitUntil } from "../../scripts/mesh/wait.js";
-import { createProduct, uniqueId } from "../../test/system/fixtures.js";
+import { createProduct } from "../../test/system/fixtures.js";
 import { startGatewayMesh, type GatewayMesh } from "./support/gateway-mesh.js";
+import { customer, placeOrder, type Customer } from "./support/customers.js";
 import { call, expectEnvelope, readSse } from "./support/rest-client.js";
 
 let gm: GatewayMesh;
@@ -19,25 +20,6 @@ let productId: string;
 let alice: Customer;
 let aliceOrder: string;
 let confirmationId: string;
-
-interface Customer {
-  readonly subject: string;
-  readonly token: string;
-}
-
-async function customer(prefix: string): Promise<Customer> {
-  const subject = uniqueId(prefix);
-  return { subject, token: await gm.token({ subject, scopes: ["orders:write"] }) };
-}
-
-async function placeOrder(owner: Customer): Promise<string> {
-  const created = await call(gm.baseUrl, "POST", "/api/v2/orders", {
-    body: { customerId: owner.subject, items: [{ productId, quantity: 1 }], payment: { cardToken: "tok_visa" } },
-    token: owner.token,
-  });
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
-  return created.body.order.orderId as string;
-}
 
 /** emailsOf polls the REST list until the order has `count` emails, and returns them. */
 async function emailsOf(orderId: string, owner: Customer, count: number): Promise<any[]> {
@@ -57,8 +39,8 @@ async function emailsOf(orderId: string, owner: Customer, count: number): Promis
 beforeAll(async () => {
   gm = await startGatewayMesh();
   productId = await createProduct(gm.mesh!, 1_000, 1_250n);
-  alice = await customer("alice");
-  aliceOrder = await placeOrder(alice);
+  alice = await customer(gm, "alice");
+  aliceOrder = await placeOrder(gm, alice, productId);
   const [confirmation] = await emailsOf(aliceOrder, alice, 1);
   confirmationId = confirmation.notificationId;
 });
@@ -95,7 +77,7 @@ describe("over REST", () => {
   });
 
   it("when bob lists, watches or reads alice's emails, then each is 403 PERMISSION_DENIED", async () => {
-    const bob = await customer("bob");
+    const bob = await customer(gm, "bob");
 
     const listed = await call(gm.baseUrl, "GET", `/api/v1/orders/${aliceOrder}/notifications`, { token: bob.token });
     const watched = await call(gm.baseUrl, "GET", `/api/v1/orders/${aliceOrder}/notifications:watch`, { token: bob.token });
@@ -124,7 +106,7 @@ describe("over Connect", () => {
   const client = () => createClient(NotificationService, createConnectTransport({ baseUrl: gm.baseUrl, httpVersion: "1.1" }));
 
   it("when alice watches her order and then cancels it, then the cancellation email arrives on the open stream", async () => {
-    const order = await placeOrder(alice);
+    const order = await placeOrder(gm, alice, productId);
     await emailsOf(order, alice, 1);
     const controller = new AbortController();
     const seen: OrderEmailKind[] = [];
@@ -151,7 +133,7 @@ describe("over Connect", () => {
   });
 
   it("when bob lists alice's emails, then PERMISSION_DENIED; a bad order id is INVALID_ARGUMENT naming order_id", async () => {
-    const bob = await customer("bob");
+    const bob = await customer(gm, "bob");
     const headers = { authorization: `Bearer ${bob.token}` };
 
     const denied = await client()

@@ -10,34 +10,15 @@ import { OrderService } from "#gen/shop/order/v1/order_service_pb.js";
 import { OrderService as OrderServiceV2 } from "#gen/shop/order/v2/order_service_pb.js";
 import { PRINCIPAL_HEADERS } from "#shared/security/principal.js";
 import { waitUntil } from "../../scripts/mesh/wait.js";
-import { createProduct, uniqueId } from "../../test/system/fixtures.js";
+import { createProduct } from "../../test/system/fixtures.js";
 import { startGatewayMesh, type GatewayMesh } from "./support/gateway-mesh.js";
+import { customer, placeOrder, type Customer } from "./support/customers.js";
 import { call, expectEnvelope, readSse } from "./support/rest-client.js";
 
 let gm: GatewayMesh;
 let productId: string;
 let alice: Customer;
 let aliceOrder: string;
-
-/** Customer is a subject and a customer's token for it (orders:write, no admin scope). */
-interface Customer {
-  readonly subject: string;
-  readonly token: string;
-}
-
-async function customer(prefix: string): Promise<Customer> {
-  const subject = uniqueId(prefix);
-  return { subject, token: await gm.token({ subject, scopes: ["orders:write"] }) };
-}
-
-async function placeOrder(owner: Customer): Promise<string> {
-  const created = await call(gm.baseUrl, "POST", "/api/v2/orders", {
-    body: { customerId: owner.subject, items: [{ productId, quantity: 1 }], payment: { cardToken: "tok_visa" } },
-    token: owner.token,
-  });
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
-  return created.body.order.orderId as string;
-}
 
 /** denials waits for `count` "permission denied" lines of the order service about `subject`, and returns them all. */
 async function denials(subject: string, count: number): Promise<Record<string, unknown>[]> {
@@ -56,8 +37,8 @@ async function denials(subject: string, count: number): Promise<Record<string, u
 beforeAll(async () => {
   gm = await startGatewayMesh();
   productId = await createProduct(gm.mesh!, 1_000, 1_250n);
-  alice = await customer("alice");
-  aliceOrder = await placeOrder(alice);
+  alice = await customer(gm, "alice");
+  aliceOrder = await placeOrder(gm, alice, productId);
 });
 
 afterAll(async () => {
@@ -66,7 +47,7 @@ afterAll(async () => {
 
 describe("over REST", () => {
   it("when bob reads, watches, lists or cancels alice's order, then each is 403 PERMISSION_DENIED and logged once", async () => {
-    const bob = await customer("bob");
+    const bob = await customer(gm, "bob");
 
     const read = await call(gm.baseUrl, "GET", `/api/v2/orders/${aliceOrder}`, { token: bob.token });
     const watched = await call(gm.baseUrl, "GET", `/api/v1/orders/${aliceOrder}:watch`, { token: bob.token });
@@ -101,7 +82,7 @@ describe("over REST", () => {
   });
 
   it("when alice cancels her own order, then it is CANCELLED", async () => {
-    const orderId = await placeOrder(alice);
+    const orderId = await placeOrder(gm, alice, productId);
 
     const cancelled = await call(gm.baseUrl, "POST", `/api/v2/orders/${orderId}:cancel`, { body: { reason: "mine" }, token: alice.token });
 
@@ -110,7 +91,7 @@ describe("over REST", () => {
   });
 
   it("when a customer asks for an order that does not exist, then 403 like another's; an admin gets 404", async () => {
-    const bob = await customer("bob");
+    const bob = await customer(gm, "bob");
     const missing = crypto.randomUUID();
 
     const asCustomer = await call(gm.baseUrl, "GET", `/api/v2/orders/${missing}`, { token: bob.token });
@@ -141,7 +122,7 @@ describe("over REST", () => {
   });
 
   it("when bob sends alice's subject (and the admin scope) as x-shop-* headers, then they are ignored: he is still bob", async () => {
-    const bob = await customer("bob");
+    const bob = await customer(gm, "bob");
     const spoof = { [PRINCIPAL_HEADERS.subject]: alice.subject, [PRINCIPAL_HEADERS.scopes]: "admin orders:write" };
 
     const read = await call(gm.baseUrl, "GET", `/api/v2/orders/${aliceOrder}`, { token: bob.token, headers: spoof });
@@ -172,7 +153,7 @@ describe.each(transports)("over %s", (_name, makeTransport) => {
   };
 
   it("when bob reads, watches, lists or cancels alice's order, then each is PERMISSION_DENIED and logged once", async () => {
-    const bob = await customer("bob");
+    const bob = await customer(gm, "bob");
     const transport = makeTransport();
     const v1 = createClient(OrderService, transport);
     const v2 = createClient(OrderServiceV2, transport);
@@ -212,7 +193,7 @@ describe.each(transports)("over %s", (_name, makeTransport) => {
   });
 
   it("when bob sends alice's subject as x-shop-* metadata, then it is ignored and he is denied as bob", async () => {
-    const bob = await customer("bob");
+    const bob = await customer(gm, "bob");
     const v1 = createClient(OrderService, makeTransport());
     const headers = {
       authorization: `Bearer ${bob.token}`,
